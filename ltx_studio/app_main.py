@@ -1,0 +1,46 @@
+"""Entry point of `python app.py`: flags -> Studio -> Gradio UI -> launch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .cli import OneLineParser, quiet_libraries
+from .errors import StudioError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python app.py", description="LTX Studio in the browser.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--model-set", help="ltxv (default with CUDA) or demo (default without)")
+    parser.add_argument(
+        "--variants", dest="variants_file", metavar="FILE", help="a variants TOML overriding shipped sets"
+    )
+    parser.add_argument("--outputs", default=os.environ.get("LTX_STUDIO_OUTPUTS", "outputs"))
+    parser.add_argument("--auth", help="user:password to protect the page and the API")
+    parser.add_argument("--share", action="store_true", help="open a public Gradio link (off by default)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    quiet_libraries()
+    try:
+        from .studio import Studio
+        from .ui import launch
+
+        studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=args.outputs)
+        auth = None
+        if args.auth:
+            user, sep, password = args.auth.partition(":")
+            if not sep or not user or not password:
+                raise StudioError("--auth must be user:password")
+            auth = (user, password)
+        launch(studio, host=args.host, port=args.port, auth=auth, share=args.share)
+    except StudioError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 0

@@ -1,0 +1,263 @@
+"""Command line: python -m ltx_studio render|upscale|compare|takes|models.
+
+Every command takes --json to print one JSON document on stdout. Bad input of any kind exits
+with code 2 and one line on stderr; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import StudioError
+
+EXIT_BAD_INPUT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _common(parser: argparse.ArgumentParser, *, variants_flag: bool = True) -> None:
+    parser.add_argument("--model-set", help="model set (default: ltxv with CUDA, else demo)")
+    flags = ["--variants-file"] + (["--variants"] if variants_flag else [])
+    parser.add_argument(*flags, dest="variants_file", metavar="FILE", help="a variants TOML overriding shipped sets")
+    parser.add_argument("--outputs", help="takes folder (default: $LTX_STUDIO_OUTPUTS or ./outputs)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _render_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt", default="", help="what should happen in the video")
+    parser.add_argument("--negative", dest="negative_prompt", help="negative prompt (default: the set's)")
+    parser.add_argument("--image", help="first frame (any image Pillow reads)")
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--height", type=int)
+    parser.add_argument("--resolution", help="a preset: 540p, 720p, 1080p")
+    parser.add_argument("--frames", type=int, help="frame count (snapped to 8k+1)")
+    parser.add_argument("--seconds", type=float, help="duration, instead of --frames")
+    parser.add_argument("--fps", type=int)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--guidance", type=float)
+    parser.add_argument("--seed", type=int, default=-1, help="-1 (default) picks one and records it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m ltx_studio", description="LTX Studio: fast drafts with LTX Video.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    render = commands.add_parser("render", help="render a draft take")
+    _common(render)
+    _render_options(render)
+    render.add_argument("--variant", help="fast, distilled or pro (default: the set's)")
+
+    upscale = commands.add_parser("upscale", help="approve a draft and make its final")
+    _common(upscale)
+    upscale.add_argument("take_id")
+    upscale.add_argument("--mode", default="latent", help="latent (x2 upsampler + refine) or pro (re-render)")
+    upscale.add_argument("--width", type=int)
+    upscale.add_argument("--height", type=int)
+
+    compare = commands.add_parser("compare", help="render one prompt with several variants, same seed")
+    _common(compare, variants_flag=False)
+    _render_options(compare)
+    compare.add_argument("--variants", dest="variant_list", default="fast,distilled,pro", help="comma-separated")
+
+    takes = commands.add_parser("takes", help="list, show, approve or delete takes")
+    _common(takes)
+    takes.add_argument("action", choices=["list", "show", "approve", "unapprove", "delete"])
+    takes.add_argument("take_id", nargs="?")
+    takes.add_argument("--limit", type=int)
+
+    models = commands.add_parser("models", help="list, check or download model sets")
+    _common(models)
+    models.add_argument("action", choices=["list", "check", "download"])
+    models.add_argument("variant", nargs="?", help="for download: fast, distilled, pro or all")
+
+    bench = commands.add_parser("bench", help="measure the studio (see BENCHMARKS.md)")
+    bench.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _outputs(args) -> str:
+    return args.outputs or os.environ.get("LTX_STUDIO_OUTPUTS") or "outputs"
+
+
+def _print(args, data, text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+def _progress_printer(args):
+    from .events import Progress
+
+    if args.quiet:
+        return None
+
+    def show(event) -> None:
+        if isinstance(event, Progress) and event.message:
+            sys.stderr.write(f"[{event.stage}] {event.message}\n")
+
+    return show
+
+
+def _take_line(take) -> str:
+    flags = (" approved" if take.approved else "") + (" MISSING FILES" if take.status != "ok" else "")
+    parent = f" <- {take.parent}" if take.parent else ""
+    total = take.timings.get("total")
+    took = f" {total:.1f}s" if total is not None else ""
+    return (
+        f"{take.id} {take.kind:7} {take.variant:9} {take.width}x{take.height} {take.frames}f seed {take.seed}"
+        f"{took}{flags}{parent}  {take.prompt[:60]!r}"
+    )
+
+
+def _studio(args):
+    from .studio import Studio
+
+    return Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=_outputs(args))
+
+
+def _request(args, variant: str | None):
+    from .render import RenderRequest
+
+    return RenderRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        variant=variant,
+        seed=args.seed,
+        width=args.width,
+        height=args.height,
+        resolution=args.resolution,
+        frames=args.frames,
+        seconds=args.seconds,
+        fps=args.fps,
+        steps=args.steps,
+        guidance=args.guidance,
+        image=args.image,
+    )
+
+
+def cmd_render(args) -> int:
+    from .render import plan_render
+    from .variants import default_model_set_name, load_registry, model_set
+
+    # Check the request before building the studio, so bad input costs no model load.
+    registry = load_registry(args.variants_file)
+    plan_render(_request(args, args.variant), model_set(registry, args.model_set or default_model_set_name()))
+    studio = _studio(args)
+    take = studio.render(_request(args, args.variant), on_event=_progress_printer(args))
+    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    variants = [v.strip() for v in args.variant_list.split(",") if v.strip()]
+    studio = _studio(args)
+    takes = studio.compare(_request(args, None), variants, on_event=_progress_printer(args))
+    _print(args, [t.to_json() for t in takes], "\n".join(_take_line(t) for t in takes))
+    return 0
+
+
+def cmd_upscale(args) -> int:
+    from .takes import TakeStore
+
+    TakeStore(_outputs(args)).get(args.take_id)  # unknown id: exit 2 before any load
+    studio = _studio(args)
+    take = studio.upscale(
+        args.take_id, mode=args.mode, width=args.width, height=args.height, on_event=_progress_printer(args)
+    )
+    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    return 0
+
+
+def cmd_takes(args) -> int:
+    from .errors import BadInput
+    from .takes import TakeStore
+
+    store = TakeStore(_outputs(args))
+    if args.action == "list":
+        takes = store.list(args.limit)
+        _print(args, [t.to_json() for t in takes], "\n".join(_take_line(t) for t in takes) or "no takes yet")
+        return 0
+    if not args.take_id:
+        raise BadInput(f"takes {args.action} needs a take id")
+    if args.action == "show":
+        take = store.get(args.take_id)
+        _print(args, take.to_json(), json.dumps(take.to_json(), indent=2))
+    elif args.action in ("approve", "unapprove"):
+        take = store.approve(args.take_id, args.action == "approve")
+        _print(args, take.to_json(), _take_line(take))
+    else:
+        store.delete(args.take_id)
+        _print(args, {"deleted": args.take_id}, f"deleted {args.take_id}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from . import models
+
+    if args.action == "list":
+        data = models.describe_sets(args.variants_file)
+        _print(args, data, models.format_sets(data))
+    elif args.action == "check":
+        data = models.check(args.variants_file, args.model_set)
+        _print(args, data, models.format_check(data))
+    else:
+        data = models.download(args.variants_file, args.model_set, args.variant, quiet=args.quiet)
+        _print(args, data, "\n".join(f"{k}: {v}" for k, v in data["components"].items()))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.main(args.args)
+
+
+COMMANDS = {
+    "render": cmd_render,
+    "compare": cmd_compare,
+    "upscale": cmd_upscale,
+    "takes": cmd_takes,
+    "models": cmd_models,
+    "bench": cmd_bench,
+}
+
+
+def quiet_libraries() -> None:
+    """Keep diffusers/transformers chatter (progress bars, advisory warnings) off the terminal."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command != "bench":
+            quiet_libraries()
+        return COMMANDS[args.command](args)
+    except StudioError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write("stopped\n")
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

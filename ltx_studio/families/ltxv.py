@@ -1,0 +1,257 @@
+"""LTX-Video 0.9.x adapter: the only module that knows the diffusers LTX call signatures.
+
+Text-to-video and image-to-video both go through `LTXConditionPipeline`. A render is split into
+the stages the studio times and caches separately: encode the prompt, denoise to latents (kept for
+upscaling), decode. Upscale = `LTXLatentUpsamplePipeline` (x2 in latent space) + a short refine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..variants import Sampling
+
+# "mu must be passed when use_dynamic_shifting is True": custom timesteps need a plain schedule.
+SCHEDULER_OVERRIDES = {"use_dynamic_shifting": False, "shift_terminal": None}
+MAX_SEQUENCE_LENGTH = 256
+
+
+@dataclass
+class PromptEmbeds:
+    """Encoded prompt (and negative prompt when guidance is on), ready for the transformer."""
+
+    embeds: torch.Tensor
+    mask: torch.Tensor
+    negative_embeds: torch.Tensor | None = None
+    negative_mask: torch.Tensor | None = None
+
+
+@dataclass
+class DenoiseJob:
+    """Everything one denoising pass needs, in the pipeline's own terms."""
+
+    prompt: PromptEmbeds
+    width: int
+    height: int
+    frames: int
+    fps: int
+    sampling: Sampling
+    generator: torch.Generator
+    guidance: float
+    steps: int | None = None
+    image: Any = None  # a PIL image at exactly width x height, the first frame
+    latents: torch.Tensor | None = None  # refine: start from these (unpacked, normalised)
+    refine: bool = False
+    on_step: Callable[[int, int], bool] | None = None  # (step, total) -> stop?
+
+
+class LTXVFamily:
+    """Loads LTX-Video components and runs the stages of a render with diffusers."""
+
+    name = "ltxv"
+    shared = ("text_encoder", "tokenizer", "vae", "scheduler")
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def component_class(self, kind: str):
+        from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXVideoTransformer3DModel
+        from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        return {
+            "text_encoder": T5EncoderModel,
+            "tokenizer": AutoTokenizer,
+            "vae": AutoencoderKLLTXVideo,
+            "scheduler": FlowMatchEulerDiscreteScheduler,
+            "transformer": LTXVideoTransformer3DModel,
+            "upsampler": LTXLatentUpsamplerModel,
+        }[kind]
+
+    def load_component(
+        self, kind: str, location: str, subfolder: str | None, file: str | None, config: str | None, dtype
+    ):
+        """Load one component from a local folder or a Hub id already in the HF cache.
+
+        Never downloads (`local_files_only=True`): fetching 40 GB is an explicit
+        `models download` step. Raises OSError (or a subclass) when files are missing.
+        """
+        cls = self.component_class(kind)
+        common = {"local_files_only": True}
+        if kind == "tokenizer":
+            return cls.from_pretrained(location, subfolder=subfolder or "", **common)
+        if kind == "scheduler":
+            scheduler = cls.from_pretrained(location, subfolder=subfolder, **common)
+            return cls.from_config(scheduler.config, **SCHEDULER_OVERRIDES)
+        if file:
+            return self._load_single_file(cls, location, file, config, dtype)
+        return cls.from_pretrained(location, subfolder=subfolder, dtype=dtype, use_safetensors=True, **common)
+
+    def _load_single_file(self, cls, location: str, file: str, config: str | None, dtype):
+        from .. import tiny
+
+        path = Path(location) / file
+        if not path.exists():
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(location, file, local_files_only=True))
+        kwargs = {}
+        if config in tiny.TRANSFORMER_PRESETS:
+            # Ship the architecture instead of fetching a config repo: no network at load time.
+            kwargs["config"] = str(tiny.transformer_config_folder(config))
+        return cls.from_single_file(str(path), dtype=dtype, local_files_only=True, **kwargs)
+
+    def assemble(self, components: dict, transformer):
+        """A condition pipeline over shared components and one variant's transformer (no copies)."""
+        from diffusers import LTXConditionPipeline
+
+        pipe = LTXConditionPipeline(transformer=transformer, **{k: components[k] for k in self.shared})
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def assemble_upsampler(self, components: dict, upsampler):
+        from diffusers import LTXLatentUpsamplePipeline
+
+        pipe = LTXLatentUpsamplePipeline(vae=components["vae"], latent_upsampler=upsampler)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    # --- the stages of a render ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_prompt(self, pipe, prompt: str, negative_prompt: str, guidance: float) -> PromptEmbeds:
+        use_cfg = guidance > 1.0
+        embeds, mask, negative, negative_mask = pipe.encode_prompt(
+            prompt=prompt,
+            negative_prompt=negative_prompt if use_cfg else None,
+            do_classifier_free_guidance=use_cfg,
+            max_sequence_length=MAX_SEQUENCE_LENGTH,
+            device=pipe._execution_device,
+        )
+        return PromptEmbeds(embeds, mask, negative if use_cfg else None, negative_mask if use_cfg else None)
+
+    @torch.no_grad()
+    def denoise(self, pipe, job: DenoiseJob) -> torch.Tensor:
+        """Run the denoising loop; returns unpacked, normalised latents [1, C, F', H', W']."""
+        sampling = job.sampling
+        if job.refine:
+            timesteps = list(sampling.refine_timesteps) if sampling.refine_timesteps else None
+            steps = sampling.refine_steps or len(timesteps or []) or 10
+            strength = sampling.refine_denoise_strength
+        else:
+            timesteps = list(sampling.timesteps) if sampling.timesteps and job.steps is None else None
+            steps = job.steps or sampling.num_steps
+            strength = 1.0
+
+        def callback(pipeline, step, timestep, kwargs):
+            if job.on_step is not None and job.on_step(step + 1, pipeline._num_timesteps):
+                pipeline._interrupt = True
+            return kwargs
+
+        result = pipe(
+            image=job.image,
+            prompt_embeds=job.prompt.embeds,
+            prompt_attention_mask=job.prompt.mask,
+            negative_prompt_embeds=job.prompt.negative_embeds,
+            negative_prompt_attention_mask=job.prompt.negative_mask,
+            width=job.width,
+            height=job.height,
+            num_frames=job.frames,
+            frame_rate=job.fps,
+            num_inference_steps=steps,
+            timesteps=timesteps,
+            guidance_scale=job.guidance,
+            guidance_rescale=sampling.guidance_rescale if job.guidance > 1.0 else 0.0,
+            image_cond_noise_scale=sampling.image_cond_noise_scale,
+            denoise_strength=strength,
+            latents=job.latents,
+            generator=job.generator,
+            output_type="latent",
+            callback_on_step_end=callback,
+            max_sequence_length=MAX_SEQUENCE_LENGTH,
+        )
+        return result.frames
+
+    @torch.no_grad()
+    def decode(self, pipe, latents: torch.Tensor, sampling: Sampling, generator: torch.Generator) -> np.ndarray:
+        """Decode normalised latents to uint8 frames [F, H, W, 3] (what the pipeline does after its loop)."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        vae = pipe.vae
+        device = pipe._execution_device
+        latents = pipe._denormalize_latents(
+            latents.to(device), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+        )
+        latents = latents.to(vae.dtype)
+        timestep = None
+        if vae.config.timestep_conditioning:
+            noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=latents.dtype)
+            scale = sampling.decode_noise_scale
+            scale = sampling.decode_timestep if scale is None else scale
+            latents = (1 - scale) * latents + scale * noise
+            timestep = torch.tensor([sampling.decode_timestep], device=device, dtype=latents.dtype)
+        video = vae.decode(latents, timestep, return_dict=False)[0]
+        video = (video[0].float().clamp(-1, 1) + 1) * 127.5  # [C, F, H, W] in 0..255
+        return video.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+
+    @torch.no_grad()
+    def upsample(self, up_pipe, latents: torch.Tensor, adain_factor: float, tone_map: float, generator) -> torch.Tensor:
+        """x2 spatial upsampling in latent space; normalised latents in and out."""
+        _, _, _, height, width = latents.shape
+        scale = up_pipe.vae_spatial_compression_ratio
+        return up_pipe(
+            latents=latents.to(up_pipe._execution_device),
+            width=width * scale,
+            height=height * scale,
+            adain_factor=adain_factor,
+            tone_map_compression_ratio=tone_map,
+            generator=generator,
+            output_type="latent",
+        ).frames
+
+    # --- live preview ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def capture_denoised(
+        self, pipe, latent_frames: int, latent_height: int, latent_width: int, on_x0: Callable[[torch.Tensor], None]
+    ) -> Iterator[None]:
+        """Call `on_x0(x0)` after each transformer forward with the denoised estimate of the middle frame.
+
+        x_t alone is mostly noise for distilled schedules, so we show x0 = x_t - sigma * v, with v the
+        transformer's output and sigma each token's timestep / 1000 (conditioned tokens have 0).
+        Extra conditioning tokens precede the video tokens, so the video is the last tokens.
+        x0 is [H', W', C] (normalised latents, the conditional half of a CFG batch).
+        """
+        frame_tokens = latent_height * latent_width
+        middle = latent_frames // 2
+        start = -(latent_frames - middle) * frame_tokens
+        stop = start + frame_tokens or None
+
+        def hook(module, args, kwargs, output):
+            hidden = kwargs["hidden_states"][-1, start:stop].float()
+            velocity = output[0][-1, start:stop].float()
+            timestep = kwargs["timestep"][-1].float()
+            sigma = (timestep[start:stop] if timestep.numel() > 1 else timestep) / 1000.0
+            x0 = hidden - sigma.reshape(-1, 1) * velocity
+            on_x0(x0.reshape(latent_height, latent_width, -1))
+
+        handle = pipe.transformer.register_forward_hook(hook, with_kwargs=True)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    @torch.no_grad()
+    def encode_images(self, vae, images: torch.Tensor) -> torch.Tensor:
+        """Normalised latents [N, C, 1, h, w] of images [N, 3, H, W] in -1..1 (for preview calibration)."""
+        from diffusers import LTXConditionPipeline
+
+        device = next(vae.parameters()).device
+        latents = vae.encode(images.unsqueeze(2).to(device, vae.dtype)).latent_dist.mode()
+        return LTXConditionPipeline._normalize_latents(latents.float(), vae.latents_mean, vae.latents_std)

@@ -1,0 +1,106 @@
+"""Media in and out: H.264 mp4 that browsers play, poster PNGs, JSON sidecars, first-frame images.
+
+Every file is written to a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import BadInput
+
+MAX_IMAGE_PIXELS = 64_000_000  # Pillow raises DecompressionBombError above twice this
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: int, metadata: dict | None = None) -> Path:
+    """Write uint8 frames [F, H, W, 3] as H.264 yuv420p mp4 (faststart), metadata in its comment tag."""
+    import imageio_ffmpeg
+
+    path = Path(path)
+    tmp = _tmp_path(path)
+    _, height, width, _ = frames.shape
+    params = ["-movflags", "+faststart", "-preset", "veryfast", "-crf", "18"]
+    if metadata:
+        params += ["-metadata", "comment=" + json.dumps(metadata, separators=(",", ":"))]
+    writer = imageio_ffmpeg.write_frames(
+        str(tmp),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        macro_block_size=16,
+        output_params=params,
+        ffmpeg_log_level="error",
+    )
+    try:
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()
+    tmp.replace(path)
+    return path
+
+
+def read_mp4(path: Path) -> tuple[np.ndarray, dict]:
+    """Decode an mp4 to uint8 frames [F, H, W, 3] and its ffmpeg metadata (for tests and checks)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [np.frombuffer(f, dtype=np.uint8).reshape(height, width, 3) for f in reader]
+    return np.stack(frames), meta
+
+
+def write_png(path: Path, image: np.ndarray | Image.Image) -> Path:
+    path = Path(path)
+    tmp = _tmp_path(path)
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(tmp, format="PNG")
+    tmp.replace(path)
+    return path
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path = Path(path)
+    tmp = _tmp_path(path)
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """An RGB image from any file Pillow reads: EXIF orientation applied, alpha flattened on white."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"image not found: {path}")
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(path) as opened:
+            if opened.width * opened.height > MAX_IMAGE_PIXELS:
+                raise BadInput(f"image too large: {path.name} is {opened.width}x{opened.height}")
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
+        raise BadInput(f"cannot read image {path.name}: {reason}") from None
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Scale to cover width x height and crop the centre (keeps the aspect, no stretching)."""
+    return ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)

@@ -1,0 +1,70 @@
+"""Memory and speed policy: one small function decides how models sit on the device.
+
+Inputs are facts about the machine (device kind, free memory) and the model set (bytes of
+parameters); the output is a `MemoryPolicy` the manager applies. Nothing else decides offloading.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+GIB = 1024**3
+# Activations, VAE decode and the CUDA context at 768x512x121 need room beside the weights.
+ACTIVATION_HEADROOM = 8 * GIB
+TILING_BELOW = 32 * GIB
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    """How to place models: device, dtype, offloading and VAE tiling, plus the transformer budget."""
+
+    device: str
+    dtype: torch.dtype
+    offload: str  # "none" | "model" (whole models to CPU between uses) | "group" (layer by layer)
+    vae_tiling: bool
+    budget_bytes: int  # bytes of transformer parameters kept in memory at once
+
+    def describe(self) -> str:
+        dtype = str(self.dtype).removeprefix("torch.")
+        return (
+            f"{self.device}, {dtype}, offload {self.offload}, VAE tiling {'on' if self.vae_tiling else 'off'}, "
+            f"transformer budget {self.budget_bytes / GIB:.1f} GiB"
+        )
+
+
+def choose_policy(device: str, free_bytes: int, shared_bytes: int, transformer_bytes: int) -> MemoryPolicy:
+    """Decide the policy from the device, its free memory and the model sizes (bytes of parameters).
+
+    - CPU: float32 (bf16 matmuls are slow on most CPUs), no offload; budget half the free RAM.
+    - GPU: bf16. Everything resident if it fits with headroom; else model offload if the largest
+      single model fits; else group offload. VAE tiling on smaller cards.
+    """
+    if device == "cpu":
+        return MemoryPolicy("cpu", torch.float32, "none", False, max(free_bytes // 2, transformer_bytes))
+    room = free_bytes - ACTIVATION_HEADROOM
+    if shared_bytes + transformer_bytes <= room:
+        offload = "none"
+        budget = room - shared_bytes
+    elif max(shared_bytes, transformer_bytes) <= room:
+        offload = "model"
+        budget = transformer_bytes  # one transformer at a time on the card
+    else:
+        offload = "group"
+        budget = transformer_bytes
+    return MemoryPolicy(device, torch.bfloat16, offload, free_bytes < TILING_BELOW, max(budget, transformer_bytes))
+
+
+def detect_device() -> tuple[str, int]:
+    """The device to render on and its free memory in bytes (`LTX_STUDIO_DEVICE` overrides)."""
+    device = os.environ.get("LTX_STUDIO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        free, _total = torch.cuda.mem_get_info()
+        return device, int(free)
+    try:
+        pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        pages = 8 * GIB
+    return device, int(pages)

@@ -1,0 +1,381 @@
+"""One render, start to finish: validate and snap the request, then load, encode, denoise (with
+live previews), decode, write, store.
+
+`plan_render` turns a loose `RenderRequest` into a `RenderPlan` whose numbers are on LTX's grids
+and within the variant's limits (or raises BadInput with one clear line). `render_take` runs a
+plan through the manager's pipeline and the family adapter and stores a `Take`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from . import media, sizing
+from .errors import BadInput, Cancelled
+from .events import CancelToken, EventSink, Preview, Progress
+from .families.ltxv import DenoiseJob
+from .manager import PipelineManager
+from .preview import calibration_for
+from .takes import Take, TakeStore, new_take_id
+from .variants import ModelSet, Variant
+
+MAX_PROMPT_CHARS = 2000
+MAX_SEED = 2**32 - 1
+MAX_SIDE_ASKED = 8192
+PROMPT_CACHE_SIZE = 32
+
+
+@dataclass
+class RenderRequest:
+    """What a person asks for. Anything left None takes the variant's default."""
+
+    prompt: str = ""
+    negative_prompt: str | None = None
+    variant: str | None = None
+    seed: int = -1  # -1: random; the seed used is always recorded
+    width: int | None = None
+    height: int | None = None
+    resolution: str | None = None  # a preset of sizing.RESOLUTIONS, instead of width/height
+    frames: int | None = None
+    seconds: float | None = None  # instead of frames
+    fps: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    image: str | Path | Image.Image | None = None  # first frame
+
+
+@dataclass
+class RenderPlan:
+    """A validated request: every number on the grid and within limits, the image loaded."""
+
+    prompt: str
+    negative_prompt: str
+    variant: Variant
+    seed: int
+    width: int
+    height: int
+    frames: int
+    fps: int
+    steps: int | None  # None: the variant's own timesteps
+    guidance: float
+    image: Image.Image | None = None
+    snapped: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return self.steps or self.variant.sampling.num_steps
+
+
+def _number(name: str, value, kind: type, low: float, high: float):
+    """`value` as int/float within [low, high], or BadInput naming the field."""
+    if isinstance(value, bool) or value is None:
+        raise BadInput(f"{name} must be a number, got {value!r}")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise BadInput(f"{name} must be a number, got {str(value)[:40]!r}") from None
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise BadInput(f"{name} must be a whole number, got {value}")
+    if number != number or not low <= number <= high:  # NaN fails the first test
+        raise BadInput(f"{name} must be between {low:g} and {high:g}, got {value}")
+    return number
+
+
+def _snap(snapped: dict, name: str, asked, used):
+    if asked != used:
+        snapped[name] = {"asked": asked, "used": used}
+    return used
+
+
+def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
+    """Validate and snap a request against a model set's variant, or raise BadInput."""
+    variant = model_set.variant(request.variant or model_set.default_variant)
+    sampling = variant.sampling
+    prompt = (request.prompt or "").strip()
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise BadInput(f"prompt is too long: {len(prompt)} characters (at most {MAX_PROMPT_CHARS})")
+    image = None
+    if isinstance(request.image, Image.Image):
+        image = request.image.convert("RGB")
+    elif request.image:
+        image = media.load_image(request.image)
+    if not prompt and image is None:
+        raise BadInput("prompt is empty: describe the video (or give a first frame)")
+    negative = model_set.negative_prompt if request.negative_prompt is None else request.negative_prompt.strip()
+    if len(negative) > MAX_PROMPT_CHARS:
+        raise BadInput(f"negative prompt is too long: {len(negative)} characters (at most {MAX_PROMPT_CHARS})")
+
+    seed = _number("seed", request.seed, int, -1, MAX_SEED)
+    if seed == -1:
+        seed = secrets.randbelow(MAX_SEED + 1)
+    fps = _number("fps", request.fps if request.fps is not None else sampling.fps, int, 1, 120)
+    steps = None if request.steps is None else _number("steps", request.steps, int, 1, 200)
+    guidance = _number(
+        "guidance", request.guidance if request.guidance is not None else sampling.guidance, float, 0, 30
+    )
+
+    snapped: dict[str, dict] = {}
+    width, height = _plan_size(request, variant, image)
+    width = _snap(snapped, "width", width, sizing.snap_side(width))
+    height = _snap(snapped, "height", height, sizing.snap_side(height))
+    if min(width, height) < sizing.MIN_SIDE:
+        raise BadInput(f"size {width}x{height} is too small: each side at least {sizing.MIN_SIDE}")
+    if not sizing.fits((width, height), variant.max_size):
+        long_side, short_side = max(variant.max_size), min(variant.max_size)
+        raise BadInput(f"size {width}x{height} is over {variant.label}'s limit of {long_side}x{short_side}")
+
+    if request.frames is not None:
+        asked = _number("frames", request.frames, int, 1, 100_000)
+    elif request.seconds is not None:
+        asked = sizing.frames_for_seconds(_number("seconds", request.seconds, float, 0.01, 3600), fps)
+    else:
+        asked = variant.draft_frames
+    frames = _snap(snapped, "frames", asked, sizing.snap_frames(asked))
+    if frames > variant.max_frames:
+        limit = sizing.seconds_for_frames(variant.max_frames, fps)
+        raise BadInput(
+            f"{frames} frames is over {variant.label}'s limit of {variant.max_frames} ({limit:.1f} s at {fps} fps)"
+        )
+
+    if image is not None:
+        image = media.fit_image(image, width, height)
+    return RenderPlan(prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, image, snapped)
+
+
+def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | None) -> tuple[float, float]:
+    """Width and height as asked (before snapping): explicit, a preset, or the draft size in the image's aspect."""
+    aspect = image.width / image.height if image is not None else None
+    width, height = request.width, request.height
+    if width is not None:
+        width = _number("width", width, int, 1, MAX_SIDE_ASKED)
+    if height is not None:
+        height = _number("height", height, int, 1, MAX_SIDE_ASKED)
+    if width is not None and height is not None:
+        return width, height
+    if request.resolution:
+        if request.resolution not in sizing.RESOLUTIONS:
+            raise BadInput(f"unknown resolution {request.resolution!r} (choose from: {', '.join(sizing.RESOLUTIONS)})")
+        long_side, short_side = sizing.RESOLUTIONS[request.resolution]
+        portrait = aspect is not None and aspect < 1
+        return (short_side, long_side) if portrait else (long_side, short_side)
+    aspect = aspect or variant.draft_size[0] / variant.draft_size[1]
+    if width is not None:
+        return width, width / aspect
+    if height is not None:
+        return height * aspect, height
+    if image is not None:
+        return sizing.size_for_aspect(aspect, variant.draft_size)
+    return variant.draft_size
+
+
+def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
+    """Re-plan a stored take's settings (same prompt, seed, first frame), with `changes` applied."""
+    request = RenderRequest(
+        prompt=take.prompt,
+        negative_prompt=take.negative_prompt,
+        variant=take.variant,
+        seed=take.seed,
+        width=take.width,
+        height=take.height,
+        frames=take.frames,
+        fps=take.fps,
+        steps=take.settings.get("steps_override"),
+        guidance=take.guidance,
+        image=take.path("image") if take.image else None,
+    )
+    return plan_render(replace(request, **changes), model_set)
+
+
+def encode_prompt(manager: PipelineManager, pipe, plan: RenderPlan):
+    """Prompt embeddings, from the manager's cache when the same text encoder saw the same text."""
+    use_cfg = plan.guidance > 1.0
+    key = (
+        manager.model_set.components["text_encoder"].describe(),
+        plan.prompt,
+        plan.negative_prompt if use_cfg else None,
+    )
+    cache = manager.prompt_cache
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key], True
+    embeds = manager.family.encode_prompt(pipe, plan.prompt, plan.negative_prompt, plan.guidance)
+    cache[key] = embeds
+    while len(cache) > PROMPT_CACHE_SIZE:
+        cache.popitem(last=False)
+    return embeds, False
+
+
+def render_take(
+    plan: RenderPlan,
+    *,
+    manager: PipelineManager,
+    store: TakeStore,
+    kind: str = "draft",
+    parent: str | None = None,
+    start_latents: torch.Tensor | None = None,
+    timings: dict[str, float] | None = None,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+    preview: bool = True,
+) -> Take:
+    """Render a plan and store it as a take. With `start_latents`, refine them (upscale stage 2)."""
+    emit = on_event or (lambda event: None)
+    timings = dict(timings or {})
+    family = manager.family
+
+    def clock(stage: str, started: float) -> float:
+        now = time.perf_counter()
+        timings[stage] = round(timings.get(stage, 0.0) + now - started, 4)
+        emit(Progress(stage, 1.0))
+        return now
+
+    # 1. Load (a cache hit costs nothing).
+    started = time.perf_counter()
+    emit(Progress("load", 0.0, f"Loading {plan.variant.label}"))
+    pipe = manager.get(plan.variant.name)
+    to_rgb = calibration_for(family, pipe.vae, _vae_key(manager)) if preview else None  # cached on disk
+    started = clock("load", started)
+
+    # 2. Encode the prompt (cached by text encoder + prompt + negative prompt).
+    emit(Progress("text", 0.0, "Encoding the prompt"))
+    embeds, cached = encode_prompt(manager, pipe, plan)
+    started = clock("text", started)
+
+    # 3. Denoise, streaming the denoised estimate of each step.
+    generator = torch.Generator("cpu").manual_seed(plan.seed)
+    latent_frames, latent_height, latent_width = _latent_dims(plan)
+    total = _total_steps(plan, start_latents is not None)
+    emit(Progress("denoise", 0.0, f"Denoising ({total} steps)"))
+    step_seen = {"n": 0}
+
+    def on_x0(x0):
+        step_seen["n"] += 1
+        if preview:
+            image = to_rgb.image(x0, _preview_size(plan))
+            emit(Preview(min(step_seen["n"], total), total, image))
+
+    def on_step(step: int, steps: int) -> bool:
+        emit(Progress("denoise", step / max(steps, 1), f"Step {step} of {steps}"))
+        return cancel is not None and cancel.cancelled
+
+    job = DenoiseJob(
+        prompt=embeds,
+        width=plan.width,
+        height=plan.height,
+        frames=plan.frames,
+        fps=plan.fps,
+        sampling=plan.variant.sampling,
+        generator=generator,
+        guidance=plan.guidance,
+        steps=plan.steps,
+        image=plan.image,
+        latents=start_latents,
+        refine=start_latents is not None,
+        on_step=on_step,
+    )
+    with family.capture_denoised(pipe, latent_frames, latent_height, latent_width, on_x0):
+        latents = family.denoise(pipe, job)
+    if cancel is not None and cancel.cancelled:
+        raise Cancelled("render stopped")
+    started = clock("denoise", started)
+
+    # 4. Decode.
+    emit(Progress("decode", 0.0, "Decoding"))
+    frames = family.decode(pipe, latents, plan.variant.sampling, generator)
+    started = clock("decode", started)
+    if cancel is not None and cancel.cancelled:
+        raise Cancelled("render stopped")
+
+    # 5. Write the files aside, then move them into the store in one rename.
+    emit(Progress("write", 0.0, "Writing the video"))
+    take = Take(
+        id=new_take_id(),
+        kind=kind,
+        prompt=plan.prompt,
+        negative_prompt=plan.negative_prompt,
+        model_set=manager.model_set.name,
+        variant=plan.variant.name,
+        seed=plan.seed,
+        width=plan.width,
+        height=plan.height,
+        frames=int(frames.shape[0]),
+        fps=plan.fps,
+        steps=total,
+        guidance=plan.guidance,
+        parent=parent,
+        image="first_frame.png" if plan.image is not None else None,
+        snapped=plan.snapped,
+        settings=_settings(plan, prompt_cached=cached, refine=start_latents is not None),
+    )
+    staged = store.stage()
+    try:
+        take.folder = str(staged)
+        _write_files(take, frames, latents, plan)
+        clock("write", started)
+        take.timings = timings
+        take.timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 4)
+        return store.add(take, staged)
+    except BaseException:
+        store.discard(staged)
+        raise
+
+
+def _write_files(take: Take, frames, latents: torch.Tensor, plan: RenderPlan) -> None:
+    from safetensors.torch import save_file
+
+    metadata = {
+        k: getattr(take, k)
+        for k in ("id", "prompt", "seed", "model_set", "variant", "width", "height", "frames", "fps")
+    }
+    media.write_mp4(take.path("video"), frames, take.fps, metadata)
+    media.write_png(take.path("poster"), frames[len(frames) // 2])
+    tmp = take.path("latents").with_suffix(".tmp")
+    save_file({"latents": latents.float().cpu().contiguous()}, str(tmp), metadata={"take": take.id})
+    tmp.replace(take.path("latents"))
+    if plan.image is not None:
+        media.write_png(take.path("image"), plan.image)
+
+
+def _settings(plan: RenderPlan, *, prompt_cached: bool, refine: bool) -> dict:
+    sampling = plan.variant.sampling
+    settings = {
+        "steps_override": plan.steps,
+        "timesteps": list(sampling.refine_timesteps if refine else sampling.timesteps or []) or None,
+        "guidance_rescale": sampling.guidance_rescale,
+        "decode_timestep": sampling.decode_timestep,
+        "decode_noise_scale": sampling.decode_noise_scale,
+        "image_cond_noise_scale": sampling.image_cond_noise_scale,
+        "prompt_cached": prompt_cached,
+    }
+    if refine:
+        settings["refine_denoise_strength"] = sampling.refine_denoise_strength
+    return settings
+
+
+def _vae_key(manager: PipelineManager) -> str:
+    return f"{manager.model_set.name}|{manager.model_set.components['vae'].describe()}"
+
+
+def _latent_dims(plan: RenderPlan) -> tuple[int, int, int]:
+    return sizing.latent_shape(plan.width, plan.height, plan.frames)
+
+
+def _total_steps(plan: RenderPlan, refine: bool) -> int:
+    sampling = plan.variant.sampling
+    if not refine:
+        return plan.num_steps
+    steps = sampling.refine_steps or len(sampling.refine_timesteps or []) or 10
+    # LTXConditionPipeline keeps int(steps * strength) of the schedule for a partial denoise.
+    return max(1, min(steps, int(steps * sampling.refine_denoise_strength)))
+
+
+def _preview_size(plan: RenderPlan) -> tuple[int, int]:
+    """Previews at most 384 wide: enough to judge composition, cheap to send every step."""
+    scale = min(1.0, 384 / plan.width)
+    return max(32, int(plan.width * scale)), max(32, int(plan.height * scale))

@@ -1,0 +1,211 @@
+"""TakeStore: every take's files under the outputs folder, indexed in SQLite.
+
+Layout: `takes/<id>/` holds video.mp4, latents.safetensors, poster.png, take.json (the record,
+also the source of truth if the index is lost) and first_frame.png when one was given. A take is
+assembled in `.staging/` and renamed into place whole, then indexed; a restart shows every take,
+rebuilds index rows from take.json where needed, and clears half-made staging folders.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import sqlite3
+import tempfile
+import time
+from contextlib import closing
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import TakeNotFound
+
+TAKE_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+FILES = {"video": "video.mp4", "latents": "latents.safetensors", "poster": "poster.png", "record": "take.json"}
+
+
+@dataclass
+class Take:
+    """One rendered clip with everything needed to reproduce it, and where it came from."""
+
+    id: str
+    kind: str  # "draft" | "upscale" | "pro"
+    prompt: str
+    negative_prompt: str
+    model_set: str
+    variant: str
+    seed: int
+    width: int
+    height: int
+    frames: int
+    fps: int
+    steps: int
+    guidance: float
+    created: str = ""
+    parent: str | None = None
+    approved: bool = False
+    image: str | None = None  # first frame file name inside the take folder
+    timings: dict[str, float] = field(default_factory=dict)
+    snapped: dict[str, dict] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    status: str = "ok"  # "ok" | "missing" (files deleted by hand); not stored
+    folder: str = ""  # absolute path of the take's folder; not stored
+
+    @property
+    def seconds(self) -> float:
+        return (self.frames - 1) / self.fps
+
+    def path(self, name: str) -> Path:
+        """Absolute path of one of the take's files: video, latents, poster, record, image."""
+        return Path(self.folder) / (self.image if name == "image" else FILES[name])
+
+    def record(self) -> dict:
+        """The stored record (no machine-specific paths)."""
+        data = asdict(self)
+        data.pop("status")
+        data.pop("folder")
+        return data
+
+    def to_json(self) -> dict:
+        """The record plus absolute file paths and status, as the CLI prints it."""
+        data = self.record()
+        data.update(status=self.status, folder=self.folder)
+        for name in ("video", "latents", "poster"):
+            data[name] = str(self.path(name))
+        data["image"] = str(self.path("image")) if self.image else None
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict, folder: Path) -> Take:
+        known = {f.name for f in fields(cls)}
+        take = cls(**{k: v for k, v in data.items() if k in known})
+        take.folder = str(folder)
+        return take
+
+
+def new_take_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def check_take_id(take_id: str) -> str:
+    """A take id as given, or TakeNotFound: ids never contain path parts (no `../`)."""
+    if not isinstance(take_id, str) or not TAKE_ID.match(take_id):
+        raise TakeNotFound(f"no take with id {str(take_id)[:80]!r}")
+    return take_id
+
+
+class TakeStore:
+    """Takes on disk under `root`, listed newest first, with lineage and approval."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        self.takes_dir = self.root / "takes"
+        self.staging_dir = self.root / ".staging"
+        self.db_path = self.root / "takes.db"
+        self.takes_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.staging_dir, ignore_errors=True)  # half-made takes of a killed process
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS takes (id TEXT PRIMARY KEY, created TEXT NOT NULL, "
+                "parent TEXT, approved INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL)"
+            )
+        self._reindex()
+
+    def _db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.db_path, timeout=30)
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
+
+    def _reindex(self) -> None:
+        """Index take folders that have a record but no row (a crash between rename and insert)."""
+        with closing(self._db()) as db:
+            known = {row[0] for row in db.execute("SELECT id FROM takes")}
+        for record in self.takes_dir.glob("*/take.json"):
+            if record.parent.name not in known and TAKE_ID.match(record.parent.name):
+                try:
+                    data = json.loads(record.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                self._insert(Take.from_record(data, record.parent))
+
+    def stage(self) -> Path:
+        """A fresh folder to assemble a take's files in before `add`."""
+        return Path(tempfile.mkdtemp(dir=self.staging_dir))
+
+    def discard(self, staged: Path) -> None:
+        shutil.rmtree(staged, ignore_errors=True)
+
+    def add(self, take: Take, staged: Path) -> Take:
+        """Move a staged folder into place under the take's id and index it."""
+        if not take.created:
+            take.created = datetime.now(UTC).isoformat(timespec="milliseconds")
+        folder = self.takes_dir / take.id
+        take.folder = str(staged)
+        from .media import write_json
+
+        write_json(take.path("record"), take.record())
+        staged.rename(folder)
+        take.folder = str(folder)
+        self._insert(take)
+        return take
+
+    def _insert(self, take: Take) -> None:
+        with closing(self._db()) as db, db:
+            db.execute(
+                "INSERT OR REPLACE INTO takes (id, created, parent, approved, record) VALUES (?, ?, ?, ?, ?)",
+                (take.id, take.created, take.parent, int(take.approved), json.dumps(take.record())),
+            )
+
+    def _from_row(self, record: str) -> Take:
+        data = json.loads(record)
+        take = Take.from_record(data, self.takes_dir / data["id"])
+        if not take.path("video").exists():
+            take.status = "missing"
+        return take
+
+    def get(self, take_id: str) -> Take:
+        """The take with that id (status "missing" if its files were removed), or TakeNotFound."""
+        check_take_id(take_id)
+        with closing(self._db()) as db:
+            row = db.execute("SELECT record FROM takes WHERE id = ?", (take_id,)).fetchone()
+        if row is None:
+            raise TakeNotFound(f"no take with id {take_id!r}")
+        return self._from_row(row[0])
+
+    def list(self, limit: int | None = None) -> list[Take]:
+        """All takes, newest first."""
+        query = "SELECT record FROM takes ORDER BY created DESC, id DESC"
+        with closing(self._db()) as db:
+            rows = db.execute(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+        return [self._from_row(row[0]) for row in rows]
+
+    def children(self, take_id: str) -> list[Take]:
+        with closing(self._db()) as db:
+            rows = db.execute("SELECT record FROM takes WHERE parent = ? ORDER BY created", (take_id,)).fetchall()
+        return [self._from_row(row[0]) for row in rows]
+
+    def approve(self, take_id: str, approved: bool = True) -> Take:
+        """Mark a take approved (or not); the record on disk follows."""
+        take = self.get(take_id)
+        take.approved = approved
+        if take.status == "ok":
+            from .media import write_json
+
+            write_json(take.path("record"), take.record())
+        self._insert(take)
+        return take
+
+    def delete(self, take_id: str) -> None:
+        """Remove a take's row and files (its children keep their own files)."""
+        take = self.get(take_id)
+        # Move the folder aside first: a crash now leaves a "missing" row, never a revived take.
+        doomed = self.stage()
+        if Path(take.folder).exists():
+            Path(take.folder).rename(doomed / "take")
+        with closing(self._db()) as db, db:
+            db.execute("DELETE FROM takes WHERE id = ?", (take_id,))
+        shutil.rmtree(doomed, ignore_errors=True)

@@ -1,0 +1,255 @@
+"""Model sets and variants, read from a TOML registry (data, not code).
+
+The shipped registry is `variants.toml` beside this file; `load_registry(user_file)` lets sets in a
+user's file replace the shipped sets of the same name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+VARIANT_NAMES = ("fast", "distilled", "pro")
+SHARED_COMPONENTS = ("text_encoder", "tokenizer", "vae", "scheduler")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one component comes from: a Hub repo id, a local folder, or `tiny:<family>`."""
+
+    repo: str
+    subfolder: str | None = None
+    file: str | None = None
+    config: str | None = None
+
+    def describe(self) -> str:
+        parts = [self.repo]
+        if self.subfolder:
+            parts.append(self.subfolder)
+        if self.file:
+            parts.append(self.file)
+        return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling defaults of a variant (stage 1) and of its refine pass (stage 2, for upscale)."""
+
+    steps: int | None = None
+    timesteps: tuple[float, ...] | None = None
+    guidance: float = 1.0
+    guidance_rescale: float = 0.0
+    decode_timestep: float = 0.0
+    decode_noise_scale: float | None = None
+    image_cond_noise_scale: float = 0.0
+    fps: int = 24
+    refine_steps: int | None = None
+    refine_timesteps: tuple[float, ...] | None = None
+    refine_denoise_strength: float = 0.999
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.timesteps) if self.timesteps else int(self.steps or 0)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One of Fast / Distilled / Pro: a transformer plus its sampling settings and limits."""
+
+    name: str
+    label: str
+    model_set: str
+    transformer: Source
+    sampling: Sampling
+    draft_size: tuple[int, int]
+    full_size: tuple[int, int]
+    max_size: tuple[int, int]
+    draft_frames: int
+    max_frames: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.model_set}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """A family plus three variants sharing one text encoder, tokenizer, VAE and scheduler."""
+
+    name: str
+    family: str
+    label: str
+    default_variant: str
+    negative_prompt: str
+    components: dict[str, Source]
+    upsampler: Source | None
+    upsample_adain_factor: float
+    upsample_tone_map_compression_ratio: float
+    variants: dict[str, Variant] = field(default_factory=dict)
+
+    @property
+    def is_demo(self) -> bool:
+        return all(s.repo.startswith("tiny:") for s in self.components.values())
+
+    def variant(self, name: str) -> Variant:
+        """The variant called `name`, or a clear error naming the ones there are."""
+        if name not in self.variants:
+            known = ", ".join(self.variants)
+            raise BadInput(f"unknown variant {name!r} in model set {self.name!r} (choose from: {known})")
+        return self.variants[name]
+
+
+class _Table:
+    """Typed reads from one TOML table, with errors that name the file and the key."""
+
+    def __init__(self, data: Any, where: str, origin: str):
+        if not isinstance(data, dict):
+            raise BadInput(f"{origin}: {where} must be a table")
+        self.data, self.where, self.origin = data, where, origin
+
+    def _fail(self, key: str, what: str) -> BadInput:
+        return BadInput(f"{self.origin}: {self.where}.{key} {what}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, required: bool = True):
+        if key not in self.data:
+            if default is not ... or not required:
+                return None if default is ... else default
+            raise self._fail(key, "is missing")
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self._fail(key, f"must be {names}, not {type(value).__name__}")
+        return value
+
+    def numbers(self, key: str, length: int | None = None, *, required: bool = True) -> tuple | None:
+        value = self.get(key, list, required=required)
+        if value is None:
+            return None
+        if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise self._fail(key, "must be a non-empty list of numbers")
+        if length is not None and len(value) != length:
+            raise self._fail(key, f"must have {length} numbers")
+        return tuple(value)
+
+    def size(self, key: str) -> tuple[int, int]:
+        width, height = self.numbers(key, 2)
+        if not all(isinstance(v, int) and v > 0 for v in (width, height)):
+            raise self._fail(key, "must be two positive integers [width, height]")
+        return int(width), int(height)
+
+    def source(self, key: str, *, required: bool = True) -> Source | None:
+        raw = self.get(key, dict, required=required)
+        if raw is None:
+            return None
+        table = _Table(raw, f"{self.where}.{key}", self.origin)
+        return Source(
+            repo=table.get("repo", str),
+            subfolder=table.get("subfolder", str, None),
+            file=table.get("file", str, None),
+            config=table.get("config", str, None),
+        )
+
+
+def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
+    steps = table.get("steps", int, None)
+    timesteps = table.numbers("timesteps", required=False)
+    if steps is None and timesteps is None:
+        raise BadInput(f"{table.origin}: {table.where} needs steps or timesteps")
+    sampling = Sampling(
+        steps=steps,
+        timesteps=timesteps,
+        guidance=table.get("guidance", float, 1.0),
+        guidance_rescale=table.get("guidance_rescale", float, 0.0),
+        decode_timestep=table.get("decode_timestep", float, 0.0),
+        decode_noise_scale=table.get("decode_noise_scale", float, None),
+        image_cond_noise_scale=table.get("image_cond_noise_scale", float, 0.0),
+        fps=table.get("fps", int, 24),
+        refine_steps=table.get("refine_steps", int, None),
+        refine_timesteps=table.numbers("refine_timesteps", required=False),
+        refine_denoise_strength=table.get("refine_denoise_strength", float, 0.999),
+    )
+    return Variant(
+        name=name,
+        label=table.get("label", str, name.title()),
+        model_set=set_name,
+        transformer=table.source("transformer"),
+        sampling=sampling,
+        draft_size=table.size("draft_size"),
+        full_size=table.size("full_size"),
+        max_size=table.size("max_size"),
+        draft_frames=table.get("draft_frames", int),
+        max_frames=table.get("max_frames", int),
+    )
+
+
+def _parse_set(name: str, table: _Table) -> ModelSet:
+    family = table.get("family", str)
+    variants_table = _Table(table.get("variants", dict), f"{table.where}.variants", table.origin)
+    variants = {}
+    for variant_name, raw in variants_table.data.items():
+        variants[variant_name] = _parse_variant(
+            name, variant_name, _Table(raw, f"{variants_table.where}.{variant_name}", table.origin)
+        )
+    if not variants:
+        raise BadInput(f"{table.origin}: {table.where}.variants is empty")
+    default_variant = table.get("default_variant", str, next(iter(variants)))
+    if default_variant not in variants:
+        raise BadInput(f"{table.origin}: {table.where}.default_variant {default_variant!r} is not one of its variants")
+    return ModelSet(
+        name=name,
+        family=family,
+        label=table.get("label", str, name),
+        default_variant=default_variant,
+        negative_prompt=table.get("negative_prompt", str, ""),
+        components={key: table.source(key) for key in SHARED_COMPONENTS},
+        upsampler=table.source("upsampler", required=False),
+        upsample_adain_factor=table.get("upsample_adain_factor", float, 1.0),
+        upsample_tone_map_compression_ratio=table.get("upsample_tone_map_compression_ratio", float, 0.0),
+        variants=variants,
+    )
+
+
+def parse_registry(text: str, origin: str) -> dict[str, ModelSet]:
+    """Parse registry TOML text into model sets; `origin` names the file in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{origin}: not valid TOML ({exc})") from None
+    sets = _Table(data.get("sets", {}), "sets", origin)
+    return {name: _parse_set(name, _Table(raw, f"sets.{name}", origin)) for name, raw in sets.data.items()}
+
+
+def load_registry(user_file: str | Path | None = None) -> dict[str, ModelSet]:
+    """The shipped model sets, with any sets from `user_file` replacing those of the same name."""
+    shipped = resources.files(__package__).joinpath("variants.toml").read_text(encoding="utf-8")
+    registry = parse_registry(shipped, "variants.toml")
+    if user_file is not None:
+        path = Path(user_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"cannot read variants file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        registry.update(parse_registry(text, str(path)))
+    return registry
+
+
+def model_set(registry: dict[str, ModelSet], name: str) -> ModelSet:
+    """The set called `name`, or a clear error naming the ones there are."""
+    if name not in registry:
+        raise BadInput(f"unknown model set {name!r} (choose from: {', '.join(registry)})")
+    return registry[name]
+
+
+def default_model_set_name() -> str:
+    """`ltxv` where a CUDA device is present, else the tiny `demo` set."""
+    import torch
+
+    return "ltxv" if torch.cuda.is_available() else "demo"

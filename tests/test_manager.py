@@ -1,0 +1,160 @@
+"""Stories of the pipeline manager: share, switch, cache, evict, load once, explain missing weights."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ltx_studio.errors import WeightsMissing
+from ltx_studio.manager import PipelineManager, parameter_bytes
+from ltx_studio.policy import GIB, choose_policy
+from ltx_studio.variants import load_registry
+
+
+def transformer_loads(manager, variant):
+    source = manager.model_set.variants[variant].transformer.describe()
+    return manager.loads[f"transformer:{source}"]
+
+
+def test_switching_fast_pro_fast_loads_each_transformer_once_and_shares_the_rest(demo):
+    manager = PipelineManager(demo)
+
+    fast = manager.get("fast")
+    pro = manager.get("pro")
+    fast_again = manager.get("fast")
+
+    assert fast_again is fast
+    assert transformer_loads(manager, "fast") == 1 and transformer_loads(manager, "pro") == 1
+    assert pro.vae is fast.vae and pro.text_encoder is fast.text_encoder and pro.tokenizer is fast.tokenizer
+    assert pro.transformer is not fast.transformer
+    shared_loads = [count for key, count in manager.loads.items() if not key.startswith("transformer")]
+    assert shared_loads == [1, 1, 1, 1]  # text encoder, tokenizer, VAE, scheduler: once each
+    assert manager.state("fast") == "ready" and manager.state("distilled") == "on disk"
+
+
+def test_the_memory_budget_evicts_the_least_recently_used_transformer(demo):
+    sizes = {name: parameter_bytes(PipelineManager(demo).get(name).transformer) for name in ("fast", "distilled")}
+    budget = sizes["fast"] + sizes["distilled"]  # room for the two smallest, not for pro beside them
+    manager = PipelineManager(demo, budget_bytes=budget)
+
+    manager.get("fast")
+    manager.get("distilled")
+    manager.get("fast")  # fast is now the most recently used
+    manager.get("pro")
+
+    assert "distilled" not in manager.cached_variants()
+    assert manager.cached_variants()[-1] == "pro"
+    assert manager.transformer_bytes() <= max(budget, parameter_bytes(manager.get("pro").transformer))
+    manager.get("distilled")
+    assert transformer_loads(manager, "distilled") == 2  # evicted, so loaded again
+
+
+def test_two_threads_asking_for_the_same_variant_load_it_once(demo):
+    manager = PipelineManager(demo)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(manager.get("pro"))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(results) == 4 and all(pipe is results[0] for pipe in results)
+    assert transformer_loads(manager, "pro") == 1
+
+
+def test_a_local_folder_loads_through_the_same_code_as_a_hub_repo(tmp_path):
+    from ltx_studio.tiny import ensure_demo_set
+
+    folder = ensure_demo_set()
+    text = f"""
+[sets.local]
+family = "ltxv"
+text_encoder = {{ repo = "{folder}", subfolder = "text_encoder" }}
+tokenizer = {{ repo = "{folder}", subfolder = "tokenizer" }}
+vae = {{ repo = "{folder}", subfolder = "vae" }}
+scheduler = {{ repo = "{folder}", subfolder = "scheduler" }}
+[sets.local.variants.fast]
+transformer = {{ repo = "{folder}", subfolder = "transformer-fast" }}
+timesteps = [1000, 725, 0.03]
+draft_size = [64, 64]
+full_size = [128, 128]
+max_size = [256, 256]
+draft_frames = 9
+max_frames = 17
+"""
+    path = tmp_path / "variants.toml"
+    path.write_text(text)
+    manager = PipelineManager(load_registry(path)["local"])
+    assert manager.get("fast").transformer.config.num_layers == 1
+
+
+def missing_set(tmp_path, transformer: str):
+    from ltx_studio.tiny import ensure_demo_set
+
+    folder = ensure_demo_set()
+    path = tmp_path / "variants.toml"
+    path.write_text(
+        f"""
+[sets.partial]
+family = "ltxv"
+text_encoder = {{ repo = "{folder}", subfolder = "text_encoder" }}
+tokenizer = {{ repo = "{folder}", subfolder = "tokenizer" }}
+vae = {{ repo = "{folder}", subfolder = "vae" }}
+scheduler = {{ repo = "{folder}", subfolder = "scheduler" }}
+[sets.partial.variants.pro]
+label = "Pro (13B dev)"
+transformer = {transformer}
+steps = 4
+draft_size = [64, 64]
+full_size = [128, 128]
+max_size = [256, 256]
+draft_frames = 9
+max_frames = 17
+"""
+    )
+    return load_registry(path)["partial"]
+
+
+@pytest.mark.parametrize(
+    "transformer, repo",
+    [
+        ('{ repo = "Lightricks/LTX-Video-0.9.7-dev", subfolder = "transformer" }', "Lightricks/LTX-Video-0.9.7-dev"),
+        (
+            '{ repo = "Lightricks/LTX-Video", file = "ltxv-2b-0.9.8-distilled.safetensors", config = "ltxv-2b" }',
+            "Lightricks/LTX-Video/ltxv-2b-0.9.8-distilled.safetensors",
+        ),
+    ],
+)
+def test_missing_weights_say_which_variant_which_repo_and_what_to_do(tmp_path, transformer, repo):
+    manager = PipelineManager(missing_set(tmp_path, transformer))
+    with pytest.raises(WeightsMissing) as raised:
+        manager.get("pro")
+    message = str(raised.value)
+    assert "'pro'" in message and repo in message
+    assert "python -m ltx_studio models download pro --model-set partial" in message
+    assert "--model-set demo" in message
+    assert "\n" not in message
+
+
+def test_load_progress_is_reported(demo):
+    messages = []
+    PipelineManager(demo, on_progress=lambda message, fraction: messages.append(message)).get("fast")
+    assert "Loading vae" in messages and any("transformer" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "device, free, shared, transformer, offload, tiling",
+    [
+        ("cpu", 24 * GIB, 1 * GIB, 1 * GIB, "none", False),
+        ("cuda", 80 * GIB, 12 * GIB, 26 * GIB, "none", False),  # H100: 13B + T5 + VAE resident
+        ("cuda", 24 * GIB, 12 * GIB, 4 * GIB, "none", True),  # 2B on a 24 GB card
+        ("cuda", 40 * GIB, 12 * GIB, 26 * GIB, "model", False),  # 13B on a 40 GB card: one model at a time
+        ("cuda", 24 * GIB, 12 * GIB, 26 * GIB, "group", True),  # 13B on a 24 GB card: layer by layer
+    ],
+)
+def test_the_memory_policy_follows_the_device_and_its_free_memory(device, free, shared, transformer, offload, tiling):
+    policy = choose_policy(device, free, shared, transformer)
+    assert (policy.offload, policy.vae_tiling) == (offload, tiling)
+    assert policy.budget_bytes >= transformer
+    assert str(policy.dtype) == ("torch.float32" if device == "cpu" else "torch.bfloat16")

@@ -1,0 +1,82 @@
+"""The take store: restarts, lineage, approval, deletion, missing files, crash leftovers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import small
+
+from ltx_studio.errors import TakeNotFound
+from ltx_studio.studio import Studio
+from ltx_studio.takes import TakeStore
+
+
+def test_a_restart_lists_every_take_newest_first(studio):
+    made = [studio.render(small(seed=s)) for s in (1, 2, 3)]
+    final = studio.upscale(made[0].id)
+
+    reopened = TakeStore(studio.store.root)
+
+    listed = reopened.list()
+    assert [t.id for t in listed] == [final.id] + [t.id for t in reversed(made)]
+    assert reopened.get(final.id).parent == made[0].id
+    assert reopened.get(made[0].id).approved
+    assert all(t.status == "ok" and t.path("video").exists() for t in listed)
+
+
+def test_approve_and_unapprove_survive_a_restart(studio):
+    take = studio.render(small())
+    studio.approve(take.id)
+    assert TakeStore(studio.store.root).get(take.id).approved
+    studio.approve(take.id, False)
+    assert not TakeStore(studio.store.root).get(take.id).approved
+    assert json.loads(take.path("record").read_text())["approved"] is False
+
+
+def test_a_take_whose_files_were_deleted_by_hand_shows_as_missing_and_can_be_removed(studio):
+    take = studio.render(small())
+    shutil.rmtree(take.folder)
+
+    reopened = TakeStore(studio.store.root)
+    assert reopened.get(take.id).status == "missing"
+    assert [t.status for t in reopened.list()] == ["missing"]
+    reopened.delete(take.id)
+    assert reopened.list() == []
+
+
+def test_delete_removes_files_and_row(studio):
+    keep, doomed = studio.render(small(seed=1)), studio.render(small(seed=2))
+    studio.delete(doomed.id)
+    assert [t.id for t in studio.takes()] == [keep.id]
+    assert not (studio.store.takes_dir / doomed.id).exists()
+
+
+def test_a_take_folder_without_an_index_row_is_recovered_and_staging_leftovers_cleared(studio):
+    take = studio.render(small())
+    import sqlite3
+
+    with sqlite3.connect(studio.store.db_path) as db:
+        db.execute("DELETE FROM takes")  # as if killed between the rename and the insert
+    (studio.store.staging_dir / "half-made").mkdir()
+
+    reopened = TakeStore(studio.store.root)
+
+    assert [t.id for t in reopened.list()] == [take.id]
+    assert list(reopened.staging_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("take_id", ["nope", "../../etc/passwd", "20990101-000000-abcdef", "", "x" * 500])
+def test_unknown_or_path_like_take_ids_are_not_found(studio, take_id):
+    with pytest.raises(TakeNotFound, match="no take with id"):
+        studio.take(take_id)
+    with pytest.raises(TakeNotFound):
+        studio.upscale(take_id)
+
+
+def test_a_studio_on_the_same_outputs_folder_sees_earlier_takes(tmp_path, shared_manager):
+    first = Studio(model_set_name="demo", outputs=tmp_path, manager=shared_manager)
+    take = first.render(small())
+    second = Studio(model_set_name="demo", outputs=tmp_path, manager=shared_manager)
+    assert [t.id for t in second.takes()] == [take.id]
