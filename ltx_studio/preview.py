@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from . import tiny
 
@@ -30,14 +29,15 @@ class LatentToRGB:
     weight: torch.Tensor  # [C, 3]
     bias: torch.Tensor  # [3]
 
-    def image(self, x0: torch.Tensor, size: tuple[int, int] | None = None) -> np.ndarray:
-        """uint8 RGB [h, w, 3] of a latent frame x0 [h', w', C], resized to `size` (width, height)."""
+    def image(self, x0: torch.Tensor) -> np.ndarray:
+        """uint8 RGB [h', w', 3] of a latent frame x0 [h', w', C].
+
+        Kept at latent resolution (1/32 of the video): the browser scales it up smoothly for free,
+        while resizing here would cost more than the map itself.
+        """
         weight = self.weight.to(x0.device, x0.dtype)
         rgb = x0 @ weight + self.bias.to(x0.device, x0.dtype)
-        pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
-        if size is None:
-            return pixels
-        return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
+        return ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
 def _synthetic_images(count: int, grid: int, cell: int, seed: int = 0) -> torch.Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -256,9 +257,7 @@ def render_take(
 
     def on_x0(x0):
         step_seen["n"] += 1
-        if preview:
-            image = to_rgb.image(x0, _preview_size(plan))
-            emit(Preview(min(step_seen["n"], total), total, image))
+        emit(Preview(min(step_seen["n"], total), total, to_rgb.image(x0)))
 
     def on_step(step: int, steps: int) -> bool:
         emit(Progress("denoise", step / max(steps, 1), f"Step {step} of {steps}"))
@@ -279,7 +278,10 @@ def render_take(
         refine=start_latents is not None,
         on_step=on_step,
     )
-    with family.capture_denoised(pipe, latent_frames, latent_height, latent_width, on_x0):
+    capture = (
+        family.capture_denoised(pipe, latent_frames, latent_height, latent_width, on_x0) if preview else nullcontext()
+    )
+    with capture:
         latents = family.denoise(pipe, job)
     if cancel is not None and cancel.cancelled:
         raise Cancelled("render stopped")
@@ -373,9 +375,3 @@ def _total_steps(plan: RenderPlan, refine: bool) -> int:
     steps = sampling.refine_steps or len(sampling.refine_timesteps or []) or 10
     # LTXConditionPipeline keeps int(steps * strength) of the schedule for a partial denoise.
     return max(1, min(steps, int(steps * sampling.refine_denoise_strength)))
-
-
-def _preview_size(plan: RenderPlan) -> tuple[int, int]:
-    """Previews at most 384 wide: enough to judge composition, cheap to send every step."""
-    scale = min(1.0, 384 / plan.width)
-    return max(32, int(plan.width * scale)), max(32, int(plan.height * scale))
