@@ -36,9 +36,10 @@ class TakeDone:
 
 @dataclass
 class Failed:
-    """A render stopped with a message for the user."""
+    """A job ended without a take: a message for the user, or a cancel (Stop, or superseded)."""
 
     message: str
+    cancelled: bool = False
 
 
 Event = Progress | Preview | TakeDone | Failed

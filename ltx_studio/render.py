@@ -19,7 +19,7 @@ from PIL import Image
 
 from . import media, sizing
 from .errors import BadInput, Cancelled
-from .events import CancelToken, EventSink, Preview, Progress
+from .events import CancelToken, EventSink, Preview, Progress, TakeDone
 from .families.ltxv import DenoiseJob
 from .manager import PipelineManager
 from .preview import calibration_for
@@ -322,10 +322,12 @@ def render_take(
         clock("write", started)
         take.timings = timings
         take.timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 4)
-        return store.add(take, staged)
+        take = store.add(take, staged)
     except BaseException:
         store.discard(staged)
         raise
+    emit(TakeDone(take))
+    return take
 
 
 def _write_files(take: Take, frames, latents: torch.Tensor, plan: RenderPlan) -> None:

@@ -1,25 +1,75 @@
 """Studio: the one service object the CLI and the UI call. It never imports gradio.
 
-It owns the model set's PipelineManager and the TakeStore, runs one GPU job at a time, and reports
-progress through typed events (see events.py).
+It owns the model set's PipelineManager and the TakeStore and runs one render at a time on the
+device. Blocking calls (`render`, `compare`, `upscale`) take an event callback; `*_job` variants run
+the same work in a worker thread and hand back a `Job` whose `events()` the UI relays (the
+FramePack pattern). Live drafts supersede each other per session: a newer one cancels the older.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import queue
 import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from . import sizing
-from .errors import BadInput
-from .events import CancelToken, EventSink, Progress
+from .errors import BadInput, Cancelled, StudioError
+from .events import CancelToken, Event, EventSink, Failed, Progress
 from .manager import PipelineManager
 from .render import RenderRequest, plan_from_take, plan_render, render_take
 from .takes import Take, TakeStore
 from .variants import default_model_set_name, load_registry, model_set
 
+log = logging.getLogger(__name__)
+_END = object()
+
+
+class Job:
+    """Work running in a thread; `events()` yields its events as they happen, then ends.
+
+    A job that fails ends with a `Failed` event (its message is meant for the user); `result`
+    holds what the work returned (a Take or a list of them) once `events()` is exhausted.
+    """
+
+    def __init__(self, work: Callable[[EventSink, CancelToken], object], name: str = "job"):
+        self.cancel_token = CancelToken()
+        self.result = None
+        self._events: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, args=(work,), name=f"ltx-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, work) -> None:
+        try:
+            self.result = work(self._events.put, self.cancel_token)
+        except Cancelled:
+            self._events.put(Failed("Stopped", cancelled=True))
+        except StudioError as exc:
+            self._events.put(Failed(str(exc)))
+        except Exception as exc:  # the server keeps serving; the user sees one line, the log the rest
+            log.exception("render failed")
+            self._events.put(Failed(f"Render failed: {type(exc).__name__}: {exc}"))
+        finally:
+            self._events.put(_END)
+
+    def events(self) -> Iterator[Event]:
+        while (event := self._events.get()) is not _END:
+            yield event
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
 
 class Studio:
-    """Drafts, comparisons, upscales and the takes library over one model set."""
+    """Drafts, comparisons, upscales, live drafts and the takes library over one model set."""
 
     def __init__(
         self,
@@ -34,9 +84,25 @@ class Studio:
         self.model_set = model_set(self.registry, model_set_name or default_model_set_name())
         self.store = TakeStore(outputs)
         self.manager = manager or PipelineManager(self.model_set, budget_bytes=budget_bytes)
-        self._gpu = threading.Lock()  # one render at a time on the device
+        self._device_lock = threading.Lock()  # one render at a time on the device
+        self._live: dict[str, Job] = {}
+        self._live_lock = threading.Lock()
 
-    # --- rendering ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _device(self, cancel: CancelToken | None, emit: EventSink | None = None):
+        """Hold the device for one render; a cancelled waiter gives up instead of queueing on."""
+        if not self._device_lock.acquire(blocking=False):
+            if emit is not None:
+                emit(Progress("queue", 0.0, "Waiting for the GPU"))
+            while not self._device_lock.acquire(timeout=0.05):
+                if cancel is not None and cancel.cancelled:
+                    raise Cancelled("superseded before it started")
+        try:
+            yield
+        finally:
+            self._device_lock.release()
+
+    # --- rendering (blocking) ----------------------------------------------------------------
 
     def render(
         self,
@@ -45,12 +111,19 @@ class Studio:
         on_event: EventSink | None = None,
         cancel: CancelToken | None = None,
         preview: bool = True,
+        kind: str = "draft",
     ) -> Take:
         """Validate a request (BadInput before anything runs), render it, store the take."""
         plan = plan_render(request, self.model_set)
-        with self._gpu:
+        with self._device(cancel, on_event):
             return render_take(
-                plan, manager=self.manager, store=self.store, on_event=on_event, cancel=cancel, preview=preview
+                plan,
+                manager=self.manager,
+                store=self.store,
+                kind=kind,
+                on_event=on_event,
+                cancel=cancel,
+                preview=preview,
             )
 
     def compare(
@@ -61,19 +134,18 @@ class Studio:
         on_event: EventSink | None = None,
         cancel: CancelToken | None = None,
     ) -> list[Take]:
-        """The same request with each variant, one seed for all; all plans are checked before any render."""
+        """The same request with each variant and one seed; every plan is checked before any render."""
         if not variants:
             raise BadInput("compare needs at least one variant")
-        first = plan_render(request.__class__(**{**request.__dict__, "variant": variants[0]}), self.model_set)
+        if len(set(variants)) != len(variants):
+            raise BadInput("compare: each variant once, please")
+        first = plan_render(replace(request, variant=variants[0]), self.model_set)
         plans = [first] + [
-            plan_render(request.__class__(**{**request.__dict__, "variant": name, "seed": first.seed}), self.model_set)
-            for name in variants[1:]
+            plan_render(replace(request, variant=name, seed=first.seed), self.model_set) for name in variants[1:]
         ]
         takes = []
         for plan in plans:
-            if cancel is not None and cancel.cancelled:
-                break
-            with self._gpu:
+            with self._device(cancel, on_event):
                 takes.append(
                     render_take(plan, manager=self.manager, store=self.store, on_event=on_event, cancel=cancel)
                 )
@@ -98,7 +170,7 @@ class Studio:
             raise BadInput(f"take {take_id} has missing files and cannot be upscaled")
         if mode == "latent":
             if width is not None or height is not None:
-                raise BadInput("latent upscale is always 2x the draft; --width/--height go with --mode pro")
+                raise BadInput("latent upscale is always 2x the draft; width and height go with mode pro")
             take = self._upscale_latent(draft, on_event, cancel)
         elif mode == "pro":
             take = self._rerender_pro(draft, width, height, on_event, cancel)
@@ -108,28 +180,23 @@ class Studio:
         return take
 
     def _upscale_latent(self, draft: Take, on_event, cancel) -> Take:
-        import time
-
         import torch
         from safetensors.torch import load_file
 
         plan = plan_from_take(draft, self.model_set, width=draft.width * 2, height=draft.height * 2)
-        with self._gpu:
-            emit = on_event or (lambda event: None)
+        emit = on_event or (lambda event: None)
+        with self._device(cancel, on_event):
             started = time.perf_counter()
             emit(Progress("upsample", 0.0, "Upsampling the draft's latents x2"))
             latents = load_file(str(draft.path("latents")))["latents"]
-            upsampler = self.manager.upsampler()
-            generator = torch.Generator("cpu").manual_seed(draft.seed)
             upsampled = self.manager.family.upsample(
-                upsampler,
+                self.manager.upsampler(),
                 latents,
                 self.model_set.upsample_adain_factor,
                 self.model_set.upsample_tone_map_compression_ratio,
-                generator,
+                torch.Generator("cpu").manual_seed(draft.seed),
             )
             emit(Progress("upsample", 1.0))
-            timings = {"upsample": round(time.perf_counter() - started, 4)}
             return render_take(
                 plan,
                 manager=self.manager,
@@ -137,7 +204,7 @@ class Studio:
                 kind="upscale",
                 parent=draft.id,
                 start_latents=upsampled,
-                timings=timings,
+                timings={"upsample": round(time.perf_counter() - started, 4)},
                 on_event=on_event,
                 cancel=cancel,
             )
@@ -147,7 +214,7 @@ class Studio:
         if width is None and height is None:
             width, height = sizing.size_for_aspect(draft.width / draft.height, pro.full_size)
         plan = plan_from_take(draft, self.model_set, variant="pro", width=width, height=height, guidance=None)
-        with self._gpu:
+        with self._device(cancel, on_event):
             return render_take(
                 plan,
                 manager=self.manager,
@@ -157,6 +224,50 @@ class Studio:
                 on_event=on_event,
                 cancel=cancel,
             )
+
+    # --- rendering (streamed) ----------------------------------------------------------------
+
+    def draft_job(self, request: RenderRequest, *, preview: bool = True) -> Job:
+        return Job(lambda emit, cancel: self.render(request, on_event=emit, cancel=cancel, preview=preview), "draft")
+
+    def compare_job(self, request: RenderRequest, variants: list[str]) -> Job:
+        return Job(lambda emit, cancel: self.compare(request, variants, on_event=emit, cancel=cancel), "compare")
+
+    def upscale_job(self, take_id: str, *, mode: str = "latent", width=None, height=None) -> Job:
+        return Job(
+            lambda emit, cancel: self.upscale(
+                take_id, mode=mode, width=width, height=height, on_event=emit, cancel=cancel
+            ),
+            "upscale",
+        )
+
+    def live_request(self, prompt: str, image=None, seed: int = -1) -> RenderRequest:
+        """A quick preview draft: the set's live variant at its small live size and few frames."""
+        width, height = self.model_set.live_size
+        if image is not None:
+            from .media import load_image
+
+            image = image if hasattr(image, "width") else load_image(image)
+            width, height = sizing.size_for_aspect(image.width / image.height, self.model_set.live_size)
+        return RenderRequest(
+            prompt=prompt,
+            image=image,
+            seed=seed,
+            variant=self.model_set.live_variant,
+            width=width,
+            height=height,
+            frames=self.model_set.live_frames,
+        )
+
+    def live_job(self, session: str, request: RenderRequest) -> Job:
+        """Start a live draft for `session`, cancelling that session's previous one if still running."""
+        with self._live_lock:
+            previous = self._live.get(session)
+            if previous is not None:
+                previous.cancel()
+            job = Job(lambda emit, cancel: self.render(request, on_event=emit, cancel=cancel, kind="live"), "live")
+            self._live[session] = job
+        return job
 
     # --- library -----------------------------------------------------------------------------
 

@@ -1,30 +1,641 @@
-"""Gradio Blocks layout and wiring. No torch, no diffusers: it only talks to Studio."""
+"""Gradio Blocks layout and wiring. No torch, no diffusers: it only talks to Studio.
+
+Handlers start a Studio job and relay its typed events to component updates (preview image per
+step, progress naming the stage, the take when stored, a visible error otherwise). The API
+endpoints `draft`, `upscale` and `compare` are plain typed functions (gr.api), named after the
+request fields, so `gradio_client` can drive the studio.
+"""
 
 from __future__ import annotations
 
-import gradio as gr
+import threading
+import time
+from pathlib import Path
 
+import gradio as gr
+from gradio.data_classes import FileData
+
+from . import sizing
+from .errors import StudioError
+from .events import Failed, Preview, Progress, TakeDone
 from .render import RenderRequest
+from .takes import Take
+
+LIVE_DEBOUNCE_S = 0.8
+QUEUE_SIZE = 16
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CSS = """
+#banner {border-left: 4px solid #e0a800; padding: 6px 12px; background: rgba(224,168,0,.08)}
+#preview img {image-rendering: auto; width: 100%; object-fit: contain}
+.take-info p {margin: 2px 0}
+"""
+
+
+def take_markdown(take: Take) -> str:
+    """What a person wants to know about a take, in two or three short lines."""
+    timings = " · ".join(f"{k} {v:.2f} s" for k, v in take.timings.items() if k != "total")
+    lines = [
+        f"**{take.kind.title()} {take.id}** · {take.variant} · seed `{take.seed}` · {take.width}x{take.height} · "
+        f"{take.frames} frames ({take.seconds:.1f} s at {take.fps} fps)",
+        f"{timings} · **total {take.timings.get('total', 0):.2f} s**",
+    ]
+    if take.parent:
+        lines.append(f"from draft `{take.parent}`")
+    if take.snapped:
+        lines.append("snapped: " + ", ".join(f"{k} {v['asked']} → {v['used']}" for k, v in take.snapped.items()))
+    if take.approved:
+        lines.append("✓ approved")
+    if take.status != "ok":
+        lines.append("⚠ files missing")
+    return "\n\n".join(lines)
+
+
+def _record(take: Take) -> dict:
+    data = take.to_json()
+    data.pop("folder", None)
+    return data
+
+
+class _Sessions:
+    """Per-browser-session bookkeeping: the running job (for Stop) and the last keystroke (debounce)."""
+
+    def __init__(self):
+        self.jobs: dict[str, object] = {}
+        self.keystrokes: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def stroke(self, session: str) -> int:
+        with self.lock:
+            self.keystrokes[session] = self.keystrokes.get(session, 0) + 1
+            return self.keystrokes[session]
+
+    def latest(self, session: str) -> int:
+        with self.lock:
+            return self.keystrokes.get(session, 0)
 
 
 def build(studio) -> gr.Blocks:
-    with gr.Blocks(title="LTX Studio") as demo:
-        gr.Markdown("# LTX Studio")
-        if studio.model_set.is_demo:
-            gr.Markdown("**Demo model set:** tiny random models, so the output is noise.")
-        prompt = gr.Textbox(label="Prompt", elem_id="prompt")
-        draft = gr.Button("Draft", variant="primary")
-        video = gr.Video(label="Take", elem_id="take", interactive=False)
+    """The studio's page: Studio, Compare and Takes tabs, plus the typed API endpoints."""
+    mset = studio.model_set
+    sessions = _Sessions()
+    variants = mset.variants
+    default = variants[mset.default_variant]
+    max_frames = max(v.max_frames for v in variants.values())
+    resolutions = [(f"Draft ({default.draft_size[0]}x{default.draft_size[1]})", "draft")] + [
+        (f"{name} ({w}x{h})", name)
+        for name, (w, h) in sizing.RESOLUTIONS.items()
+        if any(sizing.fits((w, h), v.max_size) for v in variants.values())
+    ]
 
-        def run(text):
-            take = studio.render(RenderRequest(prompt=text))
-            return str(take.path("video"))
+    def variant_choices() -> list[tuple[str, str]]:
+        states = studio.variant_states()
+        return [(f"{v.label} · {states[name]}", name) for name, v in variants.items()]
 
-        draft.click(run, prompt, video, api_name="draft")
-    return demo
+    def frames_note(seconds: float, fps: float) -> str:
+        frames = sizing.frames_for_seconds(seconds or 0.1, fps or default.sampling.fps)
+        return f"{frames} frames · {sizing.seconds_for_frames(frames, fps or 24):.2f} s at {int(fps or 24)} fps"
+
+    def request_from(prompt, negative, image, variant, seed, randomize, resolution, seconds, fps, steps, guidance):
+        spec = variants.get(variant or mset.default_variant, default)
+        return RenderRequest(
+            prompt=prompt or "",
+            negative_prompt=negative if negative else None,
+            image=image or None,
+            variant=variant or None,
+            seed=-1 if randomize or seed is None else int(seed),
+            resolution=None if resolution in (None, "draft") else resolution,
+            seconds=seconds,
+            fps=int(fps) if fps else None,
+            steps=None if not steps or int(steps) == spec.sampling.num_steps else int(steps),
+            guidance=None if guidance is None or float(guidance) == spec.sampling.guidance else float(guidance),
+        )
+
+    def relay(job, session: str, progress: gr.Progress):
+        """Yield (kind, value) for each event of a job; raise gr.Error on failure."""
+        with sessions.lock:
+            sessions.jobs[session] = job
+        try:
+            for event in job.events():
+                if isinstance(event, Progress):
+                    progress(event.fraction, desc=f"{event.stage}: {event.message}" if event.message else event.stage)
+                elif isinstance(event, Preview):
+                    yield "preview", event
+                elif isinstance(event, TakeDone):
+                    yield "take", event.take
+                elif isinstance(event, Failed):
+                    if event.cancelled:
+                        yield "stopped", event.message
+                    else:
+                        raise gr.Error(event.message, print_exception=False)
+        finally:
+            job.cancel()  # a closed page or a Stop: let the worker stop between steps
+            with sessions.lock:
+                if sessions.jobs.get(session) is job:
+                    del sessions.jobs[session]
+
+    with gr.Blocks(title="LTX Studio") as page:
+        gr.Markdown(f"# LTX Studio\nModel set **{mset.name}**: {mset.label} · {studio.manager.policy.describe()}")
+        if mset.is_demo:
+            gr.Markdown(
+                "**Demo mode: the output is noise.** These are tiny random models built on this machine so every "
+                "feature works without a GPU or downloads. For real video on an NVIDIA GPU: install a CUDA build of "
+                "torch, run `python -m ltx_studio models download fast --model-set ltxv`, then "
+                "`python app.py --model-set ltxv`.",
+                elem_id="banner",
+            )
+        with gr.Tabs() as tabs:
+            # ---------------------------------------------------------------- Studio tab
+            with gr.Tab("Studio", id="studio"):
+                with gr.Row():
+                    with gr.Column(scale=5):
+                        prompt = gr.Textbox(
+                            label="Prompt",
+                            lines=3,
+                            elem_id="prompt",
+                            placeholder="A cat walks along a sunlit wall, the camera follows slowly",
+                        )
+                        with gr.Row():
+                            draft_btn = gr.Button("Draft", variant="primary", elem_id="draft", scale=3)
+                            stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+                        live = gr.Checkbox(
+                            value=False,
+                            label="Live mode: draft as I type (Fast variant, small size, 0.8 s after the last keystroke)",
+                            elem_id="live",
+                            container=False,
+                        )
+                        image = gr.Image(
+                            label="First frame (optional)", type="filepath", elem_id="first-frame", height=200
+                        )
+                        examples = sorted(str(p) for p in (ASSETS / "first-frames").glob("*.[pj][np]g"))
+                        if examples:
+                            gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Example first frames")
+                        variant = gr.Radio(
+                            choices=variant_choices(), value=mset.default_variant, label="Variant", elem_id="variant"
+                        )
+                        with gr.Row():
+                            resolution = gr.Dropdown(choices=resolutions, value="draft", label="Resolution")
+                            seconds = gr.Slider(
+                                0.4,
+                                round((max_frames - 1) / default.sampling.fps, 1),
+                                value=round((default.draft_frames - 1) / default.sampling.fps, 1),
+                                step=0.1,
+                                label="Duration (s)",
+                            )
+                        frames_info = gr.Markdown(
+                            frames_note((default.draft_frames - 1) / default.sampling.fps, default.sampling.fps)
+                        )
+                        with gr.Row():
+                            fps = gr.Number(
+                                value=default.sampling.fps, label="fps", precision=0, minimum=1, maximum=120
+                            )
+                            seed = gr.Number(value=-1, label="Seed", precision=0, elem_id="seed")
+                            randomize = gr.Checkbox(value=True, label="Randomize seed")
+                        with gr.Accordion("Advanced", open=False):
+                            negative = gr.Textbox(value=mset.negative_prompt, label="Negative prompt", lines=2)
+                            steps = gr.Number(value=default.sampling.num_steps, label="Steps", precision=0, minimum=1)
+                            guidance = gr.Number(value=default.sampling.guidance, label="Guidance", minimum=0)
+                    with gr.Column(scale=6):
+                        preview = gr.Image(
+                            label="Live preview (denoised estimate)",
+                            elem_id="preview",
+                            interactive=False,
+                            height=220,
+                            format="png",
+                        )
+                        video = gr.Video(label="Take", elem_id="take", interactive=False, autoplay=True, loop=True)
+                        info = gr.Markdown(elem_classes=["take-info"], elem_id="take-info")
+                        take_id = gr.State(None)
+                        with gr.Row():
+                            upscale_btn = gr.Button("Approve & upscale", elem_id="upscale")
+                            pro_btn = gr.Button("Re-render with Pro", elem_id="rerender-pro")
+
+            # ---------------------------------------------------------------- Compare tab
+            with gr.Tab("Compare", id="compare"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        c_prompt = gr.Textbox(label="Prompt", lines=2, elem_id="compare-prompt")
+                        c_image = gr.Image(label="First frame (optional)", type="filepath", height=160)
+                    with gr.Column(scale=2):
+                        c_variants = gr.CheckboxGroup(
+                            choices=[(v.label, n) for n, v in variants.items()],
+                            value=list(variants)[:3],
+                            label="Variants (two or three)",
+                            elem_id="compare-variants",
+                        )
+                        with gr.Row():
+                            c_seed = gr.Number(value=-1, label="Seed (same for all)", precision=0)
+                            c_resolution = gr.Dropdown(choices=resolutions, value="draft", label="Resolution")
+                            c_seconds = gr.Slider(
+                                0.4,
+                                round((max_frames - 1) / default.sampling.fps, 1),
+                                value=1.0,
+                                step=0.1,
+                                label="Duration (s)",
+                            )
+                        compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-run")
+                c_ids = gr.State([])
+                c_videos, c_infos, c_buttons = [], [], []
+                with gr.Row():
+                    for i in range(3):
+                        with gr.Column():
+                            c_videos.append(
+                                gr.Video(
+                                    label=f"Take {i + 1}", interactive=False, elem_id=f"compare-video-{i}", loop=True
+                                )
+                            )
+                            c_infos.append(gr.Markdown(elem_classes=["take-info"]))
+                            c_buttons.append(gr.Button("Approve & upscale this one", elem_id=f"compare-upscale-{i}"))
+                c_final = gr.Video(label="Upscaled", interactive=False, elem_id="compare-final")
+                c_final_info = gr.Markdown(elem_classes=["take-info"])
+
+            # ---------------------------------------------------------------- Takes tab
+            with gr.Tab("Takes", id="takes") as takes_tab:
+                with gr.Row():
+                    refresh_btn = gr.Button("Refresh", size="sm")
+                    show_live = gr.Checkbox(value=False, label="Show live-mode previews")
+                gallery = gr.Gallery(
+                    label="Takes, newest first", columns=5, height=360, elem_id="takes-gallery", allow_preview=False
+                )
+                shown_ids = gr.State([])
+                selected = gr.State(None)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        t_video = gr.Video(label="Take", interactive=False, elem_id="takes-video")
+                    with gr.Column(scale=2):
+                        t_info = gr.Markdown("Pick a take.", elem_classes=["take-info"])
+                        t_prompt = gr.Markdown()
+                        with gr.Row():
+                            t_approve = gr.Button("Approve", size="sm")
+                            t_reuse = gr.Button("Reuse settings", size="sm")
+                            t_delete = gr.Button("Delete", size="sm", variant="stop")
+                        t_download = gr.DownloadButton("Download mp4", visible=False)
+
+        # ==================================================================== wiring: Studio tab
+        settings = [prompt, negative, image, variant, seed, randomize, resolution, seconds, fps, steps, guidance]
+        result = [preview, video, info, seed, take_id, variant]
+
+        def studio_updates(kind, value):
+            none = [gr.update()] * len(result)
+            if kind == "preview":
+                none[0] = value.image
+            elif kind == "take":
+                none[1:] = [
+                    str(value.path("video")),
+                    take_markdown(value),
+                    value.seed,
+                    value.id,
+                    gr.update(choices=variant_choices()),
+                ]
+            elif kind == "stopped":
+                gr.Info(value)
+            return none
+
+        def run_draft(
+            prompt_text,
+            negative_text,
+            image_path,
+            variant_name,
+            seed_value,
+            randomize_value,
+            res,
+            secs,
+            fps_value,
+            steps_value,
+            guidance_value,
+            request: gr.Request,
+            progress=gr.Progress(),
+        ):
+            values = (prompt_text, negative_text, image_path, variant_name, seed_value, randomize_value)
+            values += (res, secs, fps_value, steps_value, guidance_value)
+            try:
+                job = studio.draft_job(request_from(*values))
+            except StudioError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+            for kind, value in relay(job, request.session_hash, progress):
+                yield studio_updates(kind, value)
+
+        draft_event = draft_btn.click(
+            run_draft,
+            settings,
+            result,
+            show_progress_on=[video],
+            concurrency_id="gpu",
+            api_visibility="private",
+        )
+
+        def run_final(mode):
+            def handler(current, request: gr.Request, progress=gr.Progress()):
+                if not current:
+                    raise gr.Error("Draft something first, then approve it.", print_exception=False)
+                job = studio.upscale_job(current, mode=mode)
+                for kind, value in relay(job, request.session_hash, progress):
+                    yield studio_updates(kind, value)
+
+            return handler
+
+        upscale_event = upscale_btn.click(
+            run_final("latent"),
+            [take_id],
+            result,
+            show_progress_on=[video],
+            concurrency_id="gpu",
+            api_visibility="private",
+        )
+        pro_event = pro_btn.click(
+            run_final("pro"),
+            [take_id],
+            result,
+            show_progress_on=[video],
+            concurrency_id="gpu",
+            api_visibility="private",
+        )
+
+        def live_draft(prompt_text, image_path, live_on, seed_value, randomize_value, request: gr.Request):
+            session = request.session_hash
+            if not live_on or not (prompt_text or "").strip() and not image_path:
+                yield [gr.skip()] * len(result)
+                return
+            stroke = sessions.stroke(session)
+            time.sleep(LIVE_DEBOUNCE_S)
+            if sessions.latest(session) != stroke:
+                yield [gr.skip()] * len(result)  # a newer keystroke will draft instead
+                return
+            try:
+                live_seed = -1 if randomize_value or seed_value is None else int(seed_value)
+                job = studio.live_job(session, studio.live_request(prompt_text, image_path or None, live_seed))
+            except StudioError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+            for kind, value in relay(job, session, lambda *a, **k: None):
+                if kind == "stopped":
+                    return  # superseded by a newer live draft: it owns the outputs now
+                yield studio_updates(kind, value)
+
+        live_inputs = [prompt, image, live, seed, randomize]
+        for trigger in (prompt.change, image.change):
+            trigger(
+                live_draft,
+                live_inputs,
+                result,
+                trigger_mode="multiple",
+                show_progress="hidden",
+                concurrency_limit=None,
+                api_visibility="private",
+            )
+
+        def stop(request: gr.Request):
+            with sessions.lock:
+                job = sessions.jobs.get(request.session_hash)
+            if job is not None:
+                job.cancel()
+
+        stop_btn.click(stop, None, None, api_visibility="private", concurrency_limit=None)
+
+        def variant_defaults(name):
+            spec = variants[name]
+            return spec.sampling.num_steps, spec.sampling.guidance, spec.sampling.fps
+
+        variant.change(
+            variant_defaults, [variant], [steps, guidance, fps], api_visibility="private", concurrency_limit=None
+        )
+        for trigger in (seconds.change, fps.change):
+            trigger(frames_note, [seconds, fps], [frames_info], api_visibility="private", concurrency_limit=None)
+
+        # ==================================================================== wiring: Compare tab
+        compare_outputs = [c_ids, *c_videos, *c_infos]
+
+        def run_compare(
+            prompt_text, image_path, chosen, seed_value, res, secs, request: gr.Request, progress=gr.Progress()
+        ):
+            if not chosen or len(chosen) < 2:
+                raise gr.Error("Pick two or three variants to compare.", print_exception=False)
+            req = RenderRequest(
+                prompt=prompt_text or "",
+                image=image_path or None,
+                seed=-1 if seed_value is None else int(seed_value),
+                resolution=None if res in (None, "draft") else res,
+                seconds=secs,
+            )
+            ids: list[str] = []
+            videos = [None] * 3
+            infos = ["Waiting…" if i < len(chosen) else "" for i in range(3)]
+            yield [ids, *videos, *infos]
+            for kind, value in relay(studio.compare_job(req, list(chosen)), request.session_hash, progress):
+                if kind == "take":
+                    i = len(ids)
+                    ids = [*ids, value.id]
+                    videos[i] = str(value.path("video"))
+                    infos[i] = take_markdown(value)
+                    yield [ids, *videos, *infos]
+
+        compare_btn.click(
+            run_compare,
+            [c_prompt, c_image, c_variants, c_seed, c_resolution, c_seconds],
+            compare_outputs,
+            show_progress_on=c_videos,
+            concurrency_id="gpu",
+            api_visibility="private",
+        )
+
+        def upscale_compared(index):
+            def handler(ids, request: gr.Request, progress=gr.Progress()):
+                if index >= len(ids):
+                    raise gr.Error("That take is not rendered yet.", print_exception=False)
+                for kind, value in relay(studio.upscale_job(ids[index]), request.session_hash, progress):
+                    if kind == "take":
+                        yield str(value.path("video")), take_markdown(value)
+
+            return handler
+
+        for i, button in enumerate(c_buttons):
+            button.click(
+                upscale_compared(i),
+                [c_ids],
+                [c_final, c_final_info],
+                show_progress_on=[c_final],
+                concurrency_id="gpu",
+                api_visibility="private",
+            )
+
+        # ==================================================================== wiring: Takes tab
+        def list_takes(include_live):
+            takes = [t for t in studio.takes() if include_live or t.kind != "live"]
+            items = []
+            for t in takes:
+                mark = " ✓" if t.approved else ""
+                missing = " ⚠ missing" if t.status != "ok" else ""
+                caption = f"{t.kind} · {t.variant} · {t.width}x{t.height} · seed {t.seed}{mark}{missing}"
+                poster = str(t.path("poster")) if t.path("poster").exists() else None
+                items.append((poster, caption) if poster else (str(ASSETS / "first-frames" / "astronaut.png"), caption))
+            return items, [t.id for t in takes]
+
+        def select_take(ids, evt: gr.SelectData):
+            take = studio.take(ids[evt.index])
+            ok = take.status == "ok"
+            return (
+                take.id,
+                str(take.path("video")) if ok else None,
+                take_markdown(take) + f"\n\ncreated {take.created[:19].replace('T', ' ')} UTC",
+                f"> {take.prompt}" if take.prompt else "_(no prompt: first frame only)_",
+                gr.update(value=str(take.path("video")) if ok else None, visible=ok),
+            )
+
+        def approve_selected(current, include_live):
+            if not current:
+                raise gr.Error("Pick a take first.", print_exception=False)
+            take = studio.approve(current, not studio.take(current).approved)
+            return (take_markdown(take), *list_takes(include_live))
+
+        def delete_selected(current, include_live):
+            if not current:
+                raise gr.Error("Pick a take first.", print_exception=False)
+            studio.delete(current)
+            return (None, None, f"Deleted {current}.", "", gr.update(visible=False), *list_takes(include_live))
+
+        def reuse_selected(current):
+            if not current:
+                raise gr.Error("Pick a take first.", print_exception=False)
+            take = studio.take(current)
+            first_frame = str(take.path("image")) if take.image and take.path("image").exists() else None
+            return (
+                take.prompt,
+                take.negative_prompt,
+                first_frame,
+                take.variant if take.variant in variants else gr.update(),
+                take.seed,
+                False,
+                round(take.seconds, 1),
+                take.fps,
+                take.steps,
+                take.guidance,
+                gr.Tabs(selected="studio"),
+            )
+
+        list_outputs = [gallery, shown_ids]
+        for trigger in (refresh_btn.click, takes_tab.select, show_live.change):
+            trigger(list_takes, [show_live], list_outputs, api_visibility="private", concurrency_limit=None)
+        page.load(list_takes, [show_live], list_outputs, api_visibility="private")
+        gallery.select(
+            select_take, [shown_ids], [selected, t_video, t_info, t_prompt, t_download], api_visibility="private"
+        )
+        t_approve.click(approve_selected, [selected, show_live], [t_info, *list_outputs], api_visibility="private")
+        t_delete.click(
+            delete_selected,
+            [selected, show_live],
+            [selected, t_video, t_info, t_prompt, t_download, *list_outputs],
+            api_visibility="private",
+        )
+        t_reuse.click(
+            reuse_selected,
+            [selected],
+            [prompt, negative, image, variant, seed, randomize, seconds, fps, steps, guidance, tabs],
+            api_visibility="private",
+        )
+
+        # ==================================================================== API endpoints
+        _api(studio)
+        del draft_event, upscale_event, pro_event
+    return page
 
 
-def launch(studio, *, host: str, port: int, auth=None, share: bool = False) -> None:
-    build(studio).queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, auth=auth, share=share, allowed_paths=[str(studio.store.root)]
+def _api(studio) -> None:
+    """Typed endpoints for gradio_client: /draft, /upscale, /compare. Each returns video(s) and record(s)."""
+
+    def call(fn):
+        try:
+            return fn()
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    def draft(
+        prompt: str,
+        negative_prompt: str | None = None,
+        image: FileData | None = None,
+        variant: str | None = None,
+        seed: int = -1,
+        width: int | None = None,
+        height: int | None = None,
+        resolution: str | None = None,
+        seconds: float | None = None,
+        frames: int | None = None,
+        fps: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> tuple[FileData, dict]:
+        """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...)."""
+        request = RenderRequest(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            image=_path(image),
+            variant=variant or None,
+            seed=seed,
+            width=width,
+            height=height,
+            resolution=resolution or None,
+            seconds=seconds,
+            frames=frames,
+            fps=fps,
+            steps=steps,
+            guidance=guidance,
+        )
+        take = call(lambda: studio.render(request))
+        return FileData(path=str(take.path("video"))), _record(take)
+
+    def upscale(
+        take_id: str, mode: str = "latent", width: int | None = None, height: int | None = None
+    ) -> tuple[FileData, dict]:
+        """Approve a draft and make its final (mode latent: x2 + refine; mode pro: re-render with Pro)."""
+        take = call(lambda: studio.upscale(take_id, mode=mode, width=width, height=height))
+        return FileData(path=str(take.path("video"))), _record(take)
+
+    def compare(
+        prompt: str,
+        variants: list[str] | None = None,
+        negative_prompt: str | None = None,
+        image: FileData | None = None,
+        seed: int = -1,
+        width: int | None = None,
+        height: int | None = None,
+        seconds: float | None = None,
+        frames: int | None = None,
+    ) -> tuple[list[FileData], list[dict]]:
+        """Render one prompt with several variants (default all) and one seed. Returns mp4s and records."""
+        request = RenderRequest(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            image=_path(image),
+            seed=seed,
+            width=width,
+            height=height,
+            seconds=seconds,
+            frames=frames,
+        )
+        takes = call(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
+        return [FileData(path=str(t.path("video"))) for t in takes], [_record(t) for t in takes]
+
+    for fn in (draft, upscale, compare):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="gpu")
+
+
+def _path(file) -> str | None:
+    if file is None:
+        return None
+    if isinstance(file, dict):
+        return file.get("path")
+    return getattr(file, "path", None) or str(file)
+
+
+def launch(studio, *, host: str, port: int, auth=None, share: bool = False, block: bool = True):
+    """Serve the studio. Only the outputs folder is exposed as files (plus Gradio's own cache)."""
+    page = build(studio)
+    page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    return page.launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        share=share,
+        allowed_paths=[str(studio.store.root), str(ASSETS)],
+        prevent_thread_lock=not block,
+        css=CSS,
+        quiet=not block,
+        footer_links=["api"],
     )

@@ -90,6 +90,9 @@ class ModelSet:
     upsampler: Source | None
     upsample_adain_factor: float
     upsample_tone_map_compression_ratio: float
+    live_variant: str = "fast"
+    live_size: tuple[int, int] = (512, 320)
+    live_frames: int = 25
     variants: dict[str, Variant] = field(default_factory=dict)
 
     @property
@@ -203,6 +206,9 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
     default_variant = table.get("default_variant", str, next(iter(variants)))
     if default_variant not in variants:
         raise BadInput(f"{table.origin}: {table.where}.default_variant {default_variant!r} is not one of its variants")
+    live_variant = table.get("live_variant", str, default_variant)
+    if live_variant not in variants:
+        raise BadInput(f"{table.origin}: {table.where}.live_variant {live_variant!r} is not one of its variants")
     return ModelSet(
         name=name,
         family=family,
@@ -213,6 +219,9 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
         upsampler=table.source("upsampler", required=False),
         upsample_adain_factor=table.get("upsample_adain_factor", float, 1.0),
         upsample_tone_map_compression_ratio=table.get("upsample_tone_map_compression_ratio", float, 0.0),
+        live_variant=live_variant,
+        live_size=table.size("live_size") if "live_size" in table.data else (512, 320),
+        live_frames=table.get("live_frames", int, 25),
         variants=variants,
     )
 
