@@ -8,6 +8,7 @@ request fields, so `gradio_client` can drive the studio.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from pathlib import Path
@@ -50,6 +51,25 @@ def take_markdown(take: Take) -> str:
     return "\n\n".join(lines)
 
 
+TABLE_HEADERS = ["created (UTC)", "kind", "variant", "size", "seed", "time (s)", "approved", "parent", "prompt", "id"]
+
+
+def table_row(take: Take) -> list:
+    """One row of the Takes table: what a person scans for."""
+    return [
+        take.created[:19].replace("T", " "),
+        take.kind + (" (files missing)" if take.status != "ok" else ""),
+        take.variant,
+        f"{take.width}x{take.height}, {take.frames} f",
+        take.seed,
+        round(take.timings.get("total", 0.0), 2),
+        "✓" if take.approved else "",
+        take.parent or "",
+        take.prompt[:80],
+        take.id,
+    ]
+
+
 def _record(take: Take) -> dict:
     data = take.to_json()
     data.pop("folder", None)
@@ -62,6 +82,7 @@ class _Sessions:
     def __init__(self):
         self.jobs: dict[str, object] = {}
         self.keystrokes: dict[str, int] = {}
+        self.live_seeds: dict[str, int] = {}  # live drafts keep one seed, so only the prompt changes
         self.lock = threading.Lock()
 
     def stroke(self, session: str) -> int:
@@ -254,9 +275,18 @@ def build(studio) -> gr.Blocks:
                     refresh_btn = gr.Button("Refresh", size="sm")
                     show_live = gr.Checkbox(value=False, label="Show live-mode previews")
                 gallery = gr.Gallery(
-                    label="Takes, newest first", columns=5, height=360, elem_id="takes-gallery", allow_preview=False
+                    label="Takes, newest first",
+                    columns=6,
+                    height=300,
+                    object_fit="contain",
+                    elem_id="takes-gallery",
+                    allow_preview=False,
+                )
+                table = gr.Dataframe(
+                    headers=TABLE_HEADERS, interactive=False, wrap=True, max_height=320, elem_id="takes-table"
                 )
                 shown_ids = gr.State([])
+                table_ids = gr.State([])
                 selected = gr.State(None)
                 with gr.Row():
                     with gr.Column(scale=3):
@@ -361,7 +391,11 @@ def build(studio) -> gr.Blocks:
                 yield [gr.skip()] * len(result)  # a newer keystroke will draft instead
                 return
             try:
-                live_seed = -1 if randomize_value or seed_value is None else int(seed_value)
+                if randomize_value or seed_value is None or int(seed_value) < 0:
+                    with sessions.lock:
+                        live_seed = sessions.live_seeds.setdefault(session, random.randrange(2**32))
+                else:
+                    live_seed = int(seed_value)
                 job = studio.live_job(session, studio.live_request(prompt_text, image_path or None, live_seed))
             except StudioError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
@@ -459,17 +493,20 @@ def build(studio) -> gr.Blocks:
         # ==================================================================== wiring: Takes tab
         def list_takes(include_live):
             takes = [t for t in studio.takes() if include_live or t.kind != "live"]
-            items = []
-            for t in takes:
-                mark = " ✓" if t.approved else ""
-                missing = " ⚠ missing" if t.status != "ok" else ""
-                caption = f"{t.kind} · {t.variant} · {t.width}x{t.height} · seed {t.seed}{mark}{missing}"
-                poster = str(t.path("poster")) if t.path("poster").exists() else None
-                items.append((poster, caption) if poster else (str(ASSETS / "first-frames" / "astronaut.png"), caption))
-            return items, [t.id for t in takes]
+            with_poster = [t for t in takes if t.path("poster").exists()]
+            items = [
+                (str(t.path("poster")), ("✓ " if t.approved else "") + f"{t.kind} · {t.variant}") for t in with_poster
+            ]
+            return items, [table_row(t) for t in takes], [t.id for t in with_poster], [t.id for t in takes]
 
-        def select_take(ids, evt: gr.SelectData):
-            take = studio.take(ids[evt.index])
+        def select_in_gallery(ids, evt: gr.SelectData):
+            return show_take(ids[evt.index])
+
+        def select_in_table(ids, evt: gr.SelectData):
+            return show_take(ids[evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index])
+
+        def show_take(take_id):
+            take = studio.take(take_id)
             ok = take.status == "ok"
             return (
                 take.id,
@@ -510,13 +547,13 @@ def build(studio) -> gr.Blocks:
                 gr.Tabs(selected="studio"),
             )
 
-        list_outputs = [gallery, shown_ids]
+        list_outputs = [gallery, table, shown_ids, table_ids]
         for trigger in (refresh_btn.click, takes_tab.select, show_live.change):
             trigger(list_takes, [show_live], list_outputs, api_visibility="private", concurrency_limit=None)
         page.load(list_takes, [show_live], list_outputs, api_visibility="private")
-        gallery.select(
-            select_take, [shown_ids], [selected, t_video, t_info, t_prompt, t_download], api_visibility="private"
-        )
+        shown = [selected, t_video, t_info, t_prompt, t_download]
+        gallery.select(select_in_gallery, [shown_ids], shown, api_visibility="private")
+        table.select(select_in_table, [table_ids], shown, api_visibility="private")
         t_approve.click(approve_selected, [selected, show_live], [t_info, *list_outputs], api_visibility="private")
         t_delete.click(
             delete_selected,
@@ -624,11 +661,14 @@ def _path(file) -> str | None:
     return getattr(file, "path", None) or str(file)
 
 
-def launch(studio, *, host: str, port: int, auth=None, share: bool = False, block: bool = True):
-    """Serve the studio. Only the outputs folder is exposed as files (plus Gradio's own cache)."""
+def launch(studio, *, host: str, port: int, auth=None, share: bool = False, block: bool = True) -> gr.Blocks:
+    """Serve the studio (blocking unless `block=False`, then call `.close()` on the page returned).
+
+    Only the outputs folder and the shipped assets are served as files (plus Gradio's own cache).
+    """
     page = build(studio)
     page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
-    return page.launch(
+    page.launch(
         server_name=host,
         server_port=port,
         auth=auth,
@@ -639,3 +679,4 @@ def launch(studio, *, host: str, port: int, auth=None, share: bool = False, bloc
         quiet=not block,
         footer_links=["api"],
     )
+    return page

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up LTX Studio on a fresh machine: a .venv with the pinned packages.
+#   bash scripts/setup.sh          what the studio needs
+#   bash scripts/setup.sh --dev    plus the test tools and Debian's Chromium for the browser test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "${1:-}" = "--dev" ]; then
+  .venv/bin/python -m pip install -q -r requirements-dev.txt
+  if [ ! -x /usr/bin/chromium ]; then
+    # The browser test drives Debian's Chromium through Playwright (never `playwright install`).
+    SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+    if command -v apt-get >/dev/null; then
+      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null \
+        || echo "setup: could not install chromium; the browser test will be skipped" >&2
+    fi
+  fi
+else
+  .venv/bin/python -m pip install -q -r requirements.txt
+fi

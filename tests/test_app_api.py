@@ -1,0 +1,93 @@
+"""gradio_client against the studio served on a free local port with the demo set."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from conftest import FIRST_FRAMES
+
+from ltx_studio import media
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, shared_manager):
+    """The real app (ui.launch) serving a Studio over a fresh outputs folder."""
+    from ltx_studio.studio import Studio
+    from ltx_studio.ui import launch
+
+    studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("served"), manager=shared_manager)
+    port = free_port()
+    page = launch(studio, host="127.0.0.1", port=port, block=False)
+    yield studio, f"http://127.0.0.1:{port}/"
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    from gradio_client import Client
+
+    return Client(served[1], verbose=False)
+
+
+def test_draft_compare_and_upscale_through_the_api(served, client):
+    from gradio_client import handle_file
+
+    studio, _ = served
+    video, record = client.predict(prompt="a cat walks on a wall", api_name="/draft")
+    frames, _ = media.read_mp4(video)
+    assert frames.shape == (record["frames"], record["height"], record["width"], 3)
+    assert (record["width"], record["height"], record["variant"]) == (384, 256, "fast")
+
+    videos, records = client.predict(
+        prompt="a dog runs",
+        variants=["fast", "distilled", "pro"],
+        width=96,
+        height=64,
+        frames=9,
+        seed=5,
+        api_name="/compare",
+    )
+    assert [r["variant"] for r in records] == ["fast", "distilled", "pro"]
+    assert {r["seed"] for r in records} == {5}
+    assert all(media.read_mp4(v)[0].shape == (9, 64, 96, 3) for v in videos)
+
+    final_video, final = client.predict(take_id=record["id"], api_name="/upscale")
+    assert (final["width"], final["height"], final["parent"]) == (768, 512, record["id"])
+    assert media.read_mp4(final_video)[0].shape[1:3] == (512, 768)
+    assert studio.take(record["id"]).approved
+
+    _, from_image = client.predict(
+        prompt="", image=handle_file(str(FIRST_FRAMES / "astronaut.png")), frames=9, api_name="/draft"
+    )
+    assert from_image["width"] == from_image["height"]  # a square photo gives a square draft
+
+
+def test_bad_input_is_a_clear_error_and_the_server_keeps_serving(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="prompt is empty"):
+        client.predict(prompt="  ", api_name="/draft")
+    with pytest.raises(AppError, match="no take with id"):
+        client.predict(take_id="../../etc/passwd", api_name="/upscale")
+    with pytest.raises(AppError, match="over Fast"):
+        client.predict(prompt="x", width=4096, height=4096, api_name="/draft")
+    _, record = client.predict(prompt="still here", frames=9, api_name="/draft")
+    assert record["prompt"] == "still here"
+
+
+def test_the_api_names_are_stable_and_only_prompt_or_take_id_are_required(client):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/draft", "/upscale", "/compare"} <= set(api)
+    for name, required in (("/draft", "prompt"), ("/upscale", "take_id"), ("/compare", "prompt")):
+        params = {p["parameter_name"]: p["parameter_has_default"] for p in api[name]["parameters"]}
+        assert [p for p, has_default in params.items() if not has_default] == [required]
+    assert {"negative_prompt", "image", "variant", "seed", "width", "height", "seconds"} <= set(
+        p["parameter_name"] for p in api["/draft"]["parameters"]
+    )

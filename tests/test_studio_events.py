@@ -1,0 +1,124 @@
+"""The typed events Studio jobs yield: progress, preview, take, failure, cancel, supersede."""
+
+from __future__ import annotations
+
+import threading
+
+from conftest import small
+
+from ltx_studio.events import Failed, Preview, Progress, TakeDone
+
+
+def kinds(events):
+    return [type(e).__name__ for e in events]
+
+
+def test_a_draft_job_yields_stage_progress_a_preview_per_step_then_the_take(studio):
+    events = list(studio.draft_job(small()).events())
+
+    assert isinstance(events[-1], TakeDone) and events[-1].take.status == "ok"
+    stages = []
+    for e in events:
+        if isinstance(e, Progress) and e.stage not in stages:
+            stages.append(e.stage)
+    assert stages == ["load", "text", "denoise", "decode", "write"]
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert [p.step for p in previews] == list(range(1, 9)) and all(p.total == 8 for p in previews)
+    assert studio.takes()[0].id == events[-1].take.id
+
+
+def test_bad_input_ends_a_job_with_a_failed_event_and_the_studio_keeps_working(studio):
+    events = list(studio.draft_job(small(prompt="")).events())
+    assert events == [Failed("prompt is empty: describe the video (or give a first frame)")]
+    assert isinstance(list(studio.draft_job(small()).events())[-1], TakeDone)
+
+
+def test_cancel_ends_a_job_with_a_cancelled_event_and_stores_nothing(studio):
+    job = studio.draft_job(small())
+    events = []
+    for event in job.events():
+        events.append(event)
+        if isinstance(event, Preview) and event.step == 2:
+            job.cancel()
+    assert events[-1] == Failed("Stopped", cancelled=True)
+    assert not any(isinstance(e, TakeDone) for e in events)
+    assert studio.takes() == []
+
+
+def test_a_compare_job_yields_a_take_per_variant_as_each_finishes(studio):
+    events = list(studio.compare_job(small(seed=-1), ["fast", "distilled", "pro"]).events())
+    takes = [e.take for e in events if isinstance(e, TakeDone)]
+    assert [t.variant for t in takes] == ["fast", "distilled", "pro"]
+    assert len({t.seed for t in takes}) == 1
+    first_take = kinds(events).index("TakeDone")
+    assert "Preview" in kinds(events)[first_take:]  # the next variant streamed after the first take
+
+
+def test_an_upscale_job_yields_upsample_progress_then_the_final(studio):
+    draft = studio.render(small())
+    events = list(studio.upscale_job(draft.id).events())
+    assert any(isinstance(e, Progress) and e.stage == "upsample" for e in events)
+    assert events[-1].take.parent == draft.id and events[-1].take.width == 2 * draft.width
+
+
+def test_a_job_waiting_for_the_busy_device_says_so(studio):
+    with studio._device_lock:
+        job = studio.draft_job(small())
+        first = next(job.events())
+    assert first == Progress("queue", 0.0, "Waiting for the GPU")
+    assert isinstance(list(job.events())[-1], TakeDone)
+
+
+def test_a_newer_live_draft_supersedes_a_waiting_one_so_nothing_piles_up(studio):
+    session = "browser-1"
+    with studio._device_lock:  # the device is busy, so both live drafts must wait
+        older = studio.live_job(session, studio.live_request("a cat"))
+        newer = studio.live_job(session, studio.live_request("a cat walks"))
+        older_events = list(older.events())
+    assert older_events[-1].cancelled
+    newer_events = list(newer.events())
+    assert isinstance(newer_events[-1], TakeDone)
+    take = newer_events[-1].take
+    assert (take.kind, take.prompt, take.variant) == ("live", "a cat walks", "fast")
+    assert (take.width, take.height, take.frames) == (192, 128, 9)  # the demo set's live settings
+    assert [t.prompt for t in studio.takes()] == ["a cat walks"]
+
+
+def test_a_newer_live_draft_cancels_a_running_one_mid_render(studio):
+    session = "browser-2"
+    older = studio.live_job(session, studio.live_request("a dog"))
+    events = older.events()
+    while not isinstance(next(events), Preview):
+        pass  # the older draft is denoising now
+    newer = studio.live_job(session, studio.live_request("a dog runs"))
+    assert list(events)[-1].cancelled
+    assert isinstance(list(newer.events())[-1], TakeDone)
+    assert [t.prompt for t in studio.takes()] == ["a dog runs"]
+
+
+def test_live_drafts_of_different_sessions_do_not_cancel_each_other(studio):
+    jobs = [studio.live_job(f"s{i}", studio.live_request(f"a cat {i}")) for i in range(2)]
+    results = [list(job.events())[-1] for job in jobs]
+    assert all(isinstance(r, TakeDone) for r in results)
+
+
+def test_renders_from_many_threads_run_one_at_a_time_on_the_device(studio):
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def watch(event):  # called from the rendering threads themselves
+        with lock:
+            if isinstance(event, Progress) and event.stage == "load" and event.fraction == 0:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            elif isinstance(event, TakeDone):
+                running[0] -= 1
+
+    threads = [
+        threading.Thread(target=studio.render, args=(small(seed=i),), kwargs={"on_event": watch}) for i in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(studio.takes()) == 3 and peak[0] == 1
