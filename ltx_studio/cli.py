@@ -144,12 +144,13 @@ def _request(args, variant: str | None):
 
 
 def cmd_render(args) -> int:
+    from .manager import default_model_set_name
     from .render import plan_render
-    from .variants import default_model_set_name, load_registry, model_set
+    from .variants import load_registry, model_set
 
     # Check the request before building the studio, so bad input costs no model load.
     registry = load_registry(args.variants_file)
-    plan_render(_request(args, args.variant), model_set(registry, args.model_set or default_model_set_name()))
+    plan_render(_request(args, args.variant), model_set(registry, args.model_set or default_model_set_name(registry)))
     studio = _studio(args)
     take = studio.render(_request(args, args.variant), on_event=_progress_printer(args))
     _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")

@@ -69,6 +69,16 @@ def is_on_disk(source: Source) -> bool:
     return _hub_folder(source) is not None
 
 
+def default_model_set_name(registry: dict[str, ModelSet], *, need_weights: bool = True) -> str:
+    """`ltxv` on a CUDA machine (that has its default variant's files, with `need_weights`), else `demo`."""
+    if not torch.cuda.is_available() or "ltxv" not in registry:
+        return "demo"
+    ltxv = registry["ltxv"]
+    variant = ltxv.variants[ltxv.default_variant]
+    present = all(is_on_disk(s) for s in [variant.transformer, *ltxv.components.values()])
+    return "ltxv" if present or not need_weights else "demo"
+
+
 def parameter_bytes(module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters()) if hasattr(module, "parameters") else 0
 

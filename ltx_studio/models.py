@@ -6,8 +6,8 @@ import sys
 
 from . import tiny
 from .errors import BadInput, StudioError
-from .manager import is_on_disk
-from .variants import ModelSet, Source, default_model_set_name, load_registry, model_set
+from .manager import default_model_set_name, is_on_disk
+from .variants import ModelSet, Source, load_registry, model_set
 
 
 def _sources(mset: ModelSet, variant: str | None) -> dict[str, Source]:
@@ -48,7 +48,8 @@ def format_sets(data: dict) -> str:
 
 def check(variants_file=None, set_name: str | None = None) -> dict:
     """Per variant of a set: "on disk" or "not downloaded" (what a fresh process would find)."""
-    mset = model_set(load_registry(variants_file), set_name or default_model_set_name())
+    registry = load_registry(variants_file)
+    mset = model_set(registry, set_name or default_model_set_name(registry, need_weights=False))
     states = {}
     for name in mset.variants:
         needed = _sources(mset, name)
@@ -69,7 +70,8 @@ def download(variants_file=None, set_name: str | None = None, variant: str | Non
     """Fetch a variant's files (and the shared ones) into the Hugging Face cache; tiny sets are built."""
     if not variant:
         raise BadInput("models download needs a variant: fast, distilled, pro or all")
-    mset = model_set(load_registry(variants_file), set_name or default_model_set_name())
+    registry = load_registry(variants_file)
+    mset = model_set(registry, set_name or default_model_set_name(registry, need_weights=False))
     done = {}
     for label, source in _sources(mset, variant).items():
         if not quiet:

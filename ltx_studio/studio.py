@@ -20,10 +20,10 @@ from pathlib import Path
 from . import sizing
 from .errors import BadInput, Cancelled, StudioError
 from .events import CancelToken, Event, EventSink, Failed, Progress
-from .manager import PipelineManager
+from .manager import PipelineManager, default_model_set_name
 from .render import RenderRequest, plan_from_take, plan_render, render_take
 from .takes import Take, TakeStore
-from .variants import default_model_set_name, load_registry, model_set
+from .variants import load_registry, model_set
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -81,7 +81,7 @@ class Studio:
         manager: PipelineManager | None = None,
     ):
         self.registry = load_registry(variants_file)
-        self.model_set = model_set(self.registry, model_set_name or default_model_set_name())
+        self.model_set = model_set(self.registry, model_set_name or default_model_set_name(self.registry))
         self.store = TakeStore(outputs)
         self.manager = manager or PipelineManager(self.model_set, budget_bytes=budget_bytes)
         self._device_lock = threading.Lock()  # one render at a time on the device

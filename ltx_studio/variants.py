@@ -255,10 +255,3 @@ def model_set(registry: dict[str, ModelSet], name: str) -> ModelSet:
     if name not in registry:
         raise BadInput(f"unknown model set {name!r} (choose from: {', '.join(registry)})")
     return registry[name]
-
-
-def default_model_set_name() -> str:
-    """`ltxv` where a CUDA device is present, else the tiny `demo` set."""
-    import torch
-
-    return "ltxv" if torch.cuda.is_available() else "demo"

@@ -26,6 +26,7 @@ def test_text_to_video_writes_a_playable_mp4_with_the_right_frames_and_size(stud
     assert Image.open(take.path("poster")).size == (96, 64)
     latents = load_file(str(take.path("latents")))["latents"]
     assert tuple(latents.shape) == (1, 128, 3, 2, 3)  # frames 17 -> 3 latent frames, 64x96 -> 2x3
+    assert b'"seed":7' in take.path("video").read_bytes()  # settings embedded in the mp4's metadata
     record = json.loads(take.path("record").read_text())
     assert record["seed"] == 7 and record["prompt"] == "a cat walks on the street"
     assert set(take.timings) >= {"load", "text", "denoise", "decode", "write", "total"}
