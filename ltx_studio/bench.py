@@ -1,7 +1,583 @@
-"""Benchmarks (python -m ltx_studio bench). Placeholder until the speed issue lands."""
+"""Benchmarks that print their figures: python -m ltx_studio bench [--arch ARCH] [--json].
+
+Without --arch: the studio against itself and against bare diffusers on one loaded model set
+(default `demo`), every comparison measured side by side in one run, interleaved, median of
+--repeat runs after --warmup, reported as a ratio:
+
+- overhead   the studio's draft path vs a bare `LTXConditionPipeline` call with identical arguments
+- switch     a cached variant switch vs a cold load of the same transformer (and bytes loaded)
+- prompt     a render with a cached prompt embedding vs one that runs the text encoder
+- preview    seconds per denoising step with the live preview on vs off
+
+With --arch tiny|ltxv-2b|ltxv-13b: real-size architectures with random weights (same FLOPs as real
+weights) run the studio's full draft path (text encoding, denoise, decode, mp4 write) per stage,
+with peak memory, for each speed lever on and off (--levers).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PEAK_BF16_TFLOPS = 790.0  # measured bf16 matmul rate of an H100 (LTX_FACTS)
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+class PeakRSS:
+    """Samples this process's resident memory every few milliseconds; `.peak` in bytes."""
+
+    def __init__(self, every: float = 0.005):
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+
+    @staticmethod
+    def now() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * 4096
+
+    def __enter__(self):
+        self.peak = self.now()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, self.now())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.now())
+
+
+@dataclass
+class Row:
+    """One comparison: median seconds of A and B, their ratio, a goal and peak memory."""
+
+    case: str
+    a_label: str
+    a: float
+    b_label: str
+    b: float
+    goal: str = ""
+    peak_rss_mb: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.a / self.b if self.b else float("inf")
+
+    def to_json(self) -> dict:
+        return {
+            "case": self.case,
+            "a": {"label": self.a_label, "seconds": self.a},
+            "b": {"label": self.b_label, "seconds": self.b},
+            "ratio": round(self.ratio, 4),
+            "goal": self.goal,
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            **self.extra,
+        }
+
+
+def interleaved(a, b, repeat: int, warmup: int) -> tuple[float, float, float]:
+    """Median seconds of `a()` and `b()` run alternately (warm-up first), and the peak RSS in MB.
+
+    Each callable may return its own measured seconds (to leave out work the other side skips);
+    otherwise its wall time counts.
+    """
+    times = {a: [], b: []}
+    with PeakRSS() as rss:
+        for i in range(warmup + repeat):
+            for fn in (a, b) if i % 2 == 0 else (b, a):
+                started = time.perf_counter()
+                measured = fn()
+                elapsed = measured if isinstance(measured, float) else time.perf_counter() - started
+                if i >= warmup:
+                    times[fn].append(elapsed)
+    return statistics.median(times[a]), statistics.median(times[b]), rss.peak / 2**20
+
+
+# --- the studio against bare diffusers ---------------------------------------------------------
+
+
+def studio_bench(args) -> dict:
+    from .manager import PipelineManager
+    from .render import RenderRequest, plan_render, render_take
+    from .takes import TakeStore
+    from .variants import load_registry, model_set
+
+    mset = model_set(load_registry(args.variants_file), args.model_set)
+    manager = PipelineManager(mset)
+    outputs = Path(tempfile.mkdtemp(prefix="ltx-bench-"))
+    store = TakeStore(outputs)
+    request = RenderRequest(
+        prompt="a red rocket flies over the sea at dusk",
+        width=args.width,
+        height=args.height,
+        frames=args.frames,
+        seed=1,
+    )
+    plan = plan_render(request, mset)
+    pipe = manager.get(plan.variant.name)
+    sampling = plan.variant.sampling
+    rows: list[Row] = []
+
+    def studio_compute() -> float:
+        manager.prompt_cache.clear()  # the bare call encodes the prompt too
+        take = render_take(plan, manager=manager, store=store)
+        return take.timings["total"] - take.timings["write"]
+
+    def bare() -> None:
+        import torch
+
+        pipe(
+            prompt=plan.prompt,
+            width=plan.width,
+            height=plan.height,
+            num_frames=plan.frames,
+            frame_rate=plan.fps,
+            timesteps=list(sampling.timesteps) if sampling.timesteps else None,
+            num_inference_steps=sampling.num_steps,
+            guidance_scale=plan.guidance,
+            image_cond_noise_scale=sampling.image_cond_noise_scale,
+            decode_timestep=sampling.decode_timestep,
+            decode_noise_scale=sampling.decode_noise_scale,
+            generator=torch.Generator("cpu").manual_seed(plan.seed),
+            output_type="np",
+            max_sequence_length=256,
+        )
+
+    a, b, rss = interleaved(studio_compute, bare, args.repeat, args.warmup)
+    rows.append(Row("overhead", "studio draft (no file writes)", a, "bare diffusers call", b, "<= 1.03", rss))
+
+    def studio_e2e() -> None:
+        manager.prompt_cache.clear()
+        render_take(plan, manager=manager, store=store)
+
+    def bare_e2e() -> None:
+        import numpy as np
+
+        from . import media
+
+        result = pipe(
+            prompt=plan.prompt,
+            width=plan.width,
+            height=plan.height,
+            num_frames=plan.frames,
+            timesteps=list(sampling.timesteps) if sampling.timesteps else None,
+            num_inference_steps=sampling.num_steps,
+            guidance_scale=plan.guidance,
+            decode_timestep=sampling.decode_timestep,
+            decode_noise_scale=sampling.decode_noise_scale,
+            output_type="np",
+        )
+        frames = (np.clip(result.frames[0], 0, 1) * 255).round().astype(np.uint8)
+        media.write_mp4(outputs / "bare.mp4", frames, plan.fps)
+
+    a, b, rss = interleaved(studio_e2e, bare_e2e, args.repeat, args.warmup)
+    rows.append(Row("overhead e2e", "studio draft (mp4+latents+poster+index)", a, "bare call + mp4 write", b, "", rss))
+
+    # Variant switch: a cold load of a transformer (evicted first) vs a switch back to a cached one.
+    other = next(name for name in mset.variants if name != plan.variant.name)
+    loaded = {}
+
+    def cold() -> float:
+        manager.evict(other)  # not timed: the load is
+        before, started = manager.bytes_loaded, time.perf_counter()
+        manager.get(other)
+        elapsed = time.perf_counter() - started
+        loaded["bytes"] = manager.bytes_loaded - before
+        return elapsed
+
+    def cached() -> None:
+        manager.get(plan.variant.name)
+        manager.get(other)
+
+    a, b, rss = interleaved(cached, cold, args.repeat, args.warmup)
+    shared_bytes = sum(_parameter_bytes(c) for c in manager.shared().values())
+    rows.append(
+        Row(
+            "switch",
+            "cached switch (2 gets)",
+            a,
+            f"cold load of {other}",
+            b,
+            "<= 0.2 s on a GPU",
+            rss,
+            {"bytes_loaded_per_switch": loaded["bytes"], "shared_bytes_not_reloaded": shared_bytes},
+        )
+    )
+
+    # Prompt-embedding cache: the text stage of a render with the prompt cached vs encoded.
+    totals = {"cached": [], "encoded": []}
+
+    def with_cache() -> float:
+        take = render_take(plan, manager=manager, store=store)
+        totals["cached"].append(take.timings["total"])
+        return take.timings["text"]
+
+    def without_cache() -> float:
+        manager.prompt_cache.clear()
+        take = render_take(plan, manager=manager, store=store)
+        totals["encoded"].append(take.timings["total"])
+        return take.timings["text"]
+
+    a, b, rss = interleaved(with_cache, without_cache, args.repeat, args.warmup)
+    totals = {k: round(statistics.median(v), 4) for k, v in totals.items()}
+    rows.append(
+        Row(
+            "prompt cache",
+            "text stage, prompt cached",
+            a,
+            "text stage, encoder runs",
+            b,
+            "< 1",
+            rss,
+            {"render_total_seconds": totals},
+        )
+    )
+
+    # Live preview cost per step.
+    steps = plan.num_steps
+
+    def preview_on() -> float:
+        return render_take(plan, manager=manager, store=store, preview=True).timings["denoise"] / steps
+
+    def preview_off() -> float:
+        return render_take(plan, manager=manager, store=store, preview=False).timings["denoise"] / steps
+
+    a, b, rss = interleaved(preview_on, preview_off, args.repeat, args.warmup)
+    rows.append(Row("preview", "step with preview", a, "step without", b, "<= 1.05", rss))
+
+    return {
+        "bench": "studio",
+        "model_set": mset.name,
+        "variant": plan.variant.name,
+        "size": f"{plan.width}x{plan.height}x{plan.frames}",
+        "steps": steps,
+        "policy": manager.policy.describe(),
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "machine": _machine(),
+        "rows": [r.to_json() for r in rows],
+    }
+
+
+def _parameter_bytes(module) -> int:
+    from .manager import parameter_bytes
+
+    return parameter_bytes(module)
+
+
+# --- real-size architectures with random weights ----------------------------------------------
+
+ARCH_CASES = {
+    # name: (arch, variant whose sampling it uses, width, height, frames, two-stage)
+    "tiny": [("draft", "distilled", 384, 256, 25, False), ("final", "distilled", 192, 128, 25, True)],
+    "ltxv-2b": [("fast 768x512x121", "fast", 768, 512, 121, False)],
+    "ltxv-13b": [
+        ("distilled 1280x704x121", "distilled", 1280, 704, 121, False),
+        ("two-stage final 1216x704x121", "distilled", 608, 352, 121, True),
+    ],
+}
+LEVERS = ("bf16", "compile", "attention", "fp8", "cache", "tiling")
+
+
+def build_arch(arch: str, device: str, dtype):
+    """Shared components and one transformer of an architecture, random weights, built on the device."""
+    import torch
+
+    from . import tiny
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # build in the target dtype: a 13B model never exists in fp32
+    try:
+        with torch.device(device):
+            real = arch != "tiny"
+            shared = {
+                "text_encoder": tiny.build_text_encoder(tiny.REAL_T5 if real else tiny.TINY_T5),
+                "tokenizer": tiny.build_tokenizer(),
+                "vae": tiny.build_vae(tiny.REAL_VAE if real else tiny.TINY_VAE),
+                "scheduler": tiny.build_scheduler(),
+            }
+            transformer = tiny.build_transformer(arch if real else tiny.TINY_TRANSFORMERS["distilled"])
+            upsampler = tiny.build_upsampler(mid_channels=512, blocks=4) if real else tiny.build_upsampler()
+    finally:
+        torch.set_default_dtype(previous)
+    for module in (shared["text_encoder"], shared["vae"], transformer, upsampler):
+        module.eval().requires_grad_(False)
+    return shared, transformer, upsampler
+
+
+def apply_levers(pipe, levers: dict) -> list[str]:
+    """Switch speed levers on a pipeline; returns notes on levers that could not apply here."""
+    notes = []
+    transformer = pipe.transformer
+    if levers.get("attention"):
+        transformer.set_attention_backend(levers["attention"])
+    if levers.get("fp8"):
+        try:
+            from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
+
+            quantize_(transformer, Float8DynamicActivationFloat8WeightConfig())
+        except Exception as exc:  # not installed, or not a Hopper/Ada GPU
+            notes.append(f"fp8 unavailable: {type(exc).__name__}: {str(exc)[:120]}")
+    if levers.get("cache"):
+        from diffusers import FirstBlockCacheConfig
+
+        transformer.enable_cache(FirstBlockCacheConfig(threshold=0.05))
+    if levers.get("tiling"):
+        pipe.vae.enable_tiling()
+    if levers.get("compile"):
+        transformer.compile_repeated_blocks(fullgraph=True)
+    return notes
+
+
+def arch_bench(args) -> dict:
+    import torch
+
+    from .manager import PipelineManager
+    from .policy import MemoryPolicy
+    from .render import RenderRequest, plan_render
+    from .studio import Studio
+    from .variants import load_registry
+
+    registry = load_registry(args.variants_file)
+    mset = registry["demo" if args.arch == "tiny" else "ltxv"]
+    configs = _lever_configs(args)
+    cuda = args.device.startswith("cuda")
+    results = []
+    for label, levers in configs:
+        dtype = torch.bfloat16 if levers.get("bf16") else torch.float32
+        policy = MemoryPolicy(args.device, dtype, "none", bool(levers.get("tiling")), 1 << 62)
+        manager = PipelineManager(mset, policy=policy)
+        started = time.perf_counter()
+        shared, transformer, upsampler = build_arch(args.arch, args.device, dtype)
+        manager.adopt(shared=shared)
+        cases = ARCH_CASES[args.arch]
+        variants = {variant for _, variant, *_ in cases}
+        manager.adopt(transformers={v: transformer for v in variants}, upsampler=upsampler)
+        build_s = time.perf_counter() - started
+        notes = []
+        for variant in variants:
+            notes += apply_levers(manager.get(variant), levers)
+        studio = Studio(
+            model_set_name=mset.name,
+            variants_file=args.variants_file,
+            outputs=tempfile.mkdtemp(prefix="ltx-arch-bench-"),
+            manager=manager,
+        )
+        for case, variant, width, height, frames, two_stage in cases:
+            if args.width:
+                width, height, frames = args.width, args.height or args.width, args.frames or frames
+            request = RenderRequest(
+                prompt="a red rocket flies over the sea",
+                variant=variant,
+                width=width,
+                height=height,
+                frames=frames,
+                seed=1,
+            )
+            plan = plan_render(request, mset)
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            runs, warm = [], []
+            with PeakRSS() as rss:
+                for i in range(args.warmup + args.repeat):
+                    t0 = time.perf_counter()
+                    take = studio.render(request, preview=not args.no_preview)
+                    stages = dict(take.timings)
+                    if two_stage:  # the draft, then the approved draft's x2 latent upscale + refine
+                        final = studio.upscale(take.id)
+                        stages = {f"stage1 {k}": v for k, v in stages.items()}
+                        stages |= {f"stage2 {k}": v for k, v in final.timings.items()}
+                    if cuda:
+                        torch.cuda.synchronize()
+                    seconds = time.perf_counter() - t0
+                    (warm if i < args.warmup else runs).append((seconds, stages))
+            median = statistics.median(s for s, _ in runs)
+            median_stages = {k: statistics.median(r[1][k] for r in runs) for k in runs[0][1]}
+            tokens = _tokens(plan.width, plan.height, plan.frames)
+            results.append(
+                {
+                    "levers": label,
+                    "case": case,
+                    "size": f"{plan.width}x{plan.height}x{plan.frames}",
+                    "seconds": round(median, 4),
+                    "warmup_seconds": round(warm[0][0], 3) if warm else None,
+                    "stages": {k: round(v, 4) for k, v in median_stages.items()},
+                    "seconds_per_step": round(
+                        median_stages.get("denoise", median_stages.get("stage1 denoise", 0)) / plan.num_steps, 5
+                    ),
+                    "flops_per_step": _step_flops(transformer, tokens),
+                    "flop_bound_seconds_per_step": _step_flops(transformer, tokens) / (PEAK_BF16_TFLOPS * 1e12),
+                    "tokens": tokens,
+                    "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+                    "peak_rss_gb": round(rss.peak / 2**30, 2),
+                    "build_seconds": round(build_s, 2),
+                    "notes": notes,
+                }
+            )
+        del manager, shared, transformer, upsampler
+        if cuda:
+            torch.cuda.empty_cache()
+    return {
+        "bench": "arch",
+        "arch": args.arch,
+        "device": args.device,
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "machine": _machine(),
+        "results": results,
+    }
+
+
+def _lever_configs(args) -> list[tuple[str, dict]]:
+    """Baseline plus each requested lever switched on alone (--sweep), or just the given set."""
+    base = {"bf16": args.device != "cpu"}
+    chosen = {}
+    for item in filter(None, (args.levers or "").split(",")):
+        name, _, value = item.partition("=")
+        if name not in LEVERS:
+            from .errors import BadInput
+
+            raise BadInput(f"unknown lever {name!r} (choose from: {', '.join(LEVERS)})")
+        chosen[name] = value or True
+    if not args.sweep:
+        return [
+            (
+                "+".join(k if v is True else f"{k}={v}" for k, v in {**base, **chosen}.items() if v) or "fp32",
+                {**base, **chosen},
+            )
+        ]
+    configs = [("baseline " + ("bf16" if base["bf16"] else "fp32"), base)]
+    for name, value in chosen.items():
+        if name == "bf16":
+            configs.append(("fp32" if base["bf16"] else "bf16", {**base, "bf16": not base["bf16"]}))
+        else:
+            configs.append((f"+{name}" + (f"={value}" if value is not True else ""), {**base, name: value}))
+    return configs
+
+
+def _tokens(width: int, height: int, frames: int) -> int:
+    return (width // 32) * (height // 32) * ((frames - 1) // 8 + 1)
+
+
+def _step_flops(transformer, tokens: int) -> float:
+    """Matmul FLOPs of one transformer forward: 2 * params * tokens plus self-attention's 4 * n^2 * d per layer."""
+    config = transformer.config
+    width = config.num_attention_heads * config.attention_head_dim
+    params = sum(p.numel() for p in transformer.parameters())
+    return 2 * params * tokens + 4 * tokens**2 * width * config.num_layers
+
+
+def _machine() -> dict:
+    import os
+    import platform
+
+    import torch
+
+    info = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    info["date"] = time.strftime("%Y-%m-%d")
+    return info
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def format_studio(data: dict) -> str:
+    lines = [
+        f"studio bench · {data['model_set']}/{data['variant']} · {data['size']} · {data['steps']} steps · "
+        f"{data['policy']} · median of {data['repeat']} after {data['warmup']} warm-up",
+        f"{'case':14} {'A':40} {'A s':>9} {'B':32} {'B s':>9} {'A/B':>7} {'goal':>10} {'peak MB':>8}",
+    ]
+    for r in data["rows"]:
+        lines.append(
+            f"{r['case']:14} {r['a']['label']:40} {r['a']['seconds']:9.4f} {r['b']['label']:32} "
+            f"{r['b']['seconds']:9.4f} {r['ratio']:7.3f} {r['goal']:>10} {r['peak_rss_mb']:8.0f}"
+        )
+        if "bytes_loaded_per_switch" in r:
+            lines.append(
+                f"{'':14} bytes loaded per switch {r['bytes_loaded_per_switch']:,} "
+                f"(shared components not reloaded: {r['shared_bytes_not_reloaded']:,})"
+            )
+    return "\n".join(lines)
+
+
+def format_arch(data: dict) -> str:
+    lines = [
+        f"arch bench · {data['arch']} on {data['device']} · median of {data['repeat']} after {data['warmup']} warm-up"
+    ]
+    for r in data["results"]:
+        stages = " ".join(f"{k} {v:.3f}" for k, v in r["stages"].items())
+        gpu = f" · peak GPU {r['peak_gpu_gb']} GB" if r["peak_gpu_gb"] is not None else ""
+        lines.append(
+            f"{r['levers']:24} {r['case']:30} {r['size']:14} {r['seconds']:8.3f} s · {r['seconds_per_step'] * 1000:.1f} ms/step "
+            f"(FLOP bound {r['flop_bound_seconds_per_step'] * 1000:.3f}){gpu} · peak RSS {r['peak_rss_gb']} GB"
+        )
+        lines.append(f"{'':24} {stages}")
+        for note in r["notes"]:
+            lines.append(f"{'':24} note: {note}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .cli import OneLineParser
+
+    parser = OneLineParser(prog="python -m ltx_studio bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--model-set", default="demo", help="for the studio bench (default demo)")
+    parser.add_argument("--variants-file", metavar="FILE")
+    parser.add_argument("--arch", choices=sorted(ARCH_CASES), help="real-size (or tiny) random-weight benchmark")
+    parser.add_argument("--device", default="cuda", help="for --arch (cuda or cpu)")
+    parser.add_argument("--levers", help=f"comma list of {', '.join(LEVERS)} (attention=NAME)")
+    parser.add_argument("--sweep", action="store_true", help="measure each lever alone against the baseline")
+    parser.add_argument("--no-preview", action="store_true", help="for --arch: time without live previews")
+    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--height", type=int, default=None)
+    parser.add_argument("--frames", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    return parser
+
 
 def main(argv: list[str]) -> int:
-    raise SystemExit("bench: not built yet")
+    from .cli import quiet_libraries
+    from .errors import StudioError
+
+    args = build_parser().parse_args(argv)
+    if args.repeat < 1 or args.warmup < 0:
+        sys.stderr.write("error: --repeat must be at least 1 and --warmup at least 0\n")
+        return 2
+    quiet_libraries()
+    try:
+        if args.arch:
+            if args.device.startswith("cuda"):
+                import torch
+
+                if not torch.cuda.is_available():
+                    sys.stderr.write("error: no CUDA device here; use --device cpu (with --arch tiny)\n")
+                    return 2
+            data = arch_bench(args)
+            text = format_arch(data)
+        else:
+            args.width, args.height, args.frames = args.width or 384, args.height or 256, args.frames or 25
+            data = studio_bench(args)
+            text = format_studio(data)
+    except StudioError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    print(json.dumps(data, indent=2) if args.json else text)
+    return 0

@@ -164,6 +164,20 @@ class PipelineManager:
                 self._upsampler = self.family.assemble_upsampler(self.shared(), upsampler)
             return self._upsampler
 
+    def adopt(self, shared: dict | None = None, transformers: dict | None = None, upsampler=None) -> None:
+        """Use components built in memory (benchmarks of real-size random models) instead of loading them."""
+        with self._lock:
+            if shared is not None:
+                self._shared = dict(shared)
+            for variant, transformer in (transformers or {}).items():
+                self.model_set.variant(variant)
+                self._transformers[variant] = transformer
+                pipe = self.family.assemble(self.shared(), transformer)
+                self._place(pipe)
+                self._pipelines[variant] = pipe
+            if upsampler is not None:
+                self._upsampler = self.family.assemble_upsampler(self.shared(), upsampler.to(self.policy.device))
+
     def cached_variants(self) -> list[str]:
         """Variants whose transformer is in memory, least recently used first."""
         with self._lock:

@@ -131,12 +131,12 @@ def build_text_encoder(preset: dict = TINY_T5, seed: int = 0):
     return T5EncoderModel(config)
 
 
-def build_upsampler(mid_channels: int = 32, seed: int = 0):
-    """A latent upsampler x2 (mid_channels must be a multiple of 32: GroupNorm(32))."""
+def build_upsampler(mid_channels: int = 32, blocks: int = 1, seed: int = 0):
+    """A latent upsampler x2 (mid_channels must be a multiple of 32: GroupNorm(32)); real size is 512, 4."""
     from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
 
     torch.manual_seed(seed)
-    return LTXLatentUpsamplerModel(in_channels=128, mid_channels=mid_channels, num_blocks_per_stage=1)
+    return LTXLatentUpsamplerModel(in_channels=128, mid_channels=mid_channels, num_blocks_per_stage=blocks)
 
 
 def build_scheduler():
