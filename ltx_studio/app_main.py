@@ -24,6 +24,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -39,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or not user or not password:
                 raise StudioError("--auth must be user:password")
             auth = (user, password)
+        if auth is None and (args.share or not _is_loopback(args.host)):
+            sys.stderr.write(
+                f"warning: serving {'a public share link' if args.share else args.host} without --auth: anyone who "
+                "can reach it can render and read every take in the outputs folder\n"
+            )
         launch(studio, host=args.host, port=args.port, auth=auth, share=args.share)
     except StudioError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -143,15 +143,8 @@ def _request(args, variant: str | None):
 
 
 def cmd_render(args) -> int:
-    from .manager import default_model_set_name
-    from .render import plan_render
-    from .variants import load_registry, model_set
-
-    # Check the request before building the studio, so bad input costs no model load.
-    registry = load_registry(args.variants_file)
-    plan_render(_request(args, args.variant), model_set(registry, args.model_set or default_model_set_name(registry)))
-    studio = _studio(args)
-    take = studio.render(_request(args, args.variant), on_event=_progress_printer(args))
+    studio = _studio(args)  # loads no weights; the request is checked before any load
+    take = studio.render(_request(args, args.variant), on_event=_progress_printer(args), preview=False)
     _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
 
@@ -165,10 +158,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_upscale(args) -> int:
-    from .takes import TakeStore
-
-    TakeStore(_outputs(args)).get(args.take_id)  # unknown id: exit 2 before any load
-    studio = _studio(args)
+    studio = _studio(args)  # an unknown id fails before any load
     take = studio.upscale(
         args.take_id, mode=args.mode, width=args.width, height=args.height, on_event=_progress_printer(args)
     )

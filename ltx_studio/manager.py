@@ -8,6 +8,7 @@ evicted least recently used first. Two threads asking for the same variant load 
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -17,12 +18,14 @@ from pathlib import Path
 import torch
 
 from . import tiny
-from .errors import WeightsMissing
+from .errors import BadInput, StudioError, WeightsMissing
 from .families import get_family
 from .policy import MemoryPolicy, choose_policy, detect_device
 from .variants import ModelSet, Source
 
 ProgressFn = Callable[[str, float], None]
+log = logging.getLogger(__name__)
+PROMPT_CACHE_SIZE = 32  # prompts whose embeddings stay in memory
 
 
 def resolve(source: Source) -> str:
@@ -33,40 +36,61 @@ def resolve(source: Source) -> str:
     return str(path) if path.exists() else source.repo
 
 
-def _on_disk_bytes(source: Source) -> int:
-    """Bytes of safetensors a source has on this machine (0 if unknown or not there)."""
-    location = Path(resolve(source))
-    if not location.exists():
-        location = _hub_folder(source)
-        if location is None:
-            return 0
+CONFIG_FILES = ("config.json", "tokenizer_config.json", "scheduler_config.json")
+
+
+def locate(source: Source) -> Path | None:
+    """The folder holding a source's files on this machine (local or in the HF cache), or None.
+
+    A model folder counts only with its weights (a half-finished download does not).
+    """
+    if source.repo.startswith("tiny:"):
+        return Path(tiny.ensure_demo_set())
+    root = Path(source.repo).expanduser()
+    if not root.exists():
+        root = _hub_snapshot(source)
+        if root is None:
+            return None
     if source.file:
-        path = location / source.file
-        return path.stat().st_size if path.exists() else 0
-    folder = location / (source.subfolder or "")
-    return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+        return root if (root / source.file).exists() else None
+    folder = root / (source.subfolder or "")
+    if not any((folder / name).exists() for name in CONFIG_FILES):
+        return None
+    if (folder / "config.json").exists() and not any(folder.glob("*.safetensors*")):
+        return None
+    return root
 
 
-def _hub_folder(source: Source) -> Path | None:
-    """The HF-cache snapshot folder of a Hub source, if its files are there."""
+def _hub_snapshot(source: Source) -> Path | None:
+    """The HF-cache snapshot folder of a Hub source, if its config (or single file) is cached."""
     from huggingface_hub import try_to_load_from_cache
 
-    name = source.file or f"{source.subfolder + '/' if source.subfolder else ''}config.json"
-    try:
-        found = try_to_load_from_cache(source.repo, name)
-    except Exception:  # an invalid repo id is simply "not there"
-        return None
-    if not isinstance(found, str):
-        return None
-    depth = 1 + name.count("/")
-    return Path(found).parents[depth - 1]
+    prefix = f"{source.subfolder}/" if source.subfolder else ""
+    for name in [source.file] if source.file else [prefix + n for n in CONFIG_FILES]:
+        try:
+            found = try_to_load_from_cache(source.repo, name)
+        except Exception:  # an invalid repo id is simply "not there"
+            return None
+        if isinstance(found, str):
+            return Path(found).parents[name.count("/")]
+    return None
 
 
 def is_on_disk(source: Source) -> bool:
     """Whether a source's files are present locally (tiny sources count: they build offline)."""
-    if source.repo.startswith("tiny:") or Path(source.repo).expanduser().exists():
-        return True
-    return _hub_folder(source) is not None
+    return source.repo.startswith("tiny:") or locate(source) is not None
+
+
+def _on_disk_bytes(source: Source) -> int:
+    """Bytes of weights a source has on this machine (0 if unknown or not there)."""
+    if source.repo.startswith("tiny:") and not tiny.demo_set_built():
+        return 0
+    root = locate(source)
+    if root is None:
+        return 0
+    if source.file:
+        return (root / source.file).stat().st_size
+    return sum(p.stat().st_size for p in (root / (source.subfolder or "")).glob("*.safetensors"))
 
 
 def default_model_set_name(registry: dict[str, ModelSet], *, need_weights: bool = True) -> str:
@@ -112,6 +136,7 @@ class PipelineManager:
         self._transformers: OrderedDict[str, object] = OrderedDict()  # LRU: oldest first
         self._pipelines: dict[str, object] = {}
         self._upsampler = None
+        self._active: str | None = None  # the variant whose pipeline holds the offload hooks
         self._lock = threading.RLock()
         self.prompt_cache: OrderedDict[tuple, object] = OrderedDict()
 
@@ -123,16 +148,16 @@ class PipelineManager:
         with self._lock:
             if variant in self._pipelines:
                 self._transformers.move_to_end(variant)
-                return self._pipelines[variant]
+                return self._activate(variant)
             shared = self.shared(for_variant=variant)
             self._make_room(_on_disk_bytes(spec.transformer), keep=None)
             transformer = self._load("transformer", spec.transformer, f"{spec.label} transformer", variant)
-            self._transformers[variant] = transformer
-            self._make_room(0, keep=variant)
+            self._place_transformer(transformer)
             pipe = self.family.assemble(shared, transformer)
-            self._place(pipe)
+            self._transformers[variant] = transformer
             self._pipelines[variant] = pipe
-            return pipe
+            self._make_room(0, keep=variant)
+            return self._activate(variant)
 
     def shared(self, for_variant: str | None = None) -> dict:
         """The set's shared components (text encoder, tokenizer, VAE, scheduler), loaded once."""
@@ -144,9 +169,7 @@ class PipelineManager:
                     shared[kind] = self._load(kind, self.model_set.components[kind], label, for_variant)
                 if self.policy.vae_tiling:
                     shared["vae"].enable_tiling()
-                if self.policy.offload == "none":
-                    for kind in ("text_encoder", "vae"):
-                        shared[kind].to(self.policy.device)
+                self._place_shared(shared)
                 self._shared = shared
             return self._shared
 
@@ -156,8 +179,6 @@ class PipelineManager:
             if self._upsampler is None:
                 source = self.model_set.upsampler
                 if source is None:
-                    from .errors import BadInput
-
                     raise BadInput(f"model set {self.model_set.name!r} has no latent upsampler configured")
                 upsampler = self._load("upsampler", source, "latent upsampler", None)
                 upsampler.to(self.policy.device)
@@ -171,12 +192,26 @@ class PipelineManager:
                 self._shared = dict(shared)
             for variant, transformer in (transformers or {}).items():
                 self.model_set.variant(variant)
+                self._place_transformer(transformer)
                 self._transformers[variant] = transformer
-                pipe = self.family.assemble(self.shared(), transformer)
-                self._place(pipe)
-                self._pipelines[variant] = pipe
+                self._pipelines[variant] = self.family.assemble(self.shared(), transformer)
             if upsampler is not None:
                 self._upsampler = self.family.assemble_upsampler(self.shared(), upsampler.to(self.policy.device))
+
+    def prompt_embeds(self, pipe, prompt: str, negative_prompt: str, guidance: float):
+        """(embeddings, was_cached): encoded once per text encoder, prompt and negative prompt (LRU)."""
+        use_cfg = guidance > 1.0
+        key = (self.model_set.components["text_encoder"].describe(), prompt, negative_prompt if use_cfg else None)
+        with self._lock:
+            if key in self.prompt_cache:
+                self.prompt_cache.move_to_end(key)
+                return self.prompt_cache[key], True
+        embeds = self.family.encode_prompt(pipe, prompt, negative_prompt, guidance)
+        with self._lock:
+            self.prompt_cache[key] = embeds
+            while len(self.prompt_cache) > PROMPT_CACHE_SIZE:
+                self.prompt_cache.popitem(last=False)
+        return embeds, False
 
     def cached_variants(self) -> list[str]:
         """Variants whose transformer is in memory, least recently used first."""
@@ -195,7 +230,12 @@ class PipelineManager:
         """Drop a variant's transformer from memory."""
         with self._lock:
             self._transformers.pop(variant, None)
-            self._pipelines.pop(variant, None)
+            pipe = self._pipelines.pop(variant, None)
+            if pipe is not None and self.policy.offload == "model":
+                pipe.remove_all_hooks()  # accelerate's hook chain would keep the transformer alive
+            if self._active == variant:
+                self._active = None
+            del pipe
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
@@ -219,15 +259,17 @@ class PipelineManager:
     def _load(self, kind: str, source: Source, label: str, variant: str | None):
         self._progress(f"Loading {label}", 0.0)
         started = time.perf_counter()
+        if not is_on_disk(source):
+            raise WeightsMissing(self._missing_message(source, label, variant))
         location = resolve(source)
         try:
             component = self.family.load_component(
                 kind, location, source.subfolder, source.file, source.config, self.policy.dtype
             )
-        except (OSError, ValueError) as exc:
-            if not _looks_missing(exc):
-                raise
-            raise WeightsMissing(self._missing_message(source, label, variant)) from None
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            log.exception("loading %s failed", source.describe())
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise StudioError(f"could not load the {label} from {source.describe()}: {first_line}") from None
         if kind not in ("tokenizer", "scheduler") and hasattr(component, "eval"):
             component.eval()
         key = f"{kind}:{source.describe()}"
@@ -237,19 +279,45 @@ class PipelineManager:
         self._progress(f"Loaded {label}", 1.0)
         return component
 
-    def _place(self, pipe) -> None:
-        offload = self.policy.offload
-        if offload == "model":
-            pipe.enable_model_cpu_offload(device=self.policy.device)
+    # Placement follows the policy. Shared components are placed once; each transformer once; model
+    # offload chains hooks across one pipeline's components, so it is re-chained when the active
+    # variant changes (hooks are cheap; re-registering group-offload hooks would fail).
+
+    def _place_shared(self, shared: dict) -> None:
+        device, offload = torch.device(self.policy.device), self.policy.offload
+        for kind in ("text_encoder", "vae"):
+            module = shared.get(kind)
+            if module is None:
+                continue
+            if offload == "none":
+                module.to(device)
+            elif offload == "group":
+                from diffusers.hooks import apply_group_offloading
+
+                # No CUDA streams for the VAE: they misorder prefetches when tiling changes the call pattern.
+                apply_group_offloading(
+                    module,
+                    onload_device=device,
+                    offload_device=torch.device("cpu"),
+                    offload_type="leaf_level",
+                    use_stream=kind != "vae",
+                )
+
+    def _place_transformer(self, transformer) -> None:
+        device, offload = torch.device(self.policy.device), self.policy.offload
+        if offload == "none":
+            transformer.to(device)
         elif offload == "group":
-            pipe.enable_group_offload(
-                onload_device=torch.device(self.policy.device),
-                offload_device=torch.device("cpu"),
-                offload_type="leaf_level",
-                use_stream=True,
+            transformer.enable_group_offload(
+                onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level", use_stream=True
             )
-        else:
-            pipe.transformer.to(self.policy.device)
+
+    def _activate(self, variant: str):
+        pipe = self._pipelines[variant]
+        if self.policy.offload == "model" and self._active != variant:
+            pipe.enable_model_cpu_offload(device=self.policy.device)
+        self._active = variant
+        return pipe
 
     def _missing_message(self, source: Source, label: str, variant: str | None) -> str:
         who = f"variant {variant!r} ({label})" if variant else f"the {label}"
@@ -263,24 +331,3 @@ class PipelineManager:
     def _progress(self, message: str, fraction: float) -> None:
         if self.on_progress is not None:
             self.on_progress(message, fraction)
-
-
-def _looks_missing(exc: Exception) -> bool:
-    """Whether a loading error means "files not here" (rather than a bug or a corrupt file)."""
-    from huggingface_hub.errors import HFValidationError
-
-    if isinstance(exc, (FileNotFoundError, HFValidationError)):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, OSError) and any(
-        hint in text
-        for hint in (
-            "local_files_only",
-            "cannot find",
-            "can't load",
-            "does not appear",
-            "no such file",
-            "offline",
-            "not found",
-        )
-    )

@@ -21,6 +21,29 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
 
 
+def commit(tmp: Path, path: Path) -> Path:
+    """Make a fully written temporary file durable, then give it its final name (atomic rename)."""
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    sync_folder(path.parent)
+    return path
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder so a rename inside it survives a power loss (where the OS allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_mp4(path: Path, frames: np.ndarray, fps: int, metadata: dict | None = None) -> Path:
     """Write uint8 frames [F, H, W, 3] as H.264 yuv420p mp4 (faststart), metadata in its comment tag."""
     import imageio_ffmpeg
@@ -47,8 +70,7 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int, metadata: dict | None = 
             writer.send(np.ascontiguousarray(frame))
     finally:
         writer.close()
-    tmp.replace(path)
-    return path
+    return commit(tmp, path)
 
 
 def read_mp4(path: Path) -> tuple[np.ndarray, dict]:
@@ -66,16 +88,14 @@ def write_png(path: Path, image: np.ndarray | Image.Image) -> Path:
     path = Path(path)
     tmp = _tmp_path(path)
     (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    return commit(tmp, path)
 
 
 def write_json(path: Path, data: dict) -> Path:
     path = Path(path)
     tmp = _tmp_path(path)
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return commit(tmp, path)
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -99,6 +119,39 @@ def load_image(path: str | Path) -> Image.Image:
         flat.paste(rgba, mask=rgba.getchannel("A"))
         return flat
     return image.convert("RGB")
+
+
+def h264_roundtrip(image: Image.Image, crf: int) -> Image.Image:
+    """The image after one H.264 encode/decode at `crf`: what a frame of a compressed video looks like."""
+    import tempfile
+
+    frame = np.asarray(image.convert("RGB"))
+    with tempfile.TemporaryDirectory(prefix="ltx-frame-") as folder:
+        path = Path(folder) / "frame.mp4"
+        import imageio_ffmpeg
+
+        writer = imageio_ffmpeg.write_frames(
+            str(path),
+            (frame.shape[1], frame.shape[0]),
+            codec="libx264",
+            pix_fmt_out="yuv420p",
+            macro_block_size=1,
+            output_params=["-crf", str(crf)],
+            ffmpeg_log_level="error",
+        )
+        writer.send(None)
+        writer.send(np.ascontiguousarray(frame))
+        writer.close()
+        frames, _ = read_mp4(path)
+    return Image.fromarray(frames[0])
+
+
+def bounded(image: Image.Image, longest: int = 2048) -> Image.Image:
+    """The image, shrunk to at most `longest` pixels on its long side (kept for re-fitting later)."""
+    if max(image.size) <= longest:
+        return image
+    scale = longest / max(image.size)
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
 
 
 def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:

@@ -58,13 +58,21 @@ def choose_policy(device: str, free_bytes: int, shared_bytes: int, transformer_b
 
 
 def detect_device() -> tuple[str, int]:
-    """The device to render on and its free memory in bytes (`LTX_STUDIO_DEVICE` overrides)."""
-    device = os.environ.get("LTX_STUDIO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        free, _total = torch.cuda.mem_get_info()
-        return device, int(free)
+    """The device to render on and its free memory in bytes (`LTX_STUDIO_DEVICE`, e.g. cuda:1, overrides)."""
+    from .errors import BadInput
+
+    asked = os.environ.get("LTX_STUDIO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(asked)
+    except (RuntimeError, ValueError):
+        raise BadInput(f"LTX_STUDIO_DEVICE={asked!r} is not a device (cpu, cuda, cuda:1, mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count():
+            raise BadInput(f"LTX_STUDIO_DEVICE={asked!r}: no such CUDA device here")
+        free, _total = torch.cuda.mem_get_info(device)
+        return str(device), int(free)
     try:
         pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):
         pages = 8 * GIB
-    return device, int(pages)
+    return str(device), int(pages)

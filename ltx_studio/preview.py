@@ -47,10 +47,10 @@ def _synthetic_images(count: int, grid: int, cell: int, seed: int = 0) -> torch.
     return colours.repeat_interleave(cell, dim=2).repeat_interleave(cell, dim=3), colours
 
 
-def fit_latent_to_rgb(family, vae, cell: int = 32) -> LatentToRGB:
-    """Least-squares fit of the latent->RGB map for one VAE (a few small encodes)."""
+def fit_latent_to_rgb(family, pipe, cell: int = 32) -> LatentToRGB:
+    """Least-squares fit of the latent->RGB map for one pipeline's VAE (a few small encodes)."""
     images, colours = _synthetic_images(CALIBRATION_IMAGES, CALIBRATION_GRID, cell)
-    latents = family.encode_images(vae, images)[:, :, 0]  # [N, C, h, w]
+    latents = family.encode_images(pipe, images)[:, :, 0]  # [N, C, h, w]
     x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]).double().cpu()
     y = colours.permute(0, 2, 3, 1).reshape(-1, 3).double()
     x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
@@ -59,14 +59,14 @@ def fit_latent_to_rgb(family, vae, cell: int = 32) -> LatentToRGB:
     return LatentToRGB(solution[:-1].float(), solution[-1].float())
 
 
-def calibration_for(family, vae, key: str) -> LatentToRGB:
-    """The cached latent->RGB map for a VAE identified by `key`, fitting and saving it the first time."""
+def calibration_for(family, pipe, key: str) -> LatentToRGB:
+    """The cached latent->RGB map for the pipeline's VAE, identified by `key`; fitted and saved the first time."""
     digest = hashlib.sha256(f"{key}|tiny{tiny.TINY_VERSION}".encode()).hexdigest()[:16]
     path = tiny.cache_root() / "previews" / f"{digest}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
             return LatentToRGB(torch.from_numpy(data["weight"]), torch.from_numpy(data["bias"]))
-    mapping = fit_latent_to_rgb(family, vae)
+    mapping = fit_latent_to_rgb(family, pipe)
     _save_npz(path, weight=mapping.weight.numpy(), bias=mapping.bias.numpy())
     return mapping
 

@@ -20,7 +20,7 @@ from PIL import Image
 from . import media, sizing
 from .errors import BadInput, Cancelled
 from .events import CancelToken, EventSink, Preview, Progress, TakeDone
-from .families.ltxv import DenoiseJob
+from .families import DenoiseJob
 from .manager import PipelineManager
 from .preview import calibration_for
 from .takes import Take, TakeStore, new_take_id
@@ -29,7 +29,6 @@ from .variants import ModelSet, Variant
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
 MAX_SIDE_ASKED = 8192
-PROMPT_CACHE_SIZE = 32
 
 
 @dataclass
@@ -65,8 +64,9 @@ class RenderPlan:
     fps: int
     steps: int | None  # None: the variant's own timesteps
     guidance: float
-    image: Image.Image | None = None
+    image: Image.Image | None = None  # the first frame fitted to width x height
     snapped: dict[str, dict] = field(default_factory=dict)
+    source_image: Image.Image | None = None  # the first frame as given (bounded), kept to re-fit at other sizes
 
     @property
     def num_steps(self) -> int:
@@ -144,9 +144,11 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
             f"{frames} frames is over {variant.label}'s limit of {variant.max_frames} ({limit:.1f} s at {fps} fps)"
         )
 
-    if image is not None:
-        image = media.fit_image(image, width, height)
-    return RenderPlan(prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, image, snapped)
+    fitted = media.fit_image(image, width, height) if image is not None else None
+    source = media.bounded(image) if image is not None else None
+    return RenderPlan(
+        prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source
+    )
 
 
 def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | None) -> tuple[float, float]:
@@ -193,25 +195,6 @@ def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
     return plan_render(replace(request, **changes), model_set)
 
 
-def encode_prompt(manager: PipelineManager, pipe, plan: RenderPlan):
-    """Prompt embeddings, from the manager's cache when the same text encoder saw the same text."""
-    use_cfg = plan.guidance > 1.0
-    key = (
-        manager.model_set.components["text_encoder"].describe(),
-        plan.prompt,
-        plan.negative_prompt if use_cfg else None,
-    )
-    cache = manager.prompt_cache
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key], True
-    embeds = manager.family.encode_prompt(pipe, plan.prompt, plan.negative_prompt, plan.guidance)
-    cache[key] = embeds
-    while len(cache) > PROMPT_CACHE_SIZE:
-        cache.popitem(last=False)
-    return embeds, False
-
-
 def render_take(
     plan: RenderPlan,
     *,
@@ -240,17 +223,17 @@ def render_take(
     started = time.perf_counter()
     emit(Progress("load", 0.0, f"Loading {plan.variant.label}"))
     pipe = manager.get(plan.variant.name)
-    to_rgb = calibration_for(family, pipe.vae, _vae_key(manager)) if preview else None  # cached on disk
+    to_rgb = calibration_for(family, pipe, _vae_key(manager)) if preview else None  # cached on disk
     started = clock("load", started)
 
     # 2. Encode the prompt (cached by text encoder + prompt + negative prompt).
     emit(Progress("text", 0.0, "Encoding the prompt"))
-    embeds, cached = encode_prompt(manager, pipe, plan)
+    embeds, cached = manager.prompt_embeds(pipe, plan.prompt, plan.negative_prompt, plan.guidance)
     started = clock("text", started)
 
     # 3. Denoise, streaming the denoised estimate of each step.
     generator = torch.Generator("cpu").manual_seed(plan.seed)
-    latent_frames, latent_height, latent_width = _latent_dims(plan)
+    latent_frames, latent_height, latent_width = sizing.latent_shape(plan.width, plan.height, plan.frames)
     total = _total_steps(plan, start_latents is not None)
     emit(Progress("denoise", 0.0, f"Denoising ({total} steps)"))
     step_seen = {"n": 0}
@@ -311,7 +294,7 @@ def render_take(
         steps=total,
         guidance=plan.guidance,
         parent=parent,
-        image="first_frame.png" if plan.image is not None else None,
+        image="first_frame.png" if plan.source_image is not None else None,
         snapped=plan.snapped,
         settings=_settings(plan, prompt_cached=cached, refine=start_latents is not None),
     )
@@ -341,9 +324,9 @@ def _write_files(take: Take, frames, latents: torch.Tensor, plan: RenderPlan) ->
     media.write_png(take.path("poster"), frames[len(frames) // 2])
     tmp = take.path("latents").with_suffix(".tmp")
     save_file({"latents": latents.float().cpu().contiguous()}, str(tmp), metadata={"take": take.id})
-    tmp.replace(take.path("latents"))
-    if plan.image is not None:
-        media.write_png(take.path("image"), plan.image)
+    media.commit(tmp, take.path("latents"))
+    if plan.source_image is not None:
+        media.write_png(take.path("image"), plan.source_image)
 
 
 def _settings(plan: RenderPlan, *, prompt_cached: bool, refine: bool) -> dict:
@@ -366,14 +349,5 @@ def _vae_key(manager: PipelineManager) -> str:
     return f"{manager.model_set.name}|{manager.model_set.components['vae'].describe()}"
 
 
-def _latent_dims(plan: RenderPlan) -> tuple[int, int, int]:
-    return sizing.latent_shape(plan.width, plan.height, plan.frames)
-
-
 def _total_steps(plan: RenderPlan, refine: bool) -> int:
-    sampling = plan.variant.sampling
-    if not refine:
-        return plan.num_steps
-    steps = sampling.refine_steps or len(sampling.refine_timesteps or []) or 10
-    # LTXConditionPipeline keeps int(steps * strength) of the schedule for a partial denoise.
-    return max(1, min(steps, int(steps * sampling.refine_denoise_strength)))
+    return plan.variant.sampling.refine_schedule()[3] if refine else plan.num_steps

@@ -27,6 +27,7 @@ from .variants import load_registry, model_set
 
 log = logging.getLogger(__name__)
 _END = object()
+LIVE_KEEP = 24  # live-mode drafts kept (newest first); approved ones and parents are always kept
 
 
 class Job:
@@ -133,8 +134,9 @@ class Studio:
         *,
         on_event: EventSink | None = None,
         cancel: CancelToken | None = None,
+        preview: bool = False,
     ) -> list[Take]:
-        """The same request with each variant and one seed; every plan is checked before any render."""
+        """The same request with each variant and one seed; every plan and variant is checked before any render."""
         if not variants:
             raise BadInput("compare needs at least one variant")
         if len(set(variants)) != len(variants):
@@ -143,11 +145,19 @@ class Studio:
         plans = [first] + [
             plan_render(replace(request, variant=name, seed=first.seed), self.model_set) for name in variants[1:]
         ]
+        missing = [name for name in variants if self.manager.state(name) == "not downloaded"]
+        if missing:
+            raise BadInput(
+                f"variant {missing[0]!r} is not downloaded: python -m ltx_studio models download {missing[0]} "
+                f"--model-set {self.model_set.name}"
+            )
         takes = []
         for plan in plans:
             with self._device(cancel, on_event):
                 takes.append(
-                    render_take(plan, manager=self.manager, store=self.store, on_event=on_event, cancel=cancel)
+                    render_take(
+                        plan, manager=self.manager, store=self.store, on_event=on_event, cancel=cancel, preview=preview
+                    )
                 )
         return takes
 
@@ -168,6 +178,11 @@ class Studio:
         draft = self.store.get(take_id)
         if draft.status != "ok":
             raise BadInput(f"take {take_id} has missing files and cannot be upscaled")
+        if draft.model_set != self.model_set.name or draft.variant not in self.model_set.variants:
+            raise BadInput(
+                f"take {take_id} was made with model set {draft.model_set!r}; "
+                f"this studio runs {self.model_set.name!r} (restart with --model-set {draft.model_set})"
+            )
         if mode == "latent":
             if width is not None or height is not None:
                 raise BadInput("latent upscale is always 2x the draft; width and height go with mode pro")
@@ -183,6 +198,12 @@ class Studio:
         import torch
         from safetensors.torch import load_file
 
+        limit = self.model_set.variant(draft.variant).max_size
+        if not sizing.fits((draft.width * 2, draft.height * 2), limit):
+            raise BadInput(
+                f"this {draft.width}x{draft.height} draft is too large for a 2x upscale (at most "
+                f"{max(limit) // 2}x{min(limit) // 2}); use Re-render with Pro (mode pro) instead"
+            )
         plan = plan_from_take(draft, self.model_set, width=draft.width * 2, height=draft.height * 2)
         emit = on_event or (lambda event: None)
         with self._device(cancel, on_event):
@@ -213,7 +234,9 @@ class Studio:
         pro = self.model_set.variant("pro")
         if width is None and height is None:
             width, height = sizing.size_for_aspect(draft.width / draft.height, pro.full_size)
-        plan = plan_from_take(draft, self.model_set, variant="pro", width=width, height=height, guidance=None)
+        plan = plan_from_take(
+            draft, self.model_set, variant="pro", width=width, height=height, guidance=None, steps=None
+        )
         with self._device(cancel, on_event):
             return render_take(
                 plan,
@@ -230,8 +253,11 @@ class Studio:
     def draft_job(self, request: RenderRequest, *, preview: bool = True) -> Job:
         return Job(lambda emit, cancel: self.render(request, on_event=emit, cancel=cancel, preview=preview), "draft")
 
-    def compare_job(self, request: RenderRequest, variants: list[str]) -> Job:
-        return Job(lambda emit, cancel: self.compare(request, variants, on_event=emit, cancel=cancel), "compare")
+    def compare_job(self, request: RenderRequest, variants: list[str], *, preview: bool = False) -> Job:
+        return Job(
+            lambda emit, cancel: self.compare(request, variants, on_event=emit, cancel=cancel, preview=preview),
+            "compare",
+        )
 
     def upscale_job(self, take_id: str, *, mode: str = "latent", width=None, height=None) -> Job:
         return Job(
@@ -265,9 +291,23 @@ class Studio:
             previous = self._live.get(session)
             if previous is not None:
                 previous.cancel()
-            job = Job(lambda emit, cancel: self.render(request, on_event=emit, cancel=cancel, kind="live"), "live")
+            job = Job(lambda emit, cancel: self._live_draft(request, emit, cancel), "live")
             self._live[session] = job
         return job
+
+    def _live_draft(self, request: RenderRequest, emit: EventSink, cancel: CancelToken) -> Take:
+        take = self.render(request, on_event=emit, cancel=cancel, kind="live")
+        self._prune_live()
+        return take
+
+    def _prune_live(self) -> None:
+        """Live mode makes a take per pause in typing: keep the newest LIVE_KEEP (and any approved or upscaled)."""
+        takes = self.store.list()
+        parents = {t.parent for t in takes if t.parent}
+        live = [t for t in takes if t.kind == "live" and not t.approved and t.id not in parents]
+        for take in live[LIVE_KEEP:]:
+            with contextlib.suppress(StudioError):
+                self.store.delete(take.id)
 
     # --- library -----------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ rebuilds index rows from take.json where needed, and clears half-made staging fo
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import secrets
 import shutil
@@ -20,7 +22,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import TakeNotFound
+from .errors import BadInput, TakeNotFound
+from .media import sync_folder, write_json
+
+log = logging.getLogger(__name__)
 
 TAKE_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 FILES = {"video": "video.mp4", "latents": "latents.safetensors", "poster": "poster.png", "record": "take.json"}
@@ -86,7 +91,7 @@ class Take:
 
 
 def new_take_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)  # UTC, like `created`
 
 
 def check_take_id(take_id: str) -> str:
@@ -102,18 +107,31 @@ class TakeStore:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser().resolve()
         self.takes_dir = self.root / "takes"
-        self.staging_dir = self.root / ".staging"
         self.db_path = self.root / "takes.db"
-        self.takes_dir.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.staging_dir, ignore_errors=True)  # half-made takes of a killed process
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS takes (id TEXT PRIMARY KEY, created TEXT NOT NULL, "
-                "parent TEXT, approved INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL)"
-            )
+        try:
+            self.takes_dir.mkdir(parents=True, exist_ok=True)
+            self.staging_dir = self._own_staging()
+            with closing(self._db()) as db, db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS takes (id TEXT PRIMARY KEY, created TEXT NOT NULL, "
+                    "parent TEXT, approved INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL)"
+                )
+        except (OSError, sqlite3.Error) as exc:
+            raise BadInput(f"cannot use outputs folder {self.root}: {getattr(exc, 'strerror', None) or exc}") from None
         self._reindex()
+
+    def _own_staging(self) -> Path:
+        """This process's staging folder; leftovers of processes that died are cleared, others left alone."""
+        staging = self.root / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        for folder in staging.iterdir():
+            pid = folder.name.split("-", 1)[0]
+            if not (pid.isdigit() and _alive(int(pid))):
+                shutil.rmtree(folder, ignore_errors=True)  # half-made takes of a killed process
+        mine = staging / f"{os.getpid()}-{secrets.token_hex(3)}"
+        mine.mkdir()
+        return mine
 
     def _db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.db_path, timeout=30)
@@ -125,12 +143,16 @@ class TakeStore:
         with closing(self._db()) as db:
             known = {row[0] for row in db.execute("SELECT id FROM takes")}
         for record in self.takes_dir.glob("*/take.json"):
-            if record.parent.name not in known and TAKE_ID.match(record.parent.name):
-                try:
-                    data = json.loads(record.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    continue
-                self._insert(Take.from_record(data, record.parent))
+            take_id = record.parent.name
+            if take_id in known or not TAKE_ID.match(take_id):
+                continue
+            try:
+                data = json.loads(record.read_text(encoding="utf-8"))
+                take = Take.from_record({**data, "id": take_id}, record.parent)  # the folder names the take
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.warning("skipping unreadable take record %s: %s", record, exc)
+                continue
+            self._insert(take)
 
     def stage(self) -> Path:
         """A fresh folder to assemble a take's files in before `add`."""
@@ -143,12 +165,11 @@ class TakeStore:
         """Move a staged folder into place under the take's id and index it."""
         if not take.created:
             take.created = datetime.now(UTC).isoformat(timespec="milliseconds")
-        folder = self.takes_dir / take.id
+        folder = self.takes_dir / check_take_id(take.id)
         take.folder = str(staged)
-        from .media import write_json
-
         write_json(take.path("record"), take.record())
         staged.rename(folder)
+        sync_folder(self.takes_dir)
         take.folder = str(folder)
         self._insert(take)
         return take
@@ -192,11 +213,15 @@ class TakeStore:
         """Mark a take approved (or not); the record on disk follows."""
         take = self.get(take_id)
         take.approved = approved
+        with closing(self._db()) as db, db:
+            changed = db.execute(
+                "UPDATE takes SET approved = ?, record = ? WHERE id = ?",
+                (int(approved), json.dumps(take.record()), take_id),
+            ).rowcount
+        if not changed:  # deleted meanwhile: never bring it back
+            raise TakeNotFound(f"no take with id {take_id!r}")
         if take.status == "ok":
-            from .media import write_json
-
             write_json(take.path("record"), take.record())
-        self._insert(take)
         return take
 
     def delete(self, take_id: str) -> None:
@@ -209,3 +234,13 @@ class TakeStore:
         with closing(self._db()) as db, db:
             db.execute("DELETE FROM takes WHERE id = ?", (take_id,))
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

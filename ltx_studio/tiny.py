@@ -181,9 +181,17 @@ def cache_root() -> Path:
     return Path(base) / "ltx-studio"
 
 
+def demo_folder(root: Path | None = None) -> Path:
+    return (root or cache_root()) / f"demo-ltxv-v{TINY_VERSION}"
+
+
+def demo_set_built(root: Path | None = None) -> bool:
+    return (demo_folder(root) / "tiny.json").exists()
+
+
 def ensure_demo_set(root: Path | None = None) -> Path:
     """Build the demo set once (atomically: built aside, then renamed) and return its folder."""
-    folder = (root or cache_root()) / f"demo-ltxv-v{TINY_VERSION}"
+    folder = demo_folder(root)
     if (folder / "tiny.json").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,14 @@ def table_row(take: Take) -> list:
     ]
 
 
+def visible(fn):
+    """Run a Studio call from a handler; its StudioError becomes a message in the page."""
+    try:
+        return fn()
+    except StudioError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+
+
 def _record(take: Take) -> dict:
     data = take.to_json()
     data.pop("folder", None)
@@ -80,7 +88,7 @@ class _Sessions:
     """Per-browser-session bookkeeping: the running job (for Stop) and the last keystroke (debounce)."""
 
     def __init__(self):
-        self.jobs: dict[str, object] = {}
+        self.jobs: dict[str, set] = {}  # session -> running jobs (a draft and a live draft may overlap)
         self.keystrokes: dict[str, int] = {}
         self.live_seeds: dict[str, int] = {}  # live drafts keep one seed, so only the prompt changes
         self.lock = threading.Lock()
@@ -134,7 +142,7 @@ def build(studio) -> gr.Blocks:
     def relay(job, session: str, progress: gr.Progress):
         """Yield (kind, value) for each event of a job; raise gr.Error on failure."""
         with sessions.lock:
-            sessions.jobs[session] = job
+            sessions.jobs.setdefault(session, set()).add(job)
         try:
             for event in job.events():
                 if isinstance(event, Progress):
@@ -151,8 +159,10 @@ def build(studio) -> gr.Blocks:
         finally:
             job.cancel()  # a closed page or a Stop: let the worker stop between steps
             with sessions.lock:
-                if sessions.jobs.get(session) is job:
-                    del sessions.jobs[session]
+                running = sessions.jobs.get(session, set())
+                running.discard(job)
+                if not running:
+                    sessions.jobs.pop(session, None)
 
     with gr.Blocks(title="LTX Studio") as page:
         gr.Markdown(f"# LTX Studio\nModel set **{mset.name}**: {mset.label} · {studio.manager.policy.describe()}")
@@ -418,8 +428,8 @@ def build(studio) -> gr.Blocks:
 
         def stop(request: gr.Request):
             with sessions.lock:
-                job = sessions.jobs.get(request.session_hash)
-            if job is not None:
+                running = list(sessions.jobs.get(request.session_hash, ()))
+            for job in running:
                 job.cancel()
 
         stop_btn.click(stop, None, None, api_visibility="private", concurrency_limit=None)
@@ -500,13 +510,15 @@ def build(studio) -> gr.Blocks:
             return items, [table_row(t) for t in takes], [t.id for t in with_poster], [t.id for t in takes]
 
         def select_in_gallery(ids, evt: gr.SelectData):
-            return show_take(ids[evt.index])
+            return show_take(ids, evt.index)
 
         def select_in_table(ids, evt: gr.SelectData):
-            return show_take(ids[evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index])
+            return show_take(ids, evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index)
 
-        def show_take(take_id):
-            take = studio.take(take_id)
+        def show_take(ids, index):
+            if not isinstance(index, int) or not 0 <= index < len(ids):
+                raise gr.Error("That take is no longer listed: press Refresh.", print_exception=False)
+            take = visible(lambda: studio.take(ids[index]))
             ok = take.status == "ok"
             return (
                 take.id,
@@ -519,19 +531,19 @@ def build(studio) -> gr.Blocks:
         def approve_selected(current, include_live):
             if not current:
                 raise gr.Error("Pick a take first.", print_exception=False)
-            take = studio.approve(current, not studio.take(current).approved)
+            take = visible(lambda: studio.approve(current, not studio.take(current).approved))
             return (take_markdown(take), *list_takes(include_live))
 
         def delete_selected(current, include_live):
             if not current:
                 raise gr.Error("Pick a take first.", print_exception=False)
-            studio.delete(current)
+            visible(lambda: studio.delete(current))
             return (None, None, f"Deleted {current}.", "", gr.update(visible=False), *list_takes(include_live))
 
         def reuse_selected(current):
             if not current:
                 raise gr.Error("Pick a take first.", print_exception=False)
-            take = studio.take(current)
+            take = visible(lambda: studio.take(current))
             first_frame = str(take.path("image")) if take.image and take.path("image").exists() else None
             return (
                 take.prompt,
@@ -577,12 +589,6 @@ def build(studio) -> gr.Blocks:
 def _api(studio) -> None:
     """Typed endpoints for gradio_client: /draft, /upscale, /compare. Each returns video(s) and record(s)."""
 
-    def call(fn):
-        try:
-            return fn()
-        except StudioError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-
     def draft(
         prompt: str,
         negative_prompt: str | None = None,
@@ -614,14 +620,14 @@ def _api(studio) -> None:
             steps=steps,
             guidance=guidance,
         )
-        take = call(lambda: studio.render(request))
+        take = visible(lambda: studio.render(request, preview=False))
         return FileData(path=str(take.path("video"))), _record(take)
 
     def upscale(
         take_id: str, mode: str = "latent", width: int | None = None, height: int | None = None
     ) -> tuple[FileData, dict]:
         """Approve a draft and make its final (mode latent: x2 + refine; mode pro: re-render with Pro)."""
-        take = call(lambda: studio.upscale(take_id, mode=mode, width=width, height=height))
+        take = visible(lambda: studio.upscale(take_id, mode=mode, width=width, height=height))
         return FileData(path=str(take.path("video"))), _record(take)
 
     def compare(
@@ -646,7 +652,7 @@ def _api(studio) -> None:
             seconds=seconds,
             frames=frames,
         )
-        takes = call(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
+        takes = visible(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
         return [FileData(path=str(t.path("video"))) for t in takes], [_record(t) for t in takes]
 
     for fn in (draft, upscale, compare):

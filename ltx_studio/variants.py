@@ -51,10 +51,21 @@ class Sampling:
     refine_steps: int | None = None
     refine_timesteps: tuple[float, ...] | None = None
     refine_denoise_strength: float = 0.999
+    image_crf: int = 29  # first frames are H.264-compressed like the video the model was trained on; 0: off
 
     @property
     def num_steps(self) -> int:
         return len(self.timesteps) if self.timesteps else int(self.steps or 0)
+
+    def refine_schedule(self) -> tuple[list[float] | None, int, float, int]:
+        """(timesteps or None, steps, denoise strength, steps that actually run) of the refine pass.
+
+        A partial denoise keeps int(steps * strength) steps of the schedule (LTXConditionPipeline.get_timesteps).
+        """
+        timesteps = list(self.refine_timesteps) if self.refine_timesteps else None
+        steps = len(timesteps) if timesteps else (self.refine_steps or 10)
+        strength = self.refine_denoise_strength
+        return timesteps, steps, strength, max(1, min(steps, int(steps * strength)))
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,28 @@ class _Table:
         )
 
 
+def _check_sampling(sampling: Sampling, table: _Table) -> None:
+    """Numbers a render would choke on, caught while reading the file."""
+
+    def fail(what: str):
+        raise BadInput(f"{table.origin}: {table.where} {what}")
+
+    for key in ("steps", "refine_steps"):
+        value = getattr(sampling, key)
+        if value is not None and not 1 <= value <= 200:
+            fail(f"{key} must be between 1 and 200")
+    for key in ("timesteps", "refine_timesteps"):
+        values = getattr(sampling, key)
+        if values and (any(not 0 <= v <= 1000 for v in values) or list(values) != sorted(values, reverse=True)):
+            fail(f"{key} must descend within 0..1000")
+    if not 0 < sampling.refine_denoise_strength <= 1:
+        fail("refine_denoise_strength must be in (0, 1]")
+    if not 1 <= sampling.fps <= 120:
+        fail("fps must be between 1 and 120")
+    if not 0 <= sampling.image_crf <= 51:
+        fail("image_crf must be between 0 and 51")
+
+
 def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
     steps = table.get("steps", int, None)
     timesteps = table.numbers("timesteps", required=False)
@@ -178,18 +211,27 @@ def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
         refine_steps=table.get("refine_steps", int, None),
         refine_timesteps=table.numbers("refine_timesteps", required=False),
         refine_denoise_strength=table.get("refine_denoise_strength", float, 0.999),
+        image_crf=table.get("image_crf", int, 29),
     )
+    _check_sampling(sampling, table)
+    transformer = table.source("transformer")
+    if transformer.file and not transformer.config:
+        raise BadInput(f"{table.origin}: {table.where}.transformer has a file but no config (ltxv-2b or ltxv-13b)")
+    draft_frames, max_frames = table.get("draft_frames", int), table.get("max_frames", int)
+    for key, frames in (("draft_frames", draft_frames), ("max_frames", max_frames)):
+        if frames < 9 or (frames - 1) % 8:
+            raise BadInput(f"{table.origin}: {table.where}.{key} must be 8k+1 (9, 17, ..., 121, 257)")
     return Variant(
         name=name,
         label=table.get("label", str, name.title()),
         model_set=set_name,
-        transformer=table.source("transformer"),
+        transformer=transformer,
         sampling=sampling,
         draft_size=table.size("draft_size"),
         full_size=table.size("full_size"),
         max_size=table.size("max_size"),
-        draft_frames=table.get("draft_frames", int),
-        max_frames=table.get("max_frames", int),
+        draft_frames=draft_frames,
+        max_frames=max_frames,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,33 @@ def test_the_memory_policy_follows_the_device_and_its_free_memory(device, free, 
     assert (policy.offload, policy.vae_tiling) == (offload, tiling)
     assert policy.budget_bytes >= transformer
     assert str(policy.dtype) == ("torch.float32" if device == "cpu" else "torch.bfloat16")
+
+
+def test_weights_that_are_there_but_broken_are_reported_as_such_not_as_missing(tmp_path):
+    import shutil
+
+    from ltx_studio.errors import StudioError
+    from ltx_studio.tiny import ensure_demo_set
+
+    copy = tmp_path / "demo-copy"
+    shutil.copytree(ensure_demo_set(), copy)
+    for weights in (copy / "transformer-fast").glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    registry_file = tmp_path / "variants.toml"
+    shipped = (Path(__file__).resolve().parent.parent / "ltx_studio" / "variants.toml").read_text()
+    registry_file.write_text(shipped.replace('repo = "tiny:ltxv"', f'repo = "{copy}"'))
+    manager = PipelineManager(load_registry(registry_file)["demo"])
+
+    with pytest.raises(StudioError, match="could not load the Fast .* transformer") as raised:
+        manager.get("fast")
+    assert not isinstance(raised.value, WeightsMissing)
+    assert manager.get("pro").transformer.config.num_layers == 3  # the rest still works
+
+
+def test_a_bad_device_setting_is_a_clear_error(monkeypatch):
+    from ltx_studio.errors import BadInput
+    from ltx_studio.policy import detect_device
+
+    monkeypatch.setenv("LTX_STUDIO_DEVICE", "warp-drive")
+    with pytest.raises(BadInput, match="not a device"):
+        detect_device()

@@ -60,7 +60,7 @@ def test_image_to_video_from_a_png_with_alpha_follows_the_image_aspect(studio, t
 
     assert take.width > take.height  # landscape like the photo, about the draft's area
     assert take.width % 32 == 0 and take.height % 32 == 0
-    assert Image.open(take.path("image")).size == (take.width, take.height)
+    assert Image.open(take.path("image")).size == (451, 300)  # the photo as given, to re-fit at other sizes
     assert media.read_mp4(take.path("video"))[0].shape[1:3] == (take.height, take.width)
 
 

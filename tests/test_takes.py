@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from contextlib import closing
 
 import pytest
 from conftest import small
 
-from ltx_studio.errors import TakeNotFound
+from ltx_studio.errors import BadInput, TakeNotFound
 from ltx_studio.studio import Studio
 from ltx_studio.takes import TakeStore
 
@@ -55,16 +57,50 @@ def test_delete_removes_files_and_row(studio):
 
 def test_a_take_folder_without_an_index_row_is_recovered_and_staging_leftovers_cleared(studio):
     take = studio.render(small())
-    import sqlite3
-
-    with sqlite3.connect(studio.store.db_path) as db:
+    with closing(sqlite3.connect(studio.store.db_path)) as db, db:
         db.execute("DELETE FROM takes")  # as if killed between the rename and the insert
-    (studio.store.staging_dir / "half-made").mkdir()
+    staging = studio.store.root / ".staging"
+    (staging / "999999999-dead00" / "half-made").mkdir(parents=True)  # a killed process's leftovers
+    busy = studio.store.stage()  # this (live) process is still assembling a take
 
     reopened = TakeStore(studio.store.root)
 
     assert [t.id for t in reopened.list()] == [take.id]
-    assert list(reopened.staging_dir.iterdir()) == []
+    assert not (staging / "999999999-dead00").exists()
+    assert busy.exists(), "another live process's work in progress must not be touched"
+
+
+def test_an_unreadable_or_lying_record_is_skipped_not_fatal(studio):
+    take = studio.render(small())
+    with closing(sqlite3.connect(studio.store.db_path)) as db, db:
+        db.execute("DELETE FROM takes")
+    broken = studio.store.takes_dir / "20260101-000000-aaaaaa"
+    broken.mkdir()
+    (broken / "take.json").write_text('{"prompt": "no other fields"}')
+    record = json.loads(take.path("record").read_text())
+    record["id"] = "../../../tmp/evil"
+    take.path("record").write_text(json.dumps(record))
+
+    reopened = TakeStore(studio.store.root)
+
+    assert [t.id for t in reopened.list()] == [take.id]  # the folder's name, not the record's claim
+    assert reopened.get(take.id).folder == str(studio.store.takes_dir / take.id)
+
+
+def test_an_unusable_outputs_folder_is_a_clear_error(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(BadInput, match="cannot use outputs folder"):
+        TakeStore(not_a_folder)
+
+
+def test_approving_a_take_deleted_meanwhile_does_not_bring_it_back(studio):
+    take = studio.render(small())
+    stale = studio.store.get(take.id)
+    studio.delete(take.id)
+    with pytest.raises(TakeNotFound):
+        studio.approve(stale.id)
+    assert studio.takes() == []
 
 
 @pytest.mark.parametrize("take_id", ["nope", "../../etc/passwd", "20990101-000000-abcdef", "", "x" * 500])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import FIRST_FRAMES, small
 from safetensors.torch import load_file
 
@@ -30,7 +31,8 @@ def test_an_image_to_video_draft_upscales_with_its_first_frame(studio):
     draft = studio.render(small(image=FIRST_FRAMES / "coffee.png", width=96, height=64))
     final = studio.upscale(draft.id)
     assert final.image == "first_frame.png"
-    assert media.load_image(final.path("image")).size == (192, 128)
+    # The final is conditioned on the photo itself (600x400), re-fitted at 2x, not on the draft's small copy.
+    assert media.load_image(final.path("image")).size == (600, 400)
 
 
 def test_re_render_with_pro_keeps_the_settings_at_full_resolution(studio, demo):
@@ -50,3 +52,32 @@ def test_re_render_with_pro_at_a_chosen_size(studio):
     draft = studio.render(small())
     final = studio.upscale(draft.id, mode="pro", width=192, height=128)
     assert (final.width, final.height) == (192, 128)
+
+
+def test_a_draft_too_large_for_2x_says_so_and_points_at_pro(studio):
+    from ltx_studio.errors import BadInput
+
+    draft = studio.render(small(width=768, height=512))
+    with pytest.raises(BadInput, match="too large for a 2x upscale .* Re-render with Pro"):
+        studio.upscale(draft.id)
+    assert [t.id for t in studio.takes()] == [draft.id] and not studio.take(draft.id).approved
+
+
+def test_a_take_from_another_model_set_is_not_upscaled_with_this_one(studio, tmp_path):
+    import json
+
+    from ltx_studio.errors import BadInput
+
+    draft = studio.render(small())
+    record = json.loads(draft.path("record").read_text())
+    record["model_set"] = "ltxv"
+    draft.path("record").write_text(json.dumps(record))
+    studio.store._insert(studio.store.get(draft.id).__class__.from_record(record, draft.path("record").parent))
+    with pytest.raises(BadInput, match="made with model set 'ltxv'"):
+        studio.upscale(draft.id)
+
+
+def test_re_render_with_pro_uses_pro_steps_not_the_drafts(studio, demo):
+    draft = studio.render(small(steps=3))
+    final = studio.upscale(draft.id, mode="pro")
+    assert draft.steps == 3 and final.steps == demo.variants["pro"].sampling.steps

@@ -37,7 +37,7 @@ def test_a_user_file_replaces_a_shipped_set(tmp_path, registry):
         ("[sets.x\n", "not valid TOML"),
         (
             "[sets.x]\nfamily='ltxv'\ntext_encoder={repo='a'}\ntokenizer={repo='a'}\nvae={repo='a'}\nscheduler={repo='a'}\n"
-            "[sets.x.variants.fast]\ntransformer={repo='a'}\nsteps=4\ndraft_size=[64]\n",
+            "[sets.x.variants.fast]\ntransformer={repo='a'}\nsteps=4\ndraft_frames=9\nmax_frames=17\ndraft_size=[64]\n",
             "draft_size must have 2 numbers",
         ),
         (
@@ -49,6 +49,22 @@ def test_a_user_file_replaces_a_shipped_set(tmp_path, registry):
             "[sets.x]\nfamily='ltxv'\ntext_encoder={repo='a'}\ntokenizer={repo='a'}\nvae={repo='a'}\nscheduler={repo='a'}\n"
             "[sets.x.variants.fast]\ntransformer={repo=3}\nsteps=4\n",
             "transformer.repo must be str",
+        ),
+        (
+            "[sets.x]\nfamily='ltxv'\ntext_encoder={repo='a'}\ntokenizer={repo='a'}\nvae={repo='a'}\nscheduler={repo='a'}\n[sets.x.variants.fast]\ntransformer={repo='a'}\nsteps=0\n",
+            "steps must be between 1 and 200",
+        ),
+        (
+            "[sets.x]\nfamily='ltxv'\ntext_encoder={repo='a'}\ntokenizer={repo='a'}\nvae={repo='a'}\nscheduler={repo='a'}\n[sets.x.variants.fast]\ntransformer={repo='a'}\ntimesteps=[1, 1000]\n",
+            "timesteps must descend",
+        ),
+        (
+            "[sets.x]\nfamily='ltxv'\ntext_encoder={repo='a'}\ntokenizer={repo='a'}\nvae={repo='a'}\nscheduler={repo='a'}\n[sets.x.variants.fast]\ntransformer={repo='a', file='x.safetensors'}\nsteps=4\n",
+            "has a file but no config",
+        ),
+        (
+            "[sets.x]\nfamily='ltxv'\ntext_encoder={repo='a'}\ntokenizer={repo='a'}\nvae={repo='a'}\nscheduler={repo='a'}\n[sets.x.variants.fast]\ntransformer={repo='a'}\nsteps=4\ndraft_frames=10\nmax_frames=17\n",
+            "draft_frames must be 8k\\+1",
         ),
     ],
 )

@@ -11,15 +11,24 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from .. import media
 from ..variants import Sampling
+from . import DenoiseJob
 
 # "mu must be passed when use_dynamic_shifting is True": custom timesteps need a plain schedule.
-SCHEDULER_OVERRIDES = {"use_dynamic_shifting": False, "shift_terminal": None}
+# Also no shift or sigma reshaping: the sigmas must equal timestep / 1000, which the preview relies on.
+SCHEDULER_OVERRIDES = {
+    "use_dynamic_shifting": False,
+    "shift_terminal": None,
+    "shift": 1.0,
+    "use_karras_sigmas": False,
+    "use_exponential_sigmas": False,
+    "use_beta_sigmas": False,
+}
 MAX_SEQUENCE_LENGTH = 256
 
 
@@ -31,25 +40,6 @@ class PromptEmbeds:
     mask: torch.Tensor
     negative_embeds: torch.Tensor | None = None
     negative_mask: torch.Tensor | None = None
-
-
-@dataclass
-class DenoiseJob:
-    """Everything one denoising pass needs, in the pipeline's own terms."""
-
-    prompt: PromptEmbeds
-    width: int
-    height: int
-    frames: int
-    fps: int
-    sampling: Sampling
-    generator: torch.Generator
-    guidance: float
-    steps: int | None = None
-    image: Any = None  # a PIL image at exactly width x height, the first frame
-    latents: torch.Tensor | None = None  # refine: start from these (unpacked, normalised)
-    refine: bool = False
-    on_step: Callable[[int, int], bool] | None = None  # (step, total) -> stop?
 
 
 class LTXVFamily:
@@ -141,9 +131,7 @@ class LTXVFamily:
         """Run the denoising loop; returns unpacked, normalised latents [1, C, F', H', W']."""
         sampling = job.sampling
         if job.refine:
-            timesteps = list(sampling.refine_timesteps) if sampling.refine_timesteps else None
-            steps = sampling.refine_steps or len(timesteps or []) or 10
-            strength = sampling.refine_denoise_strength
+            timesteps, steps, strength, _ = sampling.refine_schedule()
         else:
             timesteps = list(sampling.timesteps) if sampling.timesteps and job.steps is None else None
             steps = job.steps or sampling.num_steps
@@ -154,8 +142,12 @@ class LTXVFamily:
                 pipeline._interrupt = True
             return kwargs
 
+        image = job.image
+        if image is not None and sampling.image_crf:
+            # LTX-Video was trained on video: a first frame looks like one after an H.264 round trip.
+            image = media.h264_roundtrip(image, sampling.image_crf)
         result = pipe(
-            image=job.image,
+            image=image,
             prompt_embeds=job.prompt.embeds,
             prompt_attention_mask=job.prompt.mask,
             negative_prompt_embeds=job.prompt.negative_embeds,
@@ -248,10 +240,11 @@ class LTXVFamily:
             handle.remove()
 
     @torch.no_grad()
-    def encode_images(self, vae, images: torch.Tensor) -> torch.Tensor:
+    def encode_images(self, pipe, images: torch.Tensor) -> torch.Tensor:
         """Normalised latents [N, C, 1, h, w] of images [N, 3, H, W] in -1..1 (for preview calibration)."""
-        from diffusers import LTXConditionPipeline
-
-        device = next(vae.parameters()).device
-        latents = vae.encode(images.unsqueeze(2).to(device, vae.dtype)).latent_dist.mode()
-        return LTXConditionPipeline._normalize_latents(latents.float(), vae.latents_mean, vae.latents_std)
+        vae = pipe.vae
+        # The execution device, not the VAE's: under CPU offload the VAE moves there only when called.
+        pixels = images.unsqueeze(2).to(pipe._execution_device, vae.dtype)
+        latents = vae.encode(pixels).latent_dist.mode().float()
+        mean, std = vae.latents_mean.to(latents.device), vae.latents_std.to(latents.device)
+        return pipe._normalize_latents(latents, mean, std)
