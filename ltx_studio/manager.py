@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -212,6 +213,33 @@ class PipelineManager:
             while len(self.prompt_cache) > PROMPT_CACHE_SIZE:
                 self.prompt_cache.popitem(last=False)
         return embeds, False
+
+    def reduce_memory(self) -> str | None:
+        """Step down to a lower-memory policy after an out-of-memory error; what changed, or None if nothing is left.
+
+        First VAE tiling, then (on a GPU with everything resident) model CPU offload.
+        """
+        with self._lock:
+            policy = self.policy
+            if not policy.vae_tiling:
+                self.policy = replace(policy, vae_tiling=True)
+                if self._shared is not None:
+                    self._shared["vae"].enable_tiling()
+                return "VAE tiling"
+            if policy.offload == "none" and policy.device != "cpu":
+                self.policy = replace(policy, offload="model", budget_bytes=0)
+                for module in [*self._transformers.values(), *(self._shared or {}).values()]:
+                    if hasattr(module, "to"):
+                        module.to("cpu")
+                self._active = None  # the next get() chains the offload hooks
+                return "model CPU offload"
+            return None
+
+    def free_memory(self) -> None:
+        """Release what a failed render left behind (cached allocator blocks, garbage)."""
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def cached_variants(self) -> list[str]:
         """Variants whose transformer is in memory, least recently used first."""

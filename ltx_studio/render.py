@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from . import media, sizing
-from .errors import BadInput, Cancelled
+from . import faults, media, sizing
+from .errors import BadInput, Cancelled, StudioError
 from .events import CancelToken, EventSink, Preview, Progress, TakeDone
 from .families import DenoiseJob
 from .manager import PipelineManager
@@ -265,6 +265,7 @@ def render_take(
         family.capture_denoised(pipe, latent_frames, latent_height, latent_width, on_x0) if preview else nullcontext()
     )
     with capture:
+        faults.inject("denoise")
         latents = family.denoise(pipe, job)
     if cancel is not None and cancel.cancelled:
         raise Cancelled("render stopped")
@@ -272,6 +273,7 @@ def render_take(
 
     # 4. Decode.
     emit(Progress("decode", 0.0, "Decoding"))
+    faults.inject("decode")
     frames = family.decode(pipe, latents, plan.variant.sampling, generator)
     started = clock("decode", started)
     if cancel is not None and cancel.cancelled:
@@ -306,8 +308,13 @@ def render_take(
         take.timings = timings
         take.timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 4)
         take = store.add(take, staged)
-    except BaseException:
-        store.discard(staged)
+    except BaseException as exc:
+        store.discard(staged)  # nothing half-written stays behind; earlier takes are untouched
+        if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, StudioError) and disk_full(exc, store.root):
+            raise StudioError(
+                f"the disk holding {store.root} is full ({_free_mb(store.root)} MB free): free some space and "
+                "render again; earlier takes are untouched"
+            ) from None
         raise
     emit(TakeDone(take))
     return take
@@ -321,6 +328,7 @@ def _write_files(take: Take, frames, latents: torch.Tensor, plan: RenderPlan) ->
         for k in ("id", "prompt", "seed", "model_set", "variant", "width", "height", "frames", "fps")
     }
     media.write_mp4(take.path("video"), frames, take.fps, metadata)
+    faults.inject("write")
     media.write_png(take.path("poster"), frames[len(frames) // 2])
     tmp = take.path("latents").with_suffix(".tmp")
     save_file({"latents": latents.float().cpu().contiguous()}, str(tmp), metadata={"take": take.id})
@@ -343,6 +351,26 @@ def _settings(plan: RenderPlan, *, prompt_cached: bool, refine: bool) -> dict:
     if refine:
         settings["refine_denoise_strength"] = sampling.refine_denoise_strength
     return settings
+
+
+def disk_full(exc: BaseException, folder: Path) -> bool:
+    """Whether a write error means the disk is full (ffmpeg reports it as a broken pipe or in its message)."""
+    import errno
+
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    if "no space left" in str(exc).lower() or "disk is full" in str(exc).lower():
+        return True
+    return _free_mb(folder) < 64
+
+
+def _free_mb(folder: Path) -> int:
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free // 2**20
+    except OSError:
+        return 0
 
 
 def _vae_key(manager: PipelineManager) -> str:

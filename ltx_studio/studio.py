@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import sizing
-from .errors import BadInput, Cancelled, StudioError
+from .errors import BadInput, Cancelled, StudioError, TakeNotFound
 from .events import CancelToken, Event, EventSink, Failed, Progress
 from .manager import PipelineManager, default_model_set_name
 from .render import RenderRequest, plan_from_take, plan_render, render_take
@@ -117,15 +117,46 @@ class Studio:
         """Validate a request (BadInput before anything runs), render it, store the take."""
         plan = plan_render(request, self.model_set)
         with self._device(cancel, on_event):
-            return render_take(
+            return self._retrying(
                 plan,
-                manager=self.manager,
-                store=self.store,
-                kind=kind,
-                on_event=on_event,
-                cancel=cancel,
-                preview=preview,
+                on_event,
+                lambda: render_take(
+                    plan,
+                    manager=self.manager,
+                    store=self.store,
+                    kind=kind,
+                    on_event=on_event,
+                    cancel=cancel,
+                    preview=preview,
+                ),
             )
+
+    def _retrying(self, plan, on_event: EventSink | None, work: Callable[[], Take]) -> Take:
+        """Run device work; after an out-of-memory error free what we can, step down the policy, retry once."""
+        import torch
+
+        try:
+            return work()
+        except torch.OutOfMemoryError:
+            self.manager.free_memory()
+            change = self.manager.reduce_memory()
+            if change is None:
+                raise StudioError(self._oom_message(plan)) from None
+        log.warning("out of memory on %sx%sx%s; retrying with %s", plan.width, plan.height, plan.frames, change)
+        if on_event is not None:
+            on_event(Progress("retry", 0.0, f"Out of memory: retrying with {change}"))
+        try:
+            return work()
+        except torch.OutOfMemoryError:
+            self.manager.free_memory()
+            raise StudioError(self._oom_message(plan)) from None
+
+    @staticmethod
+    def _oom_message(plan) -> str:
+        return (
+            f"out of memory rendering {plan.width}x{plan.height}x{plan.frames} with {plan.variant.label}, "
+            "even with a lower-memory policy: try a smaller size or fewer frames"
+        )
 
     def compare(
         self,
@@ -155,8 +186,17 @@ class Studio:
         for plan in plans:
             with self._device(cancel, on_event):
                 takes.append(
-                    render_take(
-                        plan, manager=self.manager, store=self.store, on_event=on_event, cancel=cancel, preview=preview
+                    self._retrying(
+                        plan,
+                        on_event,
+                        lambda plan=plan: render_take(
+                            plan,
+                            manager=self.manager,
+                            store=self.store,
+                            on_event=on_event,
+                            cancel=cancel,
+                            preview=preview,
+                        ),
                     )
                 )
         return takes
@@ -191,7 +231,8 @@ class Studio:
             take = self._rerender_pro(draft, width, height, on_event, cancel)
         else:
             raise BadInput(f"unknown upscale mode {mode!r} (choose from: latent, pro)")
-        self.store.approve(draft.id)
+        with contextlib.suppress(TakeNotFound):  # the draft was deleted meanwhile: the final still stands
+            self.store.approve(draft.id)
         return take
 
     def _upscale_latent(self, draft: Take, on_event, cancel) -> Take:
@@ -206,7 +247,8 @@ class Studio:
             )
         plan = plan_from_take(draft, self.model_set, width=draft.width * 2, height=draft.height * 2)
         emit = on_event or (lambda event: None)
-        with self._device(cancel, on_event):
+
+        def work() -> Take:
             started = time.perf_counter()
             emit(Progress("upsample", 0.0, "Upsampling the draft's latents x2"))
             latents = load_file(str(draft.path("latents")))["latents"]
@@ -230,6 +272,9 @@ class Studio:
                 cancel=cancel,
             )
 
+        with self._device(cancel, on_event):
+            return self._retrying(plan, on_event, work)
+
     def _rerender_pro(self, draft: Take, width, height, on_event, cancel) -> Take:
         pro = self.model_set.variant("pro")
         if width is None and height is None:
@@ -238,14 +283,18 @@ class Studio:
             draft, self.model_set, variant="pro", width=width, height=height, guidance=None, steps=None
         )
         with self._device(cancel, on_event):
-            return render_take(
+            return self._retrying(
                 plan,
-                manager=self.manager,
-                store=self.store,
-                kind="pro",
-                parent=draft.id,
-                on_event=on_event,
-                cancel=cancel,
+                on_event,
+                lambda: render_take(
+                    plan,
+                    manager=self.manager,
+                    store=self.store,
+                    kind="pro",
+                    parent=draft.id,
+                    on_event=on_event,
+                    cancel=cancel,
+                ),
             )
 
     # --- rendering (streamed) ----------------------------------------------------------------

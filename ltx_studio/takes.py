@@ -175,11 +175,15 @@ class TakeStore:
         return take
 
     def _insert(self, take: Take) -> None:
-        with closing(self._db()) as db, db:
-            db.execute(
-                "INSERT OR REPLACE INTO takes (id, created, parent, approved, record) VALUES (?, ?, ?, ?, ?)",
-                (take.id, take.created, take.parent, int(take.approved), json.dumps(take.record())),
-            )
+        try:
+            with closing(self._db()) as db, db:
+                db.execute(
+                    "INSERT OR REPLACE INTO takes (id, created, parent, approved, record) VALUES (?, ?, ?, ?, ?)",
+                    (take.id, take.created, take.parent, int(take.approved), json.dumps(take.record())),
+                )
+        except sqlite3.OperationalError as exc:
+            # The take's folder is complete with its take.json: the next start indexes it.
+            raise OSError(f"could not index take {take.id}: {exc}") from None
 
     def _from_row(self, record: str) -> Take:
         data = json.loads(record)
