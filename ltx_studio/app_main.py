@@ -24,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exposure_warning(host: str, share: bool, auth) -> str | None:
+    """What to warn about when the studio is reachable from other machines without a password."""
+    if auth is not None or (not share and _is_loopback(host)):
+        return None
+    where = "a public share link" if share else f"{host}, reachable from other machines,"
+    return f"serving {where} without --auth: anyone who can reach it can render and read every take"
+
+
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -50,11 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or not user or not password:
                 raise StudioError("--auth must be user:password")
             auth = (user, password)
-        if auth is None and (args.share or not _is_loopback(args.host)):
-            sys.stderr.write(
-                f"warning: serving {'a public share link' if args.share else args.host} without --auth: anyone who "
-                "can reach it can render and read every take in the outputs folder\n"
-            )
+        warning = exposure_warning(args.host, args.share, auth)
+        if warning:
+            sys.stderr.write(f"warning: {warning}\n")
         launch(studio, host=args.host, port=args.port, auth=auth, share=args.share)
     except StudioError as exc:
         sys.stderr.write(f"error: {exc}\n")

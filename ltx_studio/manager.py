@@ -77,6 +77,12 @@ def _hub_snapshot(source: Source) -> Path | None:
     return None
 
 
+def _pickle_only(source: Source) -> bool:
+    """A local folder that has pickle weights (which we never load) but no safetensors."""
+    folder = Path(source.repo).expanduser() / (source.subfolder or "")
+    return folder.is_dir() and any(p.suffix in (".bin", ".pt", ".pth", ".ckpt") for p in folder.iterdir())
+
+
 def is_on_disk(source: Source) -> bool:
     """Whether a source's files are present locally (tiny sources count: they build offline)."""
     return source.repo.startswith("tiny:") or locate(source) is not None
@@ -288,6 +294,11 @@ class PipelineManager:
         self._progress(f"Loading {label}", 0.0)
         started = time.perf_counter()
         if not is_on_disk(source):
+            if _pickle_only(source):
+                raise StudioError(
+                    f"the {label} at {source.describe()} has only pickle (.bin/.pt) weights; LTX Studio loads "
+                    "safetensors only (pickle files can run code): convert them to .safetensors"
+                )
             raise WeightsMissing(self._missing_message(source, label, variant))
         location = resolve(source)
         try:

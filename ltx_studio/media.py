@@ -107,12 +107,16 @@ def load_image(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as opened:
             if opened.width * opened.height > MAX_IMAGE_PIXELS:
-                raise BadInput(f"image too large: {path.name} is {opened.width}x{opened.height}")
+                raise BadInput(
+                    f"image too large: {path.name} is {opened.width}x{opened.height} (at most {MAX_IMAGE_PIXELS:,} pixels)"
+                )
             opened.load()
             image = ImageOps.exif_transpose(opened)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError:
+        raise BadInput(f"image too large: {path.name} has more than {MAX_IMAGE_PIXELS:,} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
-        raise BadInput(f"cannot read image {path.name}: {reason}") from None
+        raise BadInput(f"cannot read image {path.name}: {reason[:200]}") from None
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))

@@ -154,6 +154,8 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
 def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | None) -> tuple[float, float]:
     """Width and height as asked (before snapping): explicit, a preset, or the draft size in the image's aspect."""
     aspect = image.width / image.height if image is not None else None
+    if request.resolution and request.resolution not in sizing.RESOLUTIONS:
+        raise BadInput(f"unknown resolution {request.resolution!r} (choose from: {', '.join(sizing.RESOLUTIONS)})")
     width, height = request.width, request.height
     if width is not None:
         width = _number("width", width, int, 1, MAX_SIDE_ASKED)
@@ -162,8 +164,6 @@ def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | No
     if width is not None and height is not None:
         return width, height
     if request.resolution:
-        if request.resolution not in sizing.RESOLUTIONS:
-            raise BadInput(f"unknown resolution {request.resolution!r} (choose from: {', '.join(sizing.RESOLUTIONS)})")
         long_side, short_side = sizing.RESOLUTIONS[request.resolution]
         portrait = aspect is not None and aspect < 1
         return (short_side, long_side) if portrait else (long_side, short_side)

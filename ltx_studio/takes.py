@@ -16,8 +16,9 @@ import secrets
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
-from contextlib import closing
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,10 +109,12 @@ class TakeStore:
         self.root = Path(root).expanduser().resolve()
         self.takes_dir = self.root / "takes"
         self.db_path = self.root / "takes.db"
+        self._conn: sqlite3.Connection | None = None
+        self._conn_lock = threading.RLock()
         try:
             self.takes_dir.mkdir(parents=True, exist_ok=True)
             self.staging_dir = self._own_staging()
-            with closing(self._db()) as db, db:
+            with self._sql() as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS takes (id TEXT PRIMARY KEY, created TEXT NOT NULL, "
@@ -133,14 +136,23 @@ class TakeStore:
         mine.mkdir()
         return mine
 
-    def _db(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.execute("PRAGMA busy_timeout=30000")
-        return db
+    @contextmanager
+    def _sql(self):
+        """The store's one connection, used by one thread at a time, committed on success.
+
+        Keeping it open keeps SQLite's WAL and shared-memory files in place, so the index can still
+        be read when the disk is full (reopening would have to create them again).
+        """
+        with self._conn_lock:
+            if self._conn is None:
+                self._conn = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False)
+                self._conn.execute("PRAGMA busy_timeout=30000")
+            with self._conn:
+                yield self._conn
 
     def _reindex(self) -> None:
         """Index take folders that have a record but no row (a crash between rename and insert)."""
-        with closing(self._db()) as db:
+        with self._sql() as db:
             known = {row[0] for row in db.execute("SELECT id FROM takes")}
         for record in self.takes_dir.glob("*/take.json"):
             take_id = record.parent.name
@@ -176,7 +188,7 @@ class TakeStore:
 
     def _insert(self, take: Take) -> None:
         try:
-            with closing(self._db()) as db, db:
+            with self._sql() as db:
                 db.execute(
                     "INSERT OR REPLACE INTO takes (id, created, parent, approved, record) VALUES (?, ?, ?, ?, ?)",
                     (take.id, take.created, take.parent, int(take.approved), json.dumps(take.record())),
@@ -195,7 +207,7 @@ class TakeStore:
     def get(self, take_id: str) -> Take:
         """The take with that id (status "missing" if its files were removed), or TakeNotFound."""
         check_take_id(take_id)
-        with closing(self._db()) as db:
+        with self._sql() as db:
             row = db.execute("SELECT record FROM takes WHERE id = ?", (take_id,)).fetchone()
         if row is None:
             raise TakeNotFound(f"no take with id {take_id!r}")
@@ -204,12 +216,12 @@ class TakeStore:
     def list(self, limit: int | None = None) -> list[Take]:
         """All takes, newest first."""
         query = "SELECT record FROM takes ORDER BY created DESC, id DESC"
-        with closing(self._db()) as db:
+        with self._sql() as db:
             rows = db.execute(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
         return [self._from_row(row[0]) for row in rows]
 
     def children(self, take_id: str) -> list[Take]:
-        with closing(self._db()) as db:
+        with self._sql() as db:
             rows = db.execute("SELECT record FROM takes WHERE parent = ? ORDER BY created", (take_id,)).fetchall()
         return [self._from_row(row[0]) for row in rows]
 
@@ -217,7 +229,7 @@ class TakeStore:
         """Mark a take approved (or not); the record on disk follows."""
         take = self.get(take_id)
         take.approved = approved
-        with closing(self._db()) as db, db:
+        with self._sql() as db:
             changed = db.execute(
                 "UPDATE takes SET approved = ?, record = ? WHERE id = ?",
                 (int(approved), json.dumps(take.record()), take_id),
@@ -235,7 +247,7 @@ class TakeStore:
         doomed = self.stage()
         if Path(take.folder).exists():
             Path(take.folder).rename(doomed / "take")
-        with closing(self._db()) as db, db:
+        with self._sql() as db:
             db.execute("DELETE FROM takes WHERE id = ?", (take_id,))
         shutil.rmtree(doomed, ignore_errors=True)
 

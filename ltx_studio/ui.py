@@ -24,6 +24,7 @@ from .takes import Take
 
 LIVE_DEBOUNCE_S = 0.8
 QUEUE_SIZE = 16
+MAX_UPLOAD = "32mb"  # first frames; their pixels are capped again when read (media.MAX_IMAGE_PIXELS)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CSS = """
 #banner {border-left: 4px solid #e0a800; padding: 6px 12px; background: rgba(224,168,0,.08)}
@@ -679,7 +680,10 @@ def launch(studio, *, host: str, port: int, auth=None, share: bool = False, bloc
         server_port=port,
         auth=auth,
         share=share,
-        allowed_paths=[str(studio.store.root), str(ASSETS)],
+        # Only the take folders and the example photos; not takes.db, not the rest of the disk.
+        allowed_paths=[str(studio.store.takes_dir), str(ASSETS)],
+        blocked_paths=[str(studio.store.db_path), str(studio.store.root / ".staging")],
+        max_file_size=MAX_UPLOAD,
         prevent_thread_lock=not block,
         css=CSS,
         quiet=not block,

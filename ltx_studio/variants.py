@@ -215,6 +215,10 @@ def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
     )
     _check_sampling(sampling, table)
     transformer = table.source("transformer")
+    if transformer.file and not transformer.file.endswith(".safetensors"):
+        raise BadInput(
+            f"{table.origin}: {table.where}.transformer.file must be a .safetensors file (pickle can run code)"
+        )
     if transformer.file and not transformer.config:
         raise BadInput(f"{table.origin}: {table.where}.transformer has a file but no config (ltxv-2b or ltxv-13b)")
     draft_frames, max_frames = table.get("draft_frames", int), table.get("max_frames", int)
