@@ -156,6 +156,7 @@ def build(studio) -> gr.Blocks:
                     if event.cancelled:
                         yield "stopped", event.message
                     else:
+                        yield "error", event.message  # shown beside the result, then as a toast
                         raise gr.Error(event.message, print_exception=False)
         finally:
             job.cancel()  # a closed page or a Stop: let the worker stop between steps
@@ -329,6 +330,8 @@ def build(studio) -> gr.Blocks:
                 ]
             elif kind == "stopped":
                 gr.Info(value)
+            elif kind == "error":
+                none[2] = f"**⚠ {value}**"
             return none
 
         def run_draft(

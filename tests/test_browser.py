@@ -123,3 +123,15 @@ def test_live_mode_drafts_while_typing(browser, app_url, tmp_path):
     page.wait_for_function("document.querySelector('#take-info').innerText.includes('Live')", timeout=30_000)
     assert "192x128" in page.locator("#take-info").inner_text()
     page.screenshot(path=str(tmp_path / "6-live.png"), full_page=True)
+
+
+def test_bad_input_shows_a_visible_error_and_the_page_keeps_working(browser, app_url, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.wait_for_selector("#prompt textarea")
+    page.get_by_role("button", name="Draft", exact=True).click()  # no prompt, no first frame
+    page.wait_for_function("document.querySelector('#take-info').innerText.includes('prompt is empty')", timeout=30_000)
+    page.screenshot(path=str(tmp_path / "7-error.png"))
+    page.fill("#prompt textarea", "now with a prompt")
+    page.get_by_role("button", name="Draft", exact=True).click()
+    page.wait_for_selector("#take video[src]", timeout=60_000)
