@@ -116,18 +116,16 @@ class Studio:
     ) -> Take:
         """Validate a request (BadInput before anything runs), render it, store the take."""
         plan = plan_render(request, self.model_set)
+        return self._render(plan, on_event=on_event, cancel=cancel, preview=preview, kind=kind)
+
+    def _render(self, plan, *, on_event: EventSink | None, cancel: CancelToken | None, **options) -> Take:
+        """Render one plan on the device (waiting for it), retrying once after running out of memory."""
         with self._device(cancel, on_event):
             return self._retrying(
                 plan,
                 on_event,
                 lambda: render_take(
-                    plan,
-                    manager=self.manager,
-                    store=self.store,
-                    kind=kind,
-                    on_event=on_event,
-                    cancel=cancel,
-                    preview=preview,
+                    plan, manager=self.manager, store=self.store, on_event=on_event, cancel=cancel, **options
                 ),
             )
 
@@ -182,24 +180,7 @@ class Studio:
                 f"variant {missing[0]!r} is not downloaded: python -m ltx_studio models download {missing[0]} "
                 f"--model-set {self.model_set.name}"
             )
-        takes = []
-        for plan in plans:
-            with self._device(cancel, on_event):
-                takes.append(
-                    self._retrying(
-                        plan,
-                        on_event,
-                        lambda plan=plan: render_take(
-                            plan,
-                            manager=self.manager,
-                            store=self.store,
-                            on_event=on_event,
-                            cancel=cancel,
-                            preview=preview,
-                        ),
-                    )
-                )
-        return takes
+        return [self._render(plan, on_event=on_event, cancel=cancel, preview=preview) for plan in plans]
 
     def upscale(
         self,
@@ -282,20 +263,7 @@ class Studio:
         plan = plan_from_take(
             draft, self.model_set, variant="pro", width=width, height=height, guidance=None, steps=None
         )
-        with self._device(cancel, on_event):
-            return self._retrying(
-                plan,
-                on_event,
-                lambda: render_take(
-                    plan,
-                    manager=self.manager,
-                    store=self.store,
-                    kind="pro",
-                    parent=draft.id,
-                    on_event=on_event,
-                    cancel=cancel,
-                ),
-            )
+        return self._render(plan, on_event=on_event, cancel=cancel, kind="pro", parent=draft.id)
 
     # --- rendering (streamed) ----------------------------------------------------------------
 

@@ -358,7 +358,7 @@ def build(studio) -> gr.Blocks:
             for kind, value in relay(job, request.session_hash, progress):
                 yield studio_updates(kind, value)
 
-        draft_event = draft_btn.click(
+        draft_btn.click(
             run_draft,
             settings,
             result,
@@ -377,22 +377,15 @@ def build(studio) -> gr.Blocks:
 
             return handler
 
-        upscale_event = upscale_btn.click(
-            run_final("latent"),
-            [take_id],
-            result,
-            show_progress_on=[video],
-            concurrency_id="gpu",
-            api_visibility="private",
-        )
-        pro_event = pro_btn.click(
-            run_final("pro"),
-            [take_id],
-            result,
-            show_progress_on=[video],
-            concurrency_id="gpu",
-            api_visibility="private",
-        )
+        for button, mode in ((upscale_btn, "latent"), (pro_btn, "pro")):
+            button.click(
+                run_final(mode),
+                [take_id],
+                result,
+                show_progress_on=[video],
+                concurrency_id="gpu",
+                api_visibility="private",
+            )
 
         def live_draft(prompt_text, image_path, live_on, seed_value, randomize_value, request: gr.Request):
             session = request.session_hash
@@ -586,7 +579,6 @@ def build(studio) -> gr.Blocks:
 
         # ==================================================================== API endpoints
         _api(studio)
-        del draft_event, upscale_event, pro_event
     return page
 
 

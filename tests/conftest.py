@@ -52,6 +52,34 @@ def studio(tmp_path, shared_manager):
     return Studio(model_set_name="demo", outputs=tmp_path / "outputs", manager=shared_manager)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, shared_manager):
+    """The real app (ui.launch) serving a Studio over a fresh outputs folder: (studio, url)."""
+    from ltx_studio.studio import Studio
+    from ltx_studio.ui import launch
+
+    studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("served"), manager=shared_manager)
+    port = free_port()
+    page = launch(studio, host="127.0.0.1", port=port, block=False)
+    yield studio, f"http://127.0.0.1:{port}/"
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    from gradio_client import Client
+
+    return Client(served[1], verbose=False)
+
+
 def small(**changes):
     """A small, quick request: 96x64, 9 frames."""
     from ltx_studio.render import RenderRequest

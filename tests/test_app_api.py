@@ -2,38 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from conftest import FIRST_FRAMES
 
 from ltx_studio import media
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, shared_manager):
-    """The real app (ui.launch) serving a Studio over a fresh outputs folder."""
-    from ltx_studio.studio import Studio
-    from ltx_studio.ui import launch
-
-    studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("served"), manager=shared_manager)
-    port = free_port()
-    page = launch(studio, host="127.0.0.1", port=port, block=False)
-    yield studio, f"http://127.0.0.1:{port}/"
-    page.close()
-
-
-@pytest.fixture(scope="module")
-def client(served):
-    from gradio_client import Client
-
-    return Client(served[1], verbose=False)
 
 
 def test_draft_compare_and_upscale_through_the_api(served, client):

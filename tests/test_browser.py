@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_app_api import free_port
+from conftest import free_port
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
 if CHROMIUM is None:

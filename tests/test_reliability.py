@@ -16,8 +16,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import FIRST_FRAMES, ROOT, small
-from test_app_api import free_port
+from conftest import FIRST_FRAMES, ROOT, free_port, small
 
 from ltx_studio import faults, media
 from ltx_studio.errors import StudioError
@@ -59,25 +58,6 @@ def bomb_png(folder: Path) -> Path:
 
 
 # --- the Gradio API: a table of bad requests -----------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, shared_manager):
-    from ltx_studio.studio import Studio
-    from ltx_studio.ui import launch
-
-    studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("reliability"), manager=shared_manager)
-    port = free_port()
-    page = launch(studio, host="127.0.0.1", port=port, block=False)
-    yield studio, f"http://127.0.0.1:{port}/"
-    page.close()
-
-
-@pytest.fixture(scope="module")
-def client(served):
-    from gradio_client import Client
-
-    return Client(served[1], verbose=False)
 
 
 TINY = dict(width=64, height=64, frames=9)
