@@ -21,7 +21,7 @@ import torch
 from . import tiny
 from .errors import BadInput, StudioError, WeightsMissing
 from .families import get_family
-from .policy import MemoryPolicy, choose_policy, detect_device
+from .policy import MemoryPolicy, choose_policy, detect_device, with_levers
 from .variants import ModelSet, Source
 
 ProgressFn = Callable[[str, float], None]
@@ -133,8 +133,8 @@ class PipelineManager:
             largest = max((_on_disk_bytes(v.transformer) for v in model_set.variants.values()), default=0)
             policy = choose_policy(device, free, shared, largest)
         if budget_bytes is not None:
-            policy = MemoryPolicy(policy.device, policy.dtype, policy.offload, policy.vae_tiling, budget_bytes)
-        self.policy = policy
+            policy = replace(policy, budget_bytes=budget_bytes)
+        self.policy = with_levers(policy)
         self.on_progress = on_progress
         self.loads: Counter[str] = Counter()  # component key -> times loaded (for tests and bench)
         self.bytes_loaded = 0
@@ -344,6 +344,15 @@ class PipelineManager:
 
     def _place_transformer(self, transformer) -> None:
         device, offload = torch.device(self.policy.device), self.policy.offload
+        if self.policy.attention_backend:
+            try:
+                transformer.set_attention_backend(self.policy.attention_backend)
+            except (ValueError, RuntimeError, ImportError) as exc:
+                raise BadInput(
+                    f"attention backend {self.policy.attention_backend!r} is not usable here: {exc}"
+                ) from None
+        if self.policy.compile:
+            transformer.compile_repeated_blocks(fullgraph=True)  # compiles on first use, once per process
         if offload == "none":
             transformer.to(device)
         elif offload == "group":

@@ -26,13 +26,29 @@ class MemoryPolicy:
     offload: str  # "none" | "model" (whole models to CPU between uses) | "group" (layer by layer)
     vae_tiling: bool
     budget_bytes: int  # bytes of transformer parameters kept in memory at once
+    # Speed levers, applied once per loaded transformer (so compile warm-up is once per process).
+    # Off by default until GPU benchmarks pick the fastest safe set per GPU class (BENCHMARKS.md).
+    compile: bool = False  # regional torch.compile of the repeated transformer blocks
+    attention_backend: str | None = None  # a diffusers attention backend name, e.g. "_native_cudnn"
 
     def describe(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
+        levers = (", compiled" if self.compile else "") + (
+            f", attention {self.attention_backend}" if self.attention_backend else ""
+        )
         return (
             f"{self.device}, {dtype}, offload {self.offload}, VAE tiling {'on' if self.vae_tiling else 'off'}, "
-            f"transformer budget {self.budget_bytes / GIB:.1f} GiB"
+            f"transformer budget {self.budget_bytes / GIB:.1f} GiB{levers}"
         )
+
+
+def with_levers(policy: MemoryPolicy) -> MemoryPolicy:
+    """The policy with speed levers asked for in the environment (LTX_STUDIO_COMPILE=1, LTX_STUDIO_ATTENTION=NAME)."""
+    from dataclasses import replace
+
+    compile_ = os.environ.get("LTX_STUDIO_COMPILE", "").lower() in ("1", "true", "yes")
+    attention = os.environ.get("LTX_STUDIO_ATTENTION") or None
+    return replace(policy, compile=compile_ or policy.compile, attention_backend=attention or policy.attention_backend)
 
 
 def choose_policy(device: str, free_bytes: int, shared_bytes: int, transformer_bytes: int) -> MemoryPolicy:

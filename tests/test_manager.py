@@ -189,3 +189,16 @@ def test_a_bad_device_setting_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("LTX_STUDIO_DEVICE", "warp-drive")
     with pytest.raises(BadInput, match="not a device"):
         detect_device()
+
+
+def test_speed_levers_from_the_environment_apply_once_per_transformer(demo, monkeypatch):
+    from ltx_studio.errors import BadInput
+
+    monkeypatch.setenv("LTX_STUDIO_ATTENTION", "native")
+    manager = PipelineManager(demo)
+    assert manager.policy.attention_backend == "native" and "attention native" in manager.policy.describe()
+    assert manager.get("fast").transformer.config.num_layers == 1
+
+    monkeypatch.setenv("LTX_STUDIO_ATTENTION", "warp-attention")
+    with pytest.raises(BadInput, match="attention backend 'warp-attention' is not usable"):
+        PipelineManager(demo).get("fast")

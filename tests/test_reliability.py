@@ -364,3 +364,9 @@ def test_pickle_weights_are_never_loaded(tmp_path):
     registry.write_text(bad)
     with pytest.raises(StudioError, match="must be a .safetensors file"):
         load_registry(registry)
+
+
+def test_the_package_never_unpickles_or_runs_remote_code():
+    source = "\n".join(path.read_text() for path in (ROOT / "ltx_studio").rglob("*.py"))
+    for risky in ("torch.load(", "trust_remote_code=True", "allow_pickle=True", "pickle.load", "use_safetensors=False"):
+        assert risky not in source, risky
