@@ -332,6 +332,23 @@ def apply_levers(pipe, levers: dict) -> list[str]:
 
 
 def arch_bench(args) -> dict:
+    """Random-weight models under the real sets' names: keep their preview calibrations out of the user's cache."""
+    import os
+
+    previous = os.environ.get("LTX_STUDIO_CACHE")
+    os.environ["LTX_STUDIO_CACHE"] = tempfile.mkdtemp(prefix="ltx-bench-cache-")
+    try:
+        return _arch_bench(args)
+    finally:
+        if previous is None:
+            os.environ.pop("LTX_STUDIO_CACHE", None)
+        else:
+            os.environ["LTX_STUDIO_CACHE"] = previous
+
+
+def _arch_bench(args) -> dict:
+    import gc
+
     import torch
 
     from .manager import PipelineManager
@@ -383,6 +400,7 @@ def arch_bench(args) -> dict:
             runs, warm = [], []
             with PeakRSS() as rss:
                 for i in range(args.warmup + args.repeat):
+                    manager.prompt_cache.clear()  # time the text encoder too
                     t0 = time.perf_counter()
                     take = studio.render(request, preview=not args.no_preview)
                     stages = dict(take.timings)
@@ -414,10 +432,15 @@ def arch_bench(args) -> dict:
                     "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
                     "peak_rss_gb": round(rss.peak / 2**30, 2),
                     "build_seconds": round(build_s, 2),
+                    "policy": manager.policy.describe(),  # an out-of-memory retry would show here
                     "notes": notes,
                 }
             )
-        del manager, shared, transformer, upsampler
+        if levers.get("attention"):
+            transformer.reset_attention_backend()
+        del studio, manager, shared, transformer, upsampler
+        gc.collect()
+        torch._dynamo.reset()  # the next configuration compiles (or not) from scratch
         if cuda:
             torch.cuda.empty_cache()
     return {

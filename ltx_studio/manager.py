@@ -57,9 +57,22 @@ def locate(source: Source) -> Path | None:
     folder = root / (source.subfolder or "")
     if not any((folder / name).exists() for name in CONFIG_FILES):
         return None
-    if (folder / "config.json").exists() and not any(folder.glob("*.safetensors*")):
+    if (folder / "config.json").exists() and not _weights_complete(folder):
         return None
     return root
+
+
+def _weights_complete(folder: Path) -> bool:
+    """A model folder has its safetensors, every shard of a sharded checkpoint included."""
+    import json
+
+    for index in folder.glob("*.safetensors.index.json"):
+        try:
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return all((folder / shard).exists() for shard in shards)
+    return any(folder.glob("*.safetensors"))
 
 
 def _hub_snapshot(source: Source) -> Path | None:

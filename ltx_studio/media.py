@@ -70,6 +70,13 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int, metadata: dict | None = 
             writer.send(np.ascontiguousarray(frame))
     finally:
         writer.close()
+    # imageio-ffmpeg does not check ffmpeg's exit status: make sure the file holds every frame.
+    try:
+        written, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+    except (RuntimeError, OSError) as exc:
+        raise OSError(f"ffmpeg wrote an unreadable video ({exc})") from None
+    if written != len(frames):
+        raise OSError(f"ffmpeg wrote {written} of {len(frames)} frames")
     return commit(tmp, path)
 
 

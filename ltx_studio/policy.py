@@ -46,9 +46,21 @@ def with_levers(policy: MemoryPolicy) -> MemoryPolicy:
     """The policy with speed levers asked for in the environment (LTX_STUDIO_COMPILE=1, LTX_STUDIO_ATTENTION=NAME)."""
     from dataclasses import replace
 
+    from .errors import BadInput
+
     compile_ = os.environ.get("LTX_STUDIO_COMPILE", "").lower() in ("1", "true", "yes")
     attention = os.environ.get("LTX_STUDIO_ATTENTION") or None
-    return replace(policy, compile=compile_ or policy.compile, attention_backend=attention or policy.attention_backend)
+    if attention is not None:
+        from diffusers.models.attention_dispatch import AttentionBackendName
+
+        names = {b.value for b in AttentionBackendName if not b.value.endswith("_hub")}  # hub kernels are remote code
+        if attention not in names:
+            raise BadInput(
+                f"LTX_STUDIO_ATTENTION={attention!r} is not a local attention backend ({', '.join(sorted(names))})"
+            )
+    # Compiled blocks cannot hold group-offload hooks (they are excluded from compilation).
+    compile_ = (compile_ or policy.compile) and policy.offload != "group"
+    return replace(policy, compile=compile_, attention_backend=attention or policy.attention_backend)
 
 
 def choose_policy(device: str, free_bytes: int, shared_bytes: int, transformer_bytes: int) -> MemoryPolicy:

@@ -214,6 +214,8 @@ def render_take(
     family = manager.family
 
     def clock(stage: str, started: float) -> float:
+        if manager.policy.device.startswith("cuda"):
+            torch.cuda.synchronize()  # stage times must not bleed into the next stage
         now = time.perf_counter()
         timings[stage] = round(timings.get(stage, 0.0) + now - started, 4)
         emit(Progress(stage, 1.0))
@@ -225,6 +227,9 @@ def render_take(
     pipe = manager.get(plan.variant.name)
     to_rgb = calibration_for(family, pipe, _vae_key(manager)) if preview else None  # cached on disk
     started = clock("load", started)
+
+    if cancel is not None and cancel.cancelled:
+        raise Cancelled("render stopped")
 
     # 2. Encode the prompt (cached by text encoder + prompt + negative prompt).
     emit(Progress("text", 0.0, "Encoding the prompt"))
@@ -300,8 +305,9 @@ def render_take(
         snapped=plan.snapped,
         settings=_settings(plan, prompt_cached=cached, refine=start_latents is not None),
     )
-    staged = store.stage()
+    staged = None
     try:
+        staged = store.stage()
         take.folder = str(staged)
         _write_files(take, frames, latents, plan)
         clock("write", started)
@@ -309,11 +315,12 @@ def render_take(
         take.timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 4)
         take = store.add(take, staged)
     except BaseException as exc:
-        store.discard(staged)  # nothing half-written stays behind; earlier takes are untouched
-        if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, StudioError) and disk_full(exc, store.root):
+        full = disk_full(exc, store.root)  # measured before the partial files are removed
+        if staged is not None:
+            store.discard(staged)  # nothing half-written stays behind; earlier takes are untouched
+        if full:
             raise StudioError(
-                f"the disk holding {store.root} is full ({_free_mb(store.root)} MB free): free some space and "
-                "render again; earlier takes are untouched"
+                f"the disk holding {store.root} is full: free some space and render again; earlier takes are untouched"
             ) from None
         raise
     emit(TakeDone(take))
@@ -354,23 +361,32 @@ def _settings(plan: RenderPlan, *, prompt_cached: bool, refine: bool) -> dict:
 
 
 def disk_full(exc: BaseException, folder: Path) -> bool:
-    """Whether a write error means the disk is full (ffmpeg reports it as a broken pipe or in its message)."""
+    """Whether a failed write means the disk is full.
+
+    The errno or message of the error (or what caused it) says so; ffmpeg running out of space shows
+    up only as a broken pipe or a short file, so an I/O error with almost no space left counts too.
+    """
     import errno
-
-    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return True
-    if "no space left" in str(exc).lower() or "disk is full" in str(exc).lower():
-        return True
-    return _free_mb(folder) < 64
-
-
-def _free_mb(folder: Path) -> int:
     import shutil
 
+    import torch
+
+    if isinstance(exc, (StudioError, torch.OutOfMemoryError, KeyboardInterrupt, Cancelled)):
+        return False
+    chain, seen = exc, 0
+    while chain is not None and seen < 5:
+        if getattr(chain, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return True
+        text = str(chain).lower()
+        if "no space left" in text or "disk is full" in text or "quota exceeded" in text:
+            return True
+        chain, seen = chain.__cause__ or chain.__context__, seen + 1
+    if not isinstance(exc, OSError):
+        return False
     try:
-        return shutil.disk_usage(folder).free // 2**20
+        return shutil.disk_usage(folder).free < 64 * 2**20
     except OSError:
-        return 0
+        return False
 
 
 def _vae_key(manager: PipelineManager) -> str:

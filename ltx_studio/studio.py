@@ -99,6 +99,8 @@ class Studio:
                 if cancel is not None and cancel.cancelled:
                     raise Cancelled("superseded before it started")
         try:
+            if cancel is not None and cancel.cancelled:  # stopped while waiting: start nothing
+                raise Cancelled("stopped before it started")
             yield
         finally:
             self._device_lock.release()
@@ -130,24 +132,25 @@ class Studio:
             )
 
     def _retrying(self, plan, on_event: EventSink | None, work: Callable[[], Take]) -> Take:
-        """Run device work; after an out-of-memory error free what we can, step down the policy, retry once."""
+        """Run device work; after an out-of-memory error free what we can, step the policy down and retry.
+
+        Each step (VAE tiling, then model CPU offload on a GPU) stays for the rest of the process:
+        a card that ran out once is likely to run out again.
+        """
         import torch
 
-        try:
-            return work()
-        except torch.OutOfMemoryError:
+        while True:
+            try:
+                return work()
+            except torch.OutOfMemoryError:
+                pass  # leave the except block first: its traceback still holds the failed activations
             self.manager.free_memory()
             change = self.manager.reduce_memory()
             if change is None:
-                raise StudioError(self._oom_message(plan)) from None
-        log.warning("out of memory on %sx%sx%s; retrying with %s", plan.width, plan.height, plan.frames, change)
-        if on_event is not None:
-            on_event(Progress("retry", 0.0, f"Out of memory: retrying with {change}"))
-        try:
-            return work()
-        except torch.OutOfMemoryError:
-            self.manager.free_memory()
-            raise StudioError(self._oom_message(plan)) from None
+                raise StudioError(self._oom_message(plan))
+            log.warning("out of memory on %sx%sx%s; retrying with %s", plan.width, plan.height, plan.frames, change)
+            if on_event is not None:
+                on_event(Progress("retry", 0.0, f"Out of memory: retrying with {change}"))
 
     @staticmethod
     def _oom_message(plan) -> str:
@@ -204,28 +207,25 @@ class Studio:
                 f"take {take_id} was made with model set {draft.model_set!r}; "
                 f"this studio runs {self.model_set.name!r} (restart with --model-set {draft.model_set})"
             )
-        if mode == "latent":
-            if width is not None or height is not None:
-                raise BadInput("latent upscale is always 2x the draft; width and height go with mode pro")
-            take = self._upscale_latent(draft, on_event, cancel)
-        elif mode == "pro":
-            take = self._rerender_pro(draft, width, height, on_event, cancel)
-        else:
+        if mode not in ("latent", "pro"):
             raise BadInput(f"unknown upscale mode {mode!r} (choose from: latent, pro)")
-        with contextlib.suppress(TakeNotFound):  # the draft was deleted meanwhile: the final still stands
-            self.store.approve(draft.id)
-        return take
+        if mode == "latent" and (width is not None or height is not None):
+            raise BadInput("latent upscale is always 2x the draft; width and height go with mode pro")
+        limit = self.model_set.variant(draft.variant).max_size
+        if mode == "latent" and not sizing.fits((draft.width * 2, draft.height * 2), limit):
+            raise BadInput(
+                f"this {draft.width}x{draft.height} draft is too large for a 2x upscale (at most "
+                f"{max(limit) // 2}x{min(limit) // 2}); use Re-render with Pro (mode pro) instead"
+            )
+        self.store.approve(draft.id)  # first: an approved take is never pruned while its final renders
+        if mode == "latent":
+            return self._upscale_latent(draft, on_event, cancel)
+        return self._rerender_pro(draft, width, height, on_event, cancel)
 
     def _upscale_latent(self, draft: Take, on_event, cancel) -> Take:
         import torch
         from safetensors.torch import load_file
 
-        limit = self.model_set.variant(draft.variant).max_size
-        if not sizing.fits((draft.width * 2, draft.height * 2), limit):
-            raise BadInput(
-                f"this {draft.width}x{draft.height} draft is too large for a 2x upscale (at most "
-                f"{max(limit) // 2}x{min(limit) // 2}); use Re-render with Pro (mode pro) instead"
-            )
         plan = plan_from_take(draft, self.model_set, width=draft.width * 2, height=draft.height * 2)
         emit = on_event or (lambda event: None)
 
@@ -308,23 +308,41 @@ class Studio:
             previous = self._live.get(session)
             if previous is not None:
                 previous.cancel()
-            job = Job(lambda emit, cancel: self._live_draft(request, emit, cancel), "live")
+            job = Job(lambda emit, cancel: self._live_draft(session, request, emit, cancel), "live")
             self._live[session] = job
         return job
 
-    def _live_draft(self, request: RenderRequest, emit: EventSink, cancel: CancelToken) -> Take:
-        take = self.render(request, on_event=emit, cancel=cancel, kind="live")
+    def cancel_live(self, session: str) -> None:
+        """Stop a session's live draft (a deliberate Draft takes over its outputs)."""
+        with self._live_lock:
+            job = self._live.get(session)
+        if job is not None:
+            job.cancel()
+
+    def _live_draft(self, session: str, request: RenderRequest, emit: EventSink, cancel: CancelToken) -> Take:
+        try:
+            take = self.render(request, on_event=emit, cancel=cancel, kind="live")
+        finally:
+            with self._live_lock:
+                if self._live.get(session) is not None and self._live[session].cancel_token is cancel:
+                    del self._live[session]
         self._prune_live()
         return take
 
     def _prune_live(self) -> None:
-        """Live mode makes a take per pause in typing: keep the newest LIVE_KEEP (and any approved or upscaled)."""
-        takes = self.store.list()
-        parents = {t.parent for t in takes if t.parent}
-        live = [t for t in takes if t.kind == "live" and not t.approved and t.id not in parents]
-        for take in live[LIVE_KEEP:]:
-            with contextlib.suppress(StudioError):
-                self.store.delete(take.id)
+        """Live mode makes a take per pause in typing: keep the newest LIVE_KEEP (and any approved or upscaled).
+
+        Housekeeping: a failure here is logged, never reported as a failed render.
+        """
+        try:
+            takes = self.store.list()
+            parents = {t.parent for t in takes if t.parent}
+            live = [t for t in takes if t.kind == "live" and not t.approved and t.id not in parents]
+            for take in live[LIVE_KEEP:]:
+                with contextlib.suppress(TakeNotFound):
+                    self.store.delete(take.id)
+        except Exception:
+            log.exception("pruning live drafts failed")
 
     # --- library -----------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ rebuilds index rows from take.json where needed, and clears half-made staging fo
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -125,15 +127,20 @@ class TakeStore:
         self._reindex()
 
     def _own_staging(self) -> Path:
-        """This process's staging folder; leftovers of processes that died are cleared, others left alone."""
+        """This store's staging folder, locked while the store lives; unlocked leftovers of dead processes are cleared.
+
+        The lock (flock) dies with its process, so a killed render's folder is stale even where pids
+        are reused (containers), and a live process's folder is never touched.
+        """
         staging = self.root / ".staging"
         staging.mkdir(parents=True, exist_ok=True)
         for folder in staging.iterdir():
-            pid = folder.name.split("-", 1)[0]
-            if not (pid.isdigit() and _alive(int(pid))):
+            if folder.is_dir() and not _locked(folder):
                 shutil.rmtree(folder, ignore_errors=True)  # half-made takes of a killed process
         mine = staging / f"{os.getpid()}-{secrets.token_hex(3)}"
         mine.mkdir()
+        self._lock_file = open(mine / ".lock", "w")  # noqa: SIM115 - held for the store's lifetime
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return mine
 
     @contextmanager
@@ -182,8 +189,12 @@ class TakeStore:
         write_json(take.path("record"), take.record())
         staged.rename(folder)
         sync_folder(self.takes_dir)
+        try:
+            self._insert(take)
+        except BaseException:
+            folder.rename(staged)  # not indexed: not placed either, so it cannot reappear on restart
+            raise
         take.folder = str(folder)
-        self._insert(take)
         return take
 
     def _insert(self, take: Take) -> None:
@@ -237,7 +248,8 @@ class TakeStore:
         if not changed:  # deleted meanwhile: never bring it back
             raise TakeNotFound(f"no take with id {take_id!r}")
         if take.status == "ok":
-            write_json(take.path("record"), take.record())
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile: the index already says so
+                write_json(take.path("record"), take.record())
         return take
 
     def delete(self, take_id: str) -> None:
@@ -245,18 +257,27 @@ class TakeStore:
         take = self.get(take_id)
         # Move the folder aside first: a crash now leaves a "missing" row, never a revived take.
         doomed = self.stage()
-        if Path(take.folder).exists():
+        moved = Path(take.folder).exists()
+        if moved:
             Path(take.folder).rename(doomed / "take")
-        with self._sql() as db:
-            db.execute("DELETE FROM takes WHERE id = ?", (take_id,))
+        try:
+            with self._sql() as db:
+                db.execute("DELETE FROM takes WHERE id = ?", (take_id,))
+        except BaseException:
+            if moved:
+                (doomed / "take").rename(take.folder)  # the take stays whole and listed
+            raise
         shutil.rmtree(doomed, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def _locked(folder: Path) -> bool:
+    """Whether a live store holds this staging folder's lock."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(folder / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
         return False
-    except PermissionError:
+    except BlockingIOError:
         return True
-    return True
+    except OSError:
+        return False

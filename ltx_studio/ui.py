@@ -8,12 +8,14 @@ request fields, so `gradio_client` can drive the studio.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from pathlib import Path
 
 import gradio as gr
+import gradio.utils as gradio_utils
 from gradio.data_classes import FileData
 
 from . import sizing
@@ -22,6 +24,7 @@ from .events import Failed, Preview, Progress, TakeDone
 from .render import RenderRequest
 from .takes import Take
 
+log = logging.getLogger(__name__)
 LIVE_DEBOUNCE_S = 0.8
 QUEUE_SIZE = 16
 MAX_UPLOAD = "32mb"  # first frames; their pixels are capped again when read (media.MAX_IMAGE_PIXELS)
@@ -72,11 +75,16 @@ def table_row(take: Take) -> list:
 
 
 def visible(fn):
-    """Run a Studio call from a handler; its StudioError becomes a message in the page."""
+    """Run a Studio call from a handler; any failure becomes a one-line message in the page (and the log)."""
     try:
         return fn()
     except StudioError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
+    except gr.Error:
+        raise
+    except Exception as exc:
+        log.exception("handler failed")
+        raise gr.Error(f"{type(exc).__name__}: {str(exc)[:200]}", print_exception=False) from None
 
 
 def _record(take: Take) -> dict:
@@ -351,6 +359,7 @@ def build(studio) -> gr.Blocks:
         ):
             values = (prompt_text, negative_text, image_path, variant_name, seed_value, randomize_value)
             values += (res, secs, fps_value, steps_value, guidance_value)
+            studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
             try:
                 job = studio.draft_job(request_from(*values))
             except StudioError as exc:
@@ -549,9 +558,11 @@ def build(studio) -> gr.Blocks:
                 take.variant if take.variant in variants else gr.update(),
                 take.seed,
                 False,
-                round(take.seconds, 1),
+                max(0.4, round(take.seconds, 1)),
                 take.fps,
-                take.steps,
+                take.settings.get("steps_override") or variants[take.variant].sampling.num_steps
+                if take.variant in variants
+                else gr.update(),
                 take.guidance,
                 gr.Tabs(selected="studio"),
             )
@@ -604,7 +615,7 @@ def _api(studio) -> None:
         request = RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
-            image=_path(image),
+            image=_uploaded(image),
             variant=variant or None,
             seed=seed,
             width=width,
@@ -641,7 +652,7 @@ def _api(studio) -> None:
         request = RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
-            image=_path(image),
+            image=_uploaded(image),
             seed=seed,
             width=width,
             height=height,
@@ -655,12 +666,19 @@ def _api(studio) -> None:
         gr.api(fn, api_name=fn.__name__, concurrency_id="gpu")
 
 
-def _path(file) -> str | None:
+def _uploaded(file) -> str | None:
+    """The path of a file uploaded with an API request; never a path that names any other file.
+
+    gr.api hands the request's value through as given, so a client could name /etc/passwd: only
+    files inside Gradio's upload folder are accepted, and the message does not say whether a path exists.
+    """
     if file is None:
         return None
-    if isinstance(file, dict):
-        return file.get("path")
-    return getattr(file, "path", None) or str(file)
+    path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None) or str(file)
+    upload = Path(gradio_utils.get_upload_folder()).resolve()
+    if not path or not Path(path).resolve().is_relative_to(upload):
+        raise gr.Error("the first frame must be a file uploaded with the request (gradio_client.handle_file)")
+    return str(Path(path).resolve())
 
 
 def launch(studio, *, host: str, port: int, auth=None, share: bool = False, block: bool = True) -> gr.Blocks:

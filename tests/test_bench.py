@@ -36,7 +36,9 @@ def test_the_table_names_every_case(capsys):
         assert case in out
 
 
-def test_the_arch_bench_runs_the_gpu_path_on_tiny_models_on_the_cpu(capsys):
+def test_the_arch_bench_runs_the_gpu_path_on_tiny_models_on_the_cpu(capsys, studio_cache):
+    previews = studio_cache / "previews"
+    before = sorted(previews.glob("*")) if previews.exists() else []
     code, out, _ = run(
         capsys, "--arch", "tiny", "--device", "cpu", "--sweep", "--levers", "tiling,cache",
         "--width", "64", "--height", "64", "--frames", "9", "--repeat", "1", "--warmup", "0", "--json",
@@ -49,6 +51,8 @@ def test_the_arch_bench_runs_the_gpu_path_on_tiny_models_on_the_cpu(capsys):
         assert result["size"] == "64x64x9"
     final = next(r for r in data["results"] if r["case"] == "final")
     assert "stage2 upsample" in final["stages"]
+    # Random weights under the demo set's name must not leave preview calibrations in the real cache.
+    assert (sorted(previews.glob("*")) if previews.exists() else []) == before
 
 
 def test_bad_bench_flags_exit_2(capsys):

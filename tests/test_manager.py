@@ -199,6 +199,25 @@ def test_speed_levers_from_the_environment_apply_once_per_transformer(demo, monk
     assert manager.policy.attention_backend == "native" and "attention native" in manager.policy.describe()
     assert manager.get("fast").transformer.config.num_layers == 1
 
-    monkeypatch.setenv("LTX_STUDIO_ATTENTION", "warp-attention")
-    with pytest.raises(BadInput, match="attention backend 'warp-attention' is not usable"):
-        PipelineManager(demo).get("fast")
+    for name in ("warp-attention", "flash_hub"):  # unknown, and a kernel fetched from the Hub (remote code)
+        monkeypatch.setenv("LTX_STUDIO_ATTENTION", name)
+        with pytest.raises(BadInput, match=f"LTX_STUDIO_ATTENTION='{name}' is not a local attention backend"):
+            PipelineManager(demo)
+
+
+def test_a_half_downloaded_sharded_model_is_not_on_disk(tmp_path):
+    import json
+
+    from ltx_studio.manager import is_on_disk
+    from ltx_studio.variants import Source
+
+    folder = tmp_path / "repo" / "text_encoder"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    shards = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": shards}))
+    (folder / shards["a"]).write_bytes(b"x")
+    source = Source(repo=str(tmp_path / "repo"), subfolder="text_encoder")
+    assert not is_on_disk(source)
+    (folder / shards["b"]).write_bytes(b"x")
+    assert is_on_disk(source)

@@ -84,6 +84,7 @@ API_BAD_INPUTS = [
     ("/draft", dict(prompt="x", image=empty_file), "cannot read image"),
     ("/draft", dict(prompt="x", image=truncated_png), "cannot read image"),
     ("/draft", dict(prompt="x", image=bomb_png), "image too large"),
+    ("/draft", dict(prompt="x", image="/etc/hostname"), "must be a file uploaded with the request"),
     ("/upscale", dict(take_id="../../etc/passwd"), "no take with id"),
     ("/upscale", dict(take_id="20990101-000000-abcdef"), "no take with id"),
     ("/upscale", dict(take_id=""), "no take with id"),
@@ -237,8 +238,9 @@ def test_a_render_killed_mid_write_leaves_no_take_and_no_stray_files(tmp_path):
 
     assert store.list() == []
     assert list(store.takes_dir.iterdir()) == []
-    leftovers = [p for p in (outputs / ".staging").rglob("*") if p.is_file()]
+    leftovers = [p for p in (outputs / ".staging").rglob("*") if p.is_file() and p.name != ".lock"]
     assert leftovers == []
+    assert [p.parent for p in (outputs / ".staging").rglob(".lock")] == [store.staging_dir]  # only the live store's
 
 
 # --- a full disk ----------------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def test_a_full_disk_is_a_clear_error_and_earlier_takes_stay_intact(small_disk, 
 
     assert [t.id for t in studio.takes()] == [earlier.id]
     assert media.read_mp4(earlier.path("video"))[0].shape == (9, 64, 96, 3)
-    assert [p for p in outputs.joinpath(".staging").rglob("*") if p.is_file()] == []
+    assert [p for p in outputs.joinpath(".staging").rglob("*") if p.is_file() and p.name != ".lock"] == []
     filler.unlink(missing_ok=True)
     later = studio.render(small(seed=3))  # space again: rendering works again
     assert [t.id for t in TakeStore(outputs).list()] == [later.id, earlier.id]
