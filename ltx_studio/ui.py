@@ -8,10 +8,11 @@ request fields, so `gradio_client` can drive the studio.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import threading
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -396,13 +397,14 @@ def build(studio) -> gr.Blocks:
                 api_visibility="private",
             )
 
-        def live_draft(prompt_text, image_path, live_on, seed_value, randomize_value, request: gr.Request):
+        async def live_draft(prompt_text, image_path, live_on, seed_value, randomize_value, request: gr.Request):
+            # Async, so a keystroke waiting out the debounce holds no worker thread.
             session = request.session_hash
             if not live_on or not (prompt_text or "").strip() and not image_path:
                 yield [gr.skip()] * len(result)
                 return
             stroke = sessions.stroke(session)
-            time.sleep(LIVE_DEBOUNCE_S)
+            await asyncio.sleep(LIVE_DEBOUNCE_S)
             if sessions.latest(session) != stroke:
                 yield [gr.skip()] * len(result)  # a newer keystroke will draft instead
                 return
@@ -415,10 +417,17 @@ def build(studio) -> gr.Blocks:
                 job = studio.live_job(session, studio.live_request(prompt_text, image_path or None, live_seed))
             except StudioError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
-            for kind, value in relay(job, session, lambda *a, **k: None):
-                if kind == "stopped":
-                    return  # superseded by a newer live draft: it owns the outputs now
-                yield studio_updates(kind, value)
+            events = relay(job, session, lambda *a, **k: None)
+            try:
+                while (item := await asyncio.to_thread(next, events, None)) is not None:
+                    kind, value = item
+                    if kind == "stopped":
+                        return  # superseded by a newer live draft: it owns the outputs now
+                    yield studio_updates(kind, value)
+            finally:
+                job.cancel()  # the page went away or a newer draft took over
+                with contextlib.suppress(ValueError):  # still running in its thread: it ends on the cancel
+                    events.close()
 
         live_inputs = [prompt, image, live, seed, randomize]
         for trigger in (prompt.change, image.change):
