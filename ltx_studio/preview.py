@@ -63,12 +63,19 @@ def calibration_for(family, pipe, key: str) -> LatentToRGB:
     """The cached latent->RGB map for the pipeline's VAE, identified by `key`; fitted and saved the first time."""
     digest = hashlib.sha256(f"{key}|tiny{tiny.TINY_VERSION}".encode()).hexdigest()[:16]
     path = tiny.cache_root() / "previews" / f"{digest}.npz"
+    if path in _loaded:  # every render asks: read the file once per process
+        return _loaded[path]
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
-            return LatentToRGB(torch.from_numpy(data["weight"]), torch.from_numpy(data["bias"]))
-    mapping = fit_latent_to_rgb(family, pipe)
-    _save_npz(path, weight=mapping.weight.numpy(), bias=mapping.bias.numpy())
+            mapping = LatentToRGB(torch.from_numpy(data["weight"]), torch.from_numpy(data["bias"]))
+    else:
+        mapping = fit_latent_to_rgb(family, pipe)
+        _save_npz(path, weight=mapping.weight.numpy(), bias=mapping.bias.numpy())
+    _loaded[path] = mapping
     return mapping
+
+
+_loaded: dict[Path, LatentToRGB] = {}
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
