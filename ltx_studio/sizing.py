@@ -24,7 +24,7 @@ def snap_side(pixels: float, multiple: int = SIZE_MULTIPLE) -> int:
 
 def snap_frames(frames: float) -> int:
     """Nearest count of the form 8k+1, at least 9 (snap_frames(120) == 121)."""
-    k = max(1, math.floor((frames - 1) / FRAME_MULTIPLE + 0.5))  # halves round up
+    k = max((MIN_FRAMES - 1) // FRAME_MULTIPLE, math.floor((frames - 1) / FRAME_MULTIPLE + 0.5))  # halves round up
     return k * FRAME_MULTIPLE + 1
 
 
