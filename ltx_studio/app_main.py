@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
 
 from .cli import OneLineParser, quiet_libraries
 from .errors import StudioError
@@ -21,7 +23,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--outputs", default=os.environ.get("LTX_STUDIO_OUTPUTS", "outputs"))
     parser.add_argument("--auth", help="user:password to protect the page and the API")
     parser.add_argument("--share", action="store_true", help="open a public Gradio link (off by default)")
+    parser.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="don't load (and compile) the draft variants in the background at start",
+    )
     return parser
+
+
+def start_warm_up(studio) -> threading.Thread:
+    """Load the draft variants (and compile them, when compiling) while the page opens; drafts wait for it."""
+
+    def run():
+        started = time.perf_counter()
+        sys.stderr.write(f"warming up: {studio.model_set.name} ({studio.manager.policy.describe()})\n")
+        try:
+            seconds = studio.warm_up()
+        except Exception as exc:  # the first draft will meet and report the same problem
+            sys.stderr.write(f"warm-up stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}\n")
+            return
+        done = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items()) or "nothing on disk yet"
+        sys.stderr.write(f"warm: {done} (total {time.perf_counter() - started:.1f} s)\n")
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def exposure_warning(host: str, share: bool, auth) -> str | None:
@@ -61,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         warning = exposure_warning(args.host, args.share, auth)
         if warning:
             sys.stderr.write(f"warning: {warning}\n")
+        if args.warmup:
+            start_warm_up(studio)
         launch(studio, host=args.host, port=args.port, auth=auth, share=args.share)
     except StudioError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -279,6 +279,11 @@ ARCH_CASES = {
     ],
 }
 LEVERS = ("bf16", "compile", "attention", "fp8", "cache", "tiling")
+SPEED_LEVERS = ("compile", "attention", "fp8")  # the ones the studio may switch on by default
+STEP_CACHE_THRESHOLD = 0.05
+SAFE_STEP_ERROR = 0.02  # one step's prediction within 2% of the baseline's counts as the same model
+FASTER_BELOW = 0.97  # a lever must save at least 3% end to end to be worth a default
+PAYBACK_RENDERS = 20  # ...and win back its one-off warm-up (compiling) within this many drafts
 
 
 def build_arch(arch: str, device: str, dtype):
@@ -287,11 +292,13 @@ def build_arch(arch: str, device: str, dtype):
 
     from . import tiny
 
+    real = arch != "tiny"
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # build in the target dtype: a 13B model never exists in fp32
+    # Real sizes are built in the target dtype (a 13B model never exists in fp32), so their fp32 and
+    # bf16 weights differ; tiny ones are built in fp32 and cast, so a dtype lever compares one model.
+    torch.set_default_dtype(dtype if real else torch.float32)
     try:
         with torch.device(device):
-            real = arch != "tiny"
             shared = {
                 "text_encoder": tiny.build_text_encoder(tiny.REAL_T5 if real else tiny.TINY_T5),
                 "tokenizer": tiny.build_tokenizer(),
@@ -303,42 +310,71 @@ def build_arch(arch: str, device: str, dtype):
     finally:
         torch.set_default_dtype(previous)
     for module in (shared["text_encoder"], shared["vae"], transformer, upsampler):
-        module.eval().requires_grad_(False)
+        module.to(dtype).eval().requires_grad_(False)
     return shared, transformer, upsampler
 
 
-def apply_levers(pipe, levers: dict) -> list[str]:
-    """Switch speed levers on a pipeline; returns notes on levers that could not apply here."""
-    notes = []
-    transformer = pipe.transformer
-    if levers.get("attention"):
-        transformer.set_attention_backend(levers["attention"])
-    if levers.get("fp8"):
-        try:
-            from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
+def lever_policy(device: str, levers: dict):
+    """The memory/speed policy a lever configuration asks for: the studio applies it, not the bench."""
+    import torch
 
-            quantize_(transformer, Float8DynamicActivationFloat8WeightConfig())
-        except Exception as exc:  # not installed, or not a Hopper/Ada GPU
-            notes.append(f"fp8 unavailable: {type(exc).__name__}: {str(exc)[:120]}")
-    if levers.get("cache"):
-        from diffusers import FirstBlockCacheConfig
+    from .policy import MemoryPolicy
 
-        transformer.enable_cache(FirstBlockCacheConfig(threshold=0.05))
-    if levers.get("tiling"):
-        pipe.vae.enable_tiling()
-    if levers.get("compile"):
-        transformer.compile_repeated_blocks(fullgraph=True)
-    return notes
+    return MemoryPolicy(
+        device,
+        torch.bfloat16 if levers.get("bf16") else torch.float32,
+        "none",
+        bool(levers.get("tiling")),
+        1 << 62,
+        compile=bool(levers.get("compile")),
+        attention_backend=levers.get("attention") or None,
+        fp8=bool(levers.get("fp8")),
+    )
+
+
+def apply_step_cache(transformer) -> None:
+    """FirstBlockCache: skip the other blocks while the first block's residual barely changes."""
+    from diffusers import FirstBlockCacheConfig
+
+    transformer.enable_cache(FirstBlockCacheConfig(threshold=STEP_CACHE_THRESHOLD))
+
+
+def frames_psnr(a, b) -> float:
+    """PSNR in dB of two uint8 videos (inf when identical)."""
+    import numpy as np
+
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def step_error(output, reference) -> float:
+    """Relative L2 distance of one step's prediction from the baseline's."""
+    return float((output - reference).norm() / reference.norm().clamp_min(1e-12))
+
+
+def decoded_output(manager, take, sampling) -> tuple:
+    """The take's frames as decoded from its latents before H.264 (whose rounding would blur the comparison),
+    with decode noise from a fixed seed, and the latents themselves."""
+    import torch
+    from safetensors.torch import load_file
+
+    latents = load_file(str(take.path("latents")))["latents"]
+    pipe = manager.get(take.variant)
+    frames = manager.family.decode(pipe, latents, sampling, torch.Generator("cpu").manual_seed(0))
+    return frames, latents
 
 
 def arch_bench(args) -> dict:
     """Random-weight models under the real sets' names: keep their preview calibrations out of the user's cache."""
     import os
 
+    from .policy import levers_file
+
+    save_to = levers_file()  # measured levers are for this machine: they go to the real cache
     previous = os.environ.get("LTX_STUDIO_CACHE")
     os.environ["LTX_STUDIO_CACHE"] = tempfile.mkdtemp(prefix="ltx-bench-cache-")
     try:
-        return _arch_bench(args)
+        return _arch_bench(args, save_to)
     finally:
         if previous is None:
             os.environ.pop("LTX_STUDIO_CACHE", None)
@@ -346,134 +382,235 @@ def arch_bench(args) -> dict:
             os.environ["LTX_STUDIO_CACHE"] = previous
 
 
-def _arch_bench(args) -> dict:
-    import gc
-
-    import torch
-
-    from .manager import PipelineManager
-    from .policy import MemoryPolicy
-    from .render import RenderRequest, plan_render
-    from .studio import Studio
+def _arch_bench(args, save_to: Path) -> dict:
     from .variants import load_registry
 
     registry = load_registry(args.variants_file)
     mset = registry["demo" if args.arch == "tiny" else "ltxv"]
-    configs = _lever_configs(args)
-    cuda = args.device.startswith("cuda")
+    reference: dict = {}  # case -> step, frames and latents of the first configuration, the baseline
     results = []
+    configs = _lever_configs(args)
     for label, levers in configs:
-        dtype = torch.bfloat16 if levers.get("bf16") else torch.float32
-        policy = MemoryPolicy(args.device, dtype, "none", bool(levers.get("tiling")), 1 << 62)
-        manager = PipelineManager(mset, policy=policy)
-        started = time.perf_counter()
-        shared, transformer, upsampler = build_arch(args.arch, args.device, dtype)
-        manager.adopt(shared=shared)
-        cases = ARCH_CASES[args.arch]
-        variants = {variant for _, variant, *_ in cases}
-        manager.adopt(transformers={v: transformer for v in variants}, upsampler=upsampler)
-        build_s = time.perf_counter() - started
-        notes = []
-        for variant in variants:
-            notes += apply_levers(manager.get(variant), levers)
-        studio = Studio(
-            model_set_name=mset.name,
-            variants_file=args.variants_file,
-            outputs=tempfile.mkdtemp(prefix="ltx-arch-bench-"),
-            manager=manager,
-        )
-        for case, variant, width, height, frames, two_stage in cases:
-            if args.width:
-                width, height, frames = args.width, args.height or args.width, args.frames or frames
-            request = RenderRequest(
-                prompt="a red rocket flies over the sea",
-                variant=variant,
-                width=width,
-                height=height,
-                frames=frames,
-                seed=1,
-            )
-            plan = plan_render(request, mset)
-            if cuda:
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            runs, warm = [], []
-            with PeakRSS() as rss:
-                for i in range(args.warmup + args.repeat):
-                    manager.prompt_cache.clear()  # time the text encoder too
-                    t0 = time.perf_counter()
-                    take = studio.render(request, preview=not args.no_preview)
-                    stages = dict(take.timings)
-                    if two_stage:  # the draft, then the approved draft's x2 latent upscale + refine
-                        final = studio.upscale(take.id)
-                        stages = {f"stage1 {k}": v for k, v in stages.items()}
-                        stages |= {f"stage2 {k}": v for k, v in final.timings.items()}
-                    if cuda:
-                        torch.cuda.synchronize()
-                    seconds = time.perf_counter() - t0
-                    (warm if i < args.warmup else runs).append((seconds, stages))
-            median = statistics.median(s for s, _ in runs)
-            median_stages = {k: statistics.median(r[1][k] for r in runs) for k in runs[0][1]}
-            tokens = _tokens(plan.width, plan.height, plan.frames)
-            results.append(
-                {
-                    "levers": label,
-                    "case": case,
-                    "size": f"{plan.width}x{plan.height}x{plan.frames}",
-                    "seconds": round(median, 4),
-                    "warmup_seconds": round(warm[0][0], 3) if warm else None,
-                    "stages": {k: round(v, 4) for k, v in median_stages.items()},
-                    "seconds_per_step": round(
-                        median_stages.get("denoise", median_stages.get("stage1 denoise", 0)) / plan.num_steps, 5
-                    ),
-                    "flops_per_step": _step_flops(transformer, tokens),
-                    "flop_bound_seconds_per_step": _step_flops(transformer, tokens) / (PEAK_BF16_TFLOPS * 1e12),
-                    "tokens": tokens,
-                    "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
-                    "peak_rss_gb": round(rss.peak / 2**30, 2),
-                    "build_seconds": round(build_s, 2),
-                    "policy": manager.policy.describe(),  # an out-of-memory retry would show here
-                    "notes": notes,
-                }
-            )
-        if levers.get("attention"):
-            transformer.reset_attention_backend()
-        del studio, manager, shared, transformer, upsampler
-        gc.collect()
-        torch._dynamo.reset()  # the next configuration compiles (or not) from scratch
-        if cuda:
-            torch.cuda.empty_cache()
-    return {
+        results += _run_configuration(args, mset, label, levers, reference)
+    data = {
         "bench": "arch",
         "arch": args.arch,
         "device": args.device,
         "repeat": args.repeat,
         "warmup": args.warmup,
+        "safe_step_error": SAFE_STEP_ERROR,
         "machine": _machine(),
         "results": results,
     }
+    if args.save:
+        data["chosen"] = _choose_levers(args, mset, configs, results, reference, save_to)
+    return data
+
+
+def _run_configuration(args, mset, label: str, levers: dict, reference: dict) -> list[dict]:
+    """Every case of the architecture under one lever configuration, through the studio's own render path."""
+    import gc
+
+    import torch
+
+    from .manager import PipelineManager
+    from .render import RenderRequest, plan_render
+    from .studio import Studio
+
+    cuda = args.device.startswith("cuda")
+    policy = lever_policy(args.device, levers)
+    manager = PipelineManager(mset, policy=policy)
+    started = time.perf_counter()
+    shared, transformer, upsampler = build_arch(args.arch, args.device, policy.dtype)
+    if levers.get("cache"):
+        apply_step_cache(transformer)
+    notes = []
+    cases = ARCH_CASES[args.arch]
+    variants = {variant for _, variant, *_ in cases}
+    try:
+        manager.adopt(shared=shared, transformers={v: transformer for v in variants}, upsampler=upsampler)
+    except Exception as exc:  # a lever this machine cannot run (no torchao, no FP8 tensor cores, ...)
+        return [_unavailable(label, levers, case, exc) for case, *_ in cases]
+    build_s = time.perf_counter() - started
+    studio = Studio(
+        model_set_name=mset.name,
+        variants_file=args.variants_file,
+        outputs=tempfile.mkdtemp(prefix="ltx-arch-bench-"),
+        manager=manager,
+    )
+    results = []
+    for case, variant, width, height, frames, two_stage in cases:
+        if args.width:
+            width, height, frames = args.width, args.height or args.width, args.frames or frames
+        request = RenderRequest(
+            prompt="a red rocket flies over the sea", variant=variant, width=width, height=height, frames=frames, seed=1
+        )
+        plan = plan_render(request, mset)
+        try:
+            results.append(
+                _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference)
+                | {"levers": label, "lever_set": levers, "build_seconds": round(build_s, 2), "notes": notes}
+            )
+        except Exception as exc:  # e.g. an attention backend that cannot take this call's mask
+            results.append(_unavailable(label, levers, case, exc))
+    del studio, manager, shared, transformer, upsampler
+    gc.collect()
+    torch._dynamo.reset()  # the next configuration compiles (or not) from scratch
+    if cuda:
+        torch.cuda.empty_cache()
+    return results
+
+
+def _unavailable(label: str, levers: dict, case: str, exc: Exception) -> dict:
+    note = f"{label} unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+    return {"levers": label, "lever_set": levers, "case": case, "unavailable": True, "notes": [note]}
+
+
+def _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference) -> dict:
+    """Median seconds of one case end to end and per stage, its first step, peak memory and distance from the baseline."""
+    import torch
+
+    cuda = args.device.startswith("cuda")
+    t0 = time.perf_counter()  # one step on fixed inputs: compiles here, when compiling
+    step = manager.family.probe_step(transformer, (plan.frames - 1) // 8 + 1, plan.height // 32, plan.width // 32)
+    first_step_s = time.perf_counter() - t0
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    runs, warm = [], []
+    with PeakRSS() as rss:
+        for i in range(args.warmup + args.repeat):
+            manager.prompt_cache.clear()  # time the text encoder too
+            t0 = time.perf_counter()
+            take = last = studio.render(request, preview=not args.no_preview)
+            stages = dict(take.timings)
+            if two_stage:  # the draft, then the approved draft's x2 latent upscale + refine
+                last = studio.upscale(take.id)
+                stages = {f"stage1 {k}": v for k, v in stages.items()}
+                stages |= {f"stage2 {k}": v for k, v in last.timings.items()}
+            if cuda:
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - t0
+            (warm if i < args.warmup else runs).append((seconds, stages))
+    median_stages = {k: statistics.median(r[1][k] for r in runs) for k in runs[0][1]}
+    tokens = _tokens(plan.width, plan.height, plan.frames)
+    flops = _step_flops(transformer, tokens)
+    return {
+        "case": case,
+        "size": f"{plan.width}x{plan.height}x{plan.frames}",
+        "seconds": round(statistics.median(s for s, _ in runs), 4),
+        "warmup_seconds": round(warm[0][0], 3) if warm else None,
+        "stages": {k: round(v, 4) for k, v in median_stages.items()},
+        "seconds_per_step": round(
+            median_stages.get("denoise", median_stages.get("stage1 denoise", 0)) / plan.num_steps, 5
+        ),
+        "flops_per_step": flops,
+        "flop_bound_seconds_per_step": flops / (PEAK_BF16_TFLOPS * 1e12),
+        "tokens": tokens,
+        "first_step_seconds": round(first_step_s, 3),  # compile warm-up shows here
+        **_against_reference(reference, case, step, *decoded_output(manager, last, plan.variant.sampling)),
+        "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        "peak_rss_gb": round(rss.peak / 2**30, 2),
+        "policy": manager.policy.describe(),  # an out-of-memory retry would show here
+    }
+
+
+def _against_reference(reference: dict, case: str, step, frames, latents) -> dict:
+    """How far this configuration is from the baseline (the first one) on the same inputs, prompt and seed.
+
+    `step_error` (one transformer step on fixed inputs) decides safety; the whole draft's video PSNR
+    and latent distance are reported beside it. A whole draft compounds every difference over its
+    steps, and random weights amplify them far more than trained ones, so the step is the fair test.
+    """
+    base = reference.setdefault(case, {"step": step, "frames": frames, "latents": latents})
+    error = step_error(step, base["step"])
+    psnr = frames_psnr(frames, base["frames"]) if frames.shape == base["frames"].shape else 0.0
+    latent_error = step_error(latents.float(), base["latents"].float())
+    return {
+        "step_error": round(error, 5),
+        "psnr_db": round(psnr, 2),
+        "latent_rel_error": round(latent_error, 5),
+        "safe": error <= SAFE_STEP_ERROR,
+    }
+
+
+def _choose_levers(args, mset, configs, results, reference, save_to: Path) -> dict:
+    """The fastest safe combination of the speed levers on the main case, stored for this GPU class.
+
+    A lever counts when one step's prediction stays within SAFE_STEP_ERROR of the baseline's, it saves
+    at least 3% end to end alone, and its warm-up (compiling) pays back within PAYBACK_RENDERS drafts;
+    the levers that count are then measured together and kept together only if that is safe and
+    faster than the best single one.
+    """
+    from .policy import Levers, gpu_class, save_levers
+
+    main_case = ARCH_CASES[args.arch][0][0]
+    main = {r["levers"]: r for r in results if r["case"] == main_case and not r.get("unavailable")}
+    base_label = configs[0][0]
+    if base_label not in main:
+        from .errors import StudioError
+
+        raise StudioError(f"the baseline ({base_label}) did not run here, so no lever can be judged: see its note")
+    base = main[base_label]
+    good = []
+    for label, levers in configs[1:]:
+        row = main.get(label)
+        alone = set(levers) - set(configs[0][1])  # the one lever this configuration adds
+        if not (row and len(alone) == 1 and alone <= set(SPEED_LEVERS) and row["safe"]):
+            continue
+        saving = base["seconds"] - row["seconds"]
+        warmup = max(row["first_step_seconds"] - base["first_step_seconds"], 0.0)  # compiling, once per process
+        if row["seconds"] <= FASTER_BELOW * base["seconds"] and warmup <= PAYBACK_RENDERS * saving:
+            good.append((row["seconds"], label, levers))
+    good.sort(key=lambda g: g[0])
+    best = good[0] if good else (base["seconds"], base_label, configs[0][1])
+    fastest = {}  # lever -> (label, value) of its fastest safe configuration (one attention backend)
+    for _, label, levers in good:
+        for name in SPEED_LEVERS:
+            if levers.get(name) and name not in fastest:
+                fastest[name] = (label, levers[name])
+    if len(fastest) >= 2:
+        together = {**configs[0][1], **{name: value for name, (_, value) in fastest.items()}}
+        label = "fastest safe: " + "+".join(lbl.lstrip("+") for lbl, _ in fastest.values())
+        rows = _run_configuration(args, mset, label, together, reference)
+        results += rows
+        row = next(r for r in rows if r["case"] == main_case)
+        if not row.get("unavailable") and row["safe"] and row["seconds"] < best[0]:
+            best = (row["seconds"], label, together)
+    seconds, label, levers = best
+    chosen = Levers(compile=bool(levers.get("compile")), attention=levers.get("attention") or None,
+                    fp8=bool(levers.get("fp8")))  # fmt: skip
+    klass = gpu_class(args.device)
+    machine = _machine()
+    facts = {
+        "gpu": machine.get("gpu", machine.get("cpu", klass)),
+        "date": machine["date"],
+        "arch": args.arch,
+        "case": main_case,
+        "baseline_seconds": base["seconds"],
+        "chosen_seconds": seconds,
+        "chosen": label,
+    }
+    path = save_levers(klass, chosen, path=save_to, **facts)
+    return {"gpu_class": klass, "levers": chosen.to_json() | {"source": "measured"}, "file": str(path), **facts}
 
 
 def _lever_configs(args) -> list[tuple[str, dict]]:
     """Baseline plus each requested lever switched on alone (--sweep), or just the given set."""
     base = {"bf16": args.device != "cpu"}
-    chosen = {}
+    chosen = []
     for item in filter(None, (args.levers or "").split(",")):
         name, _, value = item.partition("=")
         if name not in LEVERS:
             from .errors import BadInput
 
             raise BadInput(f"unknown lever {name!r} (choose from: {', '.join(LEVERS)})")
-        chosen[name] = value or True
+        chosen.append((name, value or True))
     if not args.sweep:
-        return [
-            (
-                "+".join(k if v is True else f"{k}={v}" for k, v in {**base, **chosen}.items() if v) or "fp32",
-                {**base, **chosen},
-            )
-        ]
+        levers = {**base, **dict(chosen)}
+        return [("+".join(k if v is True else f"{k}={v}" for k, v in levers.items() if v) or "fp32", levers)]
     configs = [("baseline " + ("bf16" if base["bf16"] else "fp32"), base)]
-    for name, value in chosen.items():
+    for name, value in chosen:  # attention may come several times: one configuration per backend
         if name == "bf16":
             configs.append(("fp32" if base["bf16"] else "bf16", {**base, "bf16": not base["bf16"]}))
         else:
@@ -499,7 +636,8 @@ def _machine() -> dict:
 
     import torch
 
-    info = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
+    info = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+    info |= {"python": platform.python_version(), "torch": torch.__version__}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     info["date"] = time.strftime("%Y-%m-%d")
@@ -531,17 +669,32 @@ def format_studio(data: dict) -> str:
 def format_arch(data: dict) -> str:
     lines = [
         f"arch bench · {data['arch']} on {data['device']} · median of {data['repeat']} after {data['warmup']} warm-up"
+        f" · safe = one step within {data['safe_step_error']:.0%} of the baseline's"
     ]
     for r in data["results"]:
+        if r.get("unavailable"):
+            lines.append(f"{r['levers']:24} {r['case']:30} unavailable here")
+            lines += [f"{'':24} note: {note}" for note in r["notes"]]
+            continue
         stages = " ".join(f"{k} {v:.3f}" for k, v in r["stages"].items())
         gpu = f" · peak GPU {r['peak_gpu_gb']} GB" if r["peak_gpu_gb"] is not None else ""
+        warm = f" · first run {r['warmup_seconds']:.2f} s" if r["warmup_seconds"] is not None else ""
         lines.append(
             f"{r['levers']:24} {r['case']:30} {r['size']:14} {r['seconds']:8.3f} s · {r['seconds_per_step'] * 1000:.1f} ms/step "
-            f"(FLOP bound {r['flop_bound_seconds_per_step'] * 1000:.3f}){gpu} · peak RSS {r['peak_rss_gb']} GB"
+            f"(FLOP bound {r['flop_bound_seconds_per_step'] * 1000:.3f}){gpu} · peak RSS {r['peak_rss_gb']} GB{warm}"
+        )
+        lines.append(
+            f"{'':24} vs baseline: one step {r['step_error']:.2%} -> {'safe' if r['safe'] else 'NOT safe'}; "
+            f"whole draft: video PSNR {r['psnr_db']:g} dB, latents {r['latent_rel_error']:.2%} apart"
+            f" · first step {r['first_step_seconds']:.2f} s"
         )
         lines.append(f"{'':24} {stages}")
-        for note in r["notes"]:
-            lines.append(f"{'':24} note: {note}")
+        lines += [f"{'':24} note: {note}" for note in r["notes"]]
+    if chosen := data.get("chosen"):
+        lines.append(
+            f"chosen for {chosen['gpu_class']} ({chosen['gpu']}): {chosen['chosen']} · {chosen['chosen_seconds']:.3f} s "
+            f"vs baseline {chosen['baseline_seconds']:.3f} s on {chosen['case']} · saved to {chosen['file']}"
+        )
     return "\n".join(lines)
 
 
@@ -555,6 +708,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cuda", help="for --arch (cuda or cpu)")
     parser.add_argument("--levers", help=f"comma list of {', '.join(LEVERS)} (attention=NAME)")
     parser.add_argument("--sweep", action="store_true", help="measure each lever alone against the baseline")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="with --sweep: store the fastest safe levers as this GPU class's default for the studio",
+    )
     parser.add_argument("--no-preview", action="store_true", help="for --arch: time without live previews")
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--height", type=int, default=None)
@@ -572,6 +730,9 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.repeat < 1 or args.warmup < 0:
         sys.stderr.write("error: --repeat must be at least 1 and --warmup at least 0\n")
+        return 2
+    if args.save and not (args.arch and args.sweep):
+        sys.stderr.write("error: --save needs --arch and --sweep (it keeps what the sweep measured)\n")
         return 2
     quiet_libraries()
     try:

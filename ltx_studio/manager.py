@@ -123,6 +123,15 @@ def default_model_set_name(registry: dict[str, ModelSet], *, need_weights: bool 
     return "ltxv" if present or not need_weights else "demo"
 
 
+def quantize_fp8(transformer) -> None:
+    """FP8 weights and dynamically scaled FP8 activations for the transformer's linear layers (torchao)."""
+    try:
+        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
+    except ImportError:
+        raise BadInput("FP8 needs torchao: pip install torchao (or set LTX_STUDIO_FP8=0)") from None
+    quantize_(transformer, Float8DynamicActivationFloat8WeightConfig())
+
+
 def parameter_bytes(module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters()) if hasattr(module, "parameters") else 0
 
@@ -140,14 +149,14 @@ class PipelineManager:
     ):
         self.model_set = model_set
         self.family = get_family(model_set.family)
-        if policy is None:
+        if policy is None:  # chosen here: the GPU class's speed levers and the environment's apply
             device, free = detect_device()
             shared = sum(_on_disk_bytes(s) for s in model_set.components.values())
             largest = max((_on_disk_bytes(v.transformer) for v in model_set.variants.values()), default=0)
-            policy = choose_policy(device, free, shared, largest)
+            policy = with_levers(choose_policy(device, free, shared, largest))
         if budget_bytes is not None:
             policy = replace(policy, budget_bytes=budget_bytes)
-        self.policy = with_levers(policy)
+        self.policy = policy
         self.on_progress = on_progress
         self.loads: Counter[str] = Counter()  # component key -> times loaded (for tests and bench)
         self.bytes_loaded = 0
@@ -210,9 +219,14 @@ class PipelineManager:
         with self._lock:
             if shared is not None:
                 self._shared = dict(shared)
+                if self.policy.vae_tiling:
+                    self._shared["vae"].enable_tiling()
+            placed = set()  # one transformer may serve several variants: place (quantize, compile) it once
             for variant, transformer in (transformers or {}).items():
                 self.model_set.variant(variant)
-                self._place_transformer(transformer)
+                if id(transformer) not in placed:
+                    self._place_transformer(transformer)
+                    placed.add(id(transformer))
                 self._transformers[variant] = transformer
                 self._pipelines[variant] = self.family.assemble(self.shared(), transformer)
             if upsampler is not None:
@@ -364,11 +378,15 @@ class PipelineManager:
                 raise BadInput(
                     f"attention backend {self.policy.attention_backend!r} is not usable here: {exc}"
                 ) from None
-        if self.policy.compile:
-            transformer.compile_repeated_blocks(fullgraph=True)  # compiles on first use, once per process
         if offload == "none":
             transformer.to(device)
-        elif offload == "group":
+        if self.policy.fp8:
+            quantize_fp8(transformer)
+        if self.policy.compile:
+            # Compiles on first use. Dynamic shapes: one warm-up per process serves every size and
+            # frame count (static shapes would compile again for each new one).
+            transformer.compile_repeated_blocks(fullgraph=True, dynamic=True)
+        if offload == "group":
             transformer.enable_group_offload(
                 onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level", use_stream=True
             )

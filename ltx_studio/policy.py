@@ -6,8 +6,10 @@ parameters); the output is a `MemoryPolicy` the manager applies. Nothing else de
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -27,14 +29,19 @@ class MemoryPolicy:
     vae_tiling: bool
     budget_bytes: int  # bytes of transformer parameters kept in memory at once
     # Speed levers, applied once per loaded transformer (so compile warm-up is once per process).
-    # Off by default until GPU benchmarks pick the fastest safe set per GPU class (BENCHMARKS.md).
+    # Defaults come per GPU class from `Levers` (built-in, then measured by the bench, then environment).
     compile: bool = False  # regional torch.compile of the repeated transformer blocks
     attention_backend: str | None = None  # a diffusers attention backend name, e.g. "_native_cudnn"
+    fp8: bool = False  # FP8 weights and activations through torchao (Hopper, Ada, Blackwell)
+    levers_from: str = "built-in"
 
     def describe(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
-        levers = (", compiled" if self.compile else "") + (
-            f", attention {self.attention_backend}" if self.attention_backend else ""
+        levers = (
+            (", compiled" if self.compile else "")
+            + (f", attention {self.attention_backend}" if self.attention_backend else "")
+            + (", fp8" if self.fp8 else "")
+            + (f" (speed levers {self.levers_from})" if self.levers_from != "built-in" else "")
         )
         return (
             f"{self.device}, {dtype}, offload {self.offload}, VAE tiling {'on' if self.vae_tiling else 'off'}, "
@@ -42,25 +49,136 @@ class MemoryPolicy:
         )
 
 
-def with_levers(policy: MemoryPolicy) -> MemoryPolicy:
-    """The policy with speed levers asked for in the environment (LTX_STUDIO_COMPILE=1, LTX_STUDIO_ATTENTION=NAME)."""
-    from dataclasses import replace
+# --- speed levers per GPU class -------------------------------------------------------------------
 
+FP8_CLASSES = ("hopper", "ada", "blackwell")  # GPUs with FP8 tensor cores
+
+
+@dataclass(frozen=True)
+class Levers:
+    """The speed levers the studio switches on for one GPU class, and where that choice came from."""
+
+    compile: bool = False
+    attention: str | None = None
+    fp8: bool = False
+    source: str = "built-in"
+
+    def to_json(self) -> dict:
+        return {"compile": self.compile, "attention": self.attention, "fp8": self.fp8, "source": self.source}
+
+
+# Built in: the safe baseline (bf16 and PyTorch's own attention choice) for every class. Nothing is
+# switched on here without a GPU figure behind it; `python -m ltx_studio bench --arch ... --sweep
+# --save` measures each lever on this machine and stores the fastest safe set for its GPU class in
+# the cache (`levers.json`), which then becomes this machine's default.
+BUILT_IN_LEVERS: dict[str, Levers] = {}
+
+
+def gpu_class(device: str) -> str:
+    """cpu, mps, or the CUDA architecture family: blackwell, hopper, ada, ampere, turing, older."""
+    kind = torch.device(device).type
+    if kind != "cuda":
+        return kind
+    major, minor = torch.cuda.get_device_capability(torch.device(device))
+    if major >= 10:
+        return "blackwell"
+    if major == 9:
+        return "hopper"
+    if (major, minor) == (8, 9):
+        return "ada"
+    return {8: "ampere", 7: "turing" if minor >= 5 else "older"}.get(major, "older")
+
+
+def levers_file() -> Path:
+    from .tiny import cache_root
+
+    return cache_root() / "levers.json"
+
+
+def measured_levers(klass: str) -> Levers | None:
+    """The levers the bench stored for this GPU class, if it ran here (a broken file counts as none)."""
+    try:
+        entry = json.loads(levers_file().read_text())[klass]
+        return Levers(
+            compile=bool(entry["compile"]),
+            attention=entry.get("attention") or None,
+            fp8=bool(entry.get("fp8")),
+            source=f"measured {entry.get('date', '')} on {entry.get('gpu', klass)}".strip(),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_levers(klass: str, levers: Levers, path: Path | None = None, **facts) -> Path:
+    """Store the fastest safe levers measured for a GPU class (other classes' entries are kept)."""
+    path = path or levers_file()
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        table = {}
+    table[klass] = {"compile": levers.compile, "attention": levers.attention, "fp8": levers.fp8, **facts}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(table, indent=2))
+    partial.replace(path)
+    return path
+
+
+def default_levers(device: str) -> Levers:
+    klass = gpu_class(device)
+    return measured_levers(klass) or BUILT_IN_LEVERS.get(klass, Levers())
+
+
+def _flag(name: str) -> bool | None:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return None
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
     from .errors import BadInput
 
-    compile_ = os.environ.get("LTX_STUDIO_COMPILE", "").lower() in ("1", "true", "yes")
-    attention = os.environ.get("LTX_STUDIO_ATTENTION") or None
-    if attention is not None:
-        from diffusers.models.attention_dispatch import AttentionBackendName
+    raise BadInput(f"{name}={value!r}: use 1 or 0")
 
-        names = {b.value for b in AttentionBackendName if not b.value.endswith("_hub")}  # hub kernels are remote code
-        if attention not in names:
-            raise BadInput(
-                f"LTX_STUDIO_ATTENTION={attention!r} is not a local attention backend ({', '.join(sorted(names))})"
-            )
-    # Compiled blocks cannot hold group-offload hooks (they are excluded from compilation).
-    compile_ = (compile_ or policy.compile) and policy.offload != "group"
-    return replace(policy, compile=compile_, attention_backend=attention or policy.attention_backend)
+
+def local_attention_backends() -> set[str]:
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    return {b.value for b in AttentionBackendName if not b.value.endswith("_hub")}  # hub kernels are remote code
+
+
+def with_levers(policy: MemoryPolicy, levers: Levers | None = None) -> MemoryPolicy:
+    """The policy with its speed levers: the GPU class's defaults, then the environment on top.
+
+    LTX_STUDIO_COMPILE=1|0, LTX_STUDIO_ATTENTION=NAME|default, LTX_STUDIO_FP8=1|0.
+    """
+    from .errors import BadInput
+
+    levers = levers or default_levers(policy.device)
+    compile_, attention, fp8 = levers.compile or policy.compile, levers.attention, levers.fp8 or policy.fp8
+    attention = attention or policy.attention_backend
+    source = levers.source
+    if (asked := _flag("LTX_STUDIO_COMPILE")) is not None:
+        compile_, source = asked, "environment"
+    if (asked := _flag("LTX_STUDIO_FP8")) is not None:
+        fp8, source = asked, "environment"
+    if name := os.environ.get("LTX_STUDIO_ATTENTION"):
+        attention, source = (None if name == "default" else name), "environment"
+    if attention is not None and attention not in local_attention_backends():
+        raise BadInput(
+            f"LTX_STUDIO_ATTENTION={attention!r} is not a local attention backend "
+            f"({', '.join(sorted(local_attention_backends()))})"
+        )
+    if fp8 and gpu_class(policy.device) not in FP8_CLASSES:
+        if os.environ.get("LTX_STUDIO_FP8"):
+            raise BadInput(f"LTX_STUDIO_FP8=1 needs a Hopper, Ada or Blackwell GPU; {policy.device} has no FP8 matmuls")
+        fp8 = False
+    # Compiled blocks cannot hold group-offload hooks (they are excluded from compilation); FP8
+    # tensors stay on the device.
+    compile_ = compile_ and policy.offload != "group"
+    fp8 = fp8 and policy.offload == "none"
+    return replace(policy, compile=compile_, attention_backend=attention, fp8=fp8, levers_from=source)
 
 
 def choose_policy(device: str, free_bytes: int, shared_bytes: int, transformer_bytes: int) -> MemoryPolicy:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import sizing
-from .errors import BadInput, Cancelled, StudioError, TakeNotFound
+from .errors import BadInput, Cancelled, StudioError, TakeNotFound, WeightsMissing
 from .events import CancelToken, Event, EventSink, Failed, Progress
 from .manager import PipelineManager, default_model_set_name
 from .render import RenderRequest, plan_from_take, plan_render, render_take
@@ -357,6 +357,28 @@ class Studio:
 
     def delete(self, take_id: str) -> None:
         self.store.delete(take_id)
+
+    def warm_up(self, variants: list[str] | None = None) -> dict[str, float]:
+        """Load the variants drafts start with and run one transformer step on each, holding the device.
+
+        Done once per process (in the background when the app starts), so the first draft pays
+        neither the load nor a compiled transformer's compile; dynamic shapes make that one compile
+        serve every size and frame count. Returns seconds per variant; a variant whose weights are
+        missing is skipped (its draft will say so).
+        """
+        names = variants or list(dict.fromkeys([self.model_set.live_variant, self.model_set.default_variant]))
+        seconds = {}
+        with self._device(None):
+            for name in names:
+                started = time.perf_counter()
+                try:
+                    pipe = self.manager.get(name)
+                except WeightsMissing:
+                    continue
+                if self.manager.policy.offload == "none":  # offloaded weights are placed per call
+                    self.manager.family.probe_step(pipe.transformer, 2, 2, 2)
+                seconds[name] = round(time.perf_counter() - started, 3)
+        return seconds
 
     def variant_states(self) -> dict[str, str]:
         """Each variant's state: ready (in memory), on disk, or not downloaded."""

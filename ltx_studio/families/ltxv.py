@@ -193,6 +193,33 @@ class LTXVFamily:
         return video.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
 
     @torch.no_grad()
+    def probe_step(self, transformer, latent_frames: int, latent_height: int, latent_width: int) -> torch.Tensor:
+        """One transformer forward on fixed random inputs (seed 0) of a latent size; the prediction, float32 on the CPU.
+
+        The warm-up runs it (a compiled transformer compiles here, once per process: dynamic shapes
+        serve every later size) and the benchmark compares levers by it.
+        """
+        config = transformer.config
+        device, dtype = transformer.device, transformer.dtype
+        generator = torch.Generator("cpu").manual_seed(0)
+        tokens = latent_frames * latent_height * latent_width
+        hidden = torch.randn(1, tokens, config.in_channels, generator=generator)
+        text = torch.randn(1, MAX_SEQUENCE_LENGTH, config.caption_channels, generator=generator)
+        cached = getattr(transformer, "is_cache_enabled", False)  # a step cache keeps state per named context
+        with transformer.cache_context("probe") if cached else contextlib.nullcontext():
+            out = transformer(
+                hidden_states=hidden.to(device, dtype),
+                encoder_hidden_states=text.to(device, dtype),
+                timestep=torch.tensor([500.0], device=device),
+                encoder_attention_mask=torch.ones(1, MAX_SEQUENCE_LENGTH, device=device),
+                num_frames=latent_frames,
+                height=latent_height,
+                width=latent_width,
+                return_dict=False,
+            )[0]
+        return out.float().cpu()
+
+    @torch.no_grad()
     def upsample(self, up_pipe, latents: torch.Tensor, adain_factor: float, tone_map: float, generator) -> torch.Tensor:
         """x2 spatial upsampling in latent space; normalised latents in and out."""
         _, _, _, height, width = latents.shape

@@ -1,0 +1,125 @@
+"""Speed levers: per GPU class defaults, measured ones adopted by the studio, compile warm-up once per process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ltx_studio.cli import main
+from ltx_studio.errors import BadInput
+from ltx_studio.manager import PipelineManager
+from ltx_studio.policy import Levers, default_levers, gpu_class, levers_file, save_levers
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache of this test's own: measured levers written here must not reach other tests."""
+    monkeypatch.setenv("LTX_STUDIO_CACHE", str(tmp_path / "cache"))
+    for name in ("LTX_STUDIO_COMPILE", "LTX_STUDIO_ATTENTION", "LTX_STUDIO_FP8"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "cache"
+
+
+def test_without_measurements_every_class_gets_the_safe_baseline(own_cache, demo):
+    assert gpu_class("cpu") == "cpu"
+    assert default_levers("cpu") == Levers()
+    policy = PipelineManager(demo).policy
+    assert not (policy.compile or policy.attention_backend or policy.fp8) and policy.levers_from == "built-in"
+
+
+def test_measured_levers_become_the_default_and_the_environment_still_wins(own_cache, demo, monkeypatch):
+    save_levers("cpu", Levers(compile=True, attention="native"), gpu="test cpu", date="2026-11-24")
+    save_levers("hopper", Levers(fp8=True), gpu="NVIDIA H100", date="2026-11-24")  # another class, kept apart
+    table = json.loads(levers_file().read_text())
+    assert set(table) == {"cpu", "hopper"}
+
+    policy = PipelineManager(demo).policy
+    assert policy.compile and policy.attention_backend == "native" and not policy.fp8
+    assert policy.levers_from == "measured 2026-11-24 on test cpu"
+    assert "compiled, attention native (speed levers measured 2026-11-24 on test cpu)" in policy.describe()
+
+    monkeypatch.setenv("LTX_STUDIO_COMPILE", "0")
+    monkeypatch.setenv("LTX_STUDIO_ATTENTION", "default")
+    policy = PipelineManager(demo).policy
+    assert (policy.compile, policy.attention_backend, policy.levers_from) == (False, None, "environment")
+
+
+def test_a_broken_levers_file_counts_as_no_measurement(own_cache):
+    levers_file().parent.mkdir(parents=True, exist_ok=True)
+    levers_file().write_text("{not json")
+    assert default_levers("cpu") == Levers()
+    levers_file().write_text(json.dumps({"cpu": {"attention": "native"}}))  # no "compile" key
+    assert default_levers("cpu") == Levers()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LTX_STUDIO_COMPILE", "maybe", "LTX_STUDIO_COMPILE='maybe': use 1 or 0"),
+        ("LTX_STUDIO_FP8", "1", "LTX_STUDIO_FP8=1 needs a Hopper, Ada or Blackwell GPU; cpu has no FP8 matmuls"),
+    ],
+)
+def test_bad_lever_settings_are_one_line_errors(own_cache, demo, monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(BadInput) as raised:
+        PipelineManager(demo)
+    assert str(raised.value) == message
+
+
+def test_a_compiled_transformer_compiles_once_per_process_for_every_size(own_cache, demo, tmp_path, monkeypatch):
+    """Warm-up compiles; later drafts at other sizes and frame counts, and another variant, compile nothing."""
+    from torch._dynamo.utils import counters
+
+    from ltx_studio.render import RenderRequest
+    from ltx_studio.studio import Studio
+
+    monkeypatch.setenv("LTX_STUDIO_COMPILE", "1")
+    studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs")
+    assert studio.manager.policy.compile
+    warm = studio.warm_up(["fast", "distilled"])
+    assert set(warm) == {"fast", "distilled"}
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs > 0  # the warm-up compiled
+    takes = [
+        studio.render(RenderRequest(prompt="a boat", variant=variant, width=w, height=h, frames=f, seed=3))
+        for variant, w, h, f in [("fast", 64, 64, 9), ("fast", 96, 64, 17), ("distilled", 128, 96, 9)]
+    ]
+    assert counters["stats"]["unique_graphs"] == graphs  # no recompilation
+    assert [(t.width, t.height, t.frames) for t in takes] == [(64, 64, 9), (96, 64, 17), (128, 96, 9)]
+    assert all(t.path("video").exists() for t in takes)
+
+
+def bench(capsys, *argv):
+    code = main(["bench", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_sweep_judges_each_lever_and_saves_the_fastest_safe_set_for_the_studio(own_cache, demo, capsys):
+    code, out, _ = bench(
+        capsys, "--arch", "tiny", "--device", "cpu", "--sweep", "--save", "--levers", "attention=native,cache,bf16",
+        "--width", "64", "--height", "64", "--frames", "9", "--repeat", "1", "--warmup", "0", "--json",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    rows = {(r["levers"], r["case"]): r for r in data["results"]}
+    baseline = rows[("baseline fp32", "draft")]
+    assert baseline["step_error"] == 0 and baseline["psnr_db"] == float("inf") and baseline["safe"]
+    bf16 = rows[("bf16", "draft")]  # bf16's own rounding: well inside the bar, yet not nothing
+    assert 0 < bf16["step_error"] < data["safe_step_error"] and bf16["psnr_db"] < 200
+    for row in data["results"]:
+        assert {"step_error", "psnr_db", "latent_rel_error", "safe", "first_step_seconds"} <= set(row)
+
+    chosen = data["chosen"]
+    assert chosen["gpu_class"] == "cpu" and chosen["chosen"] in ("baseline fp32", "+attention=native")
+    saved = json.loads(levers_file().read_text())["cpu"]
+    assert saved["attention"] == chosen["levers"]["attention"] and saved["compile"] is False  # never the step cache
+    policy = PipelineManager(demo).policy  # the studio now starts with what was measured
+    assert policy.attention_backend == saved["attention"] and policy.levers_from.startswith("measured ")
+
+
+def test_save_needs_a_sweep(own_cache, capsys):
+    code, _, err = bench(capsys, "--arch", "tiny", "--device", "cpu", "--save")
+    assert code == 2 and "--save needs --arch and --sweep" in err
+    assert not levers_file().exists()
