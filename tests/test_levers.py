@@ -123,3 +123,24 @@ def test_save_needs_a_sweep(own_cache, capsys):
     code, _, err = bench(capsys, "--arch", "tiny", "--device", "cpu", "--save")
     assert code == 2 and "--save needs --arch and --sweep" in err
     assert not levers_file().exists()
+
+
+def test_the_warm_up_skips_variants_whose_weights_are_missing(own_cache, tmp_path):
+    """On a machine without the real weights the warm-up does nothing; the first draft says what is missing."""
+    from ltx_studio.studio import Studio
+
+    studio = Studio(model_set_name="ltxv", outputs=tmp_path / "outputs")
+    assert studio.warm_up() == {}
+    assert all(state != "ready" for state in studio.variant_states().values())
+
+
+def test_the_app_warms_up_the_draft_variants_in_the_background(own_cache, tmp_path, capsys):
+    from ltx_studio.app_main import build_parser, start_warm_up
+    from ltx_studio.studio import Studio
+
+    assert build_parser().parse_args([]).warmup and not build_parser().parse_args(["--no-warmup"]).warmup
+    studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs")
+    start_warm_up(studio).join(timeout=120)
+    err = capsys.readouterr().err
+    assert "warming up: demo" in err and "warm: fast" in err
+    assert studio.variant_states()[studio.model_set.live_variant] == "ready"
