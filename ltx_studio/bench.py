@@ -390,8 +390,8 @@ def _arch_bench(args, save_to: Path) -> dict:
     reference: dict = {}  # case -> step, frames and latents of the first configuration, the baseline
     results = []
     configs = _lever_configs(args)
-    for label, levers in configs:
-        results += _run_configuration(args, mset, label, levers, reference)
+    for i, (label, levers) in enumerate(configs):
+        results += _run_configuration(args, mset, label, levers, reference, baseline=i == 0)
     data = {
         "bench": "arch",
         "arch": args.arch,
@@ -399,7 +399,7 @@ def _arch_bench(args, save_to: Path) -> dict:
         "repeat": args.repeat,
         "warmup": args.warmup,
         "safe_step_error": SAFE_STEP_ERROR,
-        "machine": _machine(),
+        "machine": _machine(args.device),
         "results": results,
     }
     if args.save:
@@ -407,7 +407,7 @@ def _arch_bench(args, save_to: Path) -> dict:
     return data
 
 
-def _run_configuration(args, mset, label: str, levers: dict, reference: dict) -> list[dict]:
+def _run_configuration(args, mset, label: str, levers: dict, reference: dict, baseline: bool = False) -> list[dict]:
     """Every case of the architecture under one lever configuration, through the studio's own render path."""
     import gc
 
@@ -448,9 +448,12 @@ def _run_configuration(args, mset, label: str, levers: dict, reference: dict) ->
         plan = plan_render(request, mset)
         try:
             results.append(
-                _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference)
+                _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference, baseline)
                 | {"levers": label, "lever_set": levers, "build_seconds": round(build_s, 2), "notes": notes}
             )
+            if levers.get("cache"):  # one step from a fresh cache runs every block: judge by the whole draft
+                results[-1] |= {"safe": False}
+                notes.append("a step cache skips work across steps, so one step cannot judge it: never a default")
         except Exception as exc:  # e.g. an attention backend that cannot take this call's mask
             results.append(_unavailable(label, levers, case, exc))
     del studio, manager, shared, transformer, upsampler
@@ -466,14 +469,15 @@ def _unavailable(label: str, levers: dict, case: str, exc: Exception) -> dict:
     return {"levers": label, "lever_set": levers, "case": case, "unavailable": True, "notes": [note]}
 
 
-def _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference) -> dict:
+def _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference, baseline) -> dict:
     """Median seconds of one case end to end and per stage, its first step, peak memory and distance from the baseline."""
     import torch
 
     cuda = args.device.startswith("cuda")
-    t0 = time.perf_counter()  # one step on fixed inputs: compiles here, when compiling
+    t0 = time.perf_counter()
+    studio.warm_up([plan.variant.name])  # what the app does at start: compiles here, when compiling
+    warm_up_s = time.perf_counter() - t0
     step = manager.family.probe_step(transformer, (plan.frames - 1) // 8 + 1, plan.height // 32, plan.width // 32)
-    first_step_s = time.perf_counter() - t0
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -507,29 +511,32 @@ def _measure_case(args, studio, manager, transformer, request, plan, case, two_s
         "flops_per_step": flops,
         "flop_bound_seconds_per_step": flops / (PEAK_BF16_TFLOPS * 1e12),
         "tokens": tokens,
-        "first_step_seconds": round(first_step_s, 3),  # compile warm-up shows here
-        **_against_reference(reference, case, step, *decoded_output(manager, last, plan.variant.sampling)),
+        "warm_up_seconds": round(warm_up_s, 3),  # load + one step; compiling shows here
+        **_against_reference(reference, case, step, *decoded_output(manager, last, plan.variant.sampling), baseline),
         "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
         "peak_rss_gb": round(rss.peak / 2**30, 2),
         "policy": manager.policy.describe(),  # an out-of-memory retry would show here
     }
 
 
-def _against_reference(reference: dict, case: str, step, frames, latents) -> dict:
+def _against_reference(reference: dict, case: str, step, frames, latents, baseline: bool) -> dict:
     """How far this configuration is from the baseline (the first one) on the same inputs, prompt and seed.
 
     `step_error` (one transformer step on fixed inputs) decides safety; the whole draft's video PSNR
     and latent distance are reported beside it. A whole draft compounds every difference over its
     steps, and random weights amplify them far more than trained ones, so the step is the fair test.
     """
-    base = reference.setdefault(case, {"step": step, "frames": frames, "latents": latents})
+    if baseline:
+        reference[case] = {"step": step, "frames": frames, "latents": latents}
+    base = reference.get(case)
+    if base is None:  # the baseline did not run this case: nothing to judge against
+        return {"step_error": None, "psnr_db": None, "latent_rel_error": None, "safe": False}
     error = step_error(step, base["step"])
     psnr = frames_psnr(frames, base["frames"]) if frames.shape == base["frames"].shape else 0.0
-    latent_error = step_error(latents.float(), base["latents"].float())
     return {
         "step_error": round(error, 5),
-        "psnr_db": round(psnr, 2),
-        "latent_rel_error": round(latent_error, 5),
+        "psnr_db": None if psnr == float("inf") else round(psnr, 2),  # None: identical (JSON has no Infinity)
+        "latent_rel_error": round(step_error(latents.float(), base["latents"].float()), 5),
         "safe": error <= SAFE_STEP_ERROR,
     }
 
@@ -548,9 +555,7 @@ def _choose_levers(args, mset, configs, results, reference, save_to: Path) -> di
     main = {r["levers"]: r for r in results if r["case"] == main_case and not r.get("unavailable")}
     base_label = configs[0][0]
     if base_label not in main:
-        from .errors import StudioError
-
-        raise StudioError(f"the baseline ({base_label}) did not run here, so no lever can be judged: see its note")
+        return {"error": f"the baseline ({base_label}) did not run here, so no lever can be judged: see its note"}
     base = main[base_label]
     good = []
     for label, levers in configs[1:]:
@@ -559,7 +564,7 @@ def _choose_levers(args, mset, configs, results, reference, save_to: Path) -> di
         if not (row and len(alone) == 1 and alone <= set(SPEED_LEVERS) and row["safe"]):
             continue
         saving = base["seconds"] - row["seconds"]
-        warmup = max(row["first_step_seconds"] - base["first_step_seconds"], 0.0)  # compiling, once per process
+        warmup = max(row["warm_up_seconds"] - base["warm_up_seconds"], 0.0)  # compiling, once per process
         if row["seconds"] <= FASTER_BELOW * base["seconds"] and warmup <= PAYBACK_RENDERS * saving:
             good.append((row["seconds"], label, levers))
     good.sort(key=lambda g: g[0])
@@ -581,7 +586,7 @@ def _choose_levers(args, mset, configs, results, reference, save_to: Path) -> di
     chosen = Levers(compile=bool(levers.get("compile")), attention=levers.get("attention") or None,
                     fp8=bool(levers.get("fp8")))  # fmt: skip
     klass = gpu_class(args.device)
-    machine = _machine()
+    machine = _machine(args.device)
     facts = {
         "gpu": machine.get("gpu", machine.get("cpu", klass)),
         "date": machine["date"],
@@ -612,9 +617,11 @@ def _lever_configs(args) -> list[tuple[str, dict]]:
     configs = [("baseline " + ("bf16" if base["bf16"] else "fp32"), base)]
     for name, value in chosen:  # attention may come several times: one configuration per backend
         if name == "bf16":
-            configs.append(("fp32" if base["bf16"] else "bf16", {**base, "bf16": not base["bf16"]}))
+            config = ("fp32" if base["bf16"] else "bf16", {**base, "bf16": not base["bf16"]})
         else:
-            configs.append((f"+{name}" + (f"={value}" if value is not True else ""), {**base, name: value}))
+            config = (f"+{name}" + (f"={value}" if value is not True else ""), {**base, name: value})
+        if config[0] not in {label for label, _ in configs}:
+            configs.append(config)
     return configs
 
 
@@ -630,7 +637,7 @@ def _step_flops(transformer, tokens: int) -> float:
     return 2 * params * tokens + 4 * tokens**2 * width * config.num_layers
 
 
-def _machine() -> dict:
+def _machine(device: str | None = None) -> dict:
     import os
     import platform
 
@@ -639,7 +646,7 @@ def _machine() -> dict:
     info = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
     info |= {"python": platform.python_version(), "torch": torch.__version__}
     if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device) if str(device).startswith("cuda") else 0)
     info["date"] = time.strftime("%Y-%m-%d")
     return info
 
@@ -683,19 +690,29 @@ def format_arch(data: dict) -> str:
             f"{r['levers']:24} {r['case']:30} {r['size']:14} {r['seconds']:8.3f} s · {r['seconds_per_step'] * 1000:.1f} ms/step "
             f"(FLOP bound {r['flop_bound_seconds_per_step'] * 1000:.3f}){gpu} · peak RSS {r['peak_rss_gb']} GB{warm}"
         )
-        lines.append(
-            f"{'':24} vs baseline: one step {r['step_error']:.2%} -> {'safe' if r['safe'] else 'NOT safe'}; "
-            f"whole draft: video PSNR {r['psnr_db']:g} dB, latents {r['latent_rel_error']:.2%} apart"
-            f" · first step {r['first_step_seconds']:.2f} s"
-        )
+        lines.append(f"{'':24} {_judgement(r)} · warm-up {r['warm_up_seconds']:.2f} s")
         lines.append(f"{'':24} {stages}")
         lines += [f"{'':24} note: {note}" for note in r["notes"]]
-    if chosen := data.get("chosen"):
+    chosen = data.get("chosen") or {}
+    if "error" in chosen:
+        lines.append(f"not saved: {chosen['error']}")
+    elif chosen:
         lines.append(
             f"chosen for {chosen['gpu_class']} ({chosen['gpu']}): {chosen['chosen']} · {chosen['chosen_seconds']:.3f} s "
             f"vs baseline {chosen['baseline_seconds']:.3f} s on {chosen['case']} · saved to {chosen['file']}"
         )
     return "\n".join(lines)
+
+
+def _judgement(row: dict) -> str:
+    if row["step_error"] is None:
+        return "no baseline for this case to compare with"
+    psnr = "identical" if row["psnr_db"] is None else f"PSNR {row['psnr_db']:g} dB"
+    verdict = "safe" if row["safe"] else "NOT safe" if row["step_error"] > SAFE_STEP_ERROR else "not judged"
+    return (
+        f"vs baseline: one step {row['step_error']:.2%} -> {verdict}; "
+        f"whole draft: video {psnr}, latents {row['latent_rel_error']:.2%} apart"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -734,6 +751,14 @@ def main(argv: list[str]) -> int:
     if args.save and not (args.arch and args.sweep):
         sys.stderr.write("error: --save needs --arch and --sweep (it keeps what the sweep measured)\n")
         return 2
+    if args.save and (args.warmup < 1 or args.repeat < 3):
+        sys.stderr.write("error: --save needs --warmup 1 or more and --repeat 3 or more (a cold run is no figure)\n")
+        return 2
+    if args.save and args.arch == "tiny" and args.device != "cpu":
+        sys.stderr.write(
+            "error: --save with --arch tiny only on --device cpu: a GPU's levers come from its real sizes\n"
+        )
+        return 2
     quiet_libraries()
     try:
         if args.arch:
@@ -753,4 +778,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     print(json.dumps(data, indent=2) if args.json else text)
+    if "error" in data.get("chosen", {}):
+        sys.stderr.write(f"error: not saved: {data['chosen']['error']}\n")
+        return 2
     return 0

@@ -260,7 +260,10 @@ class PipelineManager:
                     self._shared["vae"].enable_tiling()
                 return "VAE tiling"
             if policy.offload == "none" and policy.device != "cpu":
-                self.policy = replace(policy, offload="model", budget_bytes=0)
+                self.policy = replace(policy, offload="model", budget_bytes=0, fp8=False)
+                if policy.fp8:  # FP8 tensors stay on the device: reload the transformers unquantized
+                    for variant in list(self._pipelines):
+                        self.evict(variant)
                 for module in [*self._transformers.values(), *(self._shared or {}).values()]:
                     if hasattr(module, "to"):
                         module.to("cpu")

@@ -6,13 +6,16 @@ parameters); the output is a `MemoryPolicy` the manager applies. Nothing else de
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
+log = logging.getLogger("ltx_studio")
 GIB = 1024**3
 # Activations, VAE decode and the CUDA context at 768x512x121 need room beside the weights.
 ACTIVATION_HEADROOM = 8 * GIB
@@ -96,17 +99,43 @@ def levers_file() -> Path:
 
 
 def measured_levers(klass: str) -> Levers | None:
-    """The levers the bench stored for this GPU class, if it ran here (a broken file counts as none)."""
+    """The levers the bench stored for this GPU class, if it ran here with today's torch and diffusers.
+
+    A broken file, an entry measured under other versions, or one naming a backend or library this
+    machine no longer has counts as no measurement (with a warning): it must never stop the studio.
+    """
     try:
         entry = json.loads(levers_file().read_text())[klass]
-        return Levers(
+        levers = Levers(
             compile=bool(entry["compile"]),
             attention=entry.get("attention") or None,
             fp8=bool(entry.get("fp8")),
             source=f"measured {entry.get('date', '')} on {entry.get('gpu', klass)}".strip(),
         )
+        measured_with = (entry.get("torch"), entry.get("diffusers"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    problem = None
+    if measured_with != _versions():
+        problem = f"measured with torch {measured_with[0]}, diffusers {measured_with[1]}"
+    elif levers.attention and levers.attention not in local_attention_backends():
+        problem = f"attention backend {levers.attention!r} is not available"
+    elif levers.fp8 and importlib.util.find_spec("torchao") is None:
+        problem = "FP8 needs torchao, which is not installed"
+    if problem:
+        log.warning(
+            "ignoring the speed levers in %s (%s): rerun `python -m ltx_studio bench --sweep --save`",
+            levers_file(),
+            problem,
+        )
+        return None
+    return levers
+
+
+def _versions() -> tuple[str, str]:
+    import diffusers
+
+    return torch.__version__, diffusers.__version__
 
 
 def save_levers(klass: str, levers: Levers, path: Path | None = None, **facts) -> Path:
@@ -116,7 +145,15 @@ def save_levers(klass: str, levers: Levers, path: Path | None = None, **facts) -
         table = json.loads(path.read_text())
     except (OSError, ValueError):
         table = {}
-    table[klass] = {"compile": levers.compile, "attention": levers.attention, "fp8": levers.fp8, **facts}
+    torch_version, diffusers_version = _versions()
+    table[klass] = {
+        "compile": levers.compile,
+        "attention": levers.attention,
+        "fp8": levers.fp8,
+        "torch": torch_version,
+        "diffusers": diffusers_version,
+        **facts,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(table, indent=2))
@@ -158,26 +195,34 @@ def with_levers(policy: MemoryPolicy, levers: Levers | None = None) -> MemoryPol
     levers = levers or default_levers(policy.device)
     compile_, attention, fp8 = levers.compile or policy.compile, levers.attention, levers.fp8 or policy.fp8
     attention = attention or policy.attention_backend
-    source = levers.source
-    if (asked := _flag("LTX_STUDIO_COMPILE")) is not None:
-        compile_, source = asked, "environment"
-    if (asked := _flag("LTX_STUDIO_FP8")) is not None:
-        fp8, source = asked, "environment"
-    if name := os.environ.get("LTX_STUDIO_ATTENTION"):
-        attention, source = (None if name == "default" else name), "environment"
-    if attention is not None and attention not in local_attention_backends():
-        raise BadInput(
-            f"LTX_STUDIO_ATTENTION={attention!r} is not a local attention backend "
-            f"({', '.join(sorted(local_attention_backends()))})"
-        )
+    asked = {
+        "compile": _flag("LTX_STUDIO_COMPILE"),
+        "fp8": _flag("LTX_STUDIO_FP8"),
+        "attention": os.environ.get("LTX_STUDIO_ATTENTION") or None,
+    }
+    if asked["compile"] is not None:
+        compile_ = asked["compile"]
+    if asked["fp8"] is not None:
+        fp8 = asked["fp8"]
+    if asked["attention"] is not None:
+        attention = None if asked["attention"] == "default" else asked["attention"]
+        if attention is not None and attention not in local_attention_backends():
+            raise BadInput(
+                f"LTX_STUDIO_ATTENTION={attention!r} is not a local attention backend "
+                f"({', '.join(sorted(local_attention_backends()))})"
+            )
+    overridden = [name for name, value in asked.items() if value is not None]
+    source = levers.source + (f", {' and '.join(overridden)} from the environment" if overridden else "")
     if fp8 and gpu_class(policy.device) not in FP8_CLASSES:
-        if os.environ.get("LTX_STUDIO_FP8"):
+        if asked["fp8"]:
             raise BadInput(f"LTX_STUDIO_FP8=1 needs a Hopper, Ada or Blackwell GPU; {policy.device} has no FP8 matmuls")
         fp8 = False
-    # Compiled blocks cannot hold group-offload hooks (they are excluded from compilation); FP8
-    # tensors stay on the device.
+    if fp8 and policy.offload != "none":  # FP8 tensors stay on the device
+        if asked["fp8"]:
+            log.warning("LTX_STUDIO_FP8=1 is off: the models do not all fit on the GPU (offload %s)", policy.offload)
+        fp8 = False
+    # Compiled blocks cannot hold group-offload hooks (they are excluded from compilation).
     compile_ = compile_ and policy.offload != "group"
-    fp8 = fp8 and policy.offload == "none"
     return replace(policy, compile=compile_, attention_backend=attention, fp8=fp8, levers_from=source)
 
 

@@ -17,9 +17,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from . import sizing
 from .errors import BadInput, Cancelled, StudioError, TakeNotFound, WeightsMissing
 from .events import CancelToken, Event, EventSink, Failed, Progress
+from .families import DenoiseJob
 from .manager import PipelineManager, default_model_set_name
 from .render import RenderRequest, plan_from_take, plan_render, render_take
 from .takes import Take, TakeStore
@@ -359,12 +362,13 @@ class Studio:
         self.store.delete(take_id)
 
     def warm_up(self, variants: list[str] | None = None) -> dict[str, float]:
-        """Load the variants drafts start with and run one transformer step on each, holding the device.
+        """Load the variants drafts start with and run each once through the real denoise path, holding the device.
 
         Done once per process (in the background when the app starts), so the first draft pays
-        neither the load nor a compiled transformer's compile; dynamic shapes make that one compile
-        serve every size and frame count. Returns seconds per variant; a variant whose weights are
-        missing is skipped (its draft will say so).
+        neither the load nor a compiled transformer's compile: the warm-up calls the transformer
+        exactly as a draft does (same batch for guidance, same argument kinds), at a tiny size, and
+        dynamic shapes make that one compile serve every size and frame count. Nothing is stored.
+        Returns seconds per variant; a variant whose weights are missing is skipped.
         """
         names = variants or list(dict.fromkeys([self.model_set.live_variant, self.model_set.default_variant]))
         seconds = {}
@@ -375,8 +379,22 @@ class Studio:
                     pipe = self.manager.get(name)
                 except WeightsMissing:
                     continue
-                if self.manager.policy.offload == "none":  # offloaded weights are placed per call
-                    self.manager.family.probe_step(pipe.transformer, 2, 2, 2)
+                plan = plan_render(
+                    RenderRequest(prompt="warm-up", variant=name, width=64, height=64, frames=9), self.model_set
+                )
+                embeds, _ = self.manager.prompt_embeds(pipe, plan.prompt, plan.negative_prompt, plan.guidance)
+                job = DenoiseJob(
+                    prompt=embeds,
+                    width=plan.width,
+                    height=plan.height,
+                    frames=plan.frames,
+                    fps=plan.fps,
+                    sampling=plan.variant.sampling,
+                    generator=torch.Generator("cpu").manual_seed(0),
+                    guidance=plan.guidance,
+                    on_step=lambda step, steps: step >= 1,  # one step is all a compile needs
+                )
+                self.manager.family.denoise(pipe, job)
                 seconds[name] = round(time.perf_counter() - started, 3)
         return seconds
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -42,7 +43,23 @@ def test_measured_levers_become_the_default_and_the_environment_still_wins(own_c
     monkeypatch.setenv("LTX_STUDIO_COMPILE", "0")
     monkeypatch.setenv("LTX_STUDIO_ATTENTION", "default")
     policy = PipelineManager(demo).policy
-    assert (policy.compile, policy.attention_backend, policy.levers_from) == (False, None, "environment")
+    assert (policy.compile, policy.attention_backend) == (False, None)
+    assert policy.levers_from == "measured 2026-11-24 on test cpu, compile and attention from the environment"
+
+
+def test_stale_measured_levers_never_stop_the_studio(own_cache, demo, caplog):
+    """Levers measured under other versions, or naming a backend that is gone, are ignored with a warning."""
+    save_levers("cpu", Levers(compile=True), gpu="test cpu", date="2026-11-24")
+    table = json.loads(levers_file().read_text())
+    table["cpu"]["torch"] = "1.0.0"
+    levers_file().write_text(json.dumps(table))
+    assert default_levers("cpu") == Levers()
+    assert "measured with torch 1.0.0" in caplog.text
+
+    save_levers("cpu", Levers(attention="_retired_backend"), gpu="test cpu", date="2026-11-24")
+    policy = PipelineManager(demo).policy
+    assert policy.attention_backend is None and policy.levers_from == "built-in"
+    assert "attention backend '_retired_backend' is not available" in caplog.text
 
 
 def test_a_broken_levers_file_counts_as_no_measurement(own_cache):
@@ -67,8 +84,12 @@ def test_bad_lever_settings_are_one_line_errors(own_cache, demo, monkeypatch, na
     assert str(raised.value) == message
 
 
+@pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")), reason="torch.compile on a CPU needs a C compiler")
 def test_a_compiled_transformer_compiles_once_per_process_for_every_size(own_cache, demo, tmp_path, monkeypatch):
-    """Warm-up compiles; later drafts at other sizes and frame counts, and another variant, compile nothing."""
+    """The warm-up compiles; drafts at other sizes and frame counts, and another variant, compile nothing more.
+
+    A variant with guidance (Pro: batch 2) compiles once more on its first render, then never again.
+    """
     from torch._dynamo.utils import counters
 
     from ltx_studio.render import RenderRequest
@@ -77,17 +98,23 @@ def test_a_compiled_transformer_compiles_once_per_process_for_every_size(own_cac
     monkeypatch.setenv("LTX_STUDIO_COMPILE", "1")
     studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs")
     assert studio.manager.policy.compile
-    warm = studio.warm_up(["fast", "distilled"])
-    assert set(warm) == {"fast", "distilled"}
-    graphs = counters["stats"]["unique_graphs"]
-    assert graphs > 0  # the warm-up compiled
-    takes = [
-        studio.render(RenderRequest(prompt="a boat", variant=variant, width=w, height=h, frames=f, seed=3))
-        for variant, w, h, f in [("fast", 64, 64, 9), ("fast", 96, 64, 17), ("distilled", 128, 96, 9)]
-    ]
-    assert counters["stats"]["unique_graphs"] == graphs  # no recompilation
-    assert [(t.width, t.height, t.frames) for t in takes] == [(64, 64, 9), (96, 64, 17), (128, 96, 9)]
-    assert all(t.path("video").exists() for t in takes)
+    before = counters["stats"]["unique_graphs"]
+    assert set(studio.warm_up(["fast"])) == {"fast"}
+    warm = counters["stats"]["unique_graphs"]
+    assert warm > before  # the warm-up compiled
+
+    def draft(variant, width, height, frames):
+        take = studio.render(
+            RenderRequest(prompt="a boat", variant=variant, width=width, height=height, frames=frames, seed=3)
+        )
+        assert (take.width, take.height, take.frames) == (width, height, frames) and take.path("video").exists()
+        return counters["stats"]["unique_graphs"]
+
+    assert draft("fast", 64, 64, 9) == warm
+    assert draft("fast", 96, 64, 17) == warm
+    assert draft("distilled", 128, 96, 9) == warm
+    with_guidance = draft("pro", 96, 64, 9)
+    assert draft("pro", 128, 64, 17) == with_guidance
 
 
 def bench(capsys, *argv):
@@ -99,17 +126,18 @@ def bench(capsys, *argv):
 def test_the_sweep_judges_each_lever_and_saves_the_fastest_safe_set_for_the_studio(own_cache, demo, capsys):
     code, out, _ = bench(
         capsys, "--arch", "tiny", "--device", "cpu", "--sweep", "--save", "--levers", "attention=native,cache,bf16",
-        "--width", "64", "--height", "64", "--frames", "9", "--repeat", "1", "--warmup", "0", "--json",
+        "--width", "64", "--height", "64", "--frames", "9", "--repeat", "3", "--warmup", "1", "--json",
     )  # fmt: skip
     assert code == 0
     data = json.loads(out)
     rows = {(r["levers"], r["case"]): r for r in data["results"]}
     baseline = rows[("baseline fp32", "draft")]
-    assert baseline["step_error"] == 0 and baseline["psnr_db"] == float("inf") and baseline["safe"]
+    assert baseline["step_error"] == 0 and baseline["psnr_db"] is None and baseline["safe"]  # None: identical
     bf16 = rows[("bf16", "draft")]  # bf16's own rounding: well inside the bar, yet not nothing
     assert 0 < bf16["step_error"] < data["safe_step_error"] and bf16["psnr_db"] < 200
+    assert not rows[("+cache", "draft")]["safe"]  # a step cache is never judged safe by one step
     for row in data["results"]:
-        assert {"step_error", "psnr_db", "latent_rel_error", "safe", "first_step_seconds"} <= set(row)
+        assert {"step_error", "psnr_db", "latent_rel_error", "safe", "warm_up_seconds"} <= set(row)
 
     chosen = data["chosen"]
     assert chosen["gpu_class"] == "cpu" and chosen["chosen"] in ("baseline fp32", "+attention=native")
@@ -119,16 +147,27 @@ def test_the_sweep_judges_each_lever_and_saves_the_fastest_safe_set_for_the_stud
     assert policy.attention_backend == saved["attention"] and policy.levers_from.startswith("measured ")
 
 
-def test_save_needs_a_sweep(own_cache, capsys):
-    code, _, err = bench(capsys, "--arch", "tiny", "--device", "cpu", "--save")
-    assert code == 2 and "--save needs --arch and --sweep" in err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--device", "cpu"], "--save needs --arch and --sweep"),
+        (["--device", "cpu", "--sweep", "--repeat", "1"], "--save needs --warmup 1 or more and --repeat 3 or more"),
+        (["--device", "cuda", "--sweep"], "--save with --arch tiny only on --device cpu"),
+    ],
+)
+def test_save_refuses_what_would_store_a_bad_figure(own_cache, capsys, argv, message):
+    code, _, err = bench(capsys, "--arch", "tiny", "--save", *argv)
+    assert code == 2 and message in err
     assert not levers_file().exists()
 
 
-def test_the_warm_up_skips_variants_whose_weights_are_missing(own_cache, tmp_path):
+def test_the_warm_up_skips_variants_whose_weights_are_missing(own_cache, tmp_path, monkeypatch):
     """On a machine without the real weights the warm-up does nothing; the first draft says what is missing."""
+    from huggingface_hub import constants
+
     from ltx_studio.studio import Studio
 
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # real weights here must not load
     studio = Studio(model_set_name="ltxv", outputs=tmp_path / "outputs")
     assert studio.warm_up() == {}
     assert all(state != "ready" for state in studio.variant_states().values())
