@@ -251,21 +251,7 @@ def render_take(
         emit(Progress("denoise", step / max(steps, 1), f"Step {step} of {steps}"))
         return cancel is not None and cancel.cancelled
 
-    job = DenoiseJob(
-        prompt=embeds,
-        width=plan.width,
-        height=plan.height,
-        frames=plan.frames,
-        fps=plan.fps,
-        sampling=plan.variant.sampling,
-        generator=generator,
-        guidance=plan.guidance,
-        steps=plan.steps,
-        image=plan.image,
-        latents=start_latents,
-        refine=start_latents is not None,
-        on_step=on_step,
-    )
+    job = denoise_job(plan, embeds, generator, latents=start_latents, refine=start_latents is not None, on_step=on_step)
     capture = (
         family.capture_denoised(pipe, latent_frames, latent_height, latent_width, on_x0) if preview else nullcontext()
     )
@@ -325,6 +311,23 @@ def render_take(
         raise
     emit(TakeDone(take))
     return take
+
+
+def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options) -> DenoiseJob:
+    """The family's denoise job for a plan: its size, sampling, guidance, steps and first frame."""
+    return DenoiseJob(
+        prompt=embeds,
+        width=plan.width,
+        height=plan.height,
+        frames=plan.frames,
+        fps=plan.fps,
+        sampling=plan.variant.sampling,
+        generator=generator,
+        guidance=plan.guidance,
+        steps=plan.steps,
+        image=plan.image,
+        **options,
+    )
 
 
 def _write_files(take: Take, frames, latents: torch.Tensor, plan: RenderPlan) -> None:

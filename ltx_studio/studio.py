@@ -22,9 +22,8 @@ import torch
 from . import sizing
 from .errors import BadInput, Cancelled, StudioError, TakeNotFound, WeightsMissing
 from .events import CancelToken, Event, EventSink, Failed, Progress
-from .families import DenoiseJob
 from .manager import PipelineManager, default_model_set_name
-from .render import RenderRequest, plan_from_take, plan_render, render_take
+from .render import RenderRequest, denoise_job, plan_from_take, plan_render, render_take
 from .takes import Take, TakeStore
 from .variants import load_registry, model_set
 
@@ -383,17 +382,7 @@ class Studio:
                     RenderRequest(prompt="warm-up", variant=name, width=64, height=64, frames=9), self.model_set
                 )
                 embeds, _ = self.manager.prompt_embeds(pipe, plan.prompt, plan.negative_prompt, plan.guidance)
-                job = DenoiseJob(
-                    prompt=embeds,
-                    width=plan.width,
-                    height=plan.height,
-                    frames=plan.frames,
-                    fps=plan.fps,
-                    sampling=plan.variant.sampling,
-                    generator=torch.Generator("cpu").manual_seed(0),
-                    guidance=plan.guidance,
-                    on_step=lambda step, steps: step >= 1,  # one step is all a compile needs
-                )
+                job = denoise_job(plan, embeds, torch.Generator("cpu").manual_seed(0), on_step=_after_one_step)
                 self.manager.family.denoise(pipe, job)
                 seconds[name] = round(time.perf_counter() - started, 3)
         return seconds
@@ -401,3 +390,8 @@ class Studio:
     def variant_states(self) -> dict[str, str]:
         """Each variant's state: ready (in memory), on disk, or not downloaded."""
         return {name: self.manager.state(name) for name in self.model_set.variants}
+
+
+def _after_one_step(step: int, steps: int) -> bool:
+    """Stop a denoise after its first step: all a warm-up (and a compile) needs."""
+    return step >= 1
