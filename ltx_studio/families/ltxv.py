@@ -196,8 +196,8 @@ class LTXVFamily:
     def probe_step(self, transformer, latent_frames: int, latent_height: int, latent_width: int) -> torch.Tensor:
         """One transformer forward on fixed random inputs (seed 0) of a latent size; the prediction, float32 on the CPU.
 
-        The warm-up runs it (a compiled transformer compiles here, once per process: dynamic shapes
-        serve every later size) and the benchmark compares levers by it.
+        The benchmark judges speed levers by it: one step, free of the compounding of a whole draft.
+        (The studio's warm-up runs a real denoise step instead, whose call matches a draft's exactly.)
         """
         config = transformer.config
         device, dtype = transformer.device, transformer.dtype
