@@ -1,4 +1,4 @@
-"""Command line: python -m ltx_studio render|upscale|compare|takes|models.
+"""Command line: python -m ltx_studio render|upscale|compare|enhance|takes|models|bench.
 
 Every command takes --json to print one JSON document on stdout. Bad input of any kind exits
 with code 2 and one line on stderr; progress goes to stderr.
@@ -25,7 +25,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser, *, variants_flag: bool = True) -> None:
-    parser.add_argument("--model-set", help="model set (default: ltxv with CUDA, else demo)")
+    parser.add_argument("--model-set", help="model set (default: the newest set on disk with CUDA, else demo)")
     flags = ["--variants-file"] + (["--variants"] if variants_flag else [])
     parser.add_argument(*flags, dest="variants_file", metavar="FILE", help="a variants TOML overriding shipped sets")
     parser.add_argument("--outputs", help="takes folder (default: $LTX_STUDIO_OUTPUTS or ./outputs)")
@@ -46,6 +46,7 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--guidance", type=float)
     parser.add_argument("--seed", type=int, default=-1, help="-1 (default) picks one and records it")
+    parser.add_argument("--no-audio", action="store_true", help="a silent mp4 (LTX-2 sets make sound by default)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", choices=["list", "check", "download"])
     models.add_argument("variant", nargs="?", help="for download: fast, distilled, pro or all")
 
+    enhance = commands.add_parser("enhance", help="rewrite a short idea as a detailed LTX-2 prompt")
+    _common(enhance)
+    enhance.add_argument("--prompt", required=True, help="the idea to expand")
+    enhance.add_argument("--image", help="a first frame (image-to-video system prompt)")
+    enhance.add_argument("--seed", type=int, default=10, help="same seed, same text (default 10)")
+
     commands.add_parser("bench", help="measure the studio (see BENCHMARKS.md and bench --help)")
     return parser
 
@@ -110,9 +117,10 @@ def _take_line(take) -> str:
     parent = f" <- {take.parent}" if take.parent else ""
     total = take.timings.get("total")
     took = f" {total:.1f}s" if total is not None else ""
+    sound = " sound" if take.audio else ""
     return (
         f"{take.id} {take.kind:7} {take.variant:9} {take.width}x{take.height} {take.frames}f seed {take.seed}"
-        f"{took}{flags}{parent}  {take.prompt[:60]!r}"
+        f"{took}{sound}{flags}{parent}  {take.prompt[:60]!r}"
     )
 
 
@@ -138,6 +146,7 @@ def _request(args, variant: str | None):
         fps=args.fps,
         steps=args.steps,
         guidance=args.guidance,
+        audio=not args.no_audio,
         image=args.image,
     )
 
@@ -163,6 +172,13 @@ def cmd_upscale(args) -> int:
         args.take_id, mode=args.mode, width=args.width, height=args.height, on_event=_progress_printer(args)
     )
     _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    return 0
+
+
+def cmd_enhance(args) -> int:
+    studio = _studio(args)
+    result = studio.enhance(args.prompt, image=args.image, seed=args.seed, on_event=_progress_printer(args))
+    _print(args, result, result["enhanced"])
     return 0
 
 
@@ -205,6 +221,7 @@ def cmd_models(args) -> int:
 
 
 COMMANDS = {
+    "enhance": cmd_enhance,
     "render": cmd_render,
     "compare": cmd_compare,
     "upscale": cmd_upscale,

@@ -22,7 +22,7 @@ from . import tiny
 from .errors import BadInput, StudioError, WeightsMissing
 from .families import get_family
 from .policy import MemoryPolicy, choose_policy, detect_device, with_levers
-from .variants import ModelSet, Source
+from .variants import OPTIONAL_COMPONENTS, ModelSet, Source
 
 ProgressFn = Callable[[str, float], None]
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ PROMPT_CACHE_SIZE = 32  # prompts whose embeddings stay in memory
 def resolve(source: Source) -> str:
     """A local folder for `tiny:` and local sources, else the Hub id (looked up in the HF cache)."""
     if source.repo.startswith("tiny:"):
-        return str(tiny.ensure_demo_set())
+        return str(tiny.ensure_demo_set(family=tiny.family_of(source.repo)))
     path = Path(source.repo).expanduser()
     return str(path) if path.exists() else source.repo
 
@@ -46,7 +46,7 @@ def locate(source: Source) -> Path | None:
     A model folder counts only with its weights (a half-finished download does not).
     """
     if source.repo.startswith("tiny:"):
-        return Path(tiny.ensure_demo_set())
+        return Path(tiny.ensure_demo_set(family=tiny.family_of(source.repo)))
     root = Path(source.repo).expanduser()
     if not root.exists():
         root = _hub_snapshot(source)
@@ -103,7 +103,7 @@ def is_on_disk(source: Source) -> bool:
 
 def _on_disk_bytes(source: Source) -> int:
     """Bytes of weights a source has on this machine (0 if unknown or not there)."""
-    if source.repo.startswith("tiny:") and not tiny.demo_set_built():
+    if source.repo.startswith("tiny:") and not tiny.demo_set_built(family=tiny.family_of(source.repo)):
         return 0
     root = locate(source)
     if root is None:
@@ -113,14 +113,26 @@ def _on_disk_bytes(source: Source) -> int:
     return sum(p.stat().st_size for p in (root / (source.subfolder or "")).glob("*.safetensors"))
 
 
+NEWEST_FIRST = ("ltx25", "ltx2", "ltx2-19b", "ltxv")  # the sets a CUDA machine prefers, in order
+
+
+def required_components(model_set: ModelSet) -> list[Source]:
+    return [s for kind, s in model_set.components.items() if kind not in OPTIONAL_COMPONENTS]
+
+
 def default_model_set_name(registry: dict[str, ModelSet], *, need_weights: bool = True) -> str:
-    """`ltxv` on a CUDA machine (that has its default variant's files, with `need_weights`), else `demo`."""
-    if not torch.cuda.is_available() or "ltxv" not in registry:
+    """Without CUDA, `demo`. With CUDA, the newest set whose default variant's files are all on this
+    machine; if none is (or `need_weights` is False), `ltx2`, whose missing weights then say how to get them."""
+    if not torch.cuda.is_available():
         return "demo"
-    ltxv = registry["ltxv"]
-    variant = ltxv.variants[ltxv.default_variant]
-    present = all(is_on_disk(s) for s in [variant.transformer, *ltxv.components.values()])
-    return "ltxv" if present or not need_weights else "demo"
+    for name in NEWEST_FIRST:
+        mset = registry.get(name)
+        if mset is None:
+            continue
+        variant = mset.variants[mset.default_variant]
+        if need_weights and all(is_on_disk(s) for s in [variant.transformer, *required_components(mset)]):
+            return name
+    return "ltx2" if "ltx2" in registry else "demo"
 
 
 def quantize_fp8(transformer) -> None:
@@ -194,8 +206,11 @@ class PipelineManager:
             if self._shared is None:
                 shared = {}
                 for kind in self.family.shared:
+                    source = self.model_set.components.get(kind)
+                    if source is None or (kind in OPTIONAL_COMPONENTS and not is_on_disk(source)):
+                        continue  # an optional part (the enhancer's processor) that this set doesn't have
                     label = kind.replace("_", " ")
-                    shared[kind] = self._load(kind, self.model_set.components[kind], label, for_variant)
+                    shared[kind] = self._load(kind, source, label, for_variant)
                 if self.policy.vae_tiling:
                     shared["vae"].enable_tiling()
                 self._place_shared(shared)
@@ -287,7 +302,7 @@ class PipelineManager:
         spec = self.model_set.variant(variant)
         if variant in self._pipelines:
             return "ready"
-        sources = [spec.transformer, *self.model_set.components.values()]
+        sources = [spec.transformer, *required_components(self.model_set)]
         return "on disk" if all(is_on_disk(s) for s in sources) else "not downloaded"
 
     def evict(self, variant: str) -> None:
@@ -354,10 +369,9 @@ class PipelineManager:
 
     def _place_shared(self, shared: dict) -> None:
         device, offload = torch.device(self.policy.device), self.policy.offload
-        for kind in ("text_encoder", "vae"):
-            module = shared.get(kind)
-            if module is None:
-                continue
+        for kind, module in shared.items():
+            if not isinstance(module, torch.nn.Module):
+                continue  # tokenizer, processor, scheduler
             if offload == "none":
                 module.to(device)
             elif offload == "group":
@@ -369,7 +383,7 @@ class PipelineManager:
                     onload_device=device,
                     offload_device=torch.device("cpu"),
                     offload_type="leaf_level",
-                    use_stream=kind != "vae",
+                    use_stream=kind not in ("vae", "audio_vae"),
                 )
 
     def _place_transformer(self, transformer) -> None:

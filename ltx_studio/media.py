@@ -1,4 +1,4 @@
-"""Media in and out: H.264 mp4 that browsers play, poster PNGs, JSON sidecars, first-frame images.
+"""Media in and out: H.264 (+ AAC) mp4 that browsers play, poster PNGs, JSON sidecars, first-frame images.
 
 Every file is written to a temporary name and renamed, so a reader never sees half a file.
 """
@@ -44,40 +44,90 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: int, metadata: dict | None = None) -> Path:
-    """Write uint8 frames [F, H, W, 3] as H.264 yuv420p mp4 (faststart), metadata in its comment tag."""
-    import imageio_ffmpeg
+def write_mp4(
+    path: Path,
+    frames: np.ndarray,
+    fps: int,
+    metadata: dict | None = None,
+    audio: np.ndarray | None = None,
+    sample_rate: int | None = None,
+) -> Path:
+    """Write uint8 frames [F, H, W, 3] as H.264 yuv420p mp4 (faststart), metadata in its comment tag.
+
+    With `audio` (float [channels, samples] in -1..1) the file gets an AAC track of exactly the
+    picture's duration, muxed by diffusers' own LTX-2 export helpers (PyAV).
+    """
+    import av
+    from diffusers.utils.export_utils import _prepare_audio_stream, _write_audio
 
     path = Path(path)
     tmp = _tmp_path(path)
     _, height, width, _ = frames.shape
-    params = ["-movflags", "+faststart", "-preset", "veryfast", "-crf", "18"]
-    if metadata:
-        params += ["-metadata", "comment=" + json.dumps(metadata, separators=(",", ":"))]
-    writer = imageio_ffmpeg.write_frames(
-        str(tmp),
-        (width, height),
-        fps=fps,
-        codec="libx264",
-        pix_fmt_out="yuv420p",
-        macro_block_size=16,
-        output_params=params,
-        ffmpeg_log_level="error",
-    )
+    container = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
     try:
-        writer.send(None)
+        if metadata:
+            container.metadata["comment"] = json.dumps(metadata, separators=(",", ":"))
+        stream = container.add_stream("libx264", rate=int(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        sound = _prepare_audio_stream(container, sample_rate) if audio is not None else None  # before any packet
         for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux(stream.encode())
+        if audio is not None:
+            import torch
+
+            samples = fit_waveform(np.asarray(audio, dtype=np.float32), round(len(frames) / fps * sample_rate))
+            _write_audio(container, sound, torch.from_numpy(samples), sample_rate, av)
     finally:
-        writer.close()
-    # imageio-ffmpeg does not check ffmpeg's exit status: make sure the file holds every frame.
+        container.close()
+    # Make sure the file holds every frame before it gets its final name.
     try:
-        written, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
-    except (RuntimeError, OSError) as exc:
-        raise OSError(f"ffmpeg wrote an unreadable video ({exc})") from None
+        written = probe_mp4(tmp)["frames"]
+    except (OSError, ValueError) as exc:
+        raise OSError(f"the video writer left an unreadable file ({exc})") from None
     if written != len(frames):
-        raise OSError(f"ffmpeg wrote {written} of {len(frames)} frames")
+        raise OSError(f"the video writer wrote {written} of {len(frames)} frames")
     return commit(tmp, path)
+
+
+def fit_waveform(waveform: np.ndarray, samples: int) -> np.ndarray:
+    """Trim or pad (with silence) a [channels, n] waveform to exactly `samples`, so sound and picture end together."""
+    have = waveform.shape[-1]
+    if have >= samples:
+        return waveform[..., :samples]
+    return np.pad(waveform, [(0, 0)] * (waveform.ndim - 1) + [(0, samples - have)])
+
+
+def probe_mp4(path: Path) -> dict:
+    """What an mp4 holds: frames, size, fps, and its sound track (seconds, sample rate, channels) if any."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            video = container.streams.video[0]
+            frames = sum(1 for _ in container.decode(video))
+            info = {
+                "frames": frames,
+                "width": video.codec_context.width,
+                "height": video.codec_context.height,
+                "fps": float(video.average_rate or 0),
+                "comment": container.metadata.get("comment"),
+                "audio": None,
+            }
+            if container.streams.audio:
+                track = container.streams.audio[0]
+                container.seek(0)
+                samples = sum(f.samples for f in container.decode(track))
+                info["audio"] = {
+                    "seconds": samples / track.rate,
+                    "sample_rate": track.rate,
+                    "channels": track.channels,
+                    "codec": track.codec_context.name,
+                }
+            return info
+    except av.error.FFmpegError as exc:
+        raise OSError(str(exc)) from None
 
 
 def read_mp4(path: Path) -> tuple[np.ndarray, dict]:

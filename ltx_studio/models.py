@@ -29,7 +29,16 @@ def describe_sets(variants_file=None) -> dict:
             "label": mset.label,
             "default_variant": mset.default_variant,
             "variants": {
-                v.name: {"label": v.label, "transformer": v.transformer.describe(), "draft_size": list(v.draft_size)}
+                v.name: {
+                    "label": v.label,
+                    "transformer": v.transformer.describe(),
+                    "draft_size": list(v.draft_size),
+                    "full_size": list(v.full_size),
+                    "max_size": list(v.max_size),
+                    "draft_frames": v.draft_frames,
+                    "max_frames": v.max_frames,
+                    "two_stage": v.sampling.two_stage,
+                }
                 for v in mset.variants.values()
             },
         }
@@ -42,7 +51,10 @@ def format_sets(data: dict) -> str:
     for name, info in data.items():
         lines.append(f"{name}: {info['label']} (family {info['family']}, default {info['default_variant']})")
         for vname, v in info["variants"].items():
-            lines.append(f"  {vname:10} {v['label']:32} {v['transformer']}")
+            sizes = " / ".join("x".join(map(str, v[k])) for k in ("draft_size", "full_size", "max_size"))
+            lines.append(
+                f"  {vname:10} {v['label']:32} draft/full/max {sizes}, up to {v['max_frames']} frames  {v['transformer']}"
+            )
     return "\n".join(lines)
 
 
@@ -77,7 +89,7 @@ def download(variants_file=None, set_name: str | None = None, variant: str | Non
         if not quiet:
             sys.stderr.write(f"[download] {label}: {source.describe()}\n")
         if source.repo.startswith("tiny:"):
-            done[label] = str(tiny.ensure_demo_set())
+            done[label] = str(tiny.ensure_demo_set(family=tiny.family_of(source.repo)))
         elif is_on_disk(source):
             done[label] = "already here"
         else:

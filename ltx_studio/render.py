@@ -20,11 +20,11 @@ from PIL import Image
 from . import faults, media, sizing
 from .errors import BadInput, Cancelled, StudioError
 from .events import CancelToken, EventSink, Preview, Progress, TakeDone
-from .families import DenoiseJob
+from .families import Decoded, DenoiseJob, Latents
 from .manager import PipelineManager
 from .preview import calibration_for
 from .takes import Take, TakeStore, new_take_id
-from .variants import ModelSet, Variant
+from .variants import ModelSet, Sampling, Variant
 
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
@@ -48,6 +48,7 @@ class RenderRequest:
     steps: int | None = None
     guidance: float | None = None
     image: str | Path | Image.Image | None = None  # first frame
+    audio: bool = True  # the soundtrack, for model sets that make one (LTX-2); False: a silent mp4
 
 
 @dataclass
@@ -67,10 +68,16 @@ class RenderPlan:
     image: Image.Image | None = None  # the first frame fitted to width x height
     snapped: dict[str, dict] = field(default_factory=dict)
     source_image: Image.Image | None = None  # the first frame as given (bounded), kept to re-fit at other sizes
+    audio: bool = False  # make the soundtrack (only where the model set has sound)
 
     @property
     def num_steps(self) -> int:
         return self.steps or self.variant.sampling.num_steps
+
+    def at_size(self, width: int, height: int) -> RenderPlan:
+        """The same plan at another size, its first frame re-fitted from the original."""
+        image = media.fit_image(self.source_image, width, height) if self.source_image is not None else None
+        return replace(self, width=width, height=height, image=image)
 
 
 def _number(name: str, value, kind: type, low: float, high: float):
@@ -123,8 +130,9 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
 
     snapped: dict[str, dict] = {}
     width, height = _plan_size(request, variant, image)
-    width = _snap(snapped, "width", width, sizing.snap_side(width))
-    height = _snap(snapped, "height", height, sizing.snap_side(height))
+    grid = 2 * sizing.SIZE_MULTIPLE if sampling.two_stage else sizing.SIZE_MULTIPLE  # stage 1 runs at half size
+    width = _snap(snapped, "width", width, sizing.snap_side(width, grid))
+    height = _snap(snapped, "height", height, sizing.snap_side(height, grid))
     if min(width, height) < sizing.MIN_SIDE:
         raise BadInput(f"size {width}x{height} is too small: each side at least {sizing.MIN_SIDE}")
     if not sizing.fits((width, height), variant.max_size):
@@ -146,8 +154,9 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
 
     fitted = media.fit_image(image, width, height) if image is not None else None
     source = media.bounded(image) if image is not None else None
+    audio = bool(request.audio) and model_set.has_audio
     return RenderPlan(
-        prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source
+        prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio
     )
 
 
@@ -191,6 +200,7 @@ def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
         steps=take.settings.get("steps_override"),
         guidance=take.guidance,
         image=take.path("image") if take.image else None,
+        audio=take.audio,
     )
     return plan_render(replace(request, **changes), model_set)
 
@@ -202,7 +212,7 @@ def render_take(
     store: TakeStore,
     kind: str = "draft",
     parent: str | None = None,
-    start_latents: torch.Tensor | None = None,
+    start_latents: Latents | None = None,
     timings: dict[str, float] | None = None,
     on_event: EventSink | None = None,
     cancel: CancelToken | None = None,
@@ -225,47 +235,54 @@ def render_take(
     started = time.perf_counter()
     emit(Progress("load", 0.0, f"Loading {plan.variant.label}"))
     pipe = manager.get(plan.variant.name)
+    stages = _stages(plan, manager.model_set, refine=start_latents is not None)
+    for stage in stages:  # Pro's refine stage runs on the distilled transformer: both are loaded (cached) now
+        stage.pipe = pipe if stage.variant is plan.variant else manager.get(stage.variant.name)
     to_rgb = calibration_for(family, pipe, _vae_key(manager)) if preview else None  # cached on disk
     started = clock("load", started)
 
     if cancel is not None and cancel.cancelled:
         raise Cancelled("render stopped")
 
-    # 2. Encode the prompt (cached by text encoder + prompt + negative prompt).
+    # 2. Encode the prompt for each stage (cached by text encoder + prompt + negative prompt).
     emit(Progress("text", 0.0, "Encoding the prompt"))
-    embeds, cached = manager.prompt_embeds(pipe, plan.prompt, plan.negative_prompt, plan.guidance)
+    for stage in stages:
+        stage.embeds, stage.prompt_cached = manager.prompt_embeds(
+            stage.pipe, plan.prompt, plan.negative_prompt, stage.guidance
+        )
     started = clock("text", started)
 
-    # 3. Denoise, streaming the denoised estimate of each step.
+    # 3. Denoise (both stages of a two-stage variant), streaming the denoised estimate of each step.
     generator = torch.Generator("cpu").manual_seed(plan.seed)
-    latent_frames, latent_height, latent_width = sizing.latent_shape(plan.width, plan.height, plan.frames)
-    total = _total_steps(plan, start_latents is not None)
+    total = sum(stage.steps for stage in stages)
     emit(Progress("denoise", 0.0, f"Denoising ({total} steps)"))
-    step_seen = {"n": 0}
+    done = {"steps": 0, "previews": 0}
 
     def on_x0(x0):
-        step_seen["n"] += 1
-        emit(Preview(min(step_seen["n"], total), total, to_rgb.image(x0)))
+        done["previews"] += 1
+        emit(Preview(min(done["previews"], total), total, to_rgb.image(x0)))
 
-    def on_step(step: int, steps: int) -> bool:
-        emit(Progress("denoise", step / max(steps, 1), f"Step {step} of {steps}"))
-        return cancel is not None and cancel.cancelled
-
-    job = denoise_job(plan, embeds, generator, latents=start_latents, refine=start_latents is not None, on_step=on_step)
-    capture = (
-        family.capture_denoised(pipe, latent_frames, latent_height, latent_width, on_x0) if preview else nullcontext()
-    )
-    with capture:
-        faults.inject("denoise")
-        latents = family.denoise(pipe, job)
-    if cancel is not None and cancel.cancelled:
-        raise Cancelled("render stopped")
+    latents = start_latents
+    for stage in stages:
+        if stage.upsample_first:
+            emit(Progress("upsample", 0.0, "Upsampling the first stage x2"))
+            latents = family.upsample(
+                manager.upsampler(),
+                latents,
+                manager.model_set.upsample_adain_factor,
+                manager.model_set.upsample_tone_map_compression_ratio,
+                generator,
+            )
+        latents = _run_stage(stage, latents, manager, generator, on_x0 if preview else None, emit, cancel, done, total)
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("render stopped")
     started = clock("denoise", started)
 
-    # 4. Decode.
+    # 4. Decode (the picture, and the soundtrack when asked).
     emit(Progress("decode", 0.0, "Decoding"))
     faults.inject("decode")
-    frames = family.decode(pipe, latents, plan.variant.sampling, generator)
+    decoded = family.decode(stages[-1].pipe, latents, plan.variant.sampling, generator, audio=plan.audio)
+    frames = decoded.frames
     started = clock("decode", started)
     if cancel is not None and cancel.cancelled:
         raise Cancelled("render stopped")
@@ -289,13 +306,15 @@ def render_take(
         parent=parent,
         image="first_frame.png" if plan.source_image is not None else None,
         snapped=plan.snapped,
-        settings=_settings(plan, prompt_cached=cached, refine=start_latents is not None),
+        settings=_settings(plan, stages, prompt_cached=all(stage.prompt_cached for stage in stages)),
+        audio=decoded.audio is not None,
+        sample_rate=decoded.sample_rate,
     )
     staged = None
     try:
         staged = store.stage()
         take.folder = str(staged)
-        _write_files(take, frames, latents, plan)
+        _write_files(take, decoded, latents, plan)
         clock("write", started)
         take.timings = timings
         take.timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 4)
@@ -313,9 +332,70 @@ def render_take(
     return take
 
 
+@dataclass
+class _Stage:
+    """One denoising pass of a render: its size, variant, guidance and steps (and, once loaded, its pipe)."""
+
+    plan: RenderPlan  # the plan at this stage's size
+    variant: Variant
+    guidance: float
+    refine: bool
+    upsample_first: bool  # the previous stage's latents go through the x2 upsampler first
+    steps: int
+    pipe: object = None
+    embeds: object = None
+    prompt_cached: bool = False
+
+
+def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool) -> list[_Stage]:
+    """The passes a plan runs: one; or, for a two-stage variant, half size + upsample + refine;
+    or, refining given latents (upscale), the refine pass alone. A refine pass runs with the variant's
+    `refine_variant` (Pro refines with the distilled transformer), at that variant's own guidance."""
+    sampling = plan.variant.sampling
+    finisher = model_set.variants[sampling.refine_variant] if sampling.refine_variant else plan.variant
+    finish_guidance = plan.guidance if finisher is plan.variant else finisher.sampling.guidance
+    finish = _Stage(plan, finisher, finish_guidance, True, False, finisher.sampling.refine_schedule()[3])
+    if refine:
+        return [finish]
+    if not sampling.two_stage:
+        return [_Stage(plan, plan.variant, plan.guidance, False, False, plan.num_steps)]
+    first = _Stage(
+        plan.at_size(plan.width // 2, plan.height // 2), plan.variant, plan.guidance, False, False, plan.num_steps
+    )
+    finish.upsample_first = True
+    return [first, finish]
+
+
+def _run_stage(stage: _Stage, latents, manager, generator, on_x0, emit, cancel, done, total) -> Latents:
+    """Denoise one stage through the family, counting steps across stages for progress and previews."""
+    family = manager.family
+    offset = done["steps"]
+
+    def on_step(step: int, steps: int) -> bool:
+        done["steps"] = offset + step
+        emit(Progress("denoise", done["steps"] / max(total, 1), f"Step {done['steps']} of {total}"))
+        return cancel is not None and cancel.cancelled
+
+    job = denoise_job(
+        stage.plan,
+        stage.embeds,
+        generator,
+        sampling=stage.variant.sampling,
+        guidance=stage.guidance,
+        latents=latents if stage.refine else None,
+        refine=stage.refine,
+        on_step=on_step,
+    )
+    shape = sizing.latent_shape(stage.plan.width, stage.plan.height, stage.plan.frames)
+    capture = family.capture_denoised(stage.pipe, *shape, on_x0) if on_x0 is not None else nullcontext()
+    with capture:
+        faults.inject("denoise")
+        return family.denoise(stage.pipe, job)
+
+
 def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options) -> DenoiseJob:
-    """The family's denoise job for a plan: its size, sampling, guidance, steps and first frame."""
-    return DenoiseJob(
+    """The family's denoise job for a plan: its size, sampling, guidance, steps, first frame and sound."""
+    values = dict(
         prompt=embeds,
         width=plan.width,
         height=plan.height,
@@ -326,37 +406,58 @@ def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options)
         guidance=plan.guidance,
         steps=plan.steps,
         image=plan.image,
-        **options,
+        audio=plan.audio,
     )
+    values.update(options)
+    if values.get("refine"):
+        values["steps"] = None  # a refine pass runs its own schedule
+    return DenoiseJob(**values)
 
 
-def _write_files(take: Take, frames, latents: torch.Tensor, plan: RenderPlan) -> None:
+def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPlan) -> None:
     from safetensors.torch import save_file
 
     metadata = {
         k: getattr(take, k)
         for k in ("id", "prompt", "seed", "model_set", "variant", "width", "height", "frames", "fps")
     }
-    media.write_mp4(take.path("video"), frames, take.fps, metadata)
+    media.write_mp4(take.path("video"), decoded.frames, take.fps, metadata, decoded.audio, decoded.sample_rate)
     faults.inject("write")
-    media.write_png(take.path("poster"), frames[len(frames) // 2])
+    media.write_png(take.path("poster"), decoded.frames[len(decoded.frames) // 2])
+    tensors = {"latents": latents.video.float().cpu().contiguous()}
+    if latents.audio is not None:  # kept for upscale, which refines the sound too
+        tensors["audio_latents"] = latents.audio.float().cpu().contiguous()
     tmp = take.path("latents").with_suffix(".tmp")
-    save_file({"latents": latents.float().cpu().contiguous()}, str(tmp), metadata={"take": take.id})
+    save_file(tensors, str(tmp), metadata={"take": take.id})
     media.commit(tmp, take.path("latents"))
     if plan.source_image is not None:
         media.write_png(take.path("image"), plan.source_image)
 
 
-def _settings(plan: RenderPlan, *, prompt_cached: bool, refine: bool) -> dict:
-    sampling = plan.variant.sampling
+def load_latents(take: Take) -> Latents:
+    """A take's stored latents (picture, and sound where it was kept)."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(take.path("latents")))
+    return Latents(tensors["latents"], tensors.get("audio_latents"))
+
+
+def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) -> dict:
+    sampling: Sampling = stages[-1].variant.sampling
+    refine = stages[-1].refine
     settings = {
         "steps_override": plan.steps,
-        "timesteps": list(sampling.refine_timesteps if refine else sampling.timesteps or []) or None,
+        "timesteps": list((sampling.refine_timesteps if refine else sampling.timesteps) or []) or None,
+        "sigmas": list((sampling.refine_sigmas if refine else sampling.sigmas) or []) or None,
         "guidance_rescale": sampling.guidance_rescale,
         "decode_timestep": sampling.decode_timestep,
         "decode_noise_scale": sampling.decode_noise_scale,
         "image_cond_noise_scale": sampling.image_cond_noise_scale,
         "prompt_cached": prompt_cached,
+        "stages": [
+            {"variant": s.variant.name, "size": [s.plan.width, s.plan.height], "steps": s.steps, "refine": s.refine}
+            for s in stages
+        ],
     }
     if refine:
         settings["refine_denoise_strength"] = sampling.refine_denoise_strength
@@ -394,7 +495,3 @@ def disk_full(exc: BaseException, folder: Path) -> bool:
 
 def _vae_key(manager: PipelineManager) -> str:
     return f"{manager.model_set.name}|{manager.model_set.components['vae'].describe()}"
-
-
-def _total_steps(plan: RenderPlan, refine: bool) -> int:
-    return plan.variant.sampling.refine_schedule()[3] if refine else plan.num_steps

@@ -23,7 +23,7 @@ from . import sizing
 from .errors import BadInput, Cancelled, StudioError, TakeNotFound, WeightsMissing
 from .events import CancelToken, Event, EventSink, Failed, Progress
 from .manager import PipelineManager, default_model_set_name
-from .render import RenderRequest, denoise_job, plan_from_take, plan_render, render_take
+from .render import RenderRequest, denoise_job, load_latents, plan_from_take, plan_render, render_take
 from .takes import Take, TakeStore
 from .variants import load_registry, model_set
 
@@ -226,7 +226,6 @@ class Studio:
 
     def _upscale_latent(self, draft: Take, on_event, cancel) -> Take:
         import torch
-        from safetensors.torch import load_file
 
         plan = plan_from_take(draft, self.model_set, width=draft.width * 2, height=draft.height * 2)
         emit = on_event or (lambda event: None)
@@ -234,7 +233,7 @@ class Studio:
         def work() -> Take:
             started = time.perf_counter()
             emit(Progress("upsample", 0.0, "Upsampling the draft's latents x2"))
-            latents = load_file(str(draft.path("latents")))["latents"]
+            latents = load_latents(draft)
             upsampled = self.manager.family.upsample(
                 self.manager.upsampler(),
                 latents,
@@ -345,6 +344,43 @@ class Studio:
                     self.store.delete(take.id)
         except Exception:
             log.exception("pruning live drafts failed")
+
+    # --- prompt enhancement ------------------------------------------------------------------
+
+    def enhance(
+        self, prompt: str, *, image=None, seed: int = 10, on_event: EventSink | None = None, cancel=None
+    ) -> dict:
+        """Rewrite a short idea as the detailed audio-visual caption LTX-2 was trained on (diffusers' enhancer).
+
+        Returns {"prompt": typed, "enhanced": rewritten}; same seed, same text. With a first frame the
+        image-to-video system prompt is used. LTX-Video sets have no enhancer (BadInput).
+        """
+        from .media import load_image
+        from .render import MAX_PROMPT_CHARS, MAX_SEED, _number
+
+        prompt = (prompt or "").strip()
+        if not prompt:
+            raise BadInput("enhance needs a prompt: a short idea to expand")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise BadInput(f"prompt is too long: {len(prompt)} characters (at most {MAX_PROMPT_CHARS})")
+        seed = _number("seed", seed, int, 0, MAX_SEED)
+        if not self.model_set.has_audio:
+            raise BadInput(f"prompt enhancement needs an LTX-2 model set; {self.model_set.name!r} is LTX-Video")
+        if image is not None and not hasattr(image, "width"):
+            image = load_image(image)
+        with self._device(cancel, on_event):
+            if on_event is not None:
+                on_event(Progress("enhance", 0.0, "Writing a detailed prompt"))
+            pipe = self.manager.get(self.model_set.default_variant)
+            enhanced = self.manager.family.enhance_prompt(pipe, prompt, image, seed)
+            if on_event is not None:
+                on_event(Progress("enhance", 1.0))
+        return {"prompt": prompt, "enhanced": enhanced, "seed": seed, "model_set": self.model_set.name}
+
+    def enhance_job(self, prompt: str, *, image=None, seed: int = 10) -> Job:
+        return Job(
+            lambda emit, cancel: self.enhance(prompt, image=image, seed=seed, on_event=emit, cancel=cancel), "enhance"
+        )
 
     # --- library -----------------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ class Take:
     timings: dict[str, float] = field(default_factory=dict)
     snapped: dict[str, dict] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    audio: bool = False  # the mp4 has a soundtrack
+    sample_rate: int | None = None  # of the soundtrack
     status: str = "ok"  # "ok" | "missing" (files deleted by hand); not stored
     folder: str = ""  # absolute path of the take's folder; not stored
 

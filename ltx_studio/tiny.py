@@ -1,6 +1,6 @@
-"""Tiny random LTX-Video checkpoints, built offline in diffusers format.
+"""Tiny random LTX-Video checkpoints, built offline in diffusers format (LTX-2: `tiny_ltx2`).
 
-The `demo` model set is made of these: the same architecture as LTX-Video 0.9.7+ (32x/8x VAE,
+The `demo-ltxv` model set is made of these: the same architecture as LTX-Video 0.9.7+ (32x/8x VAE,
 T5 text encoder, LTX transformer, latent upsampler) at a size that runs in milliseconds on a CPU.
 They are saved with `save_pretrained` and loaded back through exactly the code that loads a Hub
 repo, so every code path is the real one; only the output is noise.
@@ -181,23 +181,38 @@ def cache_root() -> Path:
     return Path(base) / "ltx-studio"
 
 
-def demo_folder(root: Path | None = None) -> Path:
-    return (root or cache_root()) / f"demo-ltxv-v{TINY_VERSION}"
+FAMILIES = ("ltxv", "ltx2")  # `tiny:<family>` in the variants file
 
 
-def demo_set_built(root: Path | None = None) -> bool:
-    return (demo_folder(root) / "tiny.json").exists()
+def family_of(repo: str) -> str:
+    """The family of a `tiny:<family>` source (an unknown one is refused when the variants file is read)."""
+    return repo.removeprefix("tiny:")
 
 
-def ensure_demo_set(root: Path | None = None) -> Path:
-    """Build the demo set once (atomically: built aside, then renamed) and return its folder."""
-    folder = demo_folder(root)
+def demo_folder(root: Path | None = None, family: str = "ltxv") -> Path:
+    return (root or cache_root()) / f"demo-{family}-v{TINY_VERSION}"
+
+
+def demo_set_built(root: Path | None = None, family: str = "ltxv") -> bool:
+    return (demo_folder(root, family) / "tiny.json").exists()
+
+
+def ensure_demo_set(root: Path | None = None, family: str = "ltxv") -> Path:
+    """Build a family's tiny set once (atomically: built aside, then renamed) and return its folder."""
+    if family not in FAMILIES:
+        raise ValueError(f"no tiny set for family {family!r}")
+    folder = demo_folder(root, family)
     if (folder / "tiny.json").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
     try:
-        save_demo_set(building)
+        if family == "ltx2":
+            from . import tiny_ltx2
+
+            tiny_ltx2.save_demo_set(building, TINY_VERSION)
+        else:
+            save_demo_set(building)
         try:
             building.rename(folder)
         except OSError:

@@ -14,8 +14,25 @@ from typing import Any
 
 from .errors import BadInput
 
+TINY_REPOS = ("tiny:ltxv", "tiny:ltx2")
+SOUND_FAMILIES = ("ltx2",)
+OPTIONAL_COMPONENTS = ("processor",)  # only prompt enhancement needs it
 VARIANT_NAMES = ("fast", "distilled", "pro")
-SHARED_COMPONENTS = ("text_encoder", "tokenizer", "vae", "scheduler")
+# Components a set may name; which ones a family needs is the family's `shared` (checked at parse time).
+SHARED_COMPONENTS = (
+    "text_encoder",
+    "tokenizer",
+    "processor",
+    "connectors",
+    "vae",
+    "audio_vae",
+    "vocoder",
+    "scheduler",
+)
+FAMILY_COMPONENTS = {
+    "ltxv": ("text_encoder", "tokenizer", "vae", "scheduler"),
+    "ltx2": ("text_encoder", "tokenizer", "processor", "connectors", "vae", "audio_vae", "vocoder", "scheduler"),
+}
 
 
 @dataclass(frozen=True)
@@ -52,9 +69,26 @@ class Sampling:
     refine_timesteps: tuple[float, ...] | None = None
     refine_denoise_strength: float = 0.999
     image_crf: int = 29  # first frames are H.264-compressed like the video the model was trained on; 0: off
+    # LTX-2: sigma schedules (instead of timesteps) and the guidance of both streams. The neutral
+    # values are the defaults: the diffusers call's own defaults are CFG 3, STG 1, audio CFG 7.
+    sigmas: tuple[float, ...] | None = None
+    refine_sigmas: tuple[float, ...] | None = None
+    stg_scale: float = 0.0
+    stg_blocks: tuple[int, ...] = ()
+    modality_scale: float = 1.0
+    audio_guidance: float = 1.0
+    audio_stg_scale: float = 0.0
+    audio_modality_scale: float = 1.0
+    audio_guidance_rescale: float = 0.0
+    # Two-stage renders: stage 1 at half size, latent upsample x2, then the refine pass (with
+    # `refine_variant`'s transformer when given, e.g. Pro's distilled refine).
+    two_stage: bool = False
+    refine_variant: str | None = None
 
     @property
     def num_steps(self) -> int:
+        if self.sigmas:
+            return len(self.sigmas)
         return len(self.timesteps) if self.timesteps else int(self.steps or 0)
 
     def refine_schedule(self) -> tuple[list[float] | None, int, float, int]:
@@ -64,6 +98,8 @@ class Sampling:
         """
         timesteps = list(self.refine_timesteps) if self.refine_timesteps else None
         steps = len(timesteps) if timesteps else (self.refine_steps or 10)
+        if self.refine_sigmas:  # a sigma schedule starts part-way: it runs every step it lists
+            return None, len(self.refine_sigmas), 1.0, len(self.refine_sigmas)
         strength = self.refine_denoise_strength
         return timesteps, steps, strength, max(1, min(steps, int(steps * strength)))
 
@@ -105,6 +141,11 @@ class ModelSet:
     live_size: tuple[int, int] = (512, 320)
     live_frames: int = 25
     variants: dict[str, Variant] = field(default_factory=dict)
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the set's family makes a soundtrack with the picture (LTX-2)."""
+        return self.family in SOUND_FAMILIES
 
     @property
     def is_demo(self) -> bool:
@@ -182,10 +223,10 @@ def _check_sampling(sampling: Sampling, table: _Table) -> None:
         value = getattr(sampling, key)
         if value is not None and not 1 <= value <= 200:
             fail(f"{key} must be between 1 and 200")
-    for key in ("timesteps", "refine_timesteps"):
+    for key, top in (("timesteps", 1000), ("refine_timesteps", 1000), ("sigmas", 1), ("refine_sigmas", 1)):
         values = getattr(sampling, key)
-        if values and (any(not 0 <= v <= 1000 for v in values) or list(values) != sorted(values, reverse=True)):
-            fail(f"{key} must descend within 0..1000")
+        if values and (any(not 0 <= v <= top for v in values) or list(values) != sorted(values, reverse=True)):
+            fail(f"{key} must descend within 0..{top}")
     if not 0 < sampling.refine_denoise_strength <= 1:
         fail("refine_denoise_strength must be in (0, 1]")
     if not 1 <= sampling.fps <= 120:
@@ -197,8 +238,9 @@ def _check_sampling(sampling: Sampling, table: _Table) -> None:
 def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
     steps = table.get("steps", int, None)
     timesteps = table.numbers("timesteps", required=False)
-    if steps is None and timesteps is None:
-        raise BadInput(f"{table.origin}: {table.where} needs steps or timesteps")
+    sigmas = table.numbers("sigmas", required=False)
+    if steps is None and timesteps is None and sigmas is None:
+        raise BadInput(f"{table.origin}: {table.where} needs steps, timesteps or sigmas")
     sampling = Sampling(
         steps=steps,
         timesteps=timesteps,
@@ -212,8 +254,21 @@ def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
         refine_timesteps=table.numbers("refine_timesteps", required=False),
         refine_denoise_strength=table.get("refine_denoise_strength", float, 0.999),
         image_crf=table.get("image_crf", int, 29),
+        sigmas=sigmas,
+        refine_sigmas=table.numbers("refine_sigmas", required=False),
+        stg_scale=table.get("stg_scale", float, 0.0),
+        stg_blocks=tuple(int(b) for b in table.numbers("stg_blocks", required=False) or ()),
+        modality_scale=table.get("modality_scale", float, 1.0),
+        audio_guidance=table.get("audio_guidance", float, 1.0),
+        audio_stg_scale=table.get("audio_stg_scale", float, 0.0),
+        audio_modality_scale=table.get("audio_modality_scale", float, 1.0),
+        audio_guidance_rescale=table.get("audio_guidance_rescale", float, 0.0),
+        two_stage=table.get("two_stage", bool, False),
+        refine_variant=table.get("refine_variant", str, None),
     )
     _check_sampling(sampling, table)
+    if (sampling.stg_scale or sampling.audio_stg_scale) and not sampling.stg_blocks:
+        raise BadInput(f"{table.origin}: {table.where} has stg_scale but no stg_blocks")
     transformer = table.source("transformer")
     if transformer.file and not transformer.file.endswith(".safetensors"):
         raise BadInput(
@@ -221,6 +276,8 @@ def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
         )
     if transformer.file and not transformer.config:
         raise BadInput(f"{table.origin}: {table.where}.transformer has a file but no config (ltxv-2b or ltxv-13b)")
+    if transformer.repo.startswith("tiny:") and transformer.repo not in TINY_REPOS:
+        raise BadInput(f"{table.origin}: {table.where}.transformer: unknown tiny set {transformer.repo!r}")
     draft_frames, max_frames = table.get("draft_frames", int), table.get("max_frames", int)
     for key, frames in (("draft_frames", draft_frames), ("max_frames", max_frames)):
         if frames < 9 or (frames - 1) % 8:
@@ -241,6 +298,8 @@ def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
 
 def _parse_set(name: str, table: _Table) -> ModelSet:
     family = table.get("family", str)
+    if family not in FAMILY_COMPONENTS:
+        raise BadInput(f"{table.origin}: {table.where}.family {family!r} is not one of: {', '.join(FAMILY_COMPONENTS)}")
     variants_table = _Table(table.get("variants", dict), f"{table.where}.variants", table.origin)
     variants = {}
     for variant_name, raw in variants_table.data.items():
@@ -252,6 +311,12 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
     default_variant = table.get("default_variant", str, next(iter(variants)))
     if default_variant not in variants:
         raise BadInput(f"{table.origin}: {table.where}.default_variant {default_variant!r} is not one of its variants")
+    for variant in variants.values():
+        refine = variant.sampling.refine_variant
+        if refine is not None and refine not in variants:
+            raise BadInput(
+                f"{table.origin}: {table.where}.variants.{variant.name}.refine_variant {refine!r} is not one of its variants"
+            )
     live_variant = table.get("live_variant", str, default_variant)
     if live_variant not in variants:
         raise BadInput(f"{table.origin}: {table.where}.live_variant {live_variant!r} is not one of its variants")
@@ -261,7 +326,11 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
         label=table.get("label", str, name),
         default_variant=default_variant,
         negative_prompt=table.get("negative_prompt", str, ""),
-        components={key: table.source(key) for key in SHARED_COMPONENTS},
+        components={
+            key: source
+            for key in FAMILY_COMPONENTS[family]
+            if (source := table.source(key, required=key not in OPTIONAL_COMPONENTS)) is not None
+        },
         upsampler=table.source("upsampler", required=False),
         upsample_adain_factor=table.get("upsample_adain_factor", float, 1.0),
         upsample_tone_map_compression_ratio=table.get("upsample_tone_map_compression_ratio", float, 0.0),

@@ -1,8 +1,9 @@
 """Family adapters: the only code that knows a diffusers pipeline's call signature.
 
-A family provides: `shared` (component kinds shared by its variants), `load_component`,
-`assemble`, `assemble_upsampler`, `encode_prompt`, `denoise`, `decode`, `upsample`,
-`capture_denoised` and `encode_images`. The manager, renderer and store only call those.
+A family provides: `shared` (component kinds shared by its variants), `has_audio`,
+`load_component`, `assemble`, `assemble_upsampler`, `encode_prompt`, `denoise` (-> `Latents`),
+`decode` (-> `Decoded`), `upsample`, `capture_denoised`, `encode_images`, `enhance_prompt` and
+`probe_step`. The manager, renderer and store only call those.
 """
 
 from __future__ import annotations
@@ -13,6 +14,37 @@ from typing import Any
 
 from ..errors import BadInput
 from ..variants import Sampling
+
+
+@dataclass
+class Latents:
+    """What a denoise pass leaves: the picture's latents and, for LTX-2, the sound's.
+
+    Each family keeps its own convention (LTX-Video: normalised; LTX-2: as diffusers returns them);
+    only the family reads them back.
+    """
+
+    video: Any  # torch tensor [1, C, F', H', W']
+    audio: Any = None  # torch tensor [1, C, L, M] (LTX-2), or None
+
+
+@dataclass
+class Decoded:
+    """Decoded output: uint8 frames [F, H, W, 3] and, when asked and made, a waveform [channels, samples]."""
+
+    frames: Any  # numpy uint8
+    audio: Any = None  # numpy float32 in -1..1
+    sample_rate: int | None = None
+
+
+@dataclass
+class PromptEmbeds:
+    """Encoded prompt (and negative prompt when guidance is on), ready for the pipeline."""
+
+    embeds: Any
+    mask: Any
+    negative_embeds: Any = None
+    negative_mask: Any = None
 
 
 @dataclass
@@ -29,9 +61,10 @@ class DenoiseJob:
     guidance: float
     steps: int | None = None
     image: Any = None  # a PIL image at exactly width x height, the first frame
-    latents: Any = None  # refine: start from these torch latents (unpacked, normalised)
+    latents: Latents | None = None  # refine: start from these
     refine: bool = False
     on_step: Callable[[int, int], bool] | None = None  # (step, total) -> stop?
+    audio: bool = True  # denoise the sound stream too (families with sound)
 
 
 def get_family(name: str):
@@ -40,4 +73,8 @@ def get_family(name: str):
         from .ltxv import LTXVFamily
 
         return LTXVFamily()
-    raise BadInput(f"unknown model family {name!r} (this version knows: ltxv)")
+    if name == "ltx2":
+        from .ltx2 import LTX2Family
+
+        return LTX2Family()
+    raise BadInput(f"unknown model family {name!r} (this version knows: ltxv, ltx2)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 
 from .. import media
 from ..variants import Sampling
-from . import DenoiseJob
+from . import Decoded, DenoiseJob, Latents, PromptEmbeds
 
 # "mu must be passed when use_dynamic_shifting is True": custom timesteps need a plain schedule.
 # Also no shift or sigma reshaping: the sigmas must equal timestep / 1000, which the preview relies on.
@@ -32,21 +31,12 @@ SCHEDULER_OVERRIDES = {
 MAX_SEQUENCE_LENGTH = 256
 
 
-@dataclass
-class PromptEmbeds:
-    """Encoded prompt (and negative prompt when guidance is on), ready for the transformer."""
-
-    embeds: torch.Tensor
-    mask: torch.Tensor
-    negative_embeds: torch.Tensor | None = None
-    negative_mask: torch.Tensor | None = None
-
-
 class LTXVFamily:
     """Loads LTX-Video components and runs the stages of a render with diffusers."""
 
     name = "ltxv"
     shared = ("text_encoder", "tokenizer", "vae", "scheduler")
+    has_audio = False
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -127,8 +117,8 @@ class LTXVFamily:
         return PromptEmbeds(embeds, mask, negative if use_cfg else None, negative_mask if use_cfg else None)
 
     @torch.no_grad()
-    def denoise(self, pipe, job: DenoiseJob) -> torch.Tensor:
-        """Run the denoising loop; returns unpacked, normalised latents [1, C, F', H', W']."""
+    def denoise(self, pipe, job: DenoiseJob) -> Latents:
+        """Run the denoising loop; the video latents are unpacked and normalised [1, C, F', H', W']."""
         sampling = job.sampling
         if job.refine:
             timesteps, steps, strength, _ = sampling.refine_schedule()
@@ -162,35 +152,20 @@ class LTXVFamily:
             guidance_rescale=sampling.guidance_rescale if job.guidance > 1.0 else 0.0,
             image_cond_noise_scale=sampling.image_cond_noise_scale,
             denoise_strength=strength,
-            latents=job.latents,
+            latents=job.latents.video if job.latents is not None else None,
             generator=job.generator,
             output_type="latent",
             callback_on_step_end=callback,
             max_sequence_length=MAX_SEQUENCE_LENGTH,
         )
-        return result.frames
+        return Latents(result.frames)
 
     @torch.no_grad()
-    def decode(self, pipe, latents: torch.Tensor, sampling: Sampling, generator: torch.Generator) -> np.ndarray:
+    def decode(
+        self, pipe, latents: Latents, sampling: Sampling, generator: torch.Generator, audio: bool = False
+    ) -> Decoded:
         """Decode normalised latents to uint8 frames [F, H, W, 3] (what the pipeline does after its loop)."""
-        from diffusers.utils.torch_utils import randn_tensor
-
-        vae = pipe.vae
-        device = pipe._execution_device
-        latents = pipe._denormalize_latents(
-            latents.to(device), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
-        )
-        latents = latents.to(vae.dtype)
-        timestep = None
-        if vae.config.timestep_conditioning:
-            noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=latents.dtype)
-            scale = sampling.decode_noise_scale
-            scale = sampling.decode_timestep if scale is None else scale
-            latents = (1 - scale) * latents + scale * noise
-            timestep = torch.tensor([sampling.decode_timestep], device=device, dtype=latents.dtype)
-        video = vae.decode(latents, timestep, return_dict=False)[0]
-        video = (video[0].float().clamp(-1, 1) + 1) * 127.5  # [C, F, H, W] in 0..255
-        return video.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        return Decoded(decode_frames(pipe, latents.video, sampling, generator, normalised=True))
 
     @torch.no_grad()
     def probe_step(self, transformer, latent_frames: int, latent_height: int, latent_width: int) -> torch.Tensor:
@@ -220,12 +195,12 @@ class LTXVFamily:
         return out.float().cpu()
 
     @torch.no_grad()
-    def upsample(self, up_pipe, latents: torch.Tensor, adain_factor: float, tone_map: float, generator) -> torch.Tensor:
+    def upsample(self, up_pipe, latents: Latents, adain_factor: float, tone_map: float, generator) -> Latents:
         """x2 spatial upsampling in latent space; normalised latents in and out."""
-        _, _, _, height, width = latents.shape
+        _, _, _, height, width = latents.video.shape
         scale = up_pipe.vae_spatial_compression_ratio
-        return up_pipe(
-            latents=latents.to(up_pipe._execution_device),
+        upsampled = up_pipe(
+            latents=latents.video.to(up_pipe._execution_device),
             width=width * scale,
             height=height * scale,
             adain_factor=adain_factor,
@@ -233,6 +208,7 @@ class LTXVFamily:
             generator=generator,
             output_type="latent",
         ).frames
+        return Latents(upsampled)
 
     # --- live preview ------------------------------------------------------------------------
 
@@ -267,6 +243,12 @@ class LTXVFamily:
             handle.remove()
 
     @torch.no_grad()
+    def enhance_prompt(self, pipe, prompt: str, image, seed: int) -> str:
+        from ..errors import BadInput
+
+        raise BadInput("prompt enhancement needs an LTX-2 model set (LTX-Video has no enhancer)")
+
+    @torch.no_grad()
     def encode_images(self, pipe, images: torch.Tensor) -> torch.Tensor:
         """Normalised latents [N, C, 1, h, w] of images [N, 3, H, W] in -1..1 (for preview calibration)."""
         vae = pipe.vae
@@ -275,3 +257,30 @@ class LTXVFamily:
         latents = vae.encode(pixels).latent_dist.mode().float()
         mean, std = vae.latents_mean.to(latents.device), vae.latents_std.to(latents.device)
         return pipe._normalize_latents(latents, mean, std)
+
+
+@torch.no_grad()
+def decode_frames(pipe, latents: torch.Tensor, sampling: Sampling, generator, *, normalised: bool) -> np.ndarray:
+    """uint8 frames [F, H, W, 3] from video latents, as the LTX pipelines decode after their loop.
+
+    Shared by both families (LTX-2's VAE has the same decode call); `normalised` says whether the
+    latents still need the VAE's statistics applied.
+    """
+    from diffusers.utils.torch_utils import randn_tensor
+
+    vae = pipe.vae
+    device = pipe._execution_device
+    latents = latents.to(device)
+    if normalised:
+        latents = pipe._denormalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+    latents = latents.to(vae.dtype)
+    timestep = None
+    if vae.config.timestep_conditioning:
+        noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=latents.dtype)
+        scale = sampling.decode_noise_scale
+        scale = sampling.decode_timestep if scale is None else scale
+        latents = (1 - scale) * latents + scale * noise
+        timestep = torch.tensor([sampling.decode_timestep], device=device, dtype=latents.dtype)
+    video = vae.decode(latents, timestep, return_dict=False)[0]
+    video = (video[0].float().clamp(-1, 1) + 1) * 127.5  # [C, F, H, W] in 0..255
+    return video.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()

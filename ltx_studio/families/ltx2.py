@@ -1,0 +1,333 @@
+"""LTX-2.x adapter (LTX-2.3, LTX-2.5): picture and sound from one transformer.
+
+Renders go through `LTX2ConditionPipeline` (text-to-video, and a first frame as a condition at
+latent index 0), split into the stages the studio times: encode the prompt with Gemma (cached by
+the manager; the connectors run inside the call, they are cheap), denoise both streams to latents,
+decode the picture with the video VAE and the sound with the audio VAE and the vocoder. Upscale is
+`LTX2LatentUpsamplePipeline` (x2 in latent space) plus a refine pass that refines the audio
+latents too, as diffusers' two-stage recipe does.
+
+Latents stay as the pipeline returns them with `output_type="latent"`: video [1, C, F', H', W']
+and audio [1, C, L, M], both denormalised, which is also what its `latents=` / `audio_latents=`
+arguments take back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+
+from ..variants import Sampling
+from . import Decoded, DenoiseJob, Latents, PromptEmbeds
+from .ltxv import decode_frames
+
+MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default; a tokenizer with a shorter limit caps it
+
+
+class LTX2Family:
+    """Loads LTX-2 components and runs the stages of a render with diffusers."""
+
+    name = "ltx2"
+    shared = ("text_encoder", "tokenizer", "processor", "connectors", "vae", "audio_vae", "vocoder", "scheduler")
+    has_audio = True
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def component_class(self, kind: str):
+        from diffusers import (
+            AutoencoderKLLTX2Audio,
+            AutoencoderKLLTX2Video,
+            FlowMatchEulerDiscreteScheduler,
+            LTX2VideoTransformer3DModel,
+        )
+        from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel, LTX2TextConnectors, LTX2Vocoder
+        from transformers import AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+        return {
+            "text_encoder": AutoModelForImageTextToText,  # Gemma 3 (LTX-2.3) or Gemma 4 (LTX-2.5), by its config
+            "tokenizer": AutoTokenizer,
+            "processor": AutoProcessor,
+            "connectors": LTX2TextConnectors,
+            "vae": AutoencoderKLLTX2Video,
+            "audio_vae": AutoencoderKLLTX2Audio,
+            "vocoder": LTX2Vocoder,
+            "scheduler": FlowMatchEulerDiscreteScheduler,
+            "transformer": LTX2VideoTransformer3DModel,
+            "upsampler": LTX2LatentUpsamplerModel,
+        }[kind]
+
+    def load_component(
+        self, kind: str, location: str, subfolder: str | None, file: str | None, config: str | None, dtype
+    ):
+        """Load one component from a local folder or a Hub id already in the HF cache (never downloads)."""
+        cls = self.component_class(kind)
+        common = {"local_files_only": True}
+        if file:
+            raise ValueError("LTX-2 components load from diffusers folders; single files are not supported yet")
+        if kind in ("tokenizer", "processor"):
+            return cls.from_pretrained(location, subfolder=subfolder or "", **common)
+        if kind == "scheduler":
+            return cls.from_pretrained(location, subfolder=subfolder, **common)
+        if kind == "vocoder":
+            return self._load_vocoder(location, subfolder, dtype)
+        return cls.from_pretrained(location, subfolder=subfolder, dtype=dtype, use_safetensors=True, **common)
+
+    def _load_vocoder(self, location: str, subfolder: str | None, dtype):
+        """LTX-2.3 ships a vocoder with bandwidth extension (`LTX2VocoderWithBWE`): the config names its class."""
+        import json
+        from pathlib import Path
+
+        from diffusers.pipelines.ltx2 import LTX2Vocoder, LTX2VocoderWithBWE
+
+        cls = LTX2Vocoder
+        config = Path(location) / (subfolder or "") / "config.json"
+        if config.exists() and json.loads(config.read_text()).get("_class_name") == "LTX2VocoderWithBWE":
+            cls = LTX2VocoderWithBWE
+        return cls.from_pretrained(
+            location, subfolder=subfolder, dtype=dtype, use_safetensors=True, local_files_only=True
+        )
+
+    def assemble(self, components: dict, transformer):
+        """A condition pipeline over shared components and one variant's transformer (no copies)."""
+        from diffusers import LTX2ConditionPipeline
+
+        parts = {k: components[k] for k in self.shared if k in components}
+        pipe = LTX2ConditionPipeline(transformer=transformer, **parts)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def assemble_upsampler(self, components: dict, upsampler):
+        from diffusers import LTX2LatentUpsamplePipeline
+
+        pipe = LTX2LatentUpsamplePipeline(vae=components["vae"], latent_upsampler=upsampler)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    # --- the stages of a render ----------------------------------------------------------------
+
+    @staticmethod
+    def max_sequence_length(pipe) -> int:
+        return min(MAX_SEQUENCE_LENGTH, int(getattr(pipe.tokenizer, "model_max_length", MAX_SEQUENCE_LENGTH)))
+
+    @torch.no_grad()
+    def encode_prompt(self, pipe, prompt: str, negative_prompt: str, guidance: float) -> PromptEmbeds:
+        """Gemma's stacked hidden states (the connectors turn them into each stream's text tokens per call)."""
+        use_cfg = guidance > 1.0
+        embeds, mask, negative, negative_mask = pipe.encode_prompt(
+            prompt=prompt,
+            negative_prompt=negative_prompt if use_cfg else None,
+            do_classifier_free_guidance=use_cfg,
+            max_sequence_length=self.max_sequence_length(pipe),
+            device=pipe._execution_device,
+        )
+        return PromptEmbeds(embeds, mask, negative if use_cfg else None, negative_mask if use_cfg else None)
+
+    @torch.no_grad()
+    def denoise(self, pipe, job: DenoiseJob) -> Latents:
+        """Denoise picture and sound together; returns both streams' latents."""
+        from diffusers.pipelines.ltx2 import LTX2VideoCondition
+
+        sampling = job.sampling
+        sigmas, steps = _schedule(sampling, job)
+        use_cfg = job.guidance > 1.0
+
+        def callback(pipeline, step, timestep, kwargs):
+            if job.on_step is not None and job.on_step(step + 1, pipeline._num_timesteps):
+                pipeline._interrupt = True
+            return kwargs
+
+        conditions = None
+        if job.image is not None:
+            conditions = [LTX2VideoCondition(frames=job.image, index=0, strength=1.0, crf=sampling.image_crf)]
+        start = job.latents
+        with _plain_schedule(pipe, sigmas is not None):
+            video, audio = pipe(
+                conditions=conditions,
+                prompt_embeds=job.prompt.embeds,
+                prompt_attention_mask=job.prompt.mask,
+                negative_prompt_embeds=job.prompt.negative_embeds,
+                negative_prompt_attention_mask=job.prompt.negative_mask,
+                width=job.width,
+                height=job.height,
+                num_frames=job.frames,
+                frame_rate=job.fps,
+                num_inference_steps=steps,
+                sigmas=sigmas,
+                # Every guidance value is passed: the call's defaults (CFG 3, STG 1, audio CFG 7) are Pro's.
+                guidance_scale=job.guidance,
+                guidance_rescale=sampling.guidance_rescale if use_cfg else 0.0,
+                stg_scale=sampling.stg_scale,
+                modality_scale=sampling.modality_scale,
+                audio_guidance_scale=sampling.audio_guidance if use_cfg else 1.0,
+                audio_stg_scale=sampling.audio_stg_scale,
+                audio_modality_scale=sampling.audio_modality_scale,
+                audio_guidance_rescale=sampling.audio_guidance_rescale if use_cfg else 0.0,
+                spatio_temporal_guidance_blocks=list(sampling.stg_blocks) or None,
+                latents=start.video if start is not None else None,
+                audio_latents=start.audio if start is not None else None,
+                generator=job.generator,
+                output_type="latent",
+                return_dict=False,
+                callback_on_step_end=callback,
+                max_sequence_length=self.max_sequence_length(pipe),
+            )
+        return Latents(video, audio if job.audio else None)
+
+    @torch.no_grad()
+    def decode(self, pipe, latents: Latents, sampling: Sampling, generator, audio: bool = True) -> Decoded:
+        """uint8 frames, and the waveform (vocoder output, float32 [channels, samples]) when asked and made."""
+        frames = decode_frames(pipe, latents.video, sampling, generator, normalised=False)
+        if not audio or latents.audio is None:
+            return Decoded(frames)
+        audio_vae = pipe.audio_vae
+        mel = audio_vae.decode(latents.audio.to(pipe._execution_device, audio_vae.dtype), return_dict=False)[0]
+        waveform = pipe.vocoder(mel.to(pipe.vocoder.dtype))[0].float().clamp(-1, 1).cpu().numpy()
+        return Decoded(frames, waveform, int(pipe.vocoder.config.output_sampling_rate))
+
+    @torch.no_grad()
+    def upsample(self, up_pipe, latents: Latents, adain_factor: float, tone_map: float, generator) -> Latents:
+        """x2 spatial upsampling of the picture in latent space; the sound's latents pass through."""
+        _, _, _, height, width = latents.video.shape
+        scale = up_pipe.vae_spatial_compression_ratio
+        upsampled = up_pipe(
+            latents=latents.video.to(up_pipe._execution_device),
+            latents_normalized=False,
+            width=width * scale * 2,
+            height=height * scale * 2,
+            adain_factor=adain_factor,
+            tone_map_compression_ratio=tone_map,
+            generator=generator,
+            output_type="latent",
+            return_dict=False,
+        )[0]
+        return Latents(upsampled, latents.audio)
+
+    @torch.no_grad()
+    def probe_step(self, transformer, latent_frames: int, latent_height: int, latent_width: int) -> torch.Tensor:
+        """One transformer forward on fixed random inputs (seed 0); the video prediction, float32 on the CPU."""
+        config = transformer.config
+        device, dtype = transformer.device, transformer.dtype
+        generator = torch.Generator("cpu").manual_seed(0)
+        tokens = latent_frames * latent_height * latent_width
+        audio_tokens = max(1, round(latent_frames * 8 / 24 * 25))  # 25 audio latents per second at 24 fps
+        hidden = torch.randn(1, tokens, config.in_channels, generator=generator)
+        audio = torch.randn(1, audio_tokens, config.audio_in_channels, generator=generator)
+        text = torch.randn(1, 128, config.cross_attention_dim, generator=generator)
+        audio_text = torch.randn(1, 128, config.audio_cross_attention_dim, generator=generator)
+        t = torch.tensor([500.0], device=device)
+        out = transformer(
+            hidden_states=hidden.to(device, dtype),
+            audio_hidden_states=audio.to(device, dtype),
+            encoder_hidden_states=text.to(device, dtype),
+            audio_encoder_hidden_states=audio_text.to(device, dtype),
+            timestep=t,
+            audio_timestep=t,
+            sigma=t,
+            audio_sigma=t,
+            encoder_attention_mask=torch.ones(1, 128, device=device),
+            audio_encoder_attention_mask=torch.ones(1, 128, device=device),
+            num_frames=latent_frames,
+            height=latent_height,
+            width=latent_width,
+            audio_num_frames=audio_tokens,
+            return_dict=False,
+        )[0]
+        return out.float().cpu()
+
+    # --- live preview ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def capture_denoised(
+        self, pipe, latent_frames: int, latent_height: int, latent_width: int, on_x0: Callable[[torch.Tensor], None]
+    ) -> Iterator[None]:
+        """Call `on_x0(x0)` once per step with the denoised estimate of the video's middle latent frame.
+
+        x0 = x_t - sigma * v, v the transformer's video prediction and sigma each token's timestep /
+        1000 (a conditioned first frame has 0). The main sequence comes first (keyframe tokens are
+        appended after it). Guidance passes beyond the first (STG, modality isolation) are skipped,
+        so a Pro step shows one preview, like a Fast one.
+        """
+        frame_tokens = latent_height * latent_width
+        start = (latent_frames // 2) * frame_tokens
+        stop = start + frame_tokens
+
+        def hook(module, args, kwargs, output):
+            if kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"):
+                return
+            hidden = kwargs["hidden_states"][-1, start:stop].float()
+            velocity = output[0][-1, start:stop].float()
+            timestep = kwargs["timestep"][-1].float()
+            sigma = (timestep[start:stop] if timestep.numel() > 1 else timestep) / 1000.0
+            x0 = hidden - sigma.reshape(-1, 1) * velocity
+            # The transformer sees normalised latents; the preview map is fitted on normalised ones too.
+            on_x0(x0.reshape(latent_height, latent_width, -1))
+
+        handle = pipe.transformer.register_forward_hook(hook, with_kwargs=True)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    @torch.no_grad()
+    def encode_images(self, pipe, images: torch.Tensor) -> torch.Tensor:
+        """Normalised latents [N, C, 1, h, w] of images [N, 3, H, W] in -1..1 (for preview calibration)."""
+        vae = pipe.vae
+        pixels = images.unsqueeze(2).to(pipe._execution_device, vae.dtype)
+        latents = vae.encode(pixels).latent_dist.mode().float()
+        mean, std = vae.latents_mean.to(latents.device), vae.latents_std.to(latents.device)
+        return pipe._normalize_latents(latents, mean, std)
+
+    # --- prompt enhancement ------------------------------------------------------------------
+
+    @torch.no_grad()
+    def enhance_prompt(self, pipe, prompt: str, image, seed: int) -> str:
+        """diffusers' own enhancer: Gemma rewrites a short idea as the detailed audio-visual caption
+        LTX-2 was trained on (the image-to-video system prompt with a first frame). Same seed, same text.
+
+        LTX-2.5 sets carry a dedicated `prompt_enhancer` and its own system prompts; LTX-2.3 uses its
+        Gemma 3 text encoder with the LTX-2 system prompts.
+        """
+        from diffusers.pipelines.ltx2 import utils as ltx2_utils
+
+        from ..errors import BadInput
+
+        if getattr(pipe, "processor", None) is None:
+            raise BadInput("this model set has no processor for prompt enhancement (a `processor` folder)")
+        dedicated = getattr(pipe, "prompt_enhancer", None) is not None
+        if dedicated:
+            system = (
+                ltx2_utils.LTX2_5_I2V_DEFAULT_SYSTEM_PROMPT if image else ltx2_utils.LTX2_5_T2V_DEFAULT_SYSTEM_PROMPT
+            )
+        else:
+            system = ltx2_utils.I2V_DEFAULT_SYSTEM_PROMPT if image else ltx2_utils.T2V_DEFAULT_SYSTEM_PROMPT
+        return pipe.enhance_prompt(
+            prompt=prompt, system_prompt=system, seed=seed, device=pipe._execution_device, image=image
+        )[0].strip()
+
+
+def _schedule(sampling: Sampling, job: DenoiseJob) -> tuple[list[float] | None, int]:
+    """(sigmas or None, steps) of this pass: the variant's sigma list unless steps were overridden."""
+    if job.refine:
+        if sampling.refine_sigmas:
+            return list(sampling.refine_sigmas), len(sampling.refine_sigmas)
+        return None, sampling.refine_steps or 10
+    if sampling.sigmas and job.steps is None:
+        return list(sampling.sigmas), len(sampling.sigmas)
+    return None, job.steps or sampling.num_steps
+
+
+@contextlib.contextmanager
+def _plain_schedule(pipe, plain: bool):
+    """Distilled sigma lists are used as given: the shipped scheduler's resolution-dependent shift
+    would bend them, so the call gets an unshifted copy (the shared scheduler is left as it is)."""
+    if not plain or not pipe.scheduler.config.get("use_dynamic_shifting"):
+        yield
+        return
+    shared = pipe.scheduler
+    pipe.scheduler = type(shared).from_config(shared.config, use_dynamic_shifting=False, shift=1.0, shift_terminal=None)
+    try:
+        yield
+    finally:
+        pipe.scheduler = shared
