@@ -724,7 +724,7 @@ def _judgement(row: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import OneLineParser
+    from .commandline import OneLineParser
 
     parser = OneLineParser(prog="python -m ltx_studio bench", description=__doc__.splitlines()[0])
     parser.add_argument("--model-set", default="demo", help="for the studio bench (default demo)")
@@ -749,7 +749,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from .cli import quiet_libraries
+    from .commandline import quiet_libraries
     from .errors import StudioError
 
     args = build_parser().parse_args(argv)
