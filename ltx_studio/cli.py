@@ -206,7 +206,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:  # bench has its own flags (see bench.py)
+    if argv[:1] == ["bench"]:  # bench has its own flags (see bench/cli.py)
         from . import bench
 
         return bench.main(argv[1:])
