@@ -11,17 +11,8 @@ import json
 import os
 import sys
 
+from .commandline import EXIT_BAD_INPUT, OneLineParser, quiet_libraries
 from .errors import StudioError
-
-EXIT_BAD_INPUT = 2
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2."""
-
-    def error(self, message: str):  # noqa: D102 - argparse API
-        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
-        sys.exit(EXIT_BAD_INPUT)
 
 
 def _common(parser: argparse.ArgumentParser, *, variants_flag: bool = True) -> None:
@@ -230,20 +221,9 @@ COMMANDS = {
 }
 
 
-def quiet_libraries() -> None:
-    """Keep diffusers/transformers chatter (progress bars, advisory warnings) off the terminal."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:  # bench has its own flags (see bench.py)
+    if argv[:1] == ["bench"]:  # bench has its own flags (see bench/cli.py)
         from . import bench
 
         return bench.main(argv[1:])

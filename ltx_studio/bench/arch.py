@@ -1,0 +1,253 @@
+"""Real-size (or tiny) LTX architectures with random weights (same FLOPs as real weights) through the
+studio's full draft path: seconds end to end and per stage, against the matmul FLOP bound, with peak
+memory and the distance from the baseline, under each lever configuration."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .levers import (
+    SAFE_STEP_ERROR,
+    against_reference,
+    apply_step_cache,
+    choose_levers,
+    lever_configs,
+    lever_policy,
+)
+from .measure import PeakRSS, machine_info
+
+if TYPE_CHECKING:
+    from ..variants import ModelSet
+
+PEAK_BF16_TFLOPS = 790.0  # measured bf16 matmul rate of an H100 (LTX_FACTS)
+
+ARCH_CASES = {
+    # name: (arch, variant whose sampling it uses, width, height, frames, two-stage)
+    "tiny": [("draft", "distilled", 384, 256, 25, False), ("final", "distilled", 192, 128, 25, True)],
+    "ltxv-2b": [("fast 768x512x121", "fast", 768, 512, 121, False)],
+    "ltxv-13b": [
+        ("distilled 1280x704x121", "distilled", 1280, 704, 121, False),
+        ("two-stage final 1216x704x121", "distilled", 608, 352, 121, True),
+    ],
+}
+
+
+def build_arch(arch: str, device: str, dtype) -> tuple[dict, object, object]:
+    """Shared components and one transformer of an architecture, random weights, built on the device."""
+    import torch
+
+    from .. import tiny
+
+    real = arch != "tiny"
+    previous = torch.get_default_dtype()
+    # Real sizes are built in the target dtype (a 13B model never exists in fp32), so their fp32 and
+    # bf16 weights differ; tiny ones are built in fp32 and cast, so a dtype lever compares one model.
+    torch.set_default_dtype(dtype if real else torch.float32)
+    try:
+        with torch.device(device):
+            shared = {
+                "text_encoder": tiny.build_text_encoder(tiny.REAL_T5 if real else tiny.TINY_T5),
+                "tokenizer": tiny.build_tokenizer(),
+                "vae": tiny.build_vae(tiny.REAL_VAE if real else tiny.TINY_VAE),
+                "scheduler": tiny.build_scheduler(),
+            }
+            transformer = tiny.build_transformer(arch if real else tiny.TINY_TRANSFORMERS["distilled"])
+            upsampler = tiny.build_upsampler(mid_channels=512, blocks=4) if real else tiny.build_upsampler()
+    finally:
+        torch.set_default_dtype(previous)
+    for module in (shared["text_encoder"], shared["vae"], transformer, upsampler):
+        module.to(dtype).eval().requires_grad_(False)
+    return shared, transformer, upsampler
+
+
+def decoded_output(manager, take, sampling) -> tuple:
+    """The take's frames as decoded from its latents before H.264 (whose rounding would blur the comparison),
+    with decode noise from a fixed seed, and the latents themselves."""
+    import torch
+    from safetensors.torch import load_file
+
+    latents = load_file(str(take.path("latents")))["latents"]
+    pipe = manager.get(take.variant)
+    frames = manager.family.decode(pipe, latents, sampling, torch.Generator("cpu").manual_seed(0))
+    return frames, latents
+
+
+def arch_bench(args: argparse.Namespace) -> dict:
+    """Every lever configuration on the `--arch` cases: the figures, JSON-ready (and the chosen levers with --save).
+
+    Random-weight models run under the real sets' names: keep their preview calibrations out of the user's cache.
+    """
+    import os
+
+    from ..policy import levers_file
+
+    save_to = levers_file()  # measured levers are for this machine: they go to the real cache
+    previous = os.environ.get("LTX_STUDIO_CACHE")
+    os.environ["LTX_STUDIO_CACHE"] = tempfile.mkdtemp(prefix="ltx-bench-cache-")
+    try:
+        return _arch_bench(args, save_to)
+    finally:
+        if previous is None:
+            os.environ.pop("LTX_STUDIO_CACHE", None)
+        else:
+            os.environ["LTX_STUDIO_CACHE"] = previous
+
+
+def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
+    from ..variants import load_registry
+
+    registry = load_registry(args.variants_file)
+    mset = registry["demo" if args.arch == "tiny" else "ltxv"]
+    reference: dict = {}  # case -> step, frames and latents of the first configuration, the baseline
+    results = []
+    configs = lever_configs(args)
+    for i, (label, levers) in enumerate(configs):
+        results += run_configuration(args, mset, label, levers, reference, baseline=i == 0)
+    data = {
+        "bench": "arch",
+        "arch": args.arch,
+        "device": args.device,
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "safe_step_error": SAFE_STEP_ERROR,
+        "machine": machine_info(args.device),
+        "results": results,
+    }
+    if args.save:
+
+        def run(label: str, levers: dict) -> list[dict]:
+            return run_configuration(args, mset, label, levers, reference)
+
+        data["chosen"] = choose_levers(args, configs, results, run, ARCH_CASES[args.arch][0][0], save_to)
+    return data
+
+
+def run_configuration(
+    args: argparse.Namespace, mset: ModelSet, label: str, levers: dict, reference: dict, baseline: bool = False
+) -> list[dict]:
+    """Every case of the architecture under one lever configuration, through the studio's own render path."""
+    import gc
+
+    import torch
+
+    from ..manager import PipelineManager
+    from ..render import RenderRequest, plan_render
+    from ..studio import Studio
+
+    cuda = args.device.startswith("cuda")
+    policy = lever_policy(args.device, levers)
+    manager = PipelineManager(mset, policy=policy)
+    started = time.perf_counter()
+    shared, transformer, upsampler = build_arch(args.arch, args.device, policy.dtype)
+    if levers.get("cache"):
+        apply_step_cache(transformer)
+    notes = []
+    cases = ARCH_CASES[args.arch]
+    variants = {variant for _, variant, *_ in cases}
+    try:
+        manager.adopt(shared=shared, transformers={v: transformer for v in variants}, upsampler=upsampler)
+    except Exception as exc:  # a lever this machine cannot run (no torchao, no FP8 tensor cores, ...)
+        return [_unavailable(label, levers, case, exc) for case, *_ in cases]
+    build_s = time.perf_counter() - started
+    studio = Studio(
+        model_set_name=mset.name,
+        variants_file=args.variants_file,
+        outputs=tempfile.mkdtemp(prefix="ltx-arch-bench-"),
+        manager=manager,
+    )
+    results = []
+    for case, variant, width, height, frames, two_stage in cases:
+        if args.width:
+            width, height, frames = args.width, args.height or args.width, args.frames or frames
+        request = RenderRequest(
+            prompt="a red rocket flies over the sea", variant=variant, width=width, height=height, frames=frames, seed=1
+        )
+        plan = plan_render(request, mset)
+        try:
+            results.append(
+                _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference, baseline)
+                | {"levers": label, "lever_set": levers, "build_seconds": round(build_s, 2), "notes": notes}
+            )
+            if levers.get("cache"):  # one step from a fresh cache runs every block: judge by the whole draft
+                note = "a step cache skips work across steps, so one step cannot judge it: never a default"
+                results[-1] |= {"safe": False, "notes": [*notes, note]}
+        except Exception as exc:  # e.g. an attention backend that cannot take this call's mask
+            results.append(_unavailable(label, levers, case, exc))
+    del studio, manager, shared, transformer, upsampler
+    gc.collect()
+    torch._dynamo.reset()  # the next configuration compiles (or not) from scratch
+    if cuda:
+        torch.cuda.empty_cache()
+    return results
+
+
+def _unavailable(label: str, levers: dict, case: str, exc: Exception) -> dict:
+    note = f"{label} unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+    return {"levers": label, "lever_set": levers, "case": case, "unavailable": True, "notes": [note]}
+
+
+def _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference, baseline) -> dict:
+    """Median seconds of one case end to end and per stage, its first step, peak memory and distance from the baseline."""
+    import torch
+
+    cuda = args.device.startswith("cuda")
+    t0 = time.perf_counter()
+    studio.warm_up([plan.variant.name])  # what the app does at start: compiles here, when compiling
+    warm_up_s = time.perf_counter() - t0
+    step = manager.family.probe_step(transformer, (plan.frames - 1) // 8 + 1, plan.height // 32, plan.width // 32)
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    runs, warm = [], []
+    with PeakRSS() as rss:
+        for i in range(args.warmup + args.repeat):
+            manager.prompt_cache.clear()  # time the text encoder too
+            t0 = time.perf_counter()
+            take = last = studio.render(request, preview=not args.no_preview)
+            stages = dict(take.timings)
+            if two_stage:  # the draft, then the approved draft's x2 latent upscale + refine
+                last = studio.upscale(take.id)
+                stages = {f"stage1 {k}": v for k, v in stages.items()}
+                stages |= {f"stage2 {k}": v for k, v in last.timings.items()}
+            if cuda:
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - t0
+            (warm if i < args.warmup else runs).append((seconds, stages))
+    median_stages = {k: statistics.median(r[1][k] for r in runs) for k in runs[0][1]}
+    tokens = _tokens(plan.width, plan.height, plan.frames)
+    flops = _step_flops(transformer, tokens)
+    return {
+        "case": case,
+        "size": f"{plan.width}x{plan.height}x{plan.frames}",
+        "seconds": round(statistics.median(s for s, _ in runs), 4),
+        "warmup_seconds": round(warm[0][0], 3) if warm else None,
+        "stages": {k: round(v, 4) for k, v in median_stages.items()},
+        "seconds_per_step": round(
+            median_stages.get("denoise", median_stages.get("stage1 denoise", 0)) / plan.num_steps, 5
+        ),
+        "flops_per_step": flops,
+        "flop_bound_seconds_per_step": flops / (PEAK_BF16_TFLOPS * 1e12),
+        "tokens": tokens,
+        "warm_up_seconds": round(warm_up_s, 3),  # load + one step; compiling shows here
+        **against_reference(reference, case, step, *decoded_output(manager, last, plan.variant.sampling), baseline),
+        "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        "peak_rss_gb": round(rss.peak / 2**30, 2),
+        "policy": manager.policy.describe(),  # an out-of-memory retry would show here
+    }
+
+
+def _tokens(width: int, height: int, frames: int) -> int:
+    return (width // 32) * (height // 32) * ((frames - 1) // 8 + 1)
+
+
+def _step_flops(transformer, tokens: int) -> float:
+    """Matmul FLOPs of one transformer forward: 2 * params * tokens plus self-attention's 4 * n^2 * d per layer."""
+    config = transformer.config
+    width = config.num_attention_heads * config.attention_head_dim
+    params = sum(p.numel() for p in transformer.parameters())
+    return 2 * params * tokens + 4 * tokens**2 * width * config.num_layers
