@@ -50,6 +50,8 @@ def test_compare_renders_each_variant_with_one_seed_then_upscale_and_takes(capsy
         tmp_path,
         "--json",
         *SMALL,
+        "--width",
+        "128",  # two-stage variants (distilled, pro) need sides on the 64 grid
     )
     assert code == 0
     takes = json.loads(out)
@@ -61,7 +63,7 @@ def test_compare_renders_each_variant_with_one_seed_then_upscale_and_takes(capsy
     )
     assert code == 0
     final = json.loads(out)
-    assert (final["width"], final["height"], final["parent"]) == (192, 128, takes[1]["id"])
+    assert (final["width"], final["height"], final["parent"]) == (256, 128, takes[1]["id"])
 
     code, out, _ = cli(capsys, "takes", "list", "--outputs", tmp_path, "--json")
     assert [t["id"] for t in json.loads(out)][0] == final["id"] and len(json.loads(out)) == 4

@@ -96,7 +96,7 @@ def test_a_compiled_transformer_compiles_once_per_process_for_every_size(own_cac
     from ltx_studio.studio import Studio
 
     monkeypatch.setenv("LTX_STUDIO_COMPILE", "1")
-    studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs")
+    studio = Studio(model_set_name="demo-ltxv", outputs=tmp_path / "outputs")
     assert studio.manager.policy.compile
     before = counters["stats"]["unique_graphs"]
     assert set(studio.warm_up(["fast"])) == {"fast"}

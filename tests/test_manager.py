@@ -27,10 +27,15 @@ def test_switching_fast_pro_fast_loads_each_transformer_once_and_shares_the_rest
 
     assert fast_again is fast
     assert transformer_loads(manager, "fast") == 1 and transformer_loads(manager, "pro") == 1
-    assert pro.vae is fast.vae and pro.text_encoder is fast.text_encoder and pro.tokenizer is fast.tokenizer
+    for part in ("text_encoder", "tokenizer", "processor", "connectors", "vae", "audio_vae", "vocoder"):
+        assert getattr(pro, part) is getattr(fast, part), part  # Gemma, connectors, both VAEs, vocoder: shared
     assert pro.transformer is not fast.transformer
-    shared_loads = [count for key, count in manager.loads.items() if not key.startswith("transformer")]
-    assert shared_loads == [1, 1, 1, 1]  # text encoder, tokenizer, VAE, scheduler: once each
+    shared_loads = {
+        key.split(":")[0]: count for key, count in manager.loads.items() if not key.startswith("transformer")
+    }
+    assert shared_loads == dict.fromkeys(
+        ["text_encoder", "tokenizer", "processor", "connectors", "vae", "audio_vae", "vocoder", "scheduler"], 1
+    )
     assert manager.state("fast") == "ready" and manager.state("distilled") == "on disk"
 
 
@@ -174,7 +179,7 @@ def test_weights_that_are_there_but_broken_are_reported_as_such_not_as_missing(t
     registry_file = tmp_path / "variants.toml"
     shipped = (Path(__file__).resolve().parent.parent / "ltx_studio" / "variants.toml").read_text()
     registry_file.write_text(shipped.replace('repo = "tiny:ltxv"', f'repo = "{copy}"'))
-    manager = PipelineManager(load_registry(registry_file)["demo"])
+    manager = PipelineManager(load_registry(registry_file)["demo-ltxv"])
 
     with pytest.raises(StudioError, match="could not load the Fast .* transformer") as raised:
         manager.get("fast")

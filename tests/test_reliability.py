@@ -361,7 +361,7 @@ def test_pickle_weights_are_never_loaded(tmp_path):
     registry.write_text(shipped.replace('repo = "tiny:ltxv"', f'repo = "{copy}"'))
 
     with pytest.raises(StudioError, match="safetensors only"):
-        PipelineManager(load_registry(registry)["demo"]).get("fast")
+        PipelineManager(load_registry(registry)["demo-ltxv"]).get("fast")
     bad = shipped.replace('file = "ltxv-2b-0.9.8-distilled.safetensors"', 'file = "ltxv-2b.ckpt"')
     registry.write_text(bad)
     with pytest.raises(StudioError, match="must be a .safetensors file"):

@@ -80,4 +80,8 @@ def test_a_take_from_another_model_set_is_not_upscaled_with_this_one(studio, tmp
 def test_re_render_with_pro_uses_pro_steps_not_the_drafts(studio, demo):
     draft = studio.render(small(steps=3))
     final = studio.upscale(draft.id, mode="pro")
-    assert draft.steps == 3 and final.steps == demo.variants["pro"].sampling.steps
+    pro, refine = demo.variants["pro"].sampling, demo.variants["distilled"].sampling
+    assert draft.steps == 3 and final.steps == pro.steps + len(
+        refine.refine_sigmas
+    )  # two stages: dev, distilled refine
+    assert [s["variant"] for s in final.settings["stages"]] == ["pro", "distilled"]

@@ -43,7 +43,7 @@ def test_a_user_file_replaces_a_shipped_set(tmp_path, registry):
         (
             "[sets.x]\nfamily='ltxv'\ntext_encoder={repo='a'}\ntokenizer={repo='a'}\nvae={repo='a'}\nscheduler={repo='a'}\n"
             "[sets.x.variants.fast]\ntransformer={repo='a'}\ndraft_size=[64,64]\n",
-            "needs steps or timesteps",
+            "needs steps, timesteps or sigmas",
         ),
         (
             "[sets.x]\nfamily='ltxv'\ntext_encoder={repo='a'}\ntokenizer={repo='a'}\nvae={repo='a'}\nscheduler={repo='a'}\n"

@@ -69,12 +69,13 @@ def decoded_output(manager, take, sampling) -> tuple:
     """The take's frames as decoded from its latents before H.264 (whose rounding would blur the comparison),
     with decode noise from a fixed seed, and the latents themselves."""
     import torch
-    from safetensors.torch import load_file
 
-    latents = load_file(str(take.path("latents")))["latents"]
+    from ..render import load_latents
+
+    latents = load_latents(take)
     pipe = manager.get(take.variant)
-    frames = manager.family.decode(pipe, latents, sampling, torch.Generator("cpu").manual_seed(0))
-    return frames, latents
+    frames = manager.family.decode(pipe, latents, sampling, torch.Generator("cpu").manual_seed(0), audio=False).frames
+    return frames, latents.video
 
 
 def arch_bench(args: argparse.Namespace) -> dict:
@@ -102,7 +103,7 @@ def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
     from ..variants import load_registry
 
     registry = load_registry(args.variants_file)
-    mset = registry["demo" if args.arch == "tiny" else "ltxv"]
+    mset = registry["demo-ltxv" if args.arch == "tiny" else "ltxv"]  # the LTX-2 architectures come next
     reference: dict = {}  # case -> step, frames and latents of the first configuration, the baseline
     results = []
     configs = lever_configs(args)

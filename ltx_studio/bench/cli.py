@@ -15,7 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import bench  # the package's docstring is the bench's description
 
     parser = OneLineParser(prog="python -m ltx_studio bench", description=bench.__doc__.splitlines()[0])
-    parser.add_argument("--model-set", default="demo", help="for the studio bench (default demo)")
+    parser.add_argument(
+        "--model-set",
+        default="demo-ltxv",
+        help="for the studio bench (default demo-ltxv; its bare baseline is LTX-Video)",
+    )
     parser.add_argument("--variants-file", metavar="FILE")
     parser.add_argument("--arch", choices=sorted(ARCH_CASES), help="real-size (or tiny) random-weight benchmark")
     parser.add_argument("--device", default="cuda", help="for --arch (cuda or cpu)")

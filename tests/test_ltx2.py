@@ -1,0 +1,133 @@
+"""LTX-2 stories on the tiny LTX-2 demo set: sound with the picture, two-stage variants, upscale that
+keeps the sound, prompt enhancement, and LTX-Video still working beside it. Real diffusers code."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import FIRST_FRAMES, small
+
+from ltx_studio import media
+
+
+def sound_of(path) -> np.ndarray:
+    """The decoded soundtrack of an mp4, float32 [samples, channels]."""
+    import av
+
+    with av.open(str(path)) as container:
+        track = container.streams.audio[0]
+        return np.concatenate([frame.to_ndarray().T for frame in container.decode(track)])
+
+
+def test_an_ltx2_draft_has_a_soundtrack_as_long_as_its_picture(studio):
+    take = studio.render(small(frames=17))
+    info = media.probe_mp4(take.path("video"))
+    assert (info["frames"], info["width"], info["height"]) == (17, 96, 64)
+    assert take.audio and take.sample_rate == 24000
+    picture = take.frames / take.fps
+    assert info["audio"]["codec"] == "aac" and info["audio"]["sample_rate"] == take.sample_rate
+    assert abs(info["audio"]["seconds"] - picture) <= 1 / take.fps  # within one video frame
+    assert np.abs(sound_of(take.path("video"))).max() > 0  # noise from random weights, not silence
+
+
+def test_no_audio_gives_a_silent_mp4_and_says_so(studio):
+    take = studio.render(small(audio=False))
+    assert media.probe_mp4(take.path("video"))["audio"] is None
+    assert not take.audio and take.sample_rate is None
+
+
+def test_the_same_seed_gives_the_same_picture_and_sound(studio):
+    first, second = studio.render(small(seed=11)), studio.render(small(seed=11))
+    assert np.array_equal(media.read_mp4(first.path("video"))[0], media.read_mp4(second.path("video"))[0])
+    assert np.array_equal(sound_of(first.path("video")), sound_of(second.path("video")))
+    other = studio.render(small(seed=12))
+    assert not np.array_equal(sound_of(first.path("video")), sound_of(other.path("video")))
+
+
+def test_a_two_stage_draft_runs_half_size_then_refines(studio, demo):
+    take = studio.render(small(variant="distilled", width=128, height=64))
+    stages = take.settings["stages"]
+    assert [(s["size"], s["refine"]) for s in stages] == [([64, 32], False), ([128, 64], True)]
+    sampling = demo.variants["distilled"].sampling
+    assert take.steps == len(sampling.sigmas) + len(sampling.refine_sigmas)
+    assert media.probe_mp4(take.path("video"))["frames"] == 9 and take.audio
+
+
+def test_approve_and_upscale_keeps_the_sound_and_points_at_the_draft(studio):
+    draft = studio.render(small(image=str(FIRST_FRAMES / "rocket.jpg"), width=None, height=None))
+    final = studio.upscale(draft.id)
+    assert (final.width, final.height) == (draft.width * 2, draft.height * 2)
+    assert final.parent == draft.id and final.kind == "upscale" and studio.take(draft.id).approved
+    info = media.probe_mp4(final.path("video"))
+    assert final.audio and info["audio"] is not None
+    assert abs(info["audio"]["seconds"] - final.frames / final.fps) <= 1 / final.fps
+    assert final.image and final.path("image").exists()  # the first frame carried to the final
+
+
+def test_enhance_rewrites_the_idea_the_same_way_for_the_same_seed(studio):
+    first = studio.enhance("a cat on a wall", seed=3)
+    assert first["prompt"] == "a cat on a wall" and first["enhanced"] and first["enhanced"] != first["prompt"]
+    assert studio.enhance("a cat on a wall", seed=3)["enhanced"] == first["enhanced"]
+    with_image = studio.enhance("a cat on a wall", seed=3, image=str(FIRST_FRAMES / "rocket.jpg"))
+    assert with_image["enhanced"] != first["enhanced"]  # the image-to-video system prompt and the image
+
+
+def test_enhance_refuses_empty_prompts_and_ltxv_sets(studio, tmp_path, shared_manager):
+    from ltx_studio.errors import BadInput
+    from ltx_studio.studio import Studio
+
+    with pytest.raises(BadInput, match="needs a prompt"):
+        studio.enhance("   ")
+    with pytest.raises(BadInput, match="needs an LTX-2 model set"):
+        Studio(model_set_name="demo-ltxv", outputs=tmp_path).enhance("a cat")
+
+
+def test_enhance_on_the_command_line(capsys):
+    from ltx_studio.cli import main
+
+    code = main(["enhance", "--prompt", "a cat", "--seed", "5", "--model-set", "demo", "--json", "--quiet"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["prompt"] == "a cat" and out["enhanced"] and out["seed"] == 5
+
+
+def test_no_audio_on_the_command_line(capsys, tmp_path):
+    from ltx_studio.cli import main
+
+    argv = ["render", "--prompt", "a cat", "--model-set", "demo", "--width", "96", "--height", "64", "--frames", "9"]
+    code = main([*argv, "--no-audio", "--outputs", str(tmp_path), "--json", "--quiet"])
+    take = json.loads(capsys.readouterr().out)
+    assert code == 0 and take["audio"] is False and media.probe_mp4(take["video"])["audio"] is None
+
+
+def test_ltx2_without_weights_exits_2_naming_the_repo_and_the_download(tmp_path, monkeypatch, capsys):
+    from huggingface_hub import constants
+
+    from ltx_studio.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # weights in the user's cache must not count
+    code = main(["render", "--prompt", "a cat", "--model-set", "ltx2", "--outputs", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "diffusers/LTX-2.3" in err and "models download fast --model-set ltx2" in err
+
+
+def test_ltxv_demo_still_renders_and_upscales_without_sound(tmp_path):
+    from ltx_studio.studio import Studio
+
+    studio = Studio(model_set_name="demo-ltxv", outputs=tmp_path)
+    draft = studio.render(small())
+    assert not draft.audio and media.probe_mp4(draft.path("video"))["audio"] is None
+    final = studio.upscale(draft.id)
+    assert (final.width, final.height, final.parent) == (192, 128, draft.id) and not final.audio
+
+
+def test_models_list_shows_each_variants_sizes_and_frame_limit(capsys):
+    from ltx_studio.cli import main
+
+    assert main(["models", "list", "--json"]) == 0
+    sets = json.loads(capsys.readouterr().out)
+    pro = sets["ltx2"]["variants"]["pro"]
+    assert pro["max_size"] == [3840, 2176] and pro["max_frames"] >= 121 and pro["two_stage"]
+    assert set(sets) >= {"ltx2", "ltxv", "demo", "demo-ltxv"} and sets["demo"]["family"] == "ltx2"
