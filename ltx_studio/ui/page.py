@@ -1,10 +1,4 @@
-"""Gradio Blocks layout and wiring. No torch, no diffusers: it only talks to Studio.
-
-Handlers start a Studio job and relay its typed events to component updates (preview image per
-step, progress naming the stage, the take when stored, a visible error otherwise). The API
-endpoints `draft`, `upscale` and `compare` are plain typed functions (gr.api), named after the
-request fields, so `gradio_client` can drive the studio.
-"""
+"""The studio's page: Gradio Blocks layout and wiring, and serving it."""
 
 from __future__ import annotations
 
@@ -19,17 +13,17 @@ import gradio as gr
 import gradio.utils as gradio_utils
 from gradio.data_classes import FileData
 
-from . import sizing
-from .errors import StudioError
-from .events import Failed, Preview, Progress, TakeDone
-from .render import RenderRequest
-from .takes import Take
+from .. import sizing
+from ..errors import StudioError
+from ..events import Failed, Preview, Progress, TakeDone
+from ..render import RenderRequest
+from ..takes import Take
 
 log = logging.getLogger(__name__)
 LIVE_DEBOUNCE_S = 0.8
 QUEUE_SIZE = 16
 MAX_UPLOAD = "32mb"  # first frames; their pixels are capped again when read (media.MAX_IMAGE_PIXELS)
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 CSS = """
 #banner {border-left: 4px solid #e0a800; padding: 6px 12px; background: rgba(224,168,0,.08)}
 #preview img {image-rendering: auto; width: 100%; object-fit: contain}
