@@ -6,6 +6,7 @@ endpoints `draft`, `upscale` and `compare` are plain typed functions (gr.api), n
 request fields, so `gradio_client` can drive the studio.
 """
 
-from .page import QUEUE_SIZE, TABLE_HEADERS, build, launch, table_row, take_markdown, visible
+from .page import QUEUE_SIZE, build, launch
+from .relay import TABLE_HEADERS, table_row, take_markdown, visible
 
 __all__ = ["QUEUE_SIZE", "TABLE_HEADERS", "build", "launch", "table_row", "take_markdown", "visible"]

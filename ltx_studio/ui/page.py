@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import threading
 from pathlib import Path
 
 import gradio as gr
@@ -15,9 +13,8 @@ from gradio.data_classes import FileData
 
 from .. import sizing
 from ..errors import StudioError
-from ..events import Failed, Preview, Progress, TakeDone
 from ..render import RenderRequest
-from ..takes import Take
+from .relay import TABLE_HEADERS, Shared, table_row, take_markdown, visible
 
 log = logging.getLogger(__name__)
 LIVE_DEBOUNCE_S = 0.8
@@ -31,94 +28,14 @@ CSS = """
 """
 
 
-def take_markdown(take: Take) -> str:
-    """What a person wants to know about a take, in two or three short lines."""
-    timings = " · ".join(f"{k} {v:.2f} s" for k, v in take.timings.items() if k != "total")
-    lines = [
-        f"**{take.kind.title()} {take.id}** · {take.variant} · seed `{take.seed}` · {take.width}x{take.height} · "
-        f"{take.frames} frames ({take.seconds:.1f} s at {take.fps} fps)",
-        f"{timings} · **total {take.timings.get('total', 0):.2f} s**",
-    ]
-    if take.parent:
-        lines.append(f"from draft `{take.parent}`")
-    if take.snapped:
-        lines.append("snapped: " + ", ".join(f"{k} {v['asked']} → {v['used']}" for k, v in take.snapped.items()))
-    if take.approved:
-        lines.append("✓ approved")
-    if take.status != "ok":
-        lines.append("⚠ files missing")
-    return "\n\n".join(lines)
-
-
-TABLE_HEADERS = ["created (UTC)", "kind", "variant", "size", "seed", "time (s)", "approved", "parent", "prompt", "id"]
-
-
-def table_row(take: Take) -> list:
-    """One row of the Takes table: what a person scans for."""
-    return [
-        take.created[:19].replace("T", " "),
-        take.kind + (" (files missing)" if take.status != "ok" else ""),
-        take.variant,
-        f"{take.width}x{take.height}, {take.frames} f",
-        take.seed,
-        round(take.timings.get("total", 0.0), 2),
-        "✓" if take.approved else "",
-        take.parent or "",
-        take.prompt[:80],
-        take.id,
-    ]
-
-
-def visible(fn):
-    """Run a Studio call from a handler; any failure becomes a one-line message in the page (and the log)."""
-    try:
-        return fn()
-    except StudioError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
-    except gr.Error:
-        raise
-    except Exception as exc:
-        log.exception("handler failed")
-        raise gr.Error(f"{type(exc).__name__}: {str(exc)[:200]}", print_exception=False) from None
-
-
-def _record(take: Take) -> dict:
-    data = take.to_json()
-    data.pop("folder", None)
-    return data
-
-
-class _Sessions:
-    """Per-browser-session bookkeeping: the running job (for Stop) and the last keystroke (debounce)."""
-
-    def __init__(self):
-        self.jobs: dict[str, set] = {}  # session -> running jobs (a draft and a live draft may overlap)
-        self.keystrokes: dict[str, int] = {}
-        self.live_seeds: dict[str, int] = {}  # live drafts keep one seed, so only the prompt changes
-        self.lock = threading.Lock()
-
-    def stroke(self, session: str) -> int:
-        with self.lock:
-            self.keystrokes[session] = self.keystrokes.get(session, 0) + 1
-            return self.keystrokes[session]
-
-    def latest(self, session: str) -> int:
-        with self.lock:
-            return self.keystrokes.get(session, 0)
-
-
 def build(studio) -> gr.Blocks:
     """The studio's page: Studio, Compare and Takes tabs, plus the typed API endpoints."""
     mset = studio.model_set
-    sessions = _Sessions()
-    variants = mset.variants
-    default = variants[mset.default_variant]
-    max_frames = max(v.max_frames for v in variants.values())
-    resolutions = [(f"Draft ({default.draft_size[0]}x{default.draft_size[1]})", "draft")] + [
-        (f"{name} ({w}x{h})", name)
-        for name, (w, h) in sizing.RESOLUTIONS.items()
-        if any(sizing.fits((w, h), v.max_size) for v in variants.values())
-    ]
+    shared = Shared.of(studio)
+    sessions = shared.sessions
+    variants = shared.variants
+    default = shared.default
+    resolutions = shared.resolutions
 
     def variant_choices() -> list[tuple[str, str]]:
         states = studio.variant_states()
@@ -142,32 +59,6 @@ def build(studio) -> gr.Blocks:
             steps=None if not steps or int(steps) == spec.sampling.num_steps else int(steps),
             guidance=None if guidance is None or float(guidance) == spec.sampling.guidance else float(guidance),
         )
-
-    def relay(job, session: str, progress: gr.Progress):
-        """Yield (kind, value) for each event of a job; raise gr.Error on failure."""
-        with sessions.lock:
-            sessions.jobs.setdefault(session, set()).add(job)
-        try:
-            for event in job.events():
-                if isinstance(event, Progress):
-                    progress(event.fraction, desc=f"{event.stage}: {event.message}" if event.message else event.stage)
-                elif isinstance(event, Preview):
-                    yield "preview", event
-                elif isinstance(event, TakeDone):
-                    yield "take", event.take
-                elif isinstance(event, Failed):
-                    if event.cancelled:
-                        yield "stopped", event.message
-                    else:
-                        yield "error", event.message  # shown beside the result, then as a toast
-                        raise gr.Error(event.message, print_exception=False)
-        finally:
-            job.cancel()  # a closed page or a Stop: let the worker stop between steps
-            with sessions.lock:
-                running = sessions.jobs.get(session, set())
-                running.discard(job)
-                if not running:
-                    sessions.jobs.pop(session, None)
 
     with gr.Blocks(title="LTX Studio") as page:
         gr.Markdown(f"# LTX Studio\nModel set **{mset.name}**: {mset.label} · {studio.manager.policy.describe()}")
@@ -212,7 +103,7 @@ def build(studio) -> gr.Blocks:
                             resolution = gr.Dropdown(choices=resolutions, value="draft", label="Resolution")
                             seconds = gr.Slider(
                                 0.4,
-                                round((max_frames - 1) / default.sampling.fps, 1),
+                                shared.max_seconds,
                                 value=round((default.draft_frames - 1) / default.sampling.fps, 1),
                                 step=0.1,
                                 label="Duration (s)",
@@ -263,7 +154,7 @@ def build(studio) -> gr.Blocks:
                             c_resolution = gr.Dropdown(choices=resolutions, value="draft", label="Resolution")
                             c_seconds = gr.Slider(
                                 0.4,
-                                round((max_frames - 1) / default.sampling.fps, 1),
+                                shared.max_seconds,
                                 value=1.0,
                                 step=0.1,
                                 label="Duration (s)",
@@ -359,7 +250,7 @@ def build(studio) -> gr.Blocks:
                 job = studio.draft_job(request_from(*values))
             except StudioError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
-            for kind, value in relay(job, request.session_hash, progress):
+            for kind, value in sessions.relay(job, request.session_hash, progress):
                 yield studio_updates(kind, value)
 
         draft_btn.click(
@@ -376,7 +267,7 @@ def build(studio) -> gr.Blocks:
                 if not current:
                     raise gr.Error("Draft something first, then approve it.", print_exception=False)
                 job = studio.upscale_job(current, mode=mode)
-                for kind, value in relay(job, request.session_hash, progress):
+                for kind, value in sessions.relay(job, request.session_hash, progress):
                     yield studio_updates(kind, value)
 
             return handler
@@ -404,14 +295,13 @@ def build(studio) -> gr.Blocks:
                 return
             try:
                 if randomize_value or seed_value is None or int(seed_value) < 0:
-                    with sessions.lock:
-                        live_seed = sessions.live_seeds.setdefault(session, random.randrange(2**32))
+                    live_seed = sessions.live_seed(session)
                 else:
                     live_seed = int(seed_value)
                 job = studio.live_job(session, studio.live_request(prompt_text, image_path or None, live_seed))
             except StudioError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
-            events = relay(job, session, lambda *a, **k: None)
+            events = sessions.relay(job, session, lambda *a, **k: None)
             try:
                 while (item := await asyncio.to_thread(next, events, None)) is not None:
                     kind, value = item
@@ -436,10 +326,7 @@ def build(studio) -> gr.Blocks:
             )
 
         def stop(request: gr.Request):
-            with sessions.lock:
-                running = list(sessions.jobs.get(request.session_hash, ()))
-            for job in running:
-                job.cancel()
+            sessions.stop(request.session_hash)
 
         stop_btn.click(stop, None, None, api_visibility="private", concurrency_limit=None)
 
@@ -472,7 +359,7 @@ def build(studio) -> gr.Blocks:
             videos = [None] * 3
             infos = ["Waiting…" if i < len(chosen) else "" for i in range(3)]
             yield [ids, *videos, *infos]
-            for kind, value in relay(studio.compare_job(req, list(chosen)), request.session_hash, progress):
+            for kind, value in sessions.relay(studio.compare_job(req, list(chosen)), request.session_hash, progress):
                 if kind == "take":
                     i = len(ids)
                     ids = [*ids, value.id]
@@ -493,7 +380,7 @@ def build(studio) -> gr.Blocks:
             def handler(ids, request: gr.Request, progress=gr.Progress()):
                 if index >= len(ids):
                     raise gr.Error("That take is not rendered yet.", print_exception=False)
-                for kind, value in relay(studio.upscale_job(ids[index]), request.session_hash, progress):
+                for kind, value in sessions.relay(studio.upscale_job(ids[index]), request.session_hash, progress):
                     if kind == "take":
                         yield str(value.path("video")), take_markdown(value)
 
@@ -594,6 +481,12 @@ def build(studio) -> gr.Blocks:
         # ==================================================================== API endpoints
         _api(studio)
     return page
+
+
+def _record(take) -> dict:
+    data = take.to_json()
+    data.pop("folder", None)
+    return data
 
 
 def _api(studio) -> None:
