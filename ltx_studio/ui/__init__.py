@@ -4,6 +4,10 @@ Handlers start a Studio job and relay its typed events to component updates (pre
 step, progress naming the stage, the take when stored, a visible error otherwise). The API
 endpoints `draft`, `upscale` and `compare` are plain typed functions (gr.api), named after the
 request fields, so `gradio_client` can drive the studio.
+
+`page` assembles the header and the tabs and serves them; each tab builds its components and wires
+its own events (`studio_tab`, `compare_tab`, `takes_tab`); `relay` holds what they share; `api`
+the typed endpoints.
 """
 
 from .page import QUEUE_SIZE, build, launch
