@@ -1,0 +1,116 @@
+"""The typed API endpoints for gradio_client: /draft, /upscale and /compare.
+
+They are plain typed functions (gr.api), their parameters named after the RenderRequest fields, so a
+script drives the studio with the same words the page uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+import gradio.utils as gradio_utils
+from gradio.data_classes import FileData
+
+from ..render import RenderRequest
+from ..takes import Take
+from .relay import visible
+
+if TYPE_CHECKING:
+    from ..studio import Studio
+
+
+def record(take: Take) -> dict:
+    """The take's record as the API returns it (without its folder: a path on the server)."""
+    data = take.to_json()
+    data.pop("folder", None)
+    return data
+
+
+def add_endpoints(studio: Studio) -> None:
+    """Typed endpoints for gradio_client: /draft, /upscale, /compare. Each returns video(s) and record(s)."""
+
+    def draft(
+        prompt: str,
+        negative_prompt: str | None = None,
+        image: FileData | None = None,
+        variant: str | None = None,
+        seed: int = -1,
+        width: int | None = None,
+        height: int | None = None,
+        resolution: str | None = None,
+        seconds: float | None = None,
+        frames: int | None = None,
+        fps: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> tuple[FileData, dict]:
+        """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...)."""
+        request = RenderRequest(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            image=uploaded(image),
+            variant=variant or None,
+            seed=seed,
+            width=width,
+            height=height,
+            resolution=resolution or None,
+            seconds=seconds,
+            frames=frames,
+            fps=fps,
+            steps=steps,
+            guidance=guidance,
+        )
+        take = visible(lambda: studio.render(request, preview=False))
+        return FileData(path=str(take.path("video"))), record(take)
+
+    def upscale(
+        take_id: str, mode: str = "latent", width: int | None = None, height: int | None = None
+    ) -> tuple[FileData, dict]:
+        """Approve a draft and make its final (mode latent: x2 + refine; mode pro: re-render with Pro)."""
+        take = visible(lambda: studio.upscale(take_id, mode=mode, width=width, height=height))
+        return FileData(path=str(take.path("video"))), record(take)
+
+    def compare(
+        prompt: str,
+        variants: list[str] | None = None,
+        negative_prompt: str | None = None,
+        image: FileData | None = None,
+        seed: int = -1,
+        width: int | None = None,
+        height: int | None = None,
+        seconds: float | None = None,
+        frames: int | None = None,
+    ) -> tuple[list[FileData], list[dict]]:
+        """Render one prompt with several variants (default all) and one seed. Returns mp4s and records."""
+        request = RenderRequest(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            image=uploaded(image),
+            seed=seed,
+            width=width,
+            height=height,
+            seconds=seconds,
+            frames=frames,
+        )
+        takes = visible(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
+        return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes]
+
+    for fn in (draft, upscale, compare):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="gpu")
+
+
+def uploaded(file: FileData | dict | str | None) -> str | None:
+    """The path of a file uploaded with an API request; never a path that names any other file.
+
+    gr.api hands the request's value through as given, so a client could name /etc/passwd: only
+    files inside Gradio's upload folder are accepted, and the message does not say whether a path exists.
+    """
+    if file is None:
+        return None
+    path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None) or str(file)
+    upload = Path(gradio_utils.get_upload_folder()).resolve()
+    if not path or not Path(path).resolve().is_relative_to(upload):
+        raise gr.Error("the first frame must be a file uploaded with the request (gradio_client.handle_file)")
+    return str(Path(path).resolve())

@@ -1,0 +1,151 @@
+"""The Compare tab: one prompt and one seed through two or three variants, side by side.
+
+Compare runs one Studio job that stores a take per variant and shows each as it lands; any of them
+can then be approved and upscaled into the panel below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from ..render import RenderRequest
+from .relay import Shared, take_markdown
+
+if TYPE_CHECKING:
+    from ..studio import Studio
+
+SLOTS = 3  # the most variants compared at once
+
+
+@dataclass
+class CompareTab:
+    """The Compare tab's components (no other tab needs them: it only wires its own events)."""
+
+    prompt: gr.Textbox
+    image: gr.Image
+    variants: gr.CheckboxGroup
+    seed: gr.Number
+    resolution: gr.Dropdown
+    seconds: gr.Slider
+    run_btn: gr.Button
+    ids: gr.State  # the ids of the takes shown, in slot order
+    videos: list[gr.Video]
+    infos: list[gr.Markdown]
+    upscale_btns: list[gr.Button]
+    final: gr.Video
+    final_info: gr.Markdown
+
+
+def build_compare_tab(studio: Studio, shared: Shared) -> CompareTab:
+    """The Compare tab with its events wired: compare the chosen variants, upscale one of the takes."""
+    tab = _layout(shared)
+    _wire(studio, shared, tab)
+    return tab
+
+
+def _layout(shared: Shared) -> CompareTab:
+    with gr.Tab("Compare", id="compare"):
+        with gr.Row():
+            with gr.Column(scale=3):
+                prompt = gr.Textbox(label="Prompt", lines=2, elem_id="compare-prompt")
+                image = gr.Image(label="First frame (optional)", type="filepath", height=160)
+            with gr.Column(scale=2):
+                variants = gr.CheckboxGroup(
+                    choices=[(v.label, n) for n, v in shared.variants.items()],
+                    value=list(shared.variants)[:SLOTS],
+                    label="Variants (two or three)",
+                    elem_id="compare-variants",
+                )
+                with gr.Row():
+                    seed = gr.Number(value=-1, label="Seed (same for all)", precision=0)
+                    resolution = gr.Dropdown(choices=shared.resolutions, value="draft", label="Resolution")
+                    seconds = gr.Slider(0.4, shared.max_seconds, value=1.0, step=0.1, label="Duration (s)")
+                run_btn = gr.Button("Compare", variant="primary", elem_id="compare-run")
+        ids = gr.State([])
+        videos, infos, upscale_btns = [], [], []
+        with gr.Row():
+            for i in range(SLOTS):
+                with gr.Column():
+                    videos.append(
+                        gr.Video(label=f"Take {i + 1}", interactive=False, elem_id=f"compare-video-{i}", loop=True)
+                    )
+                    infos.append(gr.Markdown(elem_classes=["take-info"]))
+                    upscale_btns.append(gr.Button("Approve & upscale this one", elem_id=f"compare-upscale-{i}"))
+        final = gr.Video(label="Upscaled", interactive=False, elem_id="compare-final")
+        final_info = gr.Markdown(elem_classes=["take-info"])
+    return CompareTab(
+        prompt=prompt,
+        image=image,
+        variants=variants,
+        seed=seed,
+        resolution=resolution,
+        seconds=seconds,
+        run_btn=run_btn,
+        ids=ids,
+        videos=videos,
+        infos=infos,
+        upscale_btns=upscale_btns,
+        final=final,
+        final_info=final_info,
+    )
+
+
+def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
+    """Compare: one job, its takes shown as they land; each slot's button upscales that take."""
+    sessions = shared.sessions
+
+    def run_compare(
+        prompt_text, image_path, chosen, seed_value, res, secs, request: gr.Request, progress=gr.Progress()
+    ):
+        if not chosen or len(chosen) < 2:
+            raise gr.Error("Pick two or three variants to compare.", print_exception=False)
+        req = RenderRequest(
+            prompt=prompt_text or "",
+            image=image_path or None,
+            seed=-1 if seed_value is None else int(seed_value),
+            resolution=None if res in (None, "draft") else res,
+            seconds=secs,
+        )
+        ids: list[str] = []
+        videos = [None] * SLOTS
+        infos = ["Waiting…" if i < len(chosen) else "" for i in range(SLOTS)]
+        yield [ids, *videos, *infos]
+        for kind, value in sessions.relay(studio.compare_job(req, list(chosen)), request.session_hash, progress):
+            if kind == "take":
+                i = len(ids)
+                ids = [*ids, value.id]
+                videos[i] = str(value.path("video"))
+                infos[i] = take_markdown(value)
+                yield [ids, *videos, *infos]
+
+    tab.run_btn.click(
+        run_compare,
+        [tab.prompt, tab.image, tab.variants, tab.seed, tab.resolution, tab.seconds],
+        [tab.ids, *tab.videos, *tab.infos],
+        show_progress_on=tab.videos,
+        concurrency_id="gpu",
+        api_visibility="private",
+    )
+
+    def upscale_compared(index):
+        def handler(ids, request: gr.Request, progress=gr.Progress()):
+            if index >= len(ids):
+                raise gr.Error("That take is not rendered yet.", print_exception=False)
+            for kind, value in sessions.relay(studio.upscale_job(ids[index]), request.session_hash, progress):
+                if kind == "take":
+                    yield str(value.path("video")), take_markdown(value)
+
+        return handler
+
+    for i, button in enumerate(tab.upscale_btns):
+        button.click(
+            upscale_compared(i),
+            [tab.ids],
+            [tab.final, tab.final_info],
+            show_progress_on=[tab.final],
+            concurrency_id="gpu",
+            api_visibility="private",
+        )

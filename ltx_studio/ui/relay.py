@@ -1,0 +1,171 @@
+"""What the tabs share: the relay of a Studio job's events, per-session bookkeeping, how a take reads.
+
+A handler starts a Studio job and hands it to `Sessions.relay`, which turns the job's typed events
+into (kind, value) pairs for the handler to map onto its components; `visible` turns any failure of
+a plain Studio call into a one-line message in the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from .. import sizing
+from ..errors import StudioError
+from ..events import Failed, Preview, Progress, TakeDone
+from ..takes import Take
+from ..variants import Variant
+
+if TYPE_CHECKING:
+    from ..studio import Job, Studio
+
+log = logging.getLogger(__name__)
+TABLE_HEADERS = ["created (UTC)", "kind", "variant", "size", "seed", "time (s)", "approved", "parent", "prompt", "id"]
+
+
+def take_markdown(take: Take) -> str:
+    """What a person wants to know about a take, in two or three short lines."""
+    timings = " · ".join(f"{k} {v:.2f} s" for k, v in take.timings.items() if k != "total")
+    lines = [
+        f"**{take.kind.title()} {take.id}** · {take.variant} · seed `{take.seed}` · {take.width}x{take.height} · "
+        f"{take.frames} frames ({take.seconds:.1f} s at {take.fps} fps)",
+        f"{timings} · **total {take.timings.get('total', 0):.2f} s**",
+    ]
+    if take.parent:
+        lines.append(f"from draft `{take.parent}`")
+    if take.snapped:
+        lines.append("snapped: " + ", ".join(f"{k} {v['asked']} → {v['used']}" for k, v in take.snapped.items()))
+    if take.approved:
+        lines.append("✓ approved")
+    if take.status != "ok":
+        lines.append("⚠ files missing")
+    return "\n\n".join(lines)
+
+
+def table_row(take: Take) -> list:
+    """One row of the Takes table: what a person scans for."""
+    return [
+        take.created[:19].replace("T", " "),
+        take.kind + (" (files missing)" if take.status != "ok" else ""),
+        take.variant,
+        f"{take.width}x{take.height}, {take.frames} f",
+        take.seed,
+        round(take.timings.get("total", 0.0), 2),
+        "✓" if take.approved else "",
+        take.parent or "",
+        take.prompt[:80],
+        take.id,
+    ]
+
+
+def visible(fn: Callable[[], Any]) -> Any:
+    """Run a Studio call from a handler; any failure becomes a one-line message in the page (and the log)."""
+    try:
+        return fn()
+    except StudioError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    except gr.Error:
+        raise
+    except Exception as exc:
+        log.exception("handler failed")
+        raise gr.Error(f"{type(exc).__name__}: {str(exc)[:200]}", print_exception=False) from None
+
+
+class Sessions:
+    """Per-browser-session bookkeeping: the running jobs (for Stop) and the last keystroke (debounce)."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, set] = {}  # session -> running jobs (a draft and a live draft may overlap)
+        self.keystrokes: dict[str, int] = {}
+        self.live_seeds: dict[str, int] = {}  # live drafts keep one seed, so only the prompt changes
+        self.lock = threading.Lock()
+
+    def stroke(self, session: str) -> int:
+        """Count a keystroke of the session; returns its number."""
+        with self.lock:
+            self.keystrokes[session] = self.keystrokes.get(session, 0) + 1
+            return self.keystrokes[session]
+
+    def latest(self, session: str) -> int:
+        """The number of the session's newest keystroke."""
+        with self.lock:
+            return self.keystrokes.get(session, 0)
+
+    def live_seed(self, session: str) -> int:
+        """The seed the session's live drafts share (drawn on the first one)."""
+        with self.lock:
+            return self.live_seeds.setdefault(session, random.randrange(2**32))
+
+    def stop(self, session: str) -> None:
+        """Cancel every job the session is running."""
+        with self.lock:
+            running = list(self.jobs.get(session, ()))
+        for job in running:
+            job.cancel()
+
+    def relay(self, job: Job, session: str, progress: Callable[..., Any]) -> Iterator[tuple[str, Any]]:
+        """Yield (kind, value) for each event of a job; raise gr.Error on failure.
+
+        Kinds: "preview" (a Preview), "take" (a stored Take), "stopped" (a message: the job was
+        cancelled), "error" (a message, yielded once before the gr.Error). Progress goes to `progress`.
+        """
+        with self.lock:
+            self.jobs.setdefault(session, set()).add(job)
+        try:
+            for event in job.events():
+                if isinstance(event, Progress):
+                    progress(event.fraction, desc=f"{event.stage}: {event.message}" if event.message else event.stage)
+                elif isinstance(event, Preview):
+                    yield "preview", event
+                elif isinstance(event, TakeDone):
+                    yield "take", event.take
+                elif isinstance(event, Failed):
+                    if event.cancelled:
+                        yield "stopped", event.message
+                    else:
+                        yield "error", event.message  # shown beside the result, then as a toast
+                        raise gr.Error(event.message, print_exception=False)
+        finally:
+            job.cancel()  # a closed page or a Stop: let the worker stop between steps
+            with self.lock:
+                running = self.jobs.get(session, set())
+                running.discard(job)
+                if not running:
+                    self.jobs.pop(session, None)
+
+
+@dataclass
+class Shared:
+    """What the tabs of one page share: the model set's variants, the size choices, the sessions."""
+
+    variants: dict[str, Variant]
+    default: Variant
+    resolutions: list[tuple[str, str]]  # (label, value) for the Resolution dropdowns
+    max_seconds: float  # the longest duration any variant renders, at the default fps
+    sessions: Sessions
+
+    @classmethod
+    def of(cls, studio: Studio) -> Shared:
+        """The shared state of a page over `studio`, with no sessions yet."""
+        mset = studio.model_set
+        variants = mset.variants
+        default = variants[mset.default_variant]
+        max_frames = max(v.max_frames for v in variants.values())
+        resolutions = [(f"Draft ({default.draft_size[0]}x{default.draft_size[1]})", "draft")] + [
+            (f"{name} ({w}x{h})", name)
+            for name, (w, h) in sizing.RESOLUTIONS.items()
+            if any(sizing.fits((w, h), v.max_size) for v in variants.values())
+        ]
+        return cls(
+            variants=variants,
+            default=default,
+            resolutions=resolutions,
+            max_seconds=round((max_frames - 1) / default.sampling.fps, 1),
+            sessions=Sessions(),
+        )

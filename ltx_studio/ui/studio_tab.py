@@ -1,0 +1,375 @@
+"""The Studio tab: a prompt and its settings on the left, the live preview and the take on the right.
+
+Draft, Approve & upscale and Re-render with Pro each run a Studio job and relay its events into the
+result panel; live mode drafts as the prompt changes, debounced per session; Stop cancels the
+session's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from .. import sizing
+from ..errors import StudioError
+from ..render import RenderRequest
+from .relay import Shared, take_markdown
+
+if TYPE_CHECKING:
+    from ..studio import Studio
+
+LIVE_DEBOUNCE_S = 0.8
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+@dataclass
+class StudioTab:
+    """The Studio tab's components; the Takes tab's Reuse settings writes a take's settings into them."""
+
+    prompt: gr.Textbox
+    draft_btn: gr.Button
+    stop_btn: gr.Button
+    live: gr.Checkbox
+    image: gr.Image
+    variant: gr.Radio
+    resolution: gr.Dropdown
+    seconds: gr.Slider
+    frames_info: gr.Markdown
+    fps: gr.Number
+    seed: gr.Number
+    randomize: gr.Checkbox
+    negative: gr.Textbox
+    steps: gr.Number
+    guidance: gr.Number
+    preview: gr.Image
+    video: gr.Video
+    info: gr.Markdown
+    take_id: gr.State
+    upscale_btn: gr.Button
+    pro_btn: gr.Button
+
+    @property
+    def settings(self) -> list[gr.components.Component]:
+        """What a draft is made of, in the order of `draft_request`'s arguments."""
+        return [
+            self.prompt,
+            self.negative,
+            self.image,
+            self.variant,
+            self.seed,
+            self.randomize,
+            self.resolution,
+            self.seconds,
+            self.fps,
+            self.steps,
+            self.guidance,
+        ]
+
+    @property
+    def result(self) -> list[gr.components.Component]:
+        """The result panel every job writes into, in the order of `result_updates`."""
+        return [self.preview, self.video, self.info, self.seed, self.take_id, self.variant]
+
+
+def build_studio_tab(studio: Studio, shared: Shared) -> StudioTab:
+    """The Studio tab with its events wired: draft, approve/re-render, live mode, stop, settings."""
+    tab = _layout(studio, shared)
+    _wire_draft(studio, shared, tab)
+    _wire_live(studio, shared, tab)
+    _wire_settings(shared, tab)
+    return tab
+
+
+def variant_choices(studio: Studio) -> list[tuple[str, str]]:
+    """The Variant radio's choices: each variant's label with its state (ready, on disk, not downloaded)."""
+    states = studio.variant_states()
+    return [(f"{v.label} · {states[name]}", name) for name, v in studio.model_set.variants.items()]
+
+
+def frames_note_for(shared: Shared) -> Callable[[float, float], str]:
+    """The note under Duration: how many frames that is, at the fps asked (the default fps if none)."""
+
+    def frames_note(seconds: float, fps: float) -> str:
+        frames = sizing.frames_for_seconds(seconds or 0.1, fps or shared.default.sampling.fps)
+        return f"{frames} frames · {sizing.seconds_for_frames(frames, fps or 24):.2f} s at {int(fps or 24)} fps"
+
+    return frames_note
+
+
+def draft_request(
+    studio: Studio,
+    prompt: str | None,
+    negative: str | None,
+    image: str | None,
+    variant: str | None,
+    seed: float | None,
+    randomize: bool,
+    resolution: str | None,
+    seconds: float | None,
+    fps: float | None,
+    steps: float | None,
+    guidance: float | None,
+) -> RenderRequest:
+    """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset."""
+    mset = studio.model_set
+    spec = mset.variants.get(variant or mset.default_variant, mset.variants[mset.default_variant])
+    return RenderRequest(
+        prompt=prompt or "",
+        negative_prompt=negative if negative else None,
+        image=image or None,
+        variant=variant or None,
+        seed=-1 if randomize or seed is None else int(seed),
+        resolution=None if resolution in (None, "draft") else resolution,
+        seconds=seconds,
+        fps=int(fps) if fps else None,
+        steps=None if not steps or int(steps) == spec.sampling.num_steps else int(steps),
+        guidance=None if guidance is None or float(guidance) == spec.sampling.guidance else float(guidance),
+    )
+
+
+def result_updates(studio: Studio, kind: str, value: Any) -> list:
+    """The result panel's updates for one relayed (kind, value); see `StudioTab.result`."""
+    updates = [gr.update()] * 6  # one per component of StudioTab.result
+    if kind == "preview":
+        updates[0] = value.image
+    elif kind == "take":
+        updates[1:] = [
+            str(value.path("video")),
+            take_markdown(value),
+            value.seed,
+            value.id,
+            gr.update(choices=variant_choices(studio)),
+        ]
+    elif kind == "stopped":
+        gr.Info(value)
+    elif kind == "error":
+        updates[2] = f"**⚠ {value}**"
+    return updates
+
+
+def _layout(studio: Studio, shared: Shared) -> StudioTab:
+    mset, default = studio.model_set, shared.default
+    with gr.Tab("Studio", id="studio"), gr.Row():
+        with gr.Column(scale=5):
+            prompt = gr.Textbox(
+                label="Prompt",
+                lines=3,
+                elem_id="prompt",
+                placeholder="A cat walks along a sunlit wall, the camera follows slowly",
+            )
+            with gr.Row():
+                draft_btn = gr.Button("Draft", variant="primary", elem_id="draft", scale=3)
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+            live = gr.Checkbox(
+                value=False,
+                label="Live mode: draft as I type (Fast variant, small size, 0.8 s after the last keystroke)",
+                elem_id="live",
+                container=False,
+            )
+            image = _first_frame_input()
+            variant = gr.Radio(
+                choices=variant_choices(studio), value=mset.default_variant, label="Variant", elem_id="variant"
+            )
+            with gr.Row():
+                resolution = gr.Dropdown(choices=shared.resolutions, value="draft", label="Resolution")
+                seconds = gr.Slider(
+                    0.4,
+                    shared.max_seconds,
+                    value=round((default.draft_frames - 1) / default.sampling.fps, 1),
+                    step=0.1,
+                    label="Duration (s)",
+                )
+            frames_note = frames_note_for(shared)
+            frames_info = gr.Markdown(
+                frames_note((default.draft_frames - 1) / default.sampling.fps, default.sampling.fps)
+            )
+            with gr.Row():
+                fps = gr.Number(value=default.sampling.fps, label="fps", precision=0, minimum=1, maximum=120)
+                seed = gr.Number(value=-1, label="Seed", precision=0, elem_id="seed")
+                randomize = gr.Checkbox(value=True, label="Randomize seed")
+            with gr.Accordion("Advanced", open=False):
+                negative = gr.Textbox(value=mset.negative_prompt, label="Negative prompt", lines=2)
+                steps = gr.Number(value=default.sampling.num_steps, label="Steps", precision=0, minimum=1)
+                guidance = gr.Number(value=default.sampling.guidance, label="Guidance", minimum=0)
+        with gr.Column(scale=6):
+            preview = gr.Image(
+                label="Live preview (denoised estimate)", elem_id="preview", interactive=False, height=220, format="png"
+            )
+            video = gr.Video(label="Take", elem_id="take", interactive=False, autoplay=True, loop=True)
+            info = gr.Markdown(elem_classes=["take-info"], elem_id="take-info")
+            take_id = gr.State(None)
+            with gr.Row():
+                upscale_btn = gr.Button("Approve & upscale", elem_id="upscale")
+                pro_btn = gr.Button("Re-render with Pro", elem_id="rerender-pro")
+    return StudioTab(
+        prompt=prompt,
+        draft_btn=draft_btn,
+        stop_btn=stop_btn,
+        live=live,
+        image=image,
+        variant=variant,
+        resolution=resolution,
+        seconds=seconds,
+        frames_info=frames_info,
+        fps=fps,
+        seed=seed,
+        randomize=randomize,
+        negative=negative,
+        steps=steps,
+        guidance=guidance,
+        preview=preview,
+        video=video,
+        info=info,
+        take_id=take_id,
+        upscale_btn=upscale_btn,
+        pro_btn=pro_btn,
+    )
+
+
+def _first_frame_input() -> gr.Image:
+    """The first-frame upload, with the shipped example photos under it."""
+    image = gr.Image(label="First frame (optional)", type="filepath", elem_id="first-frame", height=200)
+    examples = sorted(str(p) for p in (ASSETS / "first-frames").glob("*.[pj][np]g"))
+    if examples:
+        gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Example first frames")
+    return image
+
+
+def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
+    """Draft, Approve & upscale and Re-render with Pro: a job each, relayed into the result panel."""
+    sessions = shared.sessions
+
+    def run_draft(
+        prompt_text,
+        negative_text,
+        image_path,
+        variant_name,
+        seed_value,
+        randomize_value,
+        res,
+        secs,
+        fps_value,
+        steps_value,
+        guidance_value,
+        request: gr.Request,
+        progress=gr.Progress(),
+    ):
+        values = (prompt_text, negative_text, image_path, variant_name, seed_value, randomize_value)
+        values += (res, secs, fps_value, steps_value, guidance_value)
+        studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
+        try:
+            job = studio.draft_job(draft_request(studio, *values))
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        for kind, value in sessions.relay(job, request.session_hash, progress):
+            yield result_updates(studio, kind, value)
+
+    tab.draft_btn.click(
+        run_draft,
+        tab.settings,
+        tab.result,
+        show_progress_on=[tab.video],
+        concurrency_id="gpu",
+        api_visibility="private",
+    )
+
+    def run_final(mode):
+        def handler(current, request: gr.Request, progress=gr.Progress()):
+            if not current:
+                raise gr.Error("Draft something first, then approve it.", print_exception=False)
+            job = studio.upscale_job(current, mode=mode)
+            for kind, value in sessions.relay(job, request.session_hash, progress):
+                yield result_updates(studio, kind, value)
+
+        return handler
+
+    for button, mode in ((tab.upscale_btn, "latent"), (tab.pro_btn, "pro")):
+        button.click(
+            run_final(mode),
+            [tab.take_id],
+            tab.result,
+            show_progress_on=[tab.video],
+            concurrency_id="gpu",
+            api_visibility="private",
+        )
+
+
+def _wire_live(studio: Studio, shared: Shared, tab: StudioTab) -> None:
+    """Live mode: a draft of the prompt (or first frame) once the typing pauses, superseding the last one."""
+    sessions = shared.sessions
+    result = tab.result
+
+    async def live_draft(prompt_text, image_path, live_on, seed_value, randomize_value, request: gr.Request):
+        # Async, so a keystroke waiting out the debounce holds no worker thread.
+        session = request.session_hash
+        if not live_on or not (prompt_text or "").strip() and not image_path:
+            yield [gr.skip()] * len(result)
+            return
+        stroke = sessions.stroke(session)
+        await asyncio.sleep(LIVE_DEBOUNCE_S)
+        if sessions.latest(session) != stroke:
+            yield [gr.skip()] * len(result)  # a newer keystroke will draft instead
+            return
+        try:
+            if randomize_value or seed_value is None or int(seed_value) < 0:
+                live_seed = sessions.live_seed(session)
+            else:
+                live_seed = int(seed_value)
+            job = studio.live_job(session, studio.live_request(prompt_text, image_path or None, live_seed))
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        events = sessions.relay(job, session, lambda *a, **k: None)
+        try:
+            while (item := await asyncio.to_thread(next, events, None)) is not None:
+                kind, value = item
+                if kind == "stopped":
+                    return  # superseded by a newer live draft: it owns the outputs now
+                yield result_updates(studio, kind, value)
+        finally:
+            job.cancel()  # the page went away or a newer draft took over
+            with contextlib.suppress(ValueError):  # still running in its thread: it ends on the cancel
+                events.close()
+
+    live_inputs = [tab.prompt, tab.image, tab.live, tab.seed, tab.randomize]
+    for trigger in (tab.prompt.change, tab.image.change):
+        trigger(
+            live_draft,
+            live_inputs,
+            result,
+            trigger_mode="multiple",
+            show_progress="hidden",
+            concurrency_limit=None,
+            api_visibility="private",
+        )
+
+
+def _wire_settings(shared: Shared, tab: StudioTab) -> None:
+    """Stop, and the settings that follow each other: a variant's defaults, the frames a duration makes."""
+
+    def stop(request: gr.Request):
+        shared.sessions.stop(request.session_hash)
+
+    tab.stop_btn.click(stop, None, None, api_visibility="private", concurrency_limit=None)
+
+    def variant_defaults(name):
+        spec = shared.variants[name]
+        return spec.sampling.num_steps, spec.sampling.guidance, spec.sampling.fps
+
+    tab.variant.change(
+        variant_defaults,
+        [tab.variant],
+        [tab.steps, tab.guidance, tab.fps],
+        api_visibility="private",
+        concurrency_limit=None,
+    )
+    frames_note = frames_note_for(shared)
+    for trigger in (tab.seconds.change, tab.fps.change):
+        trigger(
+            frames_note, [tab.seconds, tab.fps], [tab.frames_info], api_visibility="private", concurrency_limit=None
+        )

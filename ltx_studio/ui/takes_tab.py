@@ -1,0 +1,183 @@
+"""The Takes tab: every stored take as a poster gallery and a table; pick one to watch, approve,
+delete, download it, or reuse its settings in the Studio tab.
+
+The list reloads when the page loads, when the tab is opened, on Refresh and when live-mode
+previews are shown or hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from .relay import TABLE_HEADERS, Shared, table_row, take_markdown, visible
+
+if TYPE_CHECKING:
+    from ..studio import Studio
+    from .studio_tab import StudioTab
+
+
+@dataclass
+class TakesTab:
+    """The Takes tab's components; the page wires `reuse_btn` into the Studio tab (see `wire_reuse`)."""
+
+    tab: gr.Tab
+    refresh_btn: gr.Button
+    show_live: gr.Checkbox
+    gallery: gr.Gallery
+    table: gr.Dataframe
+    shown_ids: gr.State  # the ids behind the gallery's posters, in order
+    table_ids: gr.State  # the ids behind the table's rows, in order
+    selected: gr.State  # the id of the take shown below
+    video: gr.Video
+    info: gr.Markdown
+    prompt: gr.Markdown
+    approve_btn: gr.Button
+    reuse_btn: gr.Button
+    delete_btn: gr.Button
+    download: gr.DownloadButton
+
+
+def build_takes_tab(studio: Studio, page: gr.Blocks) -> TakesTab:
+    """The Takes tab with its own events wired (list, select, approve, delete); `page` reloads the list."""
+    tab = _layout()
+    _wire(studio, tab, page)
+    return tab
+
+
+def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTab, tabs: gr.Tabs) -> None:
+    """Reuse settings: the selected take's prompt and settings go into the Studio tab, which opens."""
+    variants = shared.variants
+
+    def reuse_selected(current):
+        if not current:
+            raise gr.Error("Pick a take first.", print_exception=False)
+        take = visible(lambda: studio.take(current))
+        first_frame = str(take.path("image")) if take.image and take.path("image").exists() else None
+        return (
+            take.prompt,
+            take.negative_prompt,
+            first_frame,
+            take.variant if take.variant in variants else gr.update(),
+            take.seed,
+            False,
+            max(0.4, round(take.seconds, 1)),
+            take.fps,
+            take.settings.get("steps_override") or variants[take.variant].sampling.num_steps
+            if take.variant in variants
+            else gr.update(),
+            take.guidance,
+            gr.Tabs(selected="studio"),
+        )
+
+    t = target
+    takes.reuse_btn.click(
+        reuse_selected,
+        [takes.selected],
+        [t.prompt, t.negative, t.image, t.variant, t.seed, t.randomize, t.seconds, t.fps, t.steps, t.guidance, tabs],
+        api_visibility="private",
+    )
+
+
+def _layout() -> TakesTab:
+    with gr.Tab("Takes", id="takes") as tab:
+        with gr.Row():
+            refresh_btn = gr.Button("Refresh", size="sm")
+            show_live = gr.Checkbox(value=False, label="Show live-mode previews")
+        gallery = gr.Gallery(
+            label="Takes, newest first",
+            columns=6,
+            height=300,
+            object_fit="contain",
+            elem_id="takes-gallery",
+            allow_preview=False,
+        )
+        table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, wrap=True, max_height=320, elem_id="takes-table")
+        shown_ids = gr.State([])
+        table_ids = gr.State([])
+        selected = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=3):
+                video = gr.Video(label="Take", interactive=False, elem_id="takes-video")
+            with gr.Column(scale=2):
+                info = gr.Markdown("Pick a take.", elem_classes=["take-info"])
+                prompt = gr.Markdown()
+                with gr.Row():
+                    approve_btn = gr.Button("Approve", size="sm")
+                    reuse_btn = gr.Button("Reuse settings", size="sm")
+                    delete_btn = gr.Button("Delete", size="sm", variant="stop")
+                download = gr.DownloadButton("Download mp4", visible=False)
+    return TakesTab(
+        tab=tab,
+        refresh_btn=refresh_btn,
+        show_live=show_live,
+        gallery=gallery,
+        table=table,
+        shown_ids=shown_ids,
+        table_ids=table_ids,
+        selected=selected,
+        video=video,
+        info=info,
+        prompt=prompt,
+        approve_btn=approve_btn,
+        reuse_btn=reuse_btn,
+        delete_btn=delete_btn,
+        download=download,
+    )
+
+
+def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
+    """List, select, approve and delete; each change to the list returns it anew."""
+
+    def list_takes(include_live):
+        takes = [t for t in studio.takes() if include_live or t.kind != "live"]
+        with_poster = [t for t in takes if t.path("poster").exists()]
+        items = [(str(t.path("poster")), ("✓ " if t.approved else "") + f"{t.kind} · {t.variant}") for t in with_poster]
+        return items, [table_row(t) for t in takes], [t.id for t in with_poster], [t.id for t in takes]
+
+    def select_in_gallery(ids, evt: gr.SelectData):
+        return show_take(ids, evt.index)
+
+    def select_in_table(ids, evt: gr.SelectData):
+        return show_take(ids, evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index)
+
+    def show_take(ids, index):
+        if not isinstance(index, int) or not 0 <= index < len(ids):
+            raise gr.Error("That take is no longer listed: press Refresh.", print_exception=False)
+        take = visible(lambda: studio.take(ids[index]))
+        ok = take.status == "ok"
+        return (
+            take.id,
+            str(take.path("video")) if ok else None,
+            take_markdown(take) + f"\n\ncreated {take.created[:19].replace('T', ' ')} UTC",
+            f"> {take.prompt}" if take.prompt else "_(no prompt: first frame only)_",
+            gr.update(value=str(take.path("video")) if ok else None, visible=ok),
+        )
+
+    def approve_selected(current, include_live):
+        if not current:
+            raise gr.Error("Pick a take first.", print_exception=False)
+        take = visible(lambda: studio.approve(current, not studio.take(current).approved))
+        return (take_markdown(take), *list_takes(include_live))
+
+    def delete_selected(current, include_live):
+        if not current:
+            raise gr.Error("Pick a take first.", print_exception=False)
+        visible(lambda: studio.delete(current))
+        return (None, None, f"Deleted {current}.", "", gr.update(visible=False), *list_takes(include_live))
+
+    list_outputs = [tab.gallery, tab.table, tab.shown_ids, tab.table_ids]
+    for trigger in (tab.refresh_btn.click, tab.tab.select, tab.show_live.change):
+        trigger(list_takes, [tab.show_live], list_outputs, api_visibility="private", concurrency_limit=None)
+    page.load(list_takes, [tab.show_live], list_outputs, api_visibility="private")
+    shown = [tab.selected, tab.video, tab.info, tab.prompt, tab.download]
+    tab.gallery.select(select_in_gallery, [tab.shown_ids], shown, api_visibility="private")
+    tab.table.select(select_in_table, [tab.table_ids], shown, api_visibility="private")
+    tab.approve_btn.click(
+        approve_selected, [tab.selected, tab.show_live], [tab.info, *list_outputs], api_visibility="private"
+    )
+    tab.delete_btn.click(
+        delete_selected, [tab.selected, tab.show_live], [*shown, *list_outputs], api_visibility="private"
+    )
