@@ -49,6 +49,7 @@ class RenderRequest:
     guidance: float | None = None
     image: str | Path | Image.Image | None = None  # first frame
     audio: bool = True  # the soundtrack, for model sets that make one (LTX-2); False: a silent mp4
+    typed_prompt: str | None = None  # what the person typed, when `prompt` is its enhanced rewrite
 
 
 @dataclass
@@ -69,6 +70,7 @@ class RenderPlan:
     snapped: dict[str, dict] = field(default_factory=dict)
     source_image: Image.Image | None = None  # the first frame as given (bounded), kept to re-fit at other sizes
     audio: bool = False  # make the soundtrack (only where the model set has sound)
+    typed_prompt: str | None = None
 
     @property
     def num_steps(self) -> int:
@@ -155,9 +157,11 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
     fitted = media.fit_image(image, width, height) if image is not None else None
     source = media.bounded(image) if image is not None else None
     audio = bool(request.audio) and model_set.has_audio
+    typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
-        prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio
-    )
+        prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
+        typed,
+    )  # fmt: skip
 
 
 def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | None) -> tuple[float, float]:
@@ -201,6 +205,7 @@ def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
         guidance=take.guidance,
         image=take.path("image") if take.image else None,
         audio=take.audio,
+        typed_prompt=take.typed_prompt,
     )
     return plan_render(replace(request, **changes), model_set)
 
@@ -309,6 +314,7 @@ def render_take(
         settings=_settings(plan, stages, prompt_cached=all(stage.prompt_cached for stage in stages)),
         audio=decoded.audio is not None,
         sample_rate=decoded.sample_rate,
+        typed_prompt=plan.typed_prompt,
     )
     staged = None
     try:

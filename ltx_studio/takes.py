@@ -60,6 +60,7 @@ class Take:
     settings: dict = field(default_factory=dict)
     audio: bool = False  # the mp4 has a soundtrack
     sample_rate: int | None = None  # of the soundtrack
+    typed_prompt: str | None = None  # the idea as typed, when `prompt` is its enhanced rewrite
     status: str = "ok"  # "ok" | "missing" (files deleted by hand); not stored
     folder: str = ""  # absolute path of the take's folder; not stored
 

@@ -131,3 +131,16 @@ def test_models_list_shows_each_variants_sizes_and_frame_limit(capsys):
     pro = sets["ltx2"]["variants"]["pro"]
     assert pro["max_size"] == [3840, 2176] and pro["max_frames"] >= 121 and pro["two_stage"]
     assert set(sets) >= {"ltx2", "ltxv", "demo", "demo-ltxv"} and sets["demo"]["family"] == "ltx2"
+
+
+def test_the_page_enhances_a_prompt_and_the_draft_records_both_prompts(client, served):
+    """Through the page's API: Enhance fills the prompt box; a draft of the enhanced text keeps the typed idea."""
+    from ltx_studio.render import RenderRequest
+
+    studio, _ = served
+    enhanced = client.predict(prompt_text="a cat on a wall", image_path=None, seed_value=4, api_name="/enhance")
+    assert enhanced and enhanced != "a cat on a wall"
+    take = studio.render(
+        RenderRequest(prompt=enhanced, typed_prompt="a cat on a wall", width=96, height=64, frames=9, seed=1)
+    )
+    assert studio.take(take.id).typed_prompt == "a cat on a wall" and take.prompt == enhanced.strip()

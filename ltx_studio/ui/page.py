@@ -32,10 +32,10 @@ def build(studio: Studio) -> gr.Blocks:
         gr.Markdown(f"# LTX Studio\nModel set **{mset.name}**: {mset.label} · {studio.manager.policy.describe()}")
         if mset.is_demo:
             gr.Markdown(
-                "**Demo mode: the output is noise.** These are tiny random models built on this machine so every "
-                "feature works without a GPU or downloads. For real video on an NVIDIA GPU: install a CUDA build of "
-                "torch, run `python -m ltx_studio models download fast --model-set ltxv`, then "
-                "`python app.py --model-set ltxv`.",
+                "**Demo mode: the output is noise** (its sound too, and an enhanced prompt is gibberish). These are "
+                "tiny random models built on this machine so every feature works without a GPU or downloads. For "
+                "real video with sound on an NVIDIA GPU: install a CUDA build of torch, run "
+                "`python -m ltx_studio models download fast --model-set ltx2`, then `python app.py --model-set ltx2`.",
                 elem_id="banner",
             )
         with gr.Tabs() as tabs:

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from ..studio import Job, Studio
 
 log = logging.getLogger(__name__)
-TABLE_HEADERS = ["created (UTC)", "kind", "variant", "size", "seed", "time (s)", "approved", "parent", "prompt", "id"]
+TABLE_HEADERS = [
+    "created (UTC)", "kind", "variant", "size", "sound", "seed", "time (s)", "approved", "parent", "prompt", "id"
+]  # fmt: skip
 
 
 def take_markdown(take: Take) -> str:
@@ -34,11 +36,14 @@ def take_markdown(take: Take) -> str:
     timings = " · ".join(f"{k} {v:.2f} s" for k, v in take.timings.items() if k != "total")
     lines = [
         f"**{take.kind.title()} {take.id}** · {take.variant} · seed `{take.seed}` · {take.width}x{take.height} · "
-        f"{take.frames} frames ({take.seconds:.1f} s at {take.fps} fps)",
+        f"{take.frames} frames ({take.seconds:.1f} s at {take.fps} fps)"
+        + (f" · sound {take.sample_rate / 1000:g} kHz" if take.audio and take.sample_rate else " · silent"),
         f"{timings} · **total {take.timings.get('total', 0):.2f} s**",
     ]
     if take.parent:
         lines.append(f"from draft `{take.parent}`")
+    if take.typed_prompt:
+        lines.append(f"enhanced from: _{take.typed_prompt[:120]}_")
     if take.snapped:
         lines.append("snapped: " + ", ".join(f"{k} {v['asked']} → {v['used']}" for k, v in take.snapped.items()))
     if take.approved:
@@ -55,6 +60,7 @@ def table_row(take: Take) -> list:
         take.kind + (" (files missing)" if take.status != "ok" else ""),
         take.variant,
         f"{take.width}x{take.height}, {take.frames} f",
+        "♪" if take.audio else "",
         take.seed,
         round(take.timings.get("total", 0.0), 2),
         "✓" if take.approved else "",

@@ -18,6 +18,7 @@ import gradio as gr
 
 from .. import sizing
 from ..errors import StudioError
+from ..events import Failed
 from ..render import RenderRequest
 from .relay import Shared, take_markdown
 
@@ -53,6 +54,9 @@ class StudioTab:
     take_id: gr.State
     upscale_btn: gr.Button
     pro_btn: gr.Button
+    sound: gr.Checkbox
+    enhance_btn: gr.Button
+    typed: gr.State  # {"typed": idea, "enhanced": text} of the last Enhance, so the take records both
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -69,6 +73,8 @@ class StudioTab:
             self.fps,
             self.steps,
             self.guidance,
+            self.sound,
+            self.typed,
         ]
 
     @property
@@ -80,6 +86,7 @@ class StudioTab:
 def build_studio_tab(studio: Studio, shared: Shared) -> StudioTab:
     """The Studio tab with its events wired: draft, approve/re-render, live mode, stop, settings."""
     tab = _layout(studio, shared)
+    _wire_enhance(studio, tab)
     _wire_draft(studio, shared, tab)
     _wire_live(studio, shared, tab)
     _wire_settings(shared, tab)
@@ -115,6 +122,8 @@ def draft_request(
     fps: float | None,
     steps: float | None,
     guidance: float | None,
+    sound: bool = True,
+    typed: dict | None = None,
 ) -> RenderRequest:
     """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset."""
     mset = studio.model_set
@@ -130,6 +139,8 @@ def draft_request(
         fps=int(fps) if fps else None,
         steps=None if not steps or int(steps) == spec.sampling.num_steps else int(steps),
         guidance=None if guidance is None or float(guidance) == spec.sampling.guidance else float(guidance),
+        audio=bool(sound),
+        typed_prompt=typed["typed"] if typed and typed.get("enhanced") == (prompt or "").strip() else None,
     )
 
 
@@ -165,7 +176,18 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
             )
             with gr.Row():
                 draft_btn = gr.Button("Draft", variant="primary", elem_id="draft", scale=3)
+                enhance_btn = gr.Button(
+                    "Enhance", elem_id="enhance", scale=1, visible=mset.has_audio, variant="secondary"
+                )
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+            sound = gr.Checkbox(
+                value=mset.has_audio,
+                visible=mset.has_audio,
+                label="Sound: the take comes with its soundtrack",
+                elem_id="sound",
+                container=False,
+            )
+            typed = gr.State(None)
             live = gr.Checkbox(
                 value=False,
                 label="Live mode: draft as I type (Fast variant, small size, 0.8 s after the last keystroke)",
@@ -229,6 +251,31 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         take_id=take_id,
         upscale_btn=upscale_btn,
         pro_btn=pro_btn,
+        sound=sound,
+        enhance_btn=enhance_btn,
+        typed=typed,
+    )
+
+
+def _wire_enhance(studio: Studio, tab: StudioTab) -> None:
+    """Enhance: the idea in the prompt box becomes a detailed LTX-2 prompt, editable before drafting."""
+    note = " (demo models: the text is gibberish)" if studio.model_set.is_demo else ""
+
+    def enhance(prompt_text, image_path, seed_value):
+        seed = 10 if seed_value is None or int(seed_value) < 0 else int(seed_value)
+        job = studio.enhance_job(prompt_text or "", image=image_path or None, seed=seed)
+        failed = [event for event in job.events() if isinstance(event, Failed)]
+        if failed or job.result is None:
+            raise gr.Error(failed[0].message if failed else "enhancing failed", print_exception=False)
+        gr.Info("Prompt enhanced" + note + ": edit it, then Draft.")
+        return job.result["enhanced"], {"typed": job.result["prompt"], "enhanced": job.result["enhanced"]}
+
+    tab.enhance_btn.click(
+        enhance,
+        [tab.prompt, tab.image, tab.seed],
+        [tab.prompt, tab.typed],
+        concurrency_id="gpu",
+        api_name="enhance",
     )
 
 
@@ -257,11 +304,13 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         fps_value,
         steps_value,
         guidance_value,
+        sound_value,
+        typed_value,
         request: gr.Request,
         progress=gr.Progress(),
     ):
         values = (prompt_text, negative_text, image_path, variant_name, seed_value, randomize_value)
-        values += (res, secs, fps_value, steps_value, guidance_value)
+        values += (res, secs, fps_value, steps_value, guidance_value, sound_value, typed_value)
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
             job = studio.draft_job(draft_request(studio, *values))

@@ -69,6 +69,7 @@ def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTa
             if take.variant in variants
             else gr.update(),
             take.guidance,
+            bool(take.audio) and studio.model_set.has_audio,
             gr.Tabs(selected="studio"),
         )
 
@@ -76,7 +77,20 @@ def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTa
     takes.reuse_btn.click(
         reuse_selected,
         [takes.selected],
-        [t.prompt, t.negative, t.image, t.variant, t.seed, t.randomize, t.seconds, t.fps, t.steps, t.guidance, tabs],
+        [
+            t.prompt,
+            t.negative,
+            t.image,
+            t.variant,
+            t.seed,
+            t.randomize,
+            t.seconds,
+            t.fps,
+            t.steps,
+            t.guidance,
+            t.sound,
+            tabs,
+        ],
         api_visibility="private",
     )
 
