@@ -81,7 +81,9 @@ def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, t
     assert page.evaluate("window.__previews.length") >= 2, "the preview image should update during denoising"
     assert serves_mp4(page, "#take video")
     info = page.locator("#take-info").inner_text()
-    assert "384x256" in info and "total" in info
+    assert "384x256" in info and "total" in info and "sound 24 kHz" in info
+    src = page.locator("#take video").first.get_attribute("src")
+    assert b"mp4a" in page.request.get(src).body()  # the file the <video> plays carries its AAC soundtrack
     page.screenshot(path=str(tmp_path / "1-draft.png"), full_page=True)
 
     # Approve & upscale the draft: a 2x take that names its parent.
@@ -93,7 +95,7 @@ def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, t
     # Compare: two variants side by side, then approve and upscale one of them.
     page.get_by_role("tab", name="Compare").click()
     page.fill("#compare-prompt textarea", "waves at night")
-    page.locator("#compare-variants").get_by_text("Pro (tiny, 3 blocks)").click()  # leave Fast and Distilled
+    page.locator("#compare-variants").get_by_text("Pro (tiny, 3 blocks,").click()  # leave Fast and Distilled
     page.get_by_role("button", name="Compare", exact=True).click()
     page.wait_for_selector("#compare-video-1 video[src]", timeout=60_000)
     assert serves_mp4(page, "#compare-video-0 video") and serves_mp4(page, "#compare-video-1 video")
