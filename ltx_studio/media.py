@@ -218,3 +218,34 @@ def bounded(image: Image.Image, longest: int = 2048) -> Image.Image:
 def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
     """Scale to cover width x height and crop the centre (keeps the aspect, no stretching)."""
     return ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
+
+
+def disk_full(exc: BaseException, folder: Path) -> bool:
+    """Whether a failed write means the disk is full.
+
+    The errno or message of the error (or what caused it) says so; ffmpeg running out of space shows
+    up only as a broken pipe or a short file, so an I/O error with almost no space left counts too.
+    """
+    import errno
+    import shutil
+
+    import torch
+
+    from .errors import Cancelled, StudioError
+
+    if isinstance(exc, (StudioError, torch.OutOfMemoryError, KeyboardInterrupt, Cancelled)):
+        return False
+    chain, seen = exc, 0
+    while chain is not None and seen < 5:
+        if getattr(chain, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return True
+        text = str(chain).lower()
+        if "no space left" in text or "disk is full" in text or "quota exceeded" in text:
+            return True
+        chain, seen = chain.__cause__ or chain.__context__, seen + 1
+    if not isinstance(exc, OSError):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < 64 * 2**20
+    except OSError:
+        return False

@@ -326,7 +326,7 @@ def render_take(
         take.timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 4)
         take = store.add(take, staged)
     except BaseException as exc:
-        full = disk_full(exc, store.root)  # measured before the partial files are removed
+        full = media.disk_full(exc, store.root)  # measured before the partial files are removed
         if staged is not None:
             store.discard(staged)  # nothing half-written stays behind; earlier takes are untouched
         if full:
@@ -468,35 +468,6 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
     if refine:
         settings["refine_denoise_strength"] = sampling.refine_denoise_strength
     return settings
-
-
-def disk_full(exc: BaseException, folder: Path) -> bool:
-    """Whether a failed write means the disk is full.
-
-    The errno or message of the error (or what caused it) says so; ffmpeg running out of space shows
-    up only as a broken pipe or a short file, so an I/O error with almost no space left counts too.
-    """
-    import errno
-    import shutil
-
-    import torch
-
-    if isinstance(exc, (StudioError, torch.OutOfMemoryError, KeyboardInterrupt, Cancelled)):
-        return False
-    chain, seen = exc, 0
-    while chain is not None and seen < 5:
-        if getattr(chain, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            return True
-        text = str(chain).lower()
-        if "no space left" in text or "disk is full" in text or "quota exceeded" in text:
-            return True
-        chain, seen = chain.__cause__ or chain.__context__, seen + 1
-    if not isinstance(exc, OSError):
-        return False
-    try:
-        return shutil.disk_usage(folder).free < 64 * 2**20
-    except OSError:
-        return False
 
 
 def _vae_key(manager: PipelineManager) -> str:

@@ -21,7 +21,7 @@ import torch
 
 from ..variants import Sampling
 from . import Decoded, DenoiseJob, Latents, PromptEmbeds
-from .ltxv import decode_frames
+from .ltxv import LTXVFamily, decode_frames
 
 MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default; a tokenizer with a shorter limit caps it
 
@@ -270,14 +270,7 @@ class LTX2Family:
         finally:
             handle.remove()
 
-    @torch.no_grad()
-    def encode_images(self, pipe, images: torch.Tensor) -> torch.Tensor:
-        """Normalised latents [N, C, 1, h, w] of images [N, 3, H, W] in -1..1 (for preview calibration)."""
-        vae = pipe.vae
-        pixels = images.unsqueeze(2).to(pipe._execution_device, vae.dtype)
-        latents = vae.encode(pixels).latent_dist.mode().float()
-        mean, std = vae.latents_mean.to(latents.device), vae.latents_std.to(latents.device)
-        return pipe._normalize_latents(latents, mean, std)
+    encode_images = LTXVFamily.encode_images  # the same VAE encode call (for preview calibration)
 
     # --- prompt enhancement ------------------------------------------------------------------
 
