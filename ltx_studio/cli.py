@@ -24,6 +24,15 @@ def _common(parser: argparse.ArgumentParser, *, variants_flag: bool = True) -> N
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+def _seconds(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds or auto") from None
+
+
 def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default="", help="what should happen in the video")
     parser.add_argument("--negative", dest="negative_prompt", help="negative prompt (default: the set's)")
@@ -32,7 +41,9 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int)
     parser.add_argument("--resolution", help="a preset: 540p, 720p, 1080p")
     parser.add_argument("--frames", type=int, help="frame count (snapped to 8k+1)")
-    parser.add_argument("--seconds", type=float, help="duration, instead of --frames")
+    parser.add_argument(
+        "--seconds", type=_seconds, help='duration, instead of --frames; "auto": LTX-2.5 picks it from the prompt'
+    )
     parser.add_argument("--fps", type=int)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--guidance", type=float)

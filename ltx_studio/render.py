@@ -29,6 +29,7 @@ from .variants import ModelSet, Sampling, Variant
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
 MAX_SIDE_ASKED = 8192
+AUTO_MAX_SECONDS = 20.0  # the duration head's own default upper bound
 
 
 @dataclass
@@ -43,7 +44,7 @@ class RenderRequest:
     height: int | None = None
     resolution: str | None = None  # a preset of sizing.RESOLUTIONS, instead of width/height
     frames: int | None = None
-    seconds: float | None = None  # instead of frames
+    seconds: float | str | None = None  # instead of frames; "auto": the model picks (LTX-2.5's duration head)
     fps: int | None = None
     steps: int | None = None
     guidance: float | None = None
@@ -71,6 +72,7 @@ class RenderPlan:
     source_image: Image.Image | None = None  # the first frame as given (bounded), kept to re-fit at other sizes
     audio: bool = False  # make the soundtrack (only where the model set has sound)
     typed_prompt: str | None = None
+    auto_length: tuple[float, float] | None = None  # (min, max) seconds the duration head may choose
 
     @property
     def num_steps(self) -> int:
@@ -141,7 +143,13 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
         long_side, short_side = max(variant.max_size), min(variant.max_size)
         raise BadInput(f"size {width}x{height} is over {variant.label}'s limit of {long_side}x{short_side}")
 
-    if request.frames is not None:
+    auto_length = None
+    if isinstance(request.seconds, str) and request.seconds.strip().lower() == "auto" and request.frames is None:
+        if not model_set.auto_duration:
+            raise BadInput(f'length "auto" needs a model set with a duration head (LTX-2.5); {model_set.name} has none')
+        auto_length = (1.0, min(AUTO_MAX_SECONDS, sizing.seconds_for_frames(variant.max_frames, fps)))
+        asked = variant.draft_frames  # until the duration head has read the prompt
+    elif request.frames is not None:
         asked = _number("frames", request.frames, int, 1, 100_000)
     elif request.seconds is not None:
         asked = sizing.frames_for_seconds(_number("seconds", request.seconds, float, 0.01, 3600), fps)
@@ -160,7 +168,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
     typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed,
+        typed, auto_length,
     )  # fmt: skip
 
 
@@ -255,6 +263,11 @@ def render_take(
         stage.embeds, stage.prompt_cached = manager.prompt_embeds(
             stage.pipe, plan.prompt, plan.negative_prompt, stage.guidance
         )
+    if plan.auto_length is not None:  # LTX-2.5 reads the length off the prompt
+        frames = family.predict_frames(stages[0].pipe, stages[0].embeds, plan.fps, *plan.auto_length)
+        plan = replace(plan, frames=frames, snapped={**plan.snapped, "frames": {"asked": "auto", "used": frames}})
+        for stage in stages:
+            stage.plan = replace(stage.plan, frames=frames)
     started = clock("text", started)
 
     # 3. Denoise (both stages of a two-stage variant), streaming the denoised estimate of each step.
@@ -460,6 +473,7 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         "decode_noise_scale": sampling.decode_noise_scale,
         "image_cond_noise_scale": sampling.image_cond_noise_scale,
         "prompt_cached": prompt_cached,
+        "decoder": plan.variant.sampling.decoder,
         "stages": [
             {"variant": s.variant.name, "size": [s.plan.width, s.plan.height], "steps": s.steps, "refine": s.refine}
             for s in stages

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 # Bump when the tiny layout changes, so an old cache folder is rebuilt rather than misread.
-TINY_VERSION = 1
+TINY_VERSION = 2
 
 TRANSFORMER_PRESETS = {
     # LTX-Video 2B (0.9.x): 28 blocks, width 2048 = 32 heads x 64.

@@ -220,6 +220,51 @@ def build_upsampler(seed: int = 0):
     return LTX2LatentUpsamplerModel(in_channels=LATENT_CHANNELS, mid_channels=32, num_blocks_per_stage=1)
 
 
+def build_prompt_enhancer(tokenizer, seed: int = 7):
+    """LTX-2.5's dedicated prompt enhancer, tiny. The real one is a Gemma 4 with Gemma 4's processor,
+    which needs torchvision; the demo's is a second tiny Gemma 3 (seeded apart from the text
+    encoder) behind the demo processor, so the studio runs diffusers' dedicated-enhancer path
+    (LTX-2.5 system prompts and decoding) without it."""
+    return build_text_encoder(tokenizer, seed=seed)
+
+
+def build_duration_head(seed: int = 0):
+    """LTX-2.5's duration head (picks a clip's length from the prompt), over the tiny connectors' widths."""
+    from diffusers.pipelines.ltx2 import LTX2DurationHead
+
+    torch.manual_seed(seed)
+    width = 4 * 8  # the tiny connectors' heads x head dim, for both streams
+    head = LTX2DurationHead(
+        video_cross_attention_dim=width,
+        audio_cross_attention_dim=width,
+        pooler_hidden_dim=16,
+        num_pooler_heads=2,
+        mlp_hidden_dim=16,
+    )
+    head.mlp_out.bias.data.fill_(1.0)  # e^1 ~ 2.7 s before the prompt's own push: a short clip
+    return head
+
+
+def build_diffusion_decoder(seed: int = 0):
+    """LTX-2.5's diffusion video decoder (latents -> pixels by a 1-step denoiser), narrow.
+
+    Its neighbourhood attention needs latents of at least 3x3 (96x96 pixels) at these kernels.
+    """
+    from diffusers import LTX2VideoDiffusionDecoderModel
+
+    torch.manual_seed(seed)
+    return LTX2VideoDiffusionDecoderModel(
+        latent_channels=LATENT_CHANNELS,
+        decoder_head_dim=8,
+        decoder_stage_channels=(32, 16, 16, 16, 8),
+        decoder_stage_depths=(1, 1, 1, 1, 1),
+        decoder_stage_kernels=((3, 3, 3),) * 4,
+        decoder_upsample_channel_reductions=(2, 1, 1, 2),
+        decoder_stage5_kernel=(3, 3, 3),
+        decoder_t_emb_dim=16,
+    )
+
+
 def build_scheduler():
     """LTX-2's flow-matching scheduler with resolution-dependent shifting (as shipped)."""
     from diffusers import FlowMatchEulerDiscreteScheduler
@@ -229,7 +274,8 @@ def build_scheduler():
 
 def save_demo_set(folder: Path, version: int) -> None:
     """Write the tiny LTX-2 set: a full `LTX2ConditionPipeline` folder (its `transformer/` is the
-    distilled one), plus `transformer-fast/`, `transformer-pro/` and `latent_upsampler/`."""
+    distilled one), plus `transformer-fast/`, `transformer-pro/`, `latent_upsampler/` and LTX-2.5's
+    `prompt_enhancer/`, `duration_head/` and `diffusion_decoder/`."""
     from diffusers import LTX2ConditionPipeline
 
     torch.set_grad_enabled(False)
@@ -252,4 +298,8 @@ def save_demo_set(folder: Path, version: int) -> None:
     transformers["fast"].save_pretrained(folder / "transformer-fast", safe_serialization=True)
     transformers["pro"].save_pretrained(folder / "transformer-pro", safe_serialization=True)
     build_upsampler().save_pretrained(folder / "latent_upsampler", safe_serialization=True)
+    # LTX-2.5's extra components (the `demo-ltx25` set adds them to the same folder).
+    build_prompt_enhancer(tokenizer).save_pretrained(folder / "prompt_enhancer", safe_serialization=True)
+    build_duration_head().save_pretrained(folder / "duration_head", safe_serialization=True)
+    build_diffusion_decoder().save_pretrained(folder / "diffusion_decoder", safe_serialization=True)
     (folder / "tiny.json").write_text(json.dumps({"version": version, "family": "ltx2"}))

@@ -16,7 +16,10 @@ from .errors import BadInput
 
 TINY_REPOS = ("tiny:ltxv", "tiny:ltx2")
 SOUND_FAMILIES = ("ltx2",)
-OPTIONAL_COMPONENTS = ("processor",)  # only prompt enhancement needs it
+# Only prompt enhancement needs a processor; LTX-2.5 adds a dedicated enhancer, a duration head
+# (length "auto") and a diffusion video decoder. A set runs without them; what needs one says so.
+OPTIONAL_COMPONENTS = ("processor", "prompt_enhancer", "duration_head", "diffusion_decoder")
+DECODERS = ("vae", "diffusion")
 VARIANT_NAMES = ("fast", "distilled", "pro")
 # Components a set may name; which ones a family needs is the family's `shared` (checked at parse time).
 SHARED_COMPONENTS = (
@@ -28,10 +31,25 @@ SHARED_COMPONENTS = (
     "audio_vae",
     "vocoder",
     "scheduler",
+    "prompt_enhancer",
+    "duration_head",
+    "diffusion_decoder",
 )
 FAMILY_COMPONENTS = {
     "ltxv": ("text_encoder", "tokenizer", "vae", "scheduler"),
-    "ltx2": ("text_encoder", "tokenizer", "processor", "connectors", "vae", "audio_vae", "vocoder", "scheduler"),
+    "ltx2": (
+        "text_encoder",
+        "tokenizer",
+        "processor",
+        "connectors",
+        "vae",
+        "audio_vae",
+        "vocoder",
+        "scheduler",
+        "prompt_enhancer",
+        "duration_head",
+        "diffusion_decoder",
+    ),
 }
 
 
@@ -84,6 +102,7 @@ class Sampling:
     # `refine_variant`'s transformer when given, e.g. Pro's distilled refine).
     two_stage: bool = False
     refine_variant: str | None = None
+    decoder: str = "vae"  # "diffusion": LTX-2.5's diffusion video decoder (the set names `diffusion_decoder`)
 
     @property
     def num_steps(self) -> int:
@@ -140,12 +159,18 @@ class ModelSet:
     live_variant: str = "fast"
     live_size: tuple[int, int] = (512, 320)
     live_frames: int = 25
+    enhance_tokens: int | None = None  # cap on the enhancer's new tokens (None: diffusers' default, 512/600)
     variants: dict[str, Variant] = field(default_factory=dict)
 
     @property
     def has_audio(self) -> bool:
         """Whether the set's family makes a soundtrack with the picture (LTX-2)."""
         return self.family in SOUND_FAMILIES
+
+    @property
+    def auto_duration(self) -> bool:
+        """Whether the set can pick a clip's length from the prompt (LTX-2.5's duration head)."""
+        return "duration_head" in self.components
 
     @property
     def is_demo(self) -> bool:
@@ -233,6 +258,8 @@ def _check_sampling(sampling: Sampling, table: _Table) -> None:
         fail("fps must be between 1 and 120")
     if not 0 <= sampling.image_crf <= 51:
         fail("image_crf must be between 0 and 51")
+    if sampling.decoder not in DECODERS:
+        fail(f"decoder must be one of: {', '.join(DECODERS)}")
 
 
 def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
@@ -265,6 +292,7 @@ def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
         audio_guidance_rescale=table.get("audio_guidance_rescale", float, 0.0),
         two_stage=table.get("two_stage", bool, False),
         refine_variant=table.get("refine_variant", str, None),
+        decoder=table.get("decoder", str, "vae"),
     )
     _check_sampling(sampling, table)
     if (sampling.stg_scale or sampling.audio_stg_scale) and not sampling.stg_blocks:
@@ -317,6 +345,12 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
             raise BadInput(
                 f"{table.origin}: {table.where}.variants.{variant.name}.refine_variant {refine!r} is not one of its variants"
             )
+    for variant in variants.values():
+        if variant.sampling.decoder == "diffusion" and "diffusion_decoder" not in table.data:
+            raise BadInput(
+                f"{table.origin}: {table.where}.variants.{variant.name} decodes with the diffusion decoder "
+                "but the set names no diffusion_decoder"
+            )
     live_variant = table.get("live_variant", str, default_variant)
     if live_variant not in variants:
         raise BadInput(f"{table.origin}: {table.where}.live_variant {live_variant!r} is not one of its variants")
@@ -337,6 +371,7 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
         live_variant=live_variant,
         live_size=table.size("live_size") if "live_size" in table.data else (512, 320),
         live_frames=table.get("live_frames", int, 25),
+        enhance_tokens=table.get("enhance_tokens", int, None),
         variants=variants,
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 
 from ..variants import Sampling
@@ -30,7 +31,19 @@ class LTX2Family:
     """Loads LTX-2 components and runs the stages of a render with diffusers."""
 
     name = "ltx2"
-    shared = ("text_encoder", "tokenizer", "processor", "connectors", "vae", "audio_vae", "vocoder", "scheduler")
+    shared = (
+        "text_encoder",
+        "tokenizer",
+        "processor",
+        "connectors",
+        "vae",
+        "audio_vae",
+        "vocoder",
+        "scheduler",
+        "prompt_enhancer",  # LTX-2.5: its own Gemma 4 rewrites prompts
+        "duration_head",  # LTX-2.5: picks the length when it is "auto"
+        "diffusion_decoder",  # LTX-2.5: latents -> pixels by a small diffusion model
+    )
     has_audio = True
 
     # --- loading -------------------------------------------------------------------------------
@@ -40,9 +53,15 @@ class LTX2Family:
             AutoencoderKLLTX2Audio,
             AutoencoderKLLTX2Video,
             FlowMatchEulerDiscreteScheduler,
+            LTX2VideoDiffusionDecoderModel,
             LTX2VideoTransformer3DModel,
         )
-        from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel, LTX2TextConnectors, LTX2Vocoder
+        from diffusers.pipelines.ltx2 import (
+            LTX2DurationHead,
+            LTX2LatentUpsamplerModel,
+            LTX2TextConnectors,
+            LTX2Vocoder,
+        )
         from transformers import AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
         return {
@@ -56,6 +75,9 @@ class LTX2Family:
             "scheduler": FlowMatchEulerDiscreteScheduler,
             "transformer": LTX2VideoTransformer3DModel,
             "upsampler": LTX2LatentUpsamplerModel,
+            "prompt_enhancer": AutoModelForImageTextToText,
+            "duration_head": LTX2DurationHead,
+            "diffusion_decoder": LTX2VideoDiffusionDecoderModel,
         }[kind]
 
     def load_component(
@@ -93,9 +115,11 @@ class LTX2Family:
         """A condition pipeline over shared components and one variant's transformer (no copies)."""
         from diffusers import LTX2ConditionPipeline
 
-        parts = {k: components[k] for k in self.shared if k in components}
+        parts = {k: components[k] for k in self.shared if k in components and k != "diffusion_decoder"}
         pipe = LTX2ConditionPipeline(transformer=transformer, **parts)
         pipe.set_progress_bar_config(disable=True)
+        # Not a component of the condition pipeline: decode() drives it (LTX2VideoDiffusionDecodePipeline's call).
+        pipe.diffusion_decoder = components.get("diffusion_decoder")
         return pipe
 
     def assemble_upsampler(self, components: dict, upsampler):
@@ -123,6 +147,29 @@ class LTX2Family:
             device=pipe._execution_device,
         )
         return PromptEmbeds(embeds, mask, negative if use_cfg else None, negative_mask if use_cfg else None)
+
+    @torch.no_grad()
+    def predict_frames(self, pipe, embeds: PromptEmbeds, fps: int, min_seconds: float, max_seconds: float) -> int:
+        """LTX-2.5's duration head: the clip length the prompt implies, in frames on the 8k+1 grid,
+        within [min_seconds, max_seconds] (as the pipeline's own `num_frames=None` path computes it)."""
+        from ..errors import BadInput
+
+        if getattr(pipe, "duration_head", None) is None:
+            raise BadInput('length "auto" needs a model set with a duration head (LTX-2.5)')
+        padding_side = getattr(pipe.tokenizer, "padding_side", "left")
+        video_tokens, audio_tokens, _mask = pipe.connectors(
+            embeds.embeds.to(pipe._execution_device), embeds.mask.to(pipe._execution_device), padding_side=padding_side
+        )
+        return int(
+            pipe.duration_head.predict_num_frames(
+                video_tokens[:1],
+                audio_tokens[:1],
+                frame_rate=fps,
+                temporal_compression_ratio=pipe.vae_temporal_compression_ratio,
+                min_seconds=min_seconds,
+                max_seconds=max_seconds,
+            )
+        )
 
     @torch.no_grad()
     def denoise(self, pipe, job: DenoiseJob) -> Latents:
@@ -177,8 +224,15 @@ class LTX2Family:
 
     @torch.no_grad()
     def decode(self, pipe, latents: Latents, sampling: Sampling, generator, audio: bool = True) -> Decoded:
-        """uint8 frames, and the waveform (vocoder output, float32 [channels, samples]) when asked and made."""
-        frames = decode_frames(pipe, latents.video, sampling, generator, normalised=False)
+        """uint8 frames, and the waveform (vocoder output, float32 [channels, samples]) when asked and made.
+
+        `sampling.decoder == "diffusion"`: LTX-2.5's diffusion decoder turns the latents into pixels
+        (it draws its own noise from `generator`), as `LTX2VideoDiffusionDecodePipeline` calls it.
+        """
+        if sampling.decoder == "diffusion":
+            frames = _diffusion_decode(pipe, latents.video, generator)
+        else:
+            frames = decode_frames(pipe, latents.video, sampling, generator, normalised=False)
         if not audio or latents.audio is None:
             return Decoded(frames)
         audio_vae = pipe.audio_vae
@@ -275,7 +329,7 @@ class LTX2Family:
     # --- prompt enhancement ------------------------------------------------------------------
 
     @torch.no_grad()
-    def enhance_prompt(self, pipe, prompt: str, image, seed: int) -> str:
+    def enhance_prompt(self, pipe, prompt: str, image, seed: int, max_tokens: int | None = None) -> str:
         """diffusers' own enhancer: Gemma rewrites a short idea as the detailed audio-visual caption
         LTX-2 was trained on (the image-to-video system prompt with a first frame). Same seed, same text.
 
@@ -296,8 +350,25 @@ class LTX2Family:
         else:
             system = ltx2_utils.I2V_DEFAULT_SYSTEM_PROMPT if image else ltx2_utils.T2V_DEFAULT_SYSTEM_PROMPT
         return pipe.enhance_prompt(
-            prompt=prompt, system_prompt=system, seed=seed, device=pipe._execution_device, image=image
+            prompt=prompt,
+            system_prompt=system,
+            seed=seed,
+            device=pipe._execution_device,
+            image=image,
+            max_new_tokens=max_tokens,
         )[0].strip()
+
+
+def _diffusion_decode(pipe, video: torch.Tensor, generator) -> np.ndarray:
+    from ..errors import BadInput
+
+    decoder = getattr(pipe, "diffusion_decoder", None)
+    if decoder is None:
+        raise BadInput("this variant decodes with a diffusion decoder, but the model set has none loaded")
+    # Latents from `output_type="latent"` are already denormalised: no statistics applied here.
+    pixels = decoder.decode(video.to(decoder.device, decoder.dtype), generator=generator, return_dict=False)[0]
+    pixels = (pixels[0].float().clamp(-1, 1) + 1) * 127.5  # [C, F, H, W] in 0..255
+    return pixels.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
 
 
 def _schedule(sampling: Sampling, job: DenoiseJob) -> tuple[list[float] | None, int]:

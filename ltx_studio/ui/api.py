@@ -40,13 +40,17 @@ def add_endpoints(studio: Studio) -> None:
         width: int | None = None,
         height: int | None = None,
         resolution: str | None = None,
-        seconds: float | None = None,
+        seconds: float | str | None = None,
         frames: int | None = None,
         fps: int | None = None,
         steps: int | None = None,
         guidance: float | None = None,
+        audio: bool = True,
     ) -> tuple[FileData, dict]:
-        """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...)."""
+        """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...).
+
+        `seconds` may be "auto" on LTX-2.5 sets (the duration head picks the length); `audio` false
+        gives a silent mp4 on LTX-2 sets."""
         request = RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -61,6 +65,7 @@ def add_endpoints(studio: Studio) -> None:
             fps=fps,
             steps=steps,
             guidance=guidance,
+            audio=audio,
         )
         take = visible(lambda: studio.render(request, preview=False))
         return FileData(path=str(take.path("video"))), record(take)
@@ -80,8 +85,9 @@ def add_endpoints(studio: Studio) -> None:
         seed: int = -1,
         width: int | None = None,
         height: int | None = None,
-        seconds: float | None = None,
+        seconds: float | str | None = None,
         frames: int | None = None,
+        audio: bool = True,
     ) -> tuple[list[FileData], list[dict]]:
         """Render one prompt with several variants (default all) and one seed. Returns mp4s and records."""
         request = RenderRequest(
@@ -93,6 +99,7 @@ def add_endpoints(studio: Studio) -> None:
             height=height,
             seconds=seconds,
             frames=frames,
+            audio=audio,
         )
         takes = visible(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
         return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes]
