@@ -22,10 +22,10 @@ import torch
 from . import sizing
 from .errors import BadInput, Cancelled, StudioError, TakeNotFound, WeightsMissing
 from .events import CancelToken, Event, EventSink, Failed, Progress
-from .manager import PipelineManager, default_model_set_name
+from .manager import PipelineManager, default_model_set_name, is_on_disk, required_components
 from .render import RenderRequest, denoise_job, load_latents, plan_from_take, plan_render, render_take
 from .takes import Take, TakeStore
-from .variants import load_registry, model_set
+from .variants import ModelSet, load_registry, model_set
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -87,6 +87,7 @@ class Studio:
         self.model_set = model_set(self.registry, model_set_name or default_model_set_name(self.registry))
         self.store = TakeStore(outputs)
         self.manager = manager or PipelineManager(self.model_set, budget_bytes=budget_bytes)
+        self._budget_bytes = budget_bytes
         self._device_lock = threading.Lock()  # one render at a time on the device
         self._live: dict[str, Job] = {}
         self._live_lock = threading.Lock()
@@ -106,6 +107,32 @@ class Studio:
             yield
         finally:
             self._device_lock.release()
+
+    # --- model sets ----------------------------------------------------------------------------
+
+    def available_sets(self) -> list[str]:
+        """The sets this machine can run now: the current one, the demo sets (built offline) and
+        every set whose default variant's weights are all on disk."""
+
+        def ready(mset) -> bool:
+            variant = mset.variants[mset.default_variant]
+            return all(is_on_disk(s) for s in [variant.transformer, *required_components(mset)])
+
+        return [name for name, mset in self.registry.items() if name == self.model_set.name or ready(mset)]
+
+    def use_model_set(self, name: str) -> ModelSet:
+        """Switch the studio to another model set: waits for the render in progress, then lets the
+        old set's models go (they load again if the user comes back). Takes stay where they are."""
+        chosen = model_set(self.registry, name)
+        if chosen.name == self.model_set.name:
+            return chosen
+        with self._device(None):
+            old = self.manager
+            self.manager = PipelineManager(chosen, budget_bytes=self._budget_bytes)
+            self.model_set = chosen
+            del old
+            self.manager.free_memory()
+        return chosen
 
     # --- rendering (blocking) ----------------------------------------------------------------
 
@@ -207,7 +234,8 @@ class Studio:
         if draft.model_set != self.model_set.name or draft.variant not in self.model_set.variants:
             raise BadInput(
                 f"take {take_id} was made with model set {draft.model_set!r}; "
-                f"this studio runs {self.model_set.name!r} (restart with --model-set {draft.model_set})"
+                f"this studio runs {self.model_set.name!r} (switch the model set to {draft.model_set}, "
+                f"or start with --model-set {draft.model_set})"
             )
         if mode not in ("latent", "pro"):
             raise BadInput(f"unknown upscale mode {mode!r} (choose from: latent, pro)")

@@ -91,3 +91,22 @@ def test_a_diffusion_decoder_variant_needs_the_set_to_name_one():
         parse_registry(toml, "v.toml")
     with pytest.raises(BadInput, match="decoder must be one of"):
         parse_registry(toml.replace("'diffusion'", "'magic'"), "v.toml")
+
+
+def test_the_studio_switches_model_sets_and_keeps_every_take(tmp_path, registry):
+    from ltx_studio.studio import Studio
+
+    studio = Studio(model_set_name="demo-ltxv", outputs=tmp_path)
+    assert {"demo", "demo-ltxv", "demo-ltx25"} <= set(studio.available_sets())
+    assert "ltx2" not in studio.available_sets()  # no weights on this machine
+    silent = studio.render(small(width=64, height=64))
+    assert not silent.audio and silent.model_set == "demo-ltxv"
+    studio.use_model_set("demo")
+    loud = studio.render(small())
+    assert loud.audio and loud.model_set == "demo" and studio.manager.model_set.name == "demo"
+    with pytest.raises(BadInput, match="switch the model set to demo-ltxv"):
+        studio.upscale(silent.id)
+    assert {t.id for t in studio.takes()} == {silent.id, loud.id}
+    with pytest.raises(BadInput, match="unknown model set"):
+        studio.use_model_set("nope")
+    assert studio.model_set.name == "demo"

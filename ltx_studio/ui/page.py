@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from . import api
-from .compare_tab import build_compare_tab
-from .relay import Shared
-from .studio_tab import ASSETS, build_studio_tab
+from .compare_tab import CompareTab, build_compare_tab
+from .relay import Shared, visible
+from .studio_tab import ASSETS, StudioTab, build_studio_tab, variant_choices
 from .takes_tab import build_takes_tab, wire_reuse
 
 if TYPE_CHECKING:
@@ -24,27 +24,85 @@ CSS = """
 """
 
 
+DEMO_BANNER = (
+    "**Demo mode: the output is noise** (its sound too, and an enhanced prompt is gibberish). These are "
+    "tiny random models built on this machine so every feature works without a GPU or downloads. For "
+    "real video with sound on an NVIDIA GPU: install a CUDA build of torch, run "
+    "`python -m ltx_studio models download fast --model-set ltx2`, then `python app.py --model-set ltx2`."
+)
+
+
 def build(studio: Studio) -> gr.Blocks:
     """The studio's page: a header, the Studio, Compare and Takes tabs, plus the typed API endpoints."""
-    mset = studio.model_set
     shared = Shared.of(studio)
+    sets = studio.available_sets()
     with gr.Blocks(title="LTX Studio") as page:
-        gr.Markdown(f"# LTX Studio\nModel set **{mset.name}**: {mset.label} · {studio.manager.policy.describe()}")
-        if mset.is_demo:
-            gr.Markdown(
-                "**Demo mode: the output is noise** (its sound too, and an enhanced prompt is gibberish). These are "
-                "tiny random models built on this machine so every feature works without a GPU or downloads. For "
-                "real video with sound on an NVIDIA GPU: install a CUDA build of torch, run "
-                "`python -m ltx_studio models download fast --model-set ltx2`, then `python app.py --model-set ltx2`.",
-                elem_id="banner",
+        with gr.Row():
+            header = gr.Markdown(_header(studio))
+            chooser = gr.Dropdown(
+                choices=[(f"{name}: {studio.registry[name].label}", name) for name in sets],
+                value=studio.model_set.name,
+                label="Model set",
+                elem_id="model-set",
+                visible=len(sets) > 1,
+                scale=0,
+                min_width=320,
             )
+        banner = gr.Markdown(DEMO_BANNER, elem_id="banner", visible=studio.model_set.is_demo)
         with gr.Tabs() as tabs:
             studio_tab = build_studio_tab(studio, shared)
-            build_compare_tab(studio, shared)
+            compare_tab = build_compare_tab(studio, shared)
             takes_tab = build_takes_tab(studio, page)
         wire_reuse(studio, shared, takes_tab, studio_tab, tabs)
+        _wire_model_set(studio, shared, chooser, [header, banner], studio_tab, compare_tab, page)
         api.add_endpoints(studio)
     return page
+
+
+def _header(studio: Studio) -> str:
+    mset = studio.model_set
+    return f"# LTX Studio\nModel set **{mset.name}**: {mset.label} · {studio.manager.policy.describe()}"
+
+
+def _wire_model_set(studio, shared, chooser, top, studio_tab: StudioTab, compare_tab: CompareTab, page) -> None:
+    """Switching the model set (waits for a render in progress), and every control that depends on it;
+    a page opened later shows the set in use."""
+    t, c = studio_tab, compare_tab
+    outputs = [
+        chooser, *top, t.variant, t.resolution, t.seconds, t.fps, t.steps, t.guidance, t.negative, t.sound,
+        t.enhance_btn, t.auto_length, c.variants, c.resolution, c.seconds,
+    ]  # fmt: skip
+
+    def updates() -> list:
+        mset, default = studio.model_set, shared.default
+        sampling = default.sampling
+        return [
+            gr.update(value=mset.name),
+            _header(studio),
+            gr.update(visible=mset.is_demo),
+            gr.update(choices=variant_choices(studio), value=mset.default_variant),
+            gr.update(choices=shared.resolutions, value="draft"),
+            gr.update(maximum=shared.max_seconds, value=round((default.draft_frames - 1) / sampling.fps, 1)),
+            sampling.fps,
+            sampling.num_steps,
+            sampling.guidance,
+            mset.negative_prompt,
+            gr.update(value=mset.has_audio, visible=mset.has_audio),
+            gr.update(visible=mset.has_audio),
+            gr.update(value=False, visible=mset.auto_duration),
+            gr.update(choices=[(v.label, n) for n, v in shared.variants.items()], value=list(shared.variants)[:3]),
+            gr.update(choices=shared.resolutions, value="draft"),
+            gr.update(maximum=shared.max_seconds),
+        ]
+
+    def switch(name: str) -> list:
+        if name and name != studio.model_set.name:
+            visible(lambda: studio.use_model_set(name))
+            gr.Info(f"Model set {name}: its models load with the next render.")
+        return updates()
+
+    chooser.input(switch, [chooser], outputs, api_visibility="private")
+    page.load(updates, None, outputs, api_visibility="private")
 
 
 def launch(

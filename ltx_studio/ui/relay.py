@@ -11,7 +11,6 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -146,32 +145,39 @@ class Sessions:
                     self.jobs.pop(session, None)
 
 
-@dataclass
 class Shared:
-    """What the tabs of one page share: the model set's variants, the size choices, the sessions."""
+    """What the tabs of one page share: the sessions, and the current model set's variants and size
+    choices (read live: the model set can be switched while the page is open)."""
 
-    variants: dict[str, Variant]
-    default: Variant
-    resolutions: list[tuple[str, str]]  # (label, value) for the Resolution dropdowns
-    max_seconds: float  # the longest duration any variant renders, at the default fps
-    sessions: Sessions
+    def __init__(self, studio: Studio, sessions: Sessions):
+        self.studio = studio
+        self.sessions = sessions
 
     @classmethod
     def of(cls, studio: Studio) -> Shared:
         """The shared state of a page over `studio`, with no sessions yet."""
-        mset = studio.model_set
-        variants = mset.variants
-        default = variants[mset.default_variant]
-        max_frames = max(v.max_frames for v in variants.values())
-        resolutions = [(f"Draft ({default.draft_size[0]}x{default.draft_size[1]})", "draft")] + [
+        return cls(studio, Sessions())
+
+    @property
+    def variants(self) -> dict[str, Variant]:
+        return self.studio.model_set.variants
+
+    @property
+    def default(self) -> Variant:
+        return self.variants[self.studio.model_set.default_variant]
+
+    @property
+    def resolutions(self) -> list[tuple[str, str]]:
+        """(label, value) for the Resolution dropdowns: the draft size, then the presets some variant takes."""
+        variants, default = self.variants, self.default
+        return [(f"Draft ({default.draft_size[0]}x{default.draft_size[1]})", "draft")] + [
             (f"{name} ({w}x{h})", name)
             for name, (w, h) in sizing.RESOLUTIONS.items()
             if any(sizing.fits((w, h), v.max_size) for v in variants.values())
         ]
-        return cls(
-            variants=variants,
-            default=default,
-            resolutions=resolutions,
-            max_seconds=round((max_frames - 1) / default.sampling.fps, 1),
-            sessions=Sessions(),
-        )
+
+    @property
+    def max_seconds(self) -> float:
+        """The longest duration any variant renders, at the default fps."""
+        max_frames = max(v.max_frames for v in self.variants.values())
+        return round((max_frames - 1) / self.default.sampling.fps, 1)

@@ -57,6 +57,7 @@ class StudioTab:
     sound: gr.Checkbox
     enhance_btn: gr.Button
     typed: gr.State  # {"typed": idea, "enhanced": text} of the last Enhance, so the take records both
+    auto_length: gr.Checkbox  # LTX-2.5: the duration head picks the length
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -75,6 +76,7 @@ class StudioTab:
             self.guidance,
             self.sound,
             self.typed,
+            self.auto_length,
         ]
 
     @property
@@ -124,6 +126,7 @@ def draft_request(
     guidance: float | None,
     sound: bool = True,
     typed: dict | None = None,
+    auto_length: bool = False,
 ) -> RenderRequest:
     """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset."""
     mset = studio.model_set
@@ -135,7 +138,7 @@ def draft_request(
         variant=variant or None,
         seed=-1 if randomize or seed is None else int(seed),
         resolution=None if resolution in (None, "draft") else resolution,
-        seconds=seconds,
+        seconds="auto" if auto_length and mset.auto_duration else seconds,
         fps=int(fps) if fps else None,
         steps=None if not steps or int(steps) == spec.sampling.num_steps else int(steps),
         guidance=None if guidance is None or float(guidance) == spec.sampling.guidance else float(guidance),
@@ -207,6 +210,13 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                     step=0.1,
                     label="Duration (s)",
                 )
+            auto_length = gr.Checkbox(
+                value=False,
+                visible=mset.auto_duration,
+                label="Auto length: the model reads the duration off the prompt",
+                elem_id="auto-length",
+                container=False,
+            )
             frames_note = frames_note_for(shared)
             frames_info = gr.Markdown(
                 frames_note((default.draft_frames - 1) / default.sampling.fps, default.sampling.fps)
@@ -254,6 +264,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         sound=sound,
         enhance_btn=enhance_btn,
         typed=typed,
+        auto_length=auto_length,
     )
 
 
@@ -306,11 +317,12 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         guidance_value,
         sound_value,
         typed_value,
+        auto_value,
         request: gr.Request,
         progress=gr.Progress(),
     ):
         values = (prompt_text, negative_text, image_path, variant_name, seed_value, randomize_value)
-        values += (res, secs, fps_value, steps_value, guidance_value, sound_value, typed_value)
+        values += (res, secs, fps_value, steps_value, guidance_value, sound_value, typed_value, auto_value)
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
             job = studio.draft_job(draft_request(studio, *values))
