@@ -2,17 +2,20 @@
 
 The text encoder, tokenizer, VAE and scheduler are loaded once per set; a variant adds only its
 transformer. A cached variant costs no load at all. Transformers beyond the memory budget are
-evicted least recently used first. Two threads asking for the same variant load it once.
+evicted least recently used first. Two threads asking for the same variant load it once. The
+memory policy says where everything sits (`placement`); the manager applies it around the calls
+that need more: the text encoder's visits for a new prompt, and VAE tiling per decode size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +24,8 @@ import torch
 from . import tiny
 from .errors import BadInput, StudioError, WeightsMissing
 from .families import get_family
-from .policy import MemoryPolicy, choose_policy, detect_device, with_levers
+from .placement import place_shared, place_transformer, set_vae_tiling
+from .policy import MemoryPolicy, choose_policy, detect_device, torchao_fp8_here, with_levers
 from .variants import OPTIONAL_COMPONENTS, ModelSet, Source
 
 ProgressFn = Callable[[str, float], None]
@@ -135,15 +139,6 @@ def default_model_set_name(registry: dict[str, ModelSet], *, need_weights: bool 
     return "ltx2" if "ltx2" in registry else "demo"
 
 
-def quantize_fp8(transformer) -> None:
-    """FP8 weights and dynamically scaled FP8 activations for the transformer's linear layers (torchao)."""
-    try:
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
-    except ImportError:
-        raise BadInput("FP8 needs torchao: pip install torchao (or set LTX_STUDIO_FP8=0)") from None
-    quantize_(transformer, Float8DynamicActivationFloat8WeightConfig())
-
-
 def parameter_bytes(module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters()) if hasattr(module, "parameters") else 0
 
@@ -163,9 +158,18 @@ class PipelineManager:
         self.family = get_family(model_set.family)
         if policy is None:  # chosen here: the GPU class's speed levers and the environment's apply
             device, free = detect_device()
-            shared = sum(_on_disk_bytes(s) for s in model_set.components.values())
+            sizes = {kind: _on_disk_bytes(source) for kind, source in model_set.components.items()}
+            text_encoder = sizes.pop("text_encoder", 0)
             largest = max((_on_disk_bytes(v.transformer) for v in model_set.variants.values()), default=0)
-            policy = with_levers(choose_policy(device, free, shared, largest))
+            policy = choose_policy(
+                device,
+                free,
+                sum(sizes.values()),
+                largest,
+                text_encoder_bytes=text_encoder,
+                torchao=torchao_fp8_here(device),
+            )
+            policy = with_levers(policy)
         if budget_bytes is not None:
             policy = replace(policy, budget_bytes=budget_bytes)
         self.policy = policy
@@ -180,6 +184,9 @@ class PipelineManager:
         self._active: str | None = None  # the variant whose pipeline holds the offload hooks
         self._lock = threading.RLock()
         self.prompt_cache: OrderedDict[tuple, object] = OrderedDict()
+        self.text_encoder_visits = 0  # times the text encoder went to the device for a call ("visit")
+        self._visiting = 0  # depth of nested text_encoder_on_device() blocks
+        self.decode_tiling: bool | None = None  # what the last prepare_decode chose
 
     # --- public ------------------------------------------------------------------------------
 
@@ -193,7 +200,7 @@ class PipelineManager:
             shared = self.shared(for_variant=variant)
             self._make_room(_on_disk_bytes(spec.transformer), keep=None)
             transformer = self._load("transformer", spec.transformer, f"{spec.label} transformer", variant)
-            self._place_transformer(transformer)
+            place_transformer(transformer, self.policy)
             pipe = self.family.assemble(shared, transformer)
             self._transformers[variant] = transformer
             self._pipelines[variant] = pipe
@@ -213,7 +220,7 @@ class PipelineManager:
                     shared[kind] = self._load(kind, source, label, for_variant)
                 if self.policy.vae_tiling:
                     shared["vae"].enable_tiling()
-                self._place_shared(shared)
+                place_shared(shared, self.policy)
                 self._shared = shared
             return self._shared
 
@@ -240,7 +247,7 @@ class PipelineManager:
             for variant, transformer in (transformers or {}).items():
                 self.model_set.variant(variant)
                 if id(transformer) not in placed:
-                    self._place_transformer(transformer)
+                    place_transformer(transformer, self.policy)
                     placed.add(id(transformer))
                 self._transformers[variant] = transformer
                 self._pipelines[variant] = self.family.assemble(self.shared(), transformer)
@@ -255,36 +262,84 @@ class PipelineManager:
             if key in self.prompt_cache:
                 self.prompt_cache.move_to_end(key)
                 return self.prompt_cache[key], True
-        embeds = self.family.encode_prompt(pipe, prompt, negative_prompt, guidance)
+        with self.text_encoder_on_device():
+            embeds = self.family.encode_prompt(pipe, prompt, negative_prompt, guidance)
         with self._lock:
             self.prompt_cache[key] = embeds
             while len(self.prompt_cache) > PROMPT_CACHE_SIZE:
                 self.prompt_cache.popitem(last=False)
         return embeds, False
 
+    @contextlib.contextmanager
+    def text_encoder_on_device(self) -> Iterator[None]:
+        """Hold the text encoder on the device for the block, then send it back to the CPU.
+
+        A visit happens only under the policy's "visit"; where it stays on the device, streams
+        through it, or model offload's hooks move it, the block just runs. Nested blocks visit once.
+        """
+        if self.policy.text_encoder != "visit" or self.policy.offload == "model":
+            yield
+            return
+        with self._lock:  # held through the visit: placement changes only between calls
+            encoder = self.shared()["text_encoder"]
+            if self._visiting == 0:
+                try:
+                    encoder.to(self.policy.device)
+                except BaseException:  # out of memory half way: none of it may stay on the device
+                    encoder.to("cpu")
+                    raise
+                self.text_encoder_visits += 1
+            self._visiting += 1
+            try:
+                yield
+            finally:
+                self._visiting -= 1
+                if self._visiting == 0:
+                    encoder.to("cpu")
+
+    def enhance_prompt(self, pipe, prompt: str, image, seed: int) -> str:
+        """The family's prompt enhancement, with the text encoder (which writes it) on the device."""
+        if self.policy.text_encoder == "stream":
+            raise BadInput(
+                "prompt enhancement is off on this card: the text encoder does not fit on it whole, and "
+                "streaming it through layer by layer for every written word would take tens of minutes"
+            )
+        with self.text_encoder_on_device():
+            return self.family.enhance_prompt(pipe, prompt, image, seed)
+
+    def prepare_decode(self, width: int, height: int) -> bool:
+        """Switch the VAE's tiling for a decode of this output size (the policy's `tiling_for`); whether it tiles."""
+        tiling = self.policy.tiling_for(width, height)
+        with self._lock:
+            set_vae_tiling(self.shared()["vae"], tiling)
+            self.decode_tiling = tiling
+        return tiling
+
     def reduce_memory(self) -> str | None:
         """Step down to a lower-memory policy after an out-of-memory error; what changed, or None if nothing is left.
 
-        First VAE tiling, then (on a GPU with everything resident) model CPU offload.
+        The steps are the policy's (`MemoryPolicy.step_down`); this applies them to what is loaded.
         """
         with self._lock:
-            policy = self.policy
-            if not policy.vae_tiling:
-                self.policy = replace(policy, vae_tiling=True)
-                if self._shared is not None:
-                    self._shared["vae"].enable_tiling()
-                return "VAE tiling"
-            if policy.offload == "none" and policy.device != "cpu":
-                self.policy = replace(policy, offload="model", budget_bytes=0, fp8=False)
-                if policy.fp8:  # FP8 tensors stay on the device: reload the transformers unquantized
+            step = self.policy.step_down()
+            if step is None:
+                return None
+            before, (self.policy, change) = self.policy, step
+            shared = self._shared or {}
+            if self.policy.vae_tiling and "vae" in shared:
+                shared["vae"].enable_tiling()
+            if before.text_encoder == "device" and self.policy.text_encoder == "visit" and "text_encoder" in shared:
+                shared["text_encoder"].to("cpu")
+            if self.policy.offload != before.offload:
+                if self.policy.offload == "group" or before.fp8:  # reloaded and placed anew on the next get()
                     for variant in list(self._pipelines):
                         self.evict(variant)
-                for module in [*self._transformers.values(), *(self._shared or {}).values()]:
-                    if hasattr(module, "to"):
-                        module.to("cpu")
+                if self.policy.offload == "model":
+                    for module in [*self._transformers.values(), *shared.values()]:
+                        if hasattr(module, "to"):
+                            module.to("cpu")
                 self._active = None  # the next get() chains the offload hooks
-                return "model CPU offload"
-            return None
+            return change
 
     def free_memory(self) -> None:
         """Release what a failed render left behind (cached allocator blocks, garbage)."""
@@ -363,50 +418,9 @@ class PipelineManager:
         self._progress(f"Loaded {label}", 1.0)
         return component
 
-    # Placement follows the policy. Shared components are placed once; each transformer once; model
-    # offload chains hooks across one pipeline's components, so it is re-chained when the active
-    # variant changes (hooks are cheap; re-registering group-offload hooks would fail).
-
-    def _place_shared(self, shared: dict) -> None:
-        device, offload = torch.device(self.policy.device), self.policy.offload
-        for kind, module in shared.items():
-            if not isinstance(module, torch.nn.Module):
-                continue  # tokenizer, processor, scheduler
-            if offload == "none":
-                module.to(device)
-            elif offload == "group":
-                from diffusers.hooks import apply_group_offloading
-
-                # No CUDA streams for the VAE: they misorder prefetches when tiling changes the call pattern.
-                apply_group_offloading(
-                    module,
-                    onload_device=device,
-                    offload_device=torch.device("cpu"),
-                    offload_type="leaf_level",
-                    use_stream=kind not in ("vae", "audio_vae"),
-                )
-
-    def _place_transformer(self, transformer) -> None:
-        device, offload = torch.device(self.policy.device), self.policy.offload
-        if self.policy.attention_backend:
-            try:
-                transformer.set_attention_backend(self.policy.attention_backend)
-            except (ValueError, RuntimeError, ImportError) as exc:
-                raise BadInput(
-                    f"attention backend {self.policy.attention_backend!r} is not usable here: {exc}"
-                ) from None
-        if offload == "none":
-            transformer.to(device)
-        if self.policy.fp8:
-            quantize_fp8(transformer)
-        if self.policy.compile:
-            # Compiles on first use. Dynamic shapes: one warm-up per process serves every size and
-            # frame count (static shapes would compile again for each new one).
-            transformer.compile_repeated_blocks(fullgraph=True, dynamic=True)
-        if offload == "group":
-            transformer.enable_group_offload(
-                onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level", use_stream=True
-            )
+    # Placement follows the policy (`placement`). Shared components are placed once; each transformer
+    # once; model offload chains hooks across one pipeline's components, so it is re-chained when the
+    # active variant changes (hooks are cheap; re-registering group-offload hooks would fail).
 
     def _activate(self, variant: str):
         pipe = self._pipelines[variant]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
+from conftest import small
 
 from ltx_studio.errors import WeightsMissing
 from ltx_studio.manager import PipelineManager, parameter_bytes
-from ltx_studio.policy import GIB, choose_policy
+from ltx_studio.policy import MemoryPolicy
+from ltx_studio.studio import Studio
 from ltx_studio.variants import load_registry
 
 
@@ -149,23 +153,6 @@ def test_load_progress_is_reported(demo):
     assert "Loading vae" in messages and any("transformer" in m for m in messages)
 
 
-@pytest.mark.parametrize(
-    "device, free, shared, transformer, offload, tiling",
-    [
-        ("cpu", 24 * GIB, 1 * GIB, 1 * GIB, "none", False),
-        ("cuda", 80 * GIB, 12 * GIB, 26 * GIB, "none", False),  # H100: 13B + T5 + VAE resident
-        ("cuda", 24 * GIB, 12 * GIB, 4 * GIB, "none", True),  # 2B on a 24 GB card
-        ("cuda", 40 * GIB, 12 * GIB, 26 * GIB, "model", False),  # 13B on a 40 GB card: one model at a time
-        ("cuda", 24 * GIB, 12 * GIB, 26 * GIB, "group", True),  # 13B on a 24 GB card: layer by layer
-    ],
-)
-def test_the_memory_policy_follows_the_device_and_its_free_memory(device, free, shared, transformer, offload, tiling):
-    policy = choose_policy(device, free, shared, transformer)
-    assert (policy.offload, policy.vae_tiling) == (offload, tiling)
-    assert policy.budget_bytes >= transformer
-    assert str(policy.dtype) == ("torch.float32" if device == "cpu" else "torch.bfloat16")
-
-
 def test_weights_that_are_there_but_broken_are_reported_as_such_not_as_missing(tmp_path):
     import shutil
 
@@ -226,3 +213,60 @@ def test_a_half_downloaded_sharded_model_is_not_on_disk(tmp_path):
     assert not is_on_disk(source)
     (folder / shards["b"]).write_bytes(b"x")
     assert is_on_disk(source)
+
+
+# --- the memory policy, applied to the real tiny models ---------------------------------------------
+
+
+def cpu_policy(**placement) -> MemoryPolicy:
+    """A policy on the CPU with a GPU card's placement decisions: the same code paths, on this machine."""
+    return MemoryPolicy("cpu", torch.float32, placement.pop("offload", "none"), False, 1 << 40, **placement)
+
+
+def test_between_prompts_the_text_encoder_waits_on_the_cpu_and_visits_for_a_new_prompt(demo, tmp_path):
+    manager = PipelineManager(demo, policy=cpu_policy(text_encoder="visit"))
+    studio = Studio(model_set_name="demo", outputs=tmp_path, manager=manager)
+
+    studio.render(small(prompt="a cat walks on the street"))
+    studio.render(small(prompt="a cat walks on the street", seed=8))  # cached embeddings: no visit
+    studio.render(small(prompt="a dog runs on the beach"))
+
+    assert manager.text_encoder_visits == 2
+    encoder = manager.shared()["text_encoder"]
+    assert encoder.device.type == "cpu" and "text encoder visits the device per new prompt" in manager.policy.describe()
+    with manager.text_encoder_on_device(), manager.text_encoder_on_device():  # nested: one visit
+        pass
+    assert manager.text_encoder_visits == 3
+
+
+def test_a_small_card_plan_runs_fp8_layerwise_weights_with_group_offload_and_a_streamed_text_encoder(demo, tmp_path):
+    from ltx_studio.errors import BadInput
+
+    manager = PipelineManager(demo, policy=cpu_policy(offload="group", weights="fp8-layerwise", text_encoder="stream"))
+    studio = Studio(model_set_name="demo", outputs=tmp_path, manager=manager)
+
+    take = studio.render(small())
+
+    assert take.status == "ok"
+    pipe = manager.get("fast")
+    linears = [m for m in pipe.transformer.modules() if isinstance(m, torch.nn.Linear)]
+    assert {m.weight.dtype for m in linears} >= {torch.float8_e4m3fn}  # stored FP8 between forwards
+    assert hooks(linears[-1]) == ["layerwise_casting", "group_offloading"]  # the cast runs on the device
+    assert any("group_offloading" in hooks(m) for m in pipe.text_encoder.modules())  # streamed, layer by layer
+    with pytest.raises(BadInput, match="prompt enhancement is off on this card"):
+        manager.enhance_prompt(pipe, "a cat", None, 10)
+
+
+def hooks(module) -> list[str]:
+    registry = getattr(module, "_diffusers_hook", None)
+    return list(registry.hooks) if registry is not None else []
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_the_vae_tiles_a_1080p_decode_and_not_a_small_one_unless_the_card_is_small(demo, always):
+    manager = PipelineManager(demo, policy=replace(cpu_policy(), vae_tiling=always))
+    vae = manager.shared()["vae"]
+
+    assert manager.prepare_decode(1920, 1088) and vae.use_tiling
+    assert manager.prepare_decode(384, 256) == always and vae.use_tiling == always
+    assert manager.decode_tiling == always
