@@ -297,21 +297,36 @@ class PipelineManager:
                 if self._visiting == 0:
                     encoder.to("cpu")
 
-    def enhance_prompt(self, pipe, prompt: str, image, seed: int) -> str:
-        """The family's prompt enhancement, with the text encoder (which writes it) on the device."""
+    def enhance_prompt(self, pipe, prompt: str, image, seed: int, max_tokens: int | None = None) -> str:
+        """The family's prompt enhancement, with the model that writes it on the device: LTX-2.5's
+        dedicated enhancer (visiting from the CPU), else the text encoder."""
+        enhancer = getattr(pipe, "prompt_enhancer", None)
+        if enhancer is not None:
+            with self._lock:
+                home = next(enhancer.parameters()).device
+                moved = self.policy.offload != "model" and home != torch.device(self.policy.device)
+                if moved:
+                    enhancer.to(self.policy.device)
+                try:
+                    return self.family.enhance_prompt(pipe, prompt, image, seed, max_tokens)
+                finally:
+                    if moved:
+                        enhancer.to(home)
         if self.policy.text_encoder == "stream":
             raise BadInput(
                 "prompt enhancement is off on this card: the text encoder does not fit on it whole, and "
                 "streaming it through layer by layer for every written word would take tens of minutes"
             )
         with self.text_encoder_on_device():
-            return self.family.enhance_prompt(pipe, prompt, image, seed)
+            return self.family.enhance_prompt(pipe, prompt, image, seed, max_tokens)
 
     def prepare_decode(self, width: int, height: int) -> bool:
         """Switch the VAE's tiling for a decode of this output size (the policy's `tiling_for`); whether it tiles."""
         tiling = self.policy.tiling_for(width, height)
         with self._lock:
             set_vae_tiling(self.shared()["vae"], tiling)
+            if "diffusion_decoder" in self.shared():
+                set_vae_tiling(self.shared()["diffusion_decoder"], tiling)
             self.decode_tiling = tiling
         return tiling
 

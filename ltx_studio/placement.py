@@ -22,6 +22,10 @@ def place_shared(shared: dict, policy: MemoryPolicy) -> None:
             continue  # tokenizer, processor, scheduler
         if kind == "text_encoder" and offload != "model":
             place_text_encoder(module, policy)
+        elif kind == "prompt_enhancer" and offload != "model":
+            # LTX-2.5's enhancer writes rarely: it waits on the CPU (and visits for a rewrite) unless
+            # even the text encoder may stay on the device.
+            module.to(device if policy.text_encoder == "device" else "cpu")
         elif offload == "none":
             module.to(device)
         elif offload == "group":
@@ -85,7 +89,7 @@ def quantize_fp8(transformer) -> None:
 
 
 def set_vae_tiling(vae, tiling: bool) -> None:
-    """Decode in tiles or whole (diffusers' VAEs keep the flag in `use_tiling`)."""
+    """Decode in tiles or whole (diffusers' VAEs, and LTX-2.5's diffusion decoder, keep the flag in `use_tiling`)."""
     if tiling:
         vae.enable_tiling()
     else:

@@ -299,6 +299,7 @@ def render_take(
     # 4. Decode (the picture, and the soundtrack when asked).
     emit(Progress("decode", 0.0, "Decoding"))
     faults.inject("decode")
+    manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
     decoded = family.decode(stages[-1].pipe, latents, plan.variant.sampling, generator, audio=plan.audio)
     frames = decoded.frames
     started = clock("decode", started)

@@ -400,7 +400,7 @@ class Studio:
             if on_event is not None:
                 on_event(Progress("enhance", 0.0, "Writing a detailed prompt"))
             pipe = self.manager.get(self.model_set.default_variant)
-            enhanced = self.manager.family.enhance_prompt(pipe, prompt, image, seed, self.model_set.enhance_tokens)
+            enhanced = self.manager.enhance_prompt(pipe, prompt, image, seed, self.model_set.enhance_tokens)
             if on_event is not None:
                 on_event(Progress("enhance", 1.0))
         return {"prompt": prompt, "enhanced": enhanced, "seed": seed, "model_set": self.model_set.name}
