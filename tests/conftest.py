@@ -128,6 +128,24 @@ def client(served):
     return Client(served[1], verbose=False)
 
 
+class _Trap:
+    """Unpickling this object opens (creates) a file: proof that someone ran a pickle's code."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def armed_pickle(path: Path, marker: Path) -> Path:
+    """Write a real pickle checkpoint (torch.save's format, like any .bin/.pt/.ckpt) whose loading creates `marker`."""
+    import torch
+
+    torch.save({"weight": _Trap(marker)}, str(path))
+    return path
+
+
 def small(**changes):
     """A small, quick request: 96x64, 9 frames."""
     from ltx_studio.render import RenderRequest
