@@ -7,6 +7,7 @@ the documented LTX_STUDIO_FAULTS switch (ltx_studio/faults.py), never by mocking
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -246,29 +247,72 @@ def test_a_render_killed_mid_write_leaves_no_take_and_no_stray_files(tmp_path):
 # --- a full disk ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 24 MB tmpfs when this machine lets us mount one; else None (the test injects ENOSPC instead)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        yield None
+DISK = "size=24m"  # the tmpfs the full-disk test fills
+
+
+def mount_tmpfs(where: Path, *, options: str = DISK, prefix: tuple[str, ...] = ()) -> bool:
+    """Mount a tmpfs at `where` (run under `prefix`, e.g. unshare); whether it worked."""
+    where.mkdir(exist_ok=True)
+    done = subprocess.run([*prefix, "mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+    return done.returncode == 0
+
+
+def full_disk_path(probe: Path) -> str:
+    """How this machine lets the test fill a disk: "mount" (root, or CAP_SYS_ADMIN), "unshare" (a user
+    namespace: `unshare -rm`, no root needed), or "inject" (neither: ENOSPC through the fault switch).
+    LTX_STUDIO_TEST_DISK picks one by hand."""
+    if os.environ.get("LTX_STUDIO_TEST_DISK"):
+        return os.environ["LTX_STUDIO_TEST_DISK"]
+    if mount_tmpfs(probe, options="size=1m"):
+        subprocess.run(["umount", str(probe)], capture_output=True)
+        return "mount"
+    if shutil.which("unshare") and mount_tmpfs(probe, options="size=1m", prefix=("unshare", "-rm")):
+        return "unshare"  # the mount went away with the namespace
+    return "inject"
+
+
+def test_a_full_disk_is_a_clear_error_and_earlier_takes_stay_intact(tmp_path, shared_manager, fault, report):
+    path = full_disk_path(tmp_path / "probe")
+    if path == "unshare":
+        # This process cannot mount; a child pytest inside a user namespace (where it is root) runs
+        # this same test on a real tmpfs, reusing the session's demo set.
+        child = subprocess.run(
+            ["unshare", "-rm", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "--basetemp", str(tmp_path / "child"), f"{__file__}::test_a_full_disk_is_a_clear_error_and_earlier_takes_stay_intact"],
+            cwd=ROOT,
+            env={**os.environ, "LTX_STUDIO_TEST_DISK": "mount", "LTX_STUDIO_TEST_CACHE": os.environ["LTX_STUDIO_CACHE"]},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert child.returncode == 0 and "full disk: a real 24 MB tmpfs" in child.stdout, child.stdout[-3000:]
+        report("full disk: a real 24 MB tmpfs filled to the brim, mounted in a user namespace (unshare -rm)")
         return
+
+    disk = tmp_path / "disk"
+    if path == "mount":
+        assert mount_tmpfs(disk), "LTX_STUDIO_TEST_DISK=mount, but mounting a tmpfs failed"
     try:
-        yield mount
+        fill_a_disk_and_render(disk, shared_manager, fault if path == "inject" else None)
     finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+        if path == "mount":
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    report(
+        "full disk: a real 24 MB tmpfs filled to the brim (mount)"
+        if path == "mount"
+        else "full disk: ENOSPC injected at the write (this machine may not mount a tmpfs: no root, no unshare -rm)"
+    )
 
 
-def test_a_full_disk_is_a_clear_error_and_earlier_takes_stay_intact(small_disk, tmp_path, shared_manager, fault):
+def fill_a_disk_and_render(disk: Path, manager, fault) -> None:
+    """Render, fill `disk` (or inject ENOSPC with `fault`), render again, then free space and render."""
     from ltx_studio.studio import Studio
 
-    outputs = (small_disk or tmp_path) / "outputs"
-    studio = Studio(model_set_name="demo", outputs=outputs, manager=shared_manager)
+    outputs = disk / "outputs"
+    studio = Studio(model_set_name="demo", outputs=outputs, manager=manager)
     earlier = studio.render(small(seed=1))
-    filler = (small_disk or tmp_path) / "filler"
-    if small_disk is not None:
+    filler = disk / "filler"
+    if fault is None:
         with open(filler, "wb") as handle:  # fill the disk to the brim
             try:
                 while True:
@@ -276,12 +320,18 @@ def test_a_full_disk_is_a_clear_error_and_earlier_takes_stay_intact(small_disk, 
                     handle.flush()
             except OSError:
                 pass
+        assert shutil.disk_usage(disk).free < 2**16
     else:
         fault("enospc@write:1")
 
-    with pytest.raises(StudioError, match="disk holding .* is full"):
+    with pytest.raises(StudioError) as raised:
         studio.render(small(seed=2))
 
+    message = str(raised.value)
+    assert type(raised.value) is StudioError and "\n" not in message
+    assert (
+        message.startswith(f"the disk holding {studio.store.root} is full") and "earlier takes are untouched" in message
+    )
     assert [t.id for t in studio.takes()] == [earlier.id]
     assert media.read_mp4(earlier.path("video"))[0].shape == (9, 64, 96, 3)
     assert [p for p in outputs.joinpath(".staging").rglob("*") if p.is_file() and p.name != ".lock"] == []
@@ -346,8 +396,6 @@ def test_the_studio_binds_locally_and_warns_when_exposed_without_a_password():
 
 
 def test_pickle_weights_are_refused_never_unpickled(tmp_path):
-    import shutil
-
     from ltx_studio.manager import PipelineManager
     from ltx_studio.tiny import ensure_demo_set
     from ltx_studio.variants import load_registry
