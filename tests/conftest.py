@@ -1,20 +1,68 @@
-"""Shared fixtures: the real demo set (tiny random LTX-Video models), built once per test session."""
+"""Shared fixtures: the real demo set (tiny random LTX-2 models), built once per test session.
+
+The session is hermetic: its own studio cache and its own, empty Hugging Face cache, so no test
+depends on what happens to be downloaded on this machine.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_FRAMES = ROOT / "assets" / "first-frames"
+HF_CACHE_VARIABLES = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XET_CACHE", "TRANSFORMERS_CACHE")
+REPORTS: list[str] = []  # lines for the run's summary: which path a test exercised
+
+
+def in_ci() -> bool:
+    """Whether this run is CI (`.ci/run` exports CI=true): there, a test that cannot run is a failure, not a skip."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pytest_configure(config):
+    # Before any test module imports huggingface_hub, which reads these once at import.
+    config._ltx_hf_home = tempfile.mkdtemp(prefix="ltx-test-hf-home-")
+    os.environ["HF_HOME"] = config._ltx_hf_home
+    for name in HF_CACHE_VARIABLES:
+        os.environ.pop(name, None)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "_ltx_hf_home", ""), ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORTS:
+        terminalreporter.section("paths exercised")
+        for line in REPORTS:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report(record_property):
+    """Tell the run's summary (and the junit XML) something a reader must know, e.g. which path a test took."""
+
+    def say(line: str) -> None:
+        REPORTS.append(line)
+        record_property("exercised", line)
+        print(line)
+
+    return say
 
 
 @pytest.fixture(scope="session", autouse=True)
 def studio_cache(tmp_path_factory):
-    """One cache folder for the session: the demo set is built once into it, offline."""
-    cache = tmp_path_factory.mktemp("ltx-cache")
+    """One cache folder for the session: the demo set is built once into it, offline.
+
+    A test that re-runs itself in a child pytest passes its cache on in LTX_STUDIO_TEST_CACHE.
+    """
+    inherited = os.environ.get("LTX_STUDIO_TEST_CACHE")
+    cache = Path(inherited) if inherited else tmp_path_factory.mktemp("ltx-cache")
     os.environ["LTX_STUDIO_CACHE"] = str(cache)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -78,6 +126,24 @@ def client(served):
     from gradio_client import Client
 
     return Client(served[1], verbose=False)
+
+
+class _Trap:
+    """Unpickling this object opens (creates) a file: proof that someone ran a pickle's code."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def armed_pickle(path: Path, marker: Path) -> Path:
+    """Write a real pickle checkpoint (torch.save's format, like any .bin/.pt/.ckpt) whose loading creates `marker`."""
+    import torch
+
+    torch.save({"weight": _Trap(marker)}, str(path))
+    return path
 
 
 def small(**changes):

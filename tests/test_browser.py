@@ -6,16 +6,44 @@ Screenshots land in the test's temporary folder (printed with -s); look at them 
 from __future__ import annotations
 
 import os
+import sys
+import time
 
 import pytest
-from conftest import free_port
+from conftest import free_port, in_ci
 
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs Debian's chromium for the browser test: run bash scripts/setup.sh --dev")
-    pytest.skip("Debian's chromium is not installed (bash scripts/setup.sh --dev)", allow_module_level=True)
-playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+
+
+def require_browser(paths=CHROMIUM_PATHS):
+    """Debian's Chromium and Playwright's sync API, or a skip; under CI=true a failure, never a skip."""
+
+    def missing(what: str):
+        if in_ci():
+            pytest.fail(f"CI must run the browser test, but {what}: bash scripts/setup.sh --dev", pytrace=False)
+        pytest.skip(f"{what} (bash scripts/setup.sh --dev)")
+
+    chromium = next((p for p in paths if os.path.isfile(p) and os.access(p, os.X_OK)), None)
+    if chromium is None:
+        missing("Debian's chromium is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed")
+    return chromium, sync_playwright
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser test, but Debian's chromium"):
+        require_browser(["/nonexistent/chromium"])
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)  # as if Playwright were not installed
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser test, but Playwright"):
+        require_browser([sys.executable])
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="Playwright is not installed"):
+        require_browser([sys.executable])
+
 
 # Records every src the live preview image shows, so the test can see it change step by step.
 WATCH_PREVIEW = """
@@ -44,9 +72,10 @@ def app_url(tmp_path_factory, shared_manager):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright.sync_playwright() as p:
+    chromium, sync_playwright = require_browser()
+    with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=chromium,
             headless=True,
             args=[
                 "--no-sandbox",
@@ -54,10 +83,37 @@ def browser():
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
             ],
         )
         yield browser
         browser.close()
+
+
+# Plays a <video> from the start, muted (headless Chromium has no speakers; its decoders run all the
+# same), until Chromium has decoded some of its sound or 10 s passed; returns the decode counters.
+PLAY = """
+async (selector) => {
+  const video = document.querySelector(selector);
+  video.muted = true;
+  video.currentTime = 0;
+  await video.play();
+  const until = Date.now() + 10000;
+  while (video.webkitAudioDecodedByteCount === 0 && !video.error && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {audio: video.webkitAudioDecodedByteCount, video: video.webkitVideoDecodedByteCount,
+          error: video.error && video.error.message};
+}
+"""
+
+
+def plays_with_sound(page, selector: str) -> bool:
+    """Chromium plays the <video> at `selector` and decodes both its picture and its soundtrack."""
+    started = time.perf_counter()
+    played = page.evaluate(PLAY, selector)
+    print(f"{selector}: {played} in {time.perf_counter() - started:.2f} s")
+    return played["error"] is None and played["video"] > 0 and played["audio"] > 0
 
 
 def serves_mp4(page, selector: str) -> bool:
@@ -72,8 +128,10 @@ def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, t
     page.wait_for_selector("#prompt textarea")
     assert "output is noise" in page.locator("#banner").inner_text()
     page.evaluate(WATCH_PREVIEW)
+    assert page.locator("#sound input").is_checked(), "LTX-2 sets make sound by default"
+    assert page.get_by_role("button", name="Enhance", exact=True).is_visible()
 
-    # Studio: type a prompt, Draft, watch the preview change, get a playable take.
+    # Studio: type a prompt, Draft, watch the preview change, get a take that plays with its sound.
     page.fill("#prompt textarea", "a red rocket flies over the sea")
     page.get_by_role("button", name="Draft", exact=True).click()
     page.wait_for_selector("#take video[src]", timeout=60_000)
@@ -84,6 +142,7 @@ def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, t
     assert "384x256" in info and "total" in info and "sound 24 kHz" in info
     src = page.locator("#take video").first.get_attribute("src")
     assert b"mp4a" in page.request.get(src).body()  # the file the <video> plays carries its AAC soundtrack
+    assert plays_with_sound(page, "#take video")
     page.screenshot(path=str(tmp_path / "1-draft.png"), full_page=True)
 
     # Approve & upscale the draft: a 2x take that names its parent.
@@ -99,6 +158,7 @@ def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, t
     page.get_by_role("button", name="Compare", exact=True).click()
     page.wait_for_selector("#compare-video-1 video[src]", timeout=60_000)
     assert serves_mp4(page, "#compare-video-0 video") and serves_mp4(page, "#compare-video-1 video")
+    assert plays_with_sound(page, "#compare-video-0 video") and plays_with_sound(page, "#compare-video-1 video")
     assert page.locator("#compare-video-2 video[src]").count() == 0
     page.screenshot(path=str(tmp_path / "3-compare.png"), full_page=True)
     page.locator("#compare-upscale-1").click()
@@ -111,6 +171,7 @@ def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, t
     page.wait_for_function("document.querySelectorAll('#takes-gallery img').length >= 5", timeout=30_000)
     page.locator("#takes-gallery img").first.click()
     page.wait_for_selector("#takes-video video[src]", timeout=30_000)
+    assert plays_with_sound(page, "#takes-video video")
     page.screenshot(path=str(tmp_path / "5-takes.png"), full_page=True)
     print(f"screenshots: {tmp_path}")
 

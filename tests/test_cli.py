@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import FIRST_FRAMES, ROOT
@@ -73,14 +74,31 @@ def test_compare_renders_each_variant_with_one_seed_then_upscale_and_takes(capsy
     assert json.loads(out)["approved"] is True
 
 
-def test_models_list_and_check(capsys):
+def test_models_list_and_check_read_only_this_machines_hf_cache(capsys, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    # conftest gives the session an empty HF_HOME, so weights in the user's own cache never count.
+    assert Path(constants.HF_HUB_CACHE).is_relative_to(os.environ["HF_HOME"])
     code, out, _ = cli(capsys, "models", "list", "--json")
     sets = json.loads(out)
     assert code == 0 and set(sets) >= {"ltxv", "demo"} and set(sets["ltxv"]["variants"]) == {"fast", "distilled", "pro"}
     code, out, _ = cli(capsys, "models", "check", "--model-set", "demo", "--json")
     assert {v["state"] for v in json.loads(out)["variants"].values()} == {"on disk"}
     code, out, _ = cli(capsys, "models", "check", "--model-set", "ltxv", "--json")
-    assert json.loads(out)["variants"]["pro"]["state"] == "not downloaded"
+    assert {v["state"] for v in json.loads(out)["variants"].values()} == {"not downloaded"}
+
+    # A cache holding the Fast transformer's file: check finds it there, and only it.
+    hub = tmp_path / "hub"
+    repo = hub / "models--Lightricks--LTX-Video"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("0" * 40) / "ltxv-2b-0.9.8-distilled.safetensors").write_bytes(b"")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    code, out, _ = cli(capsys, "models", "check", "--model-set", "ltxv", "--json")
+    variants = json.loads(out)["variants"]
+    assert "transformer (fast)" not in variants["fast"]["missing"]
+    assert "transformer (pro)" in variants["pro"]["missing"] and variants["fast"]["state"] == "not downloaded"
 
 
 def bad_variants_file(tmp_path):

@@ -8,9 +8,11 @@ import sqlite3
 from contextlib import closing
 
 import pytest
-from conftest import small
+import torch
+from conftest import armed_pickle, small
+from safetensors import SafetensorError
 
-from ltx_studio.errors import BadInput, TakeNotFound
+from ltx_studio.errors import BadInput, StudioError, TakeNotFound
 from ltx_studio.studio import Studio
 from ltx_studio.takes import TakeStore
 
@@ -116,3 +118,41 @@ def test_a_studio_on_the_same_outputs_folder_sees_earlier_takes(tmp_path, shared
     take = first.render(small())
     second = Studio(model_set_name="demo", outputs=tmp_path, manager=shared_manager)
     assert [t.id for t in second.takes()] == [take.id]
+
+
+def test_the_trap_is_armed_unpickling_it_runs_code(tmp_path):
+    marker = tmp_path / "ran"
+    torch.load(armed_pickle(tmp_path / "trap.pt", tmp_path / "ran"), weights_only=False)
+    assert marker.exists()  # so a marker that never appears below means nothing was unpickled
+
+
+def test_a_pickled_record_left_in_the_outputs_folder_is_skipped_never_unpickled(studio, tmp_path):
+    marker = tmp_path / "ran"
+    kept, planted = studio.render(small(seed=1)), studio.render(small(seed=2))
+    armed_pickle(planted.path("record"), marker)
+    with closing(sqlite3.connect(studio.store.db_path)) as db, db:
+        db.execute("DELETE FROM takes WHERE id = ?", (planted.id,))  # the restart must read the planted record
+
+    reopened = TakeStore(studio.store.root)
+
+    assert [t.id for t in reopened.list()] == [kept.id]
+    assert not marker.exists()
+
+
+@pytest.mark.xfail(
+    raises=SafetensorError,
+    strict=True,
+    reason="bug: render.load_latents lets safetensors' own error through (a traceback on the CLI) instead of a one-line StudioError",
+)
+def test_upscaling_a_take_whose_latents_are_a_pickle_is_one_line_and_never_unpickles(studio, tmp_path):
+    marker = tmp_path / "ran"
+    take = studio.render(small())
+    armed_pickle(take.path("latents"), marker)
+
+    try:
+        with pytest.raises(StudioError) as raised:
+            studio.upscale(take.id)
+    finally:
+        assert not marker.exists(), "the studio unpickled a take's latents"
+    assert str(raised.value).count("\n") == 0 and "latents" in str(raised.value)
+    assert [t.id for t in studio.takes()] == [take.id]
