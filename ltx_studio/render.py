@@ -456,10 +456,14 @@ def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPla
 
 def load_latents(take: Take) -> Latents:
     """A take's stored latents (picture, and sound where it was kept)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    tensors = load_file(str(take.path("latents")))
-    return Latents(tensors["latents"], tensors.get("audio_latents"))
+    try:
+        tensors = load_file(str(take.path("latents")))
+        return Latents(tensors["latents"], tensors.get("audio_latents"))
+    except (OSError, SafetensorError, KeyError):
+        raise StudioError(f"take {take.id}: its latents file is unreadable, so it cannot be upscaled") from None
 
 
 def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) -> dict:

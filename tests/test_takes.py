@@ -10,7 +10,6 @@ from contextlib import closing
 import pytest
 import torch
 from conftest import armed_pickle, small
-from safetensors import SafetensorError
 
 from ltx_studio.errors import BadInput, StudioError, TakeNotFound
 from ltx_studio.studio import Studio
@@ -139,11 +138,6 @@ def test_a_pickled_record_left_in_the_outputs_folder_is_skipped_never_unpickled(
     assert not marker.exists()
 
 
-@pytest.mark.xfail(
-    raises=SafetensorError,
-    strict=True,
-    reason="bug: render.load_latents lets safetensors' own error through (a traceback on the CLI) instead of a one-line StudioError",
-)
 def test_upscaling_a_take_whose_latents_are_a_pickle_is_one_line_and_never_unpickles(studio, tmp_path):
     marker = tmp_path / "ran"
     take = studio.render(small())
