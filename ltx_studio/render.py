@@ -1,221 +1,26 @@
-"""One render, start to finish: validate and snap the request, then load, encode, denoise (with
-live previews), decode, write, store.
+"""One render, start to finish: load, encode, denoise (with live previews), decode, write, store.
 
-`plan_render` turns a loose `RenderRequest` into a `RenderPlan` whose numbers are on LTX's grids
-and within the variant's limits (or raises BadInput with one clear line). `render_take` runs a
-plan through the manager's pipeline and the family adapter and stores a `Take`.
+`render_take` runs a `RenderPlan` (see plan.py: `plan_render` validates and snaps a request)
+through the manager's pipeline and the family adapter and stores a `Take`.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import torch
-from PIL import Image
 
 from . import faults, media, sizing
-from .errors import BadInput, Cancelled, StudioError
+from .errors import Cancelled, StudioError
 from .events import CancelToken, EventSink, Preview, Progress, TakeDone
 from .families import Decoded, DenoiseJob, Latents
 from .manager import PipelineManager
+from .plan import RenderPlan, RenderRequest, plan_from_take, plan_render  # noqa: F401  (the render API)
 from .preview import calibration_for
 from .takes import Take, TakeStore, new_take_id
 from .variants import ModelSet, Sampling, Variant
-
-MAX_PROMPT_CHARS = 2000
-MAX_SEED = 2**32 - 1
-MAX_SIDE_ASKED = 8192
-AUTO_MAX_SECONDS = 20.0  # the duration head's own default upper bound
-
-
-@dataclass
-class RenderRequest:
-    """What a person asks for. Anything left None takes the variant's default."""
-
-    prompt: str = ""
-    negative_prompt: str | None = None
-    variant: str | None = None
-    seed: int = -1  # -1: random; the seed used is always recorded
-    width: int | None = None
-    height: int | None = None
-    resolution: str | None = None  # a preset of sizing.RESOLUTIONS, instead of width/height
-    frames: int | None = None
-    seconds: float | str | None = None  # instead of frames; "auto": the model picks (LTX-2.5's duration head)
-    fps: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    image: str | Path | Image.Image | None = None  # first frame
-    audio: bool = True  # the soundtrack, for model sets that make one (LTX-2); False: a silent mp4
-    typed_prompt: str | None = None  # what the person typed, when `prompt` is its enhanced rewrite
-
-
-@dataclass
-class RenderPlan:
-    """A validated request: every number on the grid and within limits, the image loaded."""
-
-    prompt: str
-    negative_prompt: str
-    variant: Variant
-    seed: int
-    width: int
-    height: int
-    frames: int
-    fps: int
-    steps: int | None  # None: the variant's own timesteps
-    guidance: float
-    image: Image.Image | None = None  # the first frame fitted to width x height
-    snapped: dict[str, dict] = field(default_factory=dict)
-    source_image: Image.Image | None = None  # the first frame as given (bounded), kept to re-fit at other sizes
-    audio: bool = False  # make the soundtrack (only where the model set has sound)
-    typed_prompt: str | None = None
-    auto_length: tuple[float, float] | None = None  # (min, max) seconds the duration head may choose
-
-    @property
-    def num_steps(self) -> int:
-        return self.steps or self.variant.sampling.num_steps
-
-    def at_size(self, width: int, height: int) -> RenderPlan:
-        """The same plan at another size, its first frame re-fitted from the original."""
-        image = media.fit_image(self.source_image, width, height) if self.source_image is not None else None
-        return replace(self, width=width, height=height, image=image)
-
-
-def _number(name: str, value, kind: type, low: float, high: float):
-    """`value` as int/float within [low, high], or BadInput naming the field."""
-    if isinstance(value, bool) or value is None:
-        raise BadInput(f"{name} must be a number, got {value!r}")
-    try:
-        number = kind(value)
-    except (TypeError, ValueError, OverflowError):
-        raise BadInput(f"{name} must be a number, got {str(value)[:40]!r}") from None
-    if kind is int and isinstance(value, float) and not value.is_integer():
-        raise BadInput(f"{name} must be a whole number, got {value}")
-    if number != number or not low <= number <= high:  # NaN fails the first test
-        raise BadInput(f"{name} must be between {low:g} and {high:g}, got {value}")
-    return number
-
-
-def _snap(snapped: dict, name: str, asked, used):
-    if asked != used:
-        snapped[name] = {"asked": asked, "used": used}
-    return used
-
-
-def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
-    """Validate and snap a request against a model set's variant, or raise BadInput."""
-    variant = model_set.variant(request.variant or model_set.default_variant)
-    sampling = variant.sampling
-    prompt = (request.prompt or "").strip()
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise BadInput(f"prompt is too long: {len(prompt)} characters (at most {MAX_PROMPT_CHARS})")
-    image = None
-    if isinstance(request.image, Image.Image):
-        image = request.image.convert("RGB")
-    elif request.image:
-        image = media.load_image(request.image)
-    if not prompt and image is None:
-        raise BadInput("prompt is empty: describe the video (or give a first frame)")
-    negative = model_set.negative_prompt if request.negative_prompt is None else request.negative_prompt.strip()
-    if len(negative) > MAX_PROMPT_CHARS:
-        raise BadInput(f"negative prompt is too long: {len(negative)} characters (at most {MAX_PROMPT_CHARS})")
-
-    seed = _number("seed", request.seed, int, -1, MAX_SEED)
-    if seed == -1:
-        seed = secrets.randbelow(MAX_SEED + 1)
-    fps = _number("fps", request.fps if request.fps is not None else sampling.fps, int, 1, 120)
-    steps = None if request.steps is None else _number("steps", request.steps, int, 1, 200)
-    guidance = _number(
-        "guidance", request.guidance if request.guidance is not None else sampling.guidance, float, 0, 30
-    )
-
-    snapped: dict[str, dict] = {}
-    width, height = _plan_size(request, variant, image)
-    grid = 2 * sizing.SIZE_MULTIPLE if sampling.two_stage else sizing.SIZE_MULTIPLE  # stage 1 runs at half size
-    width = _snap(snapped, "width", width, sizing.snap_side(width, grid))
-    height = _snap(snapped, "height", height, sizing.snap_side(height, grid))
-    if min(width, height) < sizing.MIN_SIDE:
-        raise BadInput(f"size {width}x{height} is too small: each side at least {sizing.MIN_SIDE}")
-    if not sizing.fits((width, height), variant.max_size):
-        long_side, short_side = max(variant.max_size), min(variant.max_size)
-        raise BadInput(f"size {width}x{height} is over {variant.label}'s limit of {long_side}x{short_side}")
-
-    auto_length = None
-    if isinstance(request.seconds, str) and request.seconds.strip().lower() == "auto" and request.frames is None:
-        if not model_set.auto_duration:
-            raise BadInput(f'length "auto" needs a model set with a duration head (LTX-2.5); {model_set.name} has none')
-        auto_length = (1.0, min(AUTO_MAX_SECONDS, sizing.seconds_for_frames(variant.max_frames, fps)))
-        asked = variant.draft_frames  # until the duration head has read the prompt
-    elif request.frames is not None:
-        asked = _number("frames", request.frames, int, 1, 100_000)
-    elif request.seconds is not None:
-        asked = sizing.frames_for_seconds(_number("seconds", request.seconds, float, 0.01, 3600), fps)
-    else:
-        asked = variant.draft_frames
-    frames = _snap(snapped, "frames", asked, sizing.snap_frames(asked))
-    if frames > variant.max_frames:
-        limit = sizing.seconds_for_frames(variant.max_frames, fps)
-        raise BadInput(
-            f"{frames} frames is over {variant.label}'s limit of {variant.max_frames} ({limit:.1f} s at {fps} fps)"
-        )
-
-    fitted = media.fit_image(image, width, height) if image is not None else None
-    source = media.bounded(image) if image is not None else None
-    audio = bool(request.audio) and model_set.has_audio
-    typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
-    return RenderPlan(
-        prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed, auto_length,
-    )  # fmt: skip
-
-
-def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | None) -> tuple[float, float]:
-    """Width and height as asked (before snapping): explicit, a preset, or the draft size in the image's aspect."""
-    aspect = image.width / image.height if image is not None else None
-    if request.resolution and request.resolution not in sizing.RESOLUTIONS:
-        raise BadInput(f"unknown resolution {request.resolution!r} (choose from: {', '.join(sizing.RESOLUTIONS)})")
-    width, height = request.width, request.height
-    if width is not None:
-        width = _number("width", width, int, 1, MAX_SIDE_ASKED)
-    if height is not None:
-        height = _number("height", height, int, 1, MAX_SIDE_ASKED)
-    if width is not None and height is not None:
-        return width, height
-    if request.resolution:
-        long_side, short_side = sizing.RESOLUTIONS[request.resolution]
-        portrait = aspect is not None and aspect < 1
-        return (short_side, long_side) if portrait else (long_side, short_side)
-    aspect = aspect or variant.draft_size[0] / variant.draft_size[1]
-    if width is not None:
-        return width, width / aspect
-    if height is not None:
-        return height * aspect, height
-    if image is not None:
-        return sizing.size_for_aspect(aspect, variant.draft_size)
-    return variant.draft_size
-
-
-def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
-    """Re-plan a stored take's settings (same prompt, seed, first frame), with `changes` applied."""
-    request = RenderRequest(
-        prompt=take.prompt,
-        negative_prompt=take.negative_prompt,
-        variant=take.variant,
-        seed=take.seed,
-        width=take.width,
-        height=take.height,
-        frames=take.frames,
-        fps=take.fps,
-        steps=take.settings.get("steps_override"),
-        guidance=take.guidance,
-        image=take.path("image") if take.image else None,
-        audio=take.audio,
-        typed_prompt=take.typed_prompt,
-    )
-    return plan_render(replace(request, **changes), model_set)
 
 
 def render_take(

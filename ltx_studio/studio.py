@@ -384,7 +384,7 @@ class Studio:
         image-to-video system prompt is used. LTX-Video sets have no enhancer (BadInput).
         """
         from .media import load_image
-        from .render import MAX_PROMPT_CHARS, MAX_SEED, _number
+        from .plan import MAX_PROMPT_CHARS, MAX_SEED, _number
 
         prompt = (prompt or "").strip()
         if not prompt:
