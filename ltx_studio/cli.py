@@ -49,6 +49,15 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float)
     parser.add_argument("--seed", type=int, default=-1, help="-1 (default) picks one and records it")
     parser.add_argument("--no-audio", action="store_true", help="a silent mp4 (LTX-2 sets make sound by default)")
+    parser.add_argument(
+        "--keyframe",
+        action="append",
+        default=[],
+        metavar="PATH@SECONDS[:STRENGTH]",
+        help="an image the clip passes through at that time (repeatable; --image is a keyframe at 0)",
+    )
+    parser.add_argument("--video", help="a video to restyle or re-time (video-to-video)")
+    parser.add_argument("--strength", type=float, default=1.0, help="how closely to follow --video (0-1]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(compare, variants_flag=False)
     _render_options(compare)
     compare.add_argument("--variants", dest="variant_list", default="fast,distilled,pro", help="comma-separated")
+
+    extend = commands.add_parser("extend", help="continue a take past its end (or before its start)")
+    _common(extend)
+    extend.add_argument("take_id")
+    extend.add_argument("--seconds", type=float, required=True, help="how much longer")
+    extend.add_argument("--prompt", help="what happens next (default: the take's prompt)")
+    extend.add_argument("--backward", action="store_true", help="extend before the take's first frame")
 
     takes = commands.add_parser("takes", help="list, show, approve or delete takes")
     _common(takes)
@@ -133,6 +149,7 @@ def _studio(args):
 
 
 def _request(args, variant: str | None):
+    from .conditions import parse_keyframe
     from .render import RenderRequest
 
     return RenderRequest(
@@ -150,6 +167,9 @@ def _request(args, variant: str | None):
         guidance=args.guidance,
         audio=not args.no_audio,
         image=args.image,
+        keyframes=[parse_keyframe(spec) for spec in args.keyframe],
+        video=args.video,
+        video_strength=args.strength,
     )
 
 
@@ -172,6 +192,15 @@ def cmd_upscale(args) -> int:
     studio = _studio(args)  # an unknown id fails before any load
     take = studio.upscale(
         args.take_id, mode=args.mode, width=args.width, height=args.height, on_event=_progress_printer(args)
+    )
+    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    return 0
+
+
+def cmd_extend(args) -> int:
+    studio = _studio(args)
+    take = studio.extend(
+        args.take_id, args.seconds, prompt=args.prompt, backward=args.backward, on_event=_progress_printer(args)
     )
     _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
@@ -227,6 +256,7 @@ COMMANDS = {
     "render": cmd_render,
     "compare": cmd_compare,
     "upscale": cmd_upscale,
+    "extend": cmd_extend,
     "takes": cmd_takes,
     "models": cmd_models,
 }

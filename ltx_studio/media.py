@@ -141,6 +141,21 @@ def read_mp4(path: Path) -> tuple[np.ndarray, dict]:
     return np.stack(frames), meta
 
 
+def read_audio(path: Path) -> tuple[np.ndarray | None, int | None]:
+    """The soundtrack of an mp4 as float32 [channels, samples] and its sample rate (None, None if silent)."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None, None
+        track = container.streams.audio[0]
+        chunks = [frame.to_ndarray() for frame in container.decode(track)]
+        rate = track.codec_context.sample_rate
+    if not chunks:
+        return None, None
+    return np.concatenate(chunks, axis=1).astype(np.float32), int(rate)
+
+
 def write_png(path: Path, image: np.ndarray | Image.Image) -> Path:
     path = Path(path)
     tmp = _tmp_path(path)

@@ -11,7 +11,9 @@ from pathlib import Path
 from PIL import Image
 
 from . import media, sizing
+from .conditions import Condition, Keyframe, SourceVideo, plan_keyframes, read_video
 from .errors import BadInput
+from .families import get_family
 from .takes import Take
 from .variants import ModelSet, Variant
 
@@ -40,6 +42,9 @@ class RenderRequest:
     image: str | Path | Image.Image | None = None  # first frame
     audio: bool = True  # the soundtrack, for model sets that make one (LTX-2); False: a silent mp4
     typed_prompt: str | None = None  # what the person typed, when `prompt` is its enhanced rewrite
+    keyframes: list = field(default_factory=list)  # {image, seconds, strength}: images the clip passes through
+    video: str | Path | list | None = None  # a source video (file or frames) to restyle or continue
+    video_strength: float = 1.0
 
 
 @dataclass
@@ -62,6 +67,18 @@ class RenderPlan:
     audio: bool = False  # make the soundtrack (only where the model set has sound)
     typed_prompt: str | None = None
     auto_length: tuple[float, float] | None = None  # (min, max) seconds the duration head may choose
+    keyframes: tuple[Keyframe, ...] = ()
+    video: SourceVideo | None = None
+
+    def conditions(self) -> list[Condition]:
+        """The keyframes and the source video, fitted to this plan's size, in the family's terms."""
+        found = [
+            Condition(media.fit_image(k.image, self.width, self.height), k.index, k.strength) for k in self.keyframes
+        ]
+        if self.video is not None:
+            frames = [media.fit_image(f, self.width, self.height) for f in self.video.frames[: self.frames]]
+            found.append(Condition(frames, 0, self.video.strength))
+        return found
 
     @property
     def num_steps(self) -> int:
@@ -106,7 +123,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
         image = request.image.convert("RGB")
     elif request.image:
         image = media.load_image(request.image)
-    if not prompt and image is None:
+    if not prompt and image is None and not request.keyframes and request.video is None:
         raise BadInput("prompt is empty: describe the video (or give a first frame)")
     negative = model_set.negative_prompt if request.negative_prompt is None else request.negative_prompt.strip()
     if len(negative) > MAX_PROMPT_CHARS:
@@ -132,16 +149,24 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
         long_side, short_side = max(variant.max_size), min(variant.max_size)
         raise BadInput(f"size {width}x{height} is over {variant.label}'s limit of {long_side}x{short_side}")
 
+    video = None
+    if request.video is not None:
+        strength = _number("video strength", request.video_strength, float, 0, 1)
+        video = read_video(request.video, fps, variant.max_frames, strength)
     auto_length = None
     if isinstance(request.seconds, str) and request.seconds.strip().lower() == "auto" and request.frames is None:
         if not model_set.auto_duration:
             raise BadInput(f'length "auto" needs a model set with a duration head (LTX-2.5); {model_set.name} has none')
+        if request.keyframes or video:
+            raise BadInput('length "auto" cannot place keyframes or follow a video: give the seconds')
         auto_length = (1.0, min(AUTO_MAX_SECONDS, sizing.seconds_for_frames(variant.max_frames, fps)))
         asked = variant.draft_frames  # until the duration head has read the prompt
     elif request.frames is not None:
         asked = _number("frames", request.frames, int, 1, 100_000)
     elif request.seconds is not None:
         asked = sizing.frames_for_seconds(_number("seconds", request.seconds, float, 0.01, 3600), fps)
+    elif video is not None:
+        asked = len(video.frames)  # the clip follows the video's length
     else:
         asked = variant.draft_frames
     frames = _snap(snapped, "frames", asked, sizing.snap_frames(asked))
@@ -151,13 +176,16 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
             f"{frames} frames is over {variant.label}'s limit of {variant.max_frames} ({limit:.1f} s at {fps} fps)"
         )
 
+    keyframes = plan_keyframes(request.keyframes, get_family(model_set.family), frames, fps)
+    if keyframes:
+        snapped["keyframes"] = [{"asked": round(k.seconds * fps), "used": k.frame} for k in keyframes]
     fitted = media.fit_image(image, width, height) if image is not None else None
     source = media.bounded(image) if image is not None else None
     audio = bool(request.audio) and model_set.has_audio
     typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed, auto_length,
+        typed, auto_length, keyframes, video,
     )  # fmt: skip
 
 

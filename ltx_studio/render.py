@@ -7,6 +7,7 @@ through the manager's pipeline and the family adapter and stores a `Take`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
@@ -35,8 +36,13 @@ def render_take(
     on_event: EventSink | None = None,
     cancel: CancelToken | None = None,
     preview: bool = True,
+    join: Callable[[Decoded], Decoded] | None = None,
+    record: dict | None = None,
 ) -> Take:
-    """Render a plan and store it as a take. With `start_latents`, refine them (upscale stage 2)."""
+    """Render a plan and store it as a take. With `start_latents`, refine them (upscale stage 2).
+
+    `join` turns the decoded clip into the take's clip (an extension joins it to its source);
+    `record` adds to the take's settings."""
     emit = on_event or (lambda event: None)
     timings = dict(timings or {})
     family = manager.family
@@ -106,6 +112,8 @@ def render_take(
     faults.inject("decode")
     manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
     decoded = family.decode(stages[-1].pipe, latents, plan.variant.sampling, generator, audio=plan.audio)
+    if join is not None:
+        decoded = join(decoded)
     frames = decoded.frames
     started = clock("decode", started)
     if cancel is not None and cancel.cancelled:
@@ -130,7 +138,7 @@ def render_take(
         parent=parent,
         image="first_frame.png" if plan.source_image is not None else None,
         snapped=plan.snapped,
-        settings=_settings(plan, stages, prompt_cached=all(stage.prompt_cached for stage in stages)),
+        settings={**_settings(plan, stages, prompt_cached=all(s.prompt_cached for s in stages)), **(record or {})},
         audio=decoded.audio is not None,
         sample_rate=decoded.sample_rate,
         typed_prompt=plan.typed_prompt,
@@ -232,6 +240,7 @@ def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options)
         steps=plan.steps,
         image=plan.image,
         audio=plan.audio,
+        conditions=plan.conditions(),
     )
     values.update(options)
     if values.get("refine"):
@@ -291,6 +300,12 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
     }
     if refine:
         settings["refine_denoise_strength"] = sampling.refine_denoise_strength
+    if plan.keyframes:
+        settings["keyframes"] = [
+            {"name": k.name, "seconds": k.seconds, "frame": k.frame, "strength": k.strength} for k in plan.keyframes
+        ]
+    if plan.video is not None:
+        settings["video"] = plan.video.record()
     return settings
 
 

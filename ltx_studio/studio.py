@@ -294,6 +294,21 @@ class Studio:
         )
         return self._render(plan, on_event=on_event, cancel=cancel, kind="pro", parent=draft.id)
 
+    def extend(
+        self,
+        take_id: str,
+        seconds: float,
+        *,
+        prompt: str | None = None,
+        backward: bool = False,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Take:
+        """Continue a take by `seconds` (before its start with `backward`): a new take of the joined clip."""
+        from .extend import extend_take
+
+        return extend_take(self, take_id, seconds, prompt=prompt, backward=backward, on_event=on_event, cancel=cancel)
+
     # --- rendering (streamed) ----------------------------------------------------------------
 
     def draft_job(self, request: RenderRequest, *, preview: bool = True) -> Job:
@@ -303,6 +318,14 @@ class Studio:
         return Job(
             lambda emit, cancel: self.compare(request, variants, on_event=emit, cancel=cancel, preview=preview),
             "compare",
+        )
+
+    def extend_job(self, take_id: str, seconds: float, *, prompt: str | None = None, backward: bool = False) -> Job:
+        return Job(
+            lambda emit, cancel: self.extend(
+                take_id, seconds, prompt=prompt, backward=backward, on_event=emit, cancel=cancel
+            ),
+            "extend",
         )
 
     def upscale_job(self, take_id: str, *, mode: str = "latent", width=None, height=None) -> Job:

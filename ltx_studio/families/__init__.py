@@ -9,7 +9,7 @@ A family provides: `shared` (component kinds shared by its variants), `has_audio
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BadInput
@@ -65,6 +65,7 @@ class DenoiseJob:
     refine: bool = False
     on_step: Callable[[int, int], bool] | None = None  # (step, total) -> stop?
     audio: bool = True  # denoise the sound stream too (families with sound)
+    conditions: list = field(default_factory=list)  # conditions.Condition: keyframes and video, at this size
 
 
 def get_family(name: str):

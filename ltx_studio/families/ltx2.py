@@ -148,6 +148,17 @@ class LTX2Family:
         )
         return PromptEmbeds(embeds, mask, negative if use_cfg else None, negative_mask if use_cfg else None)
 
+    @staticmethod
+    def keyframe_index(frame: int, frames: int) -> tuple[int, int]:
+        """(latent index, pixel frame) of a keyframe asked at `frame`: index 0 replaces the first frame;
+        a later one is appended as guide tokens at pixel frame (k - 1) * 8 + 1, k < the latent length
+        (`LTX2ConditionPipeline.prepare_latents`), so the last one lands 7 frames before the end."""
+        if frame <= 0:
+            return 0, 0
+        latent_frames = (frames - 1) // 8 + 1
+        index = min(max(1, round((frame - 1) / 8) + 1), latent_frames - 1)
+        return index, (index - 1) * 8 + 1
+
     @torch.no_grad()
     def predict_frames(self, pipe, embeds: PromptEmbeds, fps: int, min_seconds: float, max_seconds: float) -> int:
         """LTX-2.5's duration head: the clip length the prompt implies, in frames on the 8k+1 grid,
@@ -185,13 +196,17 @@ class LTX2Family:
                 pipeline._interrupt = True
             return kwargs
 
-        conditions = None
+        conditions = []
         if job.image is not None:
-            conditions = [LTX2VideoCondition(frames=job.image, index=0, strength=1.0, crf=sampling.image_crf)]
+            conditions.append(LTX2VideoCondition(frames=job.image, index=0, strength=1.0, crf=sampling.image_crf))
+        for c in job.conditions:  # keyframes (one image) and video (several frames, never re-compressed)
+            conditions.append(
+                LTX2VideoCondition(frames=c.frames, index=c.index, strength=c.strength, crf=sampling.image_crf)
+            )
         start = job.latents
         with _plain_schedule(pipe, sigmas is not None):
             video, audio = pipe(
-                conditions=conditions,
+                conditions=conditions or None,
                 prompt_embeds=job.prompt.embeds,
                 prompt_attention_mask=job.prompt.mask,
                 negative_prompt_embeds=job.prompt.negative_embeds,

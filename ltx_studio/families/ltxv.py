@@ -116,6 +116,14 @@ class LTXVFamily:
         )
         return PromptEmbeds(embeds, mask, negative if use_cfg else None, negative_mask if use_cfg else None)
 
+    @staticmethod
+    def keyframe_index(frame: int, frames: int) -> tuple[int, int]:
+        """(pixel frame index, pixel frame) of a keyframe asked at `frame`: LTXConditionPipeline places
+        conditions on whole latent frames, so the frame snaps to a multiple of 8."""
+        last = ((frames - 1) // 8) * 8
+        snapped = min(round(frame / 8) * 8, last)
+        return snapped, snapped
+
     @torch.no_grad()
     def denoise(self, pipe, job: DenoiseJob) -> Latents:
         """Run the denoising loop; the video latents are unpacked and normalised [1, C, F', H', W']."""
@@ -136,7 +144,31 @@ class LTXVFamily:
         if image is not None and sampling.image_crf:
             # LTX-Video was trained on video: a first frame looks like one after an H.264 round trip.
             image = media.h264_roundtrip(image, sampling.image_crf)
+        conditions = None
+        if job.conditions:  # keyframes and video: the call takes either `conditions` or `image`
+            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+            conditions = [LTXVideoCondition(image=image, frame_index=0)] if image is not None else []
+            for c in job.conditions:
+                many = isinstance(c.frames, list)
+                frames = (
+                    c.frames
+                    if many
+                    else media.h264_roundtrip(c.frames, sampling.image_crf)
+                    if sampling.image_crf
+                    else c.frames
+                )
+                conditions.append(
+                    LTXVideoCondition(
+                        image=None if many else frames,
+                        video=frames if many else None,
+                        frame_index=c.index,
+                        strength=c.strength,
+                    )
+                )
+            image = None
         result = pipe(
+            conditions=conditions,
             image=image,
             prompt_embeds=job.prompt.embeds,
             prompt_attention_mask=job.prompt.mask,

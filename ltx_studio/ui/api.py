@@ -1,4 +1,4 @@
-"""The typed API endpoints for gradio_client: /draft, /upscale and /compare.
+"""The typed API endpoints for gradio_client: /draft, /upscale, /compare and /extend.
 
 They are plain typed functions (gr.api), their parameters named after the RenderRequest fields, so a
 script drives the studio with the same words the page uses.
@@ -46,11 +46,15 @@ def add_endpoints(studio: Studio) -> None:
         steps: int | None = None,
         guidance: float | None = None,
         audio: bool = True,
+        keyframes: list[dict] | None = None,
+        video: FileData | None = None,
+        video_strength: float = 1.0,
     ) -> tuple[FileData, dict]:
         """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...).
 
         `seconds` may be "auto" on LTX-2.5 sets (the duration head picks the length); `audio` false
-        gives a silent mp4 on LTX-2 sets."""
+        gives a silent mp4 on LTX-2 sets. `keyframes`: [{image (handle_file), seconds, strength}];
+        `video`: a clip to restyle (video-to-video) at `video_strength`."""
         request = RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -66,6 +70,9 @@ def add_endpoints(studio: Studio) -> None:
             steps=steps,
             guidance=guidance,
             audio=audio,
+            keyframes=[{**k, "image": uploaded(k.get("image"))} for k in keyframes or []],
+            video=uploaded(video),
+            video_strength=video_strength,
         )
         take = visible(lambda: studio.render(request, preview=False))
         return FileData(path=str(take.path("video"))), record(take)
@@ -104,7 +111,14 @@ def add_endpoints(studio: Studio) -> None:
         takes = visible(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
         return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes]
 
-    for fn in (draft, upscale, compare):
+    def extend(
+        take_id: str, seconds: float = 2.0, prompt: str | None = None, backward: bool = False
+    ) -> tuple[FileData, dict]:
+        """Continue a take by `seconds` (before its start with `backward`): the joined clip as a new take."""
+        take = visible(lambda: studio.extend(take_id, seconds, prompt=prompt or None, backward=backward))
+        return FileData(path=str(take.path("video"))), record(take)
+
+    for fn in (draft, upscale, compare, extend):
         gr.api(fn, api_name=fn.__name__, concurrency_id="gpu")
 
 
@@ -119,5 +133,5 @@ def uploaded(file: FileData | dict | str | None) -> str | None:
     path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None) or str(file)
     upload = Path(gradio_utils.get_upload_folder()).resolve()
     if not path or not Path(path).resolve().is_relative_to(upload):
-        raise gr.Error("the first frame must be a file uploaded with the request (gradio_client.handle_file)")
+        raise gr.Error("images and videos must be files uploaded with the request (gradio_client.handle_file)")
     return str(Path(path).resolve())

@@ -1,0 +1,116 @@
+"""Direct the shot: keyframes, extend a take, video-to-video, on both families' tiny sets. Real
+diffusers code, nothing mocked; picture comparisons go through the stored latents and mp4s."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import FIRST_FRAMES, small
+from safetensors.torch import load_file
+
+from ltx_studio import media
+from ltx_studio.errors import BadInput
+from ltx_studio.families import get_family
+from ltx_studio.studio import Studio
+
+ROCKET, COFFEE = str(FIRST_FRAMES / "rocket.jpg"), str(FIRST_FRAMES / "coffee.png")
+
+
+@pytest.fixture(scope="module")
+def ltxv_studio(tmp_path_factory):
+    return Studio(model_set_name="demo-ltxv", outputs=tmp_path_factory.mktemp("ltxv"))
+
+
+def latents(take):
+    return load_file(str(take.path("latents")))["latents"]
+
+
+@pytest.mark.parametrize("which", ["ltx2", "ltxv"])
+def test_a_last_keyframe_steers_the_end_and_lands_where_the_take_says(which, studio, ltxv_studio):
+    studio = studio if which == "ltx2" else ltxv_studio
+    first_only = studio.render(small(frames=25, image=ROCKET))
+    both = studio.render(small(frames=25, image=ROCKET, keyframes=[{"image": COFFEE, "seconds": 1.0}]))
+    assert not latents(first_only)[:, :, -1].equal(latents(both)[:, :, -1])  # the end follows the last frame
+    index, frame = get_family(which).keyframe_index(24, 25)
+    assert both.settings["keyframes"] == [{"name": "coffee.png", "seconds": 1.0, "frame": frame, "strength": 1.0}]
+    assert both.snapped["keyframes"] == [{"asked": 24, "used": frame}]
+    assert frame == (24 if which == "ltxv" else 17)  # LTX-2's guides sit at (k - 1) * 8 + 1 for latent k < 4
+
+
+def test_extend_forward_then_backward_joins_the_clip_with_its_sound(studio):
+    source = studio.render(small(frames=25, seed=5))
+    longer = studio.extend(source.id, 1.0)
+    longest = studio.extend(longer.id, 1.0, backward=True, prompt="the cat turns around")
+    assert (source.frames, longer.frames, longest.frames) == (25, 49, 73)
+    assert (longer.parent, longest.parent, longest.kind) == (source.id, longer.id, "extend")
+    assert longest.prompt == "the cat turns around" and longer.seed == source.seed
+    assert longer.settings["extend"] == {
+        "source": source.id, "seconds": 1.0, "backward": False, "overlap": 17, "new": 24,
+    }  # fmt: skip
+    src, fwd, back = (media.read_mp4(t.path("video"))[0].astype(np.int16) for t in (source, longer, longest))
+    other = media.read_mp4(studio.render(small(frames=25, seed=6)).path("video"))[0].astype(np.int16)
+    # The source's frames open the forward take and close the backward one (re-encoded once, not regenerated).
+    assert np.abs(fwd[:25] - src).mean() < 0.5 * np.abs(fwd[:25] - other).mean()
+    assert np.abs(back[-49:] - fwd).mean() < 0.5 * np.abs(back[-25:] - other).mean()
+    for take in (longer, longest):
+        sound = media.probe_mp4(take.path("video"))["audio"]
+        assert take.audio and abs(sound["seconds"] - take.frames / take.fps) <= 1 / take.fps
+
+
+def test_an_ltxv_take_extends_silently(ltxv_studio):
+    source = ltxv_studio.render(small(frames=17))
+    longer = ltxv_studio.extend(source.id, 0.5)
+    assert longer.frames == 17 + 16 - 0 and not longer.audio  # overlap 17, then 16 new frames
+    assert media.probe_mp4(longer.path("video"))["frames"] == longer.frames
+
+
+def test_video_to_video_follows_the_clip_the_test_wrote(studio, tmp_path):
+    rng = np.random.default_rng(0)
+    clip = tmp_path / "clip.mp4"
+    media.write_mp4(clip, rng.integers(0, 255, (30, 64, 96, 3), dtype=np.uint8), 30, {}, None, None)
+    take = studio.render(small(frames=None, video=str(clip), video_strength=0.8, prompt="in watercolour"))
+    assert take.frames == 17  # 30 frames at 30 fps = 24 at 24 fps, cut to 8k+1
+    assert take.settings["video"]["name"] == "clip.mp4" and take.settings["video"]["strength"] == 0.8
+    assert len(take.settings["video"]["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(keyframes=[{"image": COFFEE, "seconds": 5.0}]), "outside the clip"),
+        (dict(keyframes=[{"image": "nope.png", "seconds": 0.2}]), "image not found"),
+        (dict(keyframes=[{"image": COFFEE, "seconds": 0.2, "strength": 3}]), "strength must be in"),
+        (dict(video="nope.mp4"), "video not found"),
+    ],
+)
+def test_bad_keyframes_and_videos_are_one_line(studio, changes, message):
+    with pytest.raises(BadInput, match=message) as raised:
+        studio.render(small(**changes))
+    assert "\n" not in str(raised.value)
+
+
+def test_a_file_that_is_not_a_video_and_an_extension_past_the_limit_are_one_line(studio, tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    with pytest.raises(BadInput, match="cannot read video fake.mp4"):
+        studio.render(small(video=str(fake)))
+    source = studio.render(small())
+    with pytest.raises(BadInput, match="limit: at most"):
+        studio.extend(source.id, 30)
+    assert [t.id for t in studio.takes()][-1] == source.id  # nothing lost
+
+
+def test_the_cli_takes_keyframes_and_extends(tmp_path, capsys):
+    from ltx_studio.cli import main
+
+    common = ["--model-set", "demo", "--outputs", str(tmp_path), "--json"]
+    assert main(["render", *common, "--prompt", "x", "--width", "96", "--height", "64", "--frames", "25",
+                 "--keyframe", f"{ROCKET}@0", "--keyframe", f"{COFFEE}@1.0:0.7"]) == 0  # fmt: skip
+    import json
+
+    take = json.loads(capsys.readouterr().out)
+    assert [k["strength"] for k in take["settings"]["keyframes"]] == [1.0, 0.7]
+    assert main(["extend", take["id"], "--seconds", "0.4", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 25 + 8
+    assert main(["render", *common, "--prompt", "x", "--keyframe", "rocket.jpg"]) == 2
+    assert "PATH@SECONDS" in capsys.readouterr().err
