@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import free_port, in_ci
+from conftest import FIRST_FRAMES, free_port, in_ci
 
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 
@@ -198,3 +198,26 @@ def test_bad_input_shows_a_visible_error_and_the_page_keeps_working(browser, app
     page.fill("#prompt textarea", "now with a prompt")
     page.get_by_role("button", name="Draft", exact=True).click()
     page.wait_for_selector("#take video[src]", timeout=60_000)
+
+
+def test_first_and_last_keyframes_then_extend_in_a_real_browser(browser, app_url, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.wait_for_selector("#prompt textarea")
+    page.fill("#prompt textarea", "the rocket becomes a cup of coffee")
+    page.locator("#keyframes").get_by_text("Keyframes").click()  # open the strip
+    page.locator("#keyframe-0 input[type=file]").set_input_files(str(FIRST_FRAMES / "rocket.jpg"))
+    page.locator("#keyframe-1 input[type=file]").set_input_files(str(FIRST_FRAMES / "coffee.png"))
+    page.get_by_role("button", name="First + last frame", exact=True).click()
+    page.wait_for_function("document.querySelector('#keyframe-time-1 input').value > 0")
+    page.get_by_role("button", name="Draft", exact=True).click()
+    page.wait_for_function("document.querySelector('#take-info').innerText.includes('keyframes:')", timeout=60_000)
+    info = page.locator("#take-info").inner_text()
+    assert "rocket.jpg at 0 s" in info and "coffee.png at 1 s" in info
+    page.get_by_role("button", name="Extend the take", exact=True).click()
+    page.wait_for_function(
+        "document.querySelector('#take-info').innerText.includes('extended forward')", timeout=60_000
+    )
+    assert "73 frames" in page.locator("#take-info").inner_text()  # 25 + 48 new frames (2 s)
+    assert plays_with_sound(page, "#take video")
+    page.screenshot(path=str(tmp_path / "8-keyframes-extend.png"), full_page=True)

@@ -43,8 +43,21 @@ def take_markdown(take: Take) -> str:
         lines.append(f"from draft `{take.parent}`")
     if take.typed_prompt:
         lines.append(f"enhanced from: _{take.typed_prompt[:120]}_")
-    if take.snapped:
-        lines.append("snapped: " + ", ".join(f"{k} {v['asked']} → {v['used']}" for k, v in take.snapped.items()))
+    snapped = {k: v for k, v in take.snapped.items() if isinstance(v, dict)}
+    if snapped:
+        lines.append("snapped: " + ", ".join(f"{k} {v['asked']} → {v['used']}" for k, v in snapped.items()))
+    keyframes = take.settings.get("keyframes") or []
+    if keyframes:
+        lines.append(
+            "keyframes: "
+            + ", ".join(f"{k['name'] or 'image'} at {k['seconds']:g} s → frame {k['frame']}" for k in keyframes)
+        )
+    if take.settings.get("video") and not take.settings.get("extend"):
+        video = take.settings["video"]
+        lines.append(f"follows video {video['name'] or '(frames)'} at strength {video['strength']:g}")
+    if take.settings.get("extend"):
+        extend = take.settings["extend"]
+        lines.append(f"extended {'backward' if extend['backward'] else 'forward'} by {extend['seconds']:g} s")
     if take.approved:
         lines.append("✓ approved")
     if take.status != "ok":

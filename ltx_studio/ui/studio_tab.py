@@ -20,6 +20,7 @@ from .. import sizing
 from ..errors import StudioError
 from ..events import Failed
 from ..render import RenderRequest
+from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .relay import Shared, take_markdown
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class StudioTab:
     enhance_btn: gr.Button
     typed: gr.State  # {"typed": idea, "enhanced": text} of the last Enhance, so the take records both
     auto_length: gr.Checkbox  # LTX-2.5: the duration head picks the length
+    keyframes: KeyframeStrip
+    extend_btn: gr.Button
+    extend_seconds: gr.Number
+    extend_back: gr.Checkbox
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -77,6 +82,7 @@ class StudioTab:
             self.sound,
             self.typed,
             self.auto_length,
+            *self.keyframes.inputs,
         ]
 
     @property
@@ -92,6 +98,7 @@ def build_studio_tab(studio: Studio, shared: Shared) -> StudioTab:
     _wire_draft(studio, shared, tab)
     _wire_live(studio, shared, tab)
     _wire_settings(shared, tab)
+    wire_first_last(tab.keyframes, tab.seconds)
     return tab
 
 
@@ -127,6 +134,7 @@ def draft_request(
     sound: bool = True,
     typed: dict | None = None,
     auto_length: bool = False,
+    *keyframe_values,
 ) -> RenderRequest:
     """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset."""
     mset = studio.model_set
@@ -144,6 +152,7 @@ def draft_request(
         guidance=None if guidance is None or float(guidance) == spec.sampling.guidance else float(guidance),
         audio=bool(sound),
         typed_prompt=typed["typed"] if typed and typed.get("enhanced") == (prompt or "").strip() else None,
+        keyframes=keyframes_of(list(keyframe_values)),
     )
 
 
@@ -198,6 +207,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                 container=False,
             )
             image = _first_frame_input()
+            strip = build_keyframe_strip()
             variant = gr.Radio(
                 choices=variant_choices(studio), value=mset.default_variant, label="Variant", elem_id="variant"
             )
@@ -239,6 +249,10 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
             with gr.Row():
                 upscale_btn = gr.Button("Approve & upscale", elem_id="upscale")
                 pro_btn = gr.Button("Re-render with Pro", elem_id="rerender-pro")
+            with gr.Row():
+                extend_seconds = gr.Number(value=2.0, label="Extend by (s)", minimum=0.3, maximum=60, scale=1)
+                extend_back = gr.Checkbox(value=False, label="before its start", scale=1)
+                extend_btn = gr.Button("Extend the take", elem_id="extend", scale=2)
     return StudioTab(
         prompt=prompt,
         draft_btn=draft_btn,
@@ -265,6 +279,10 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         enhance_btn=enhance_btn,
         typed=typed,
         auto_length=auto_length,
+        keyframes=strip,
+        extend_btn=extend_btn,
+        extend_seconds=extend_seconds,
+        extend_back=extend_back,
     )
 
 
@@ -303,26 +321,8 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
     """Draft, Approve & upscale and Re-render with Pro: a job each, relayed into the result panel."""
     sessions = shared.sessions
 
-    def run_draft(
-        prompt_text,
-        negative_text,
-        image_path,
-        variant_name,
-        seed_value,
-        randomize_value,
-        res,
-        secs,
-        fps_value,
-        steps_value,
-        guidance_value,
-        sound_value,
-        typed_value,
-        auto_value,
-        request: gr.Request,
-        progress=gr.Progress(),
-    ):
-        values = (prompt_text, negative_text, image_path, variant_name, seed_value, randomize_value)
-        values += (res, secs, fps_value, steps_value, guidance_value, sound_value, typed_value, auto_value)
+    def run_draft(data: dict, request: gr.Request, progress=gr.Progress()):
+        values = [data[component] for component in tab.settings]  # draft_request's arguments, in order
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
             job = studio.draft_job(draft_request(studio, *values))
@@ -333,7 +333,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
 
     tab.draft_btn.click(
         run_draft,
-        tab.settings,
+        set(tab.settings),  # a set: the handler gets {component: value}
         tab.result,
         show_progress_on=[tab.video],
         concurrency_id="gpu",
@@ -359,6 +359,27 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
             concurrency_id="gpu",
             api_visibility="private",
         )
+
+    def run_extend(current, seconds, backward, prompt_text, request: gr.Request, progress=gr.Progress()):
+        if not current:
+            raise gr.Error("Draft something first, then extend it.", print_exception=False)
+        try:
+            job = studio.extend_job(
+                current, seconds or 2.0, prompt=(prompt_text or "").strip() or None, backward=backward
+            )
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        for kind, value in sessions.relay(job, request.session_hash, progress):
+            yield result_updates(studio, kind, value)
+
+    tab.extend_btn.click(
+        run_extend,
+        [tab.take_id, tab.extend_seconds, tab.extend_back, tab.prompt],
+        tab.result,
+        show_progress_on=[tab.video],
+        concurrency_id="gpu",
+        api_visibility="private",
+    )
 
 
 def _wire_live(studio: Studio, shared: Shared, tab: StudioTab) -> None:

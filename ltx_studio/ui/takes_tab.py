@@ -38,6 +38,7 @@ class TakesTab:
     reuse_btn: gr.Button
     delete_btn: gr.Button
     download: gr.DownloadButton
+    extend_btn: gr.Button
 
 
 def build_takes_tab(studio: Studio, page: gr.Blocks) -> TakesTab:
@@ -122,6 +123,7 @@ def _layout() -> TakesTab:
                     approve_btn = gr.Button("Approve", size="sm")
                     reuse_btn = gr.Button("Reuse settings", size="sm")
                     delete_btn = gr.Button("Delete", size="sm", variant="stop")
+                    extend_btn = gr.Button("Extend +2 s", size="sm", elem_id="takes-extend")
                 download = gr.DownloadButton("Download mp4", visible=False)
     return TakesTab(
         tab=tab,
@@ -139,6 +141,7 @@ def _layout() -> TakesTab:
         reuse_btn=reuse_btn,
         delete_btn=delete_btn,
         download=download,
+        extend_btn=extend_btn,
     )
 
 
@@ -182,6 +185,15 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
         visible(lambda: studio.delete(current))
         return (None, None, f"Deleted {current}.", "", gr.update(visible=False), *list_takes(include_live))
 
+    def extend_selected(current, include_live, progress=gr.Progress()):
+        if not current:
+            raise gr.Error("Pick a take first.", print_exception=False)
+        progress(0.0, desc="Extending the take by 2 s")
+        take = visible(lambda: studio.extend(current, 2.0))
+        listed = list_takes(include_live)
+        return (take.id, str(take.path("video")), take_markdown(take), f"> {take.prompt}",
+                gr.update(value=str(take.path("video")), visible=True), *listed)  # fmt: skip
+
     list_outputs = [tab.gallery, tab.table, tab.shown_ids, tab.table_ids]
     for trigger in (tab.refresh_btn.click, tab.tab.select, tab.show_live.change):
         trigger(list_takes, [tab.show_live], list_outputs, api_visibility="private", concurrency_limit=None)
@@ -194,4 +206,11 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
     )
     tab.delete_btn.click(
         delete_selected, [tab.selected, tab.show_live], [*shown, *list_outputs], api_visibility="private"
+    )
+    tab.extend_btn.click(
+        extend_selected,
+        [tab.selected, tab.show_live],
+        [*shown, *list_outputs],
+        api_visibility="private",
+        concurrency_id="gpu",
     )

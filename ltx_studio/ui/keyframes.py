@@ -1,0 +1,65 @@
+"""The keyframe strip under the prompt: images the clip passes through, each at a time and strength.
+
+A few fixed slots (an empty image is an unused slot; clearing one removes it). "First + last" puts
+the first two slots at the clip's start and end. The request gets them in time order; where each
+one lands on the family's grid is in the take's info.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+SLOTS = 4
+
+
+@dataclass
+class KeyframeStrip:
+    images: list[gr.Image]
+    times: list[gr.Number]
+    strengths: list[gr.Slider]
+    first_last_btn: gr.Button
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        """Image, time and strength of each slot, slot after slot."""
+        return [c for slot in zip(self.images, self.times, self.strengths, strict=True) for c in slot]
+
+
+def build_keyframe_strip() -> KeyframeStrip:
+    images, times, strengths = [], [], []
+    with gr.Accordion("Keyframes: images the clip passes through", open=False, elem_id="keyframes"):
+        with gr.Row():
+            for i in range(SLOTS):
+                with gr.Column(min_width=120):
+                    images.append(
+                        gr.Image(type="filepath", label=f"Keyframe {i + 1}", height=110, elem_id=f"keyframe-{i}")
+                    )
+                    times.append(gr.Number(value=None, label="at (s)", minimum=0, elem_id=f"keyframe-time-{i}"))
+                    strengths.append(gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="strength"))
+        first_last_btn = gr.Button("First + last frame", size="sm", elem_id="first-last")
+    return KeyframeStrip(images, times, strengths, first_last_btn)
+
+
+def wire_first_last(strip: KeyframeStrip, seconds: gr.Slider) -> None:
+    """One click: keyframe 1 at the start, keyframe 2 at the end of the clip."""
+    strip.first_last_btn.click(
+        lambda secs: (0.0, float(secs or 0)),
+        [seconds],
+        [strip.times[0], strip.times[1]],
+        api_visibility="private",
+        queue=False,
+    )
+
+
+def keyframes_of(values: list) -> list[dict]:
+    """The request's keyframes from the strip's values (image, time, strength per slot), in time order.
+
+    A slot with an image but no time sits at the start (the common first frame)."""
+    found = []
+    for i in range(0, len(values), 3):
+        image, seconds, strength = values[i : i + 3]
+        if image:
+            found.append({"image": image, "seconds": float(seconds or 0.0), "strength": float(strength or 1.0)})
+    return sorted(found, key=lambda k: k["seconds"])
