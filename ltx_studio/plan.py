@@ -231,5 +231,10 @@ def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
         image=take.path("image") if take.image else None,
         audio=take.audio,
         typed_prompt=take.typed_prompt,
+        keyframes=[
+            {"image": Path(take.folder) / k["file"], "seconds": k["seconds"], "strength": k["strength"]}
+            for k in take.settings.get("keyframes") or []
+            if k.get("file") and (Path(take.folder) / k["file"]).exists()
+        ],
     )
     return plan_render(replace(request, **changes), model_set)

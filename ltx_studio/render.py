@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -266,6 +267,8 @@ def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPla
     media.commit(tmp, take.path("latents"))
     if plan.source_image is not None:
         media.write_png(take.path("image"), plan.source_image)
+    for i, keyframe in enumerate(plan.keyframes):  # kept, so a Pro re-render passes through them too
+        media.write_png(Path(take.folder) / f"keyframe-{i}.png", keyframe.image)
 
 
 def load_latents(take: Take) -> Latents:
@@ -302,7 +305,14 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         settings["refine_denoise_strength"] = sampling.refine_denoise_strength
     if plan.keyframes:
         settings["keyframes"] = [
-            {"name": k.name, "seconds": k.seconds, "frame": k.frame, "strength": k.strength} for k in plan.keyframes
+            {
+                "name": k.name,
+                "seconds": k.seconds,
+                "frame": k.frame,
+                "strength": k.strength,
+                "file": f"keyframe-{i}.png",
+            }
+            for i, k in enumerate(plan.keyframes)
         ]
     if plan.video is not None:
         settings["video"] = plan.video.record()

@@ -32,7 +32,11 @@ def test_a_last_keyframe_steers_the_end_and_lands_where_the_take_says(which, stu
     both = studio.render(small(frames=25, image=ROCKET, keyframes=[{"image": COFFEE, "seconds": 1.0}]))
     assert not latents(first_only)[:, :, -1].equal(latents(both)[:, :, -1])  # the end follows the last frame
     index, frame = get_family(which).keyframe_index(24, 25)
-    assert both.settings["keyframes"] == [{"name": "coffee.png", "seconds": 1.0, "frame": frame, "strength": 1.0}]
+    assert both.settings["keyframes"] == [
+        {"name": "coffee.png", "seconds": 1.0, "frame": frame, "strength": 1.0, "file": "keyframe-0.png"}
+    ]
+    pro = studio.upscale(both.id, mode="pro", width=96, height=64)  # a Pro re-render passes through it too
+    assert [k["frame"] for k in pro.settings["keyframes"]] == [frame] and pro.parent == both.id
     assert both.snapped["keyframes"] == [{"asked": 24, "used": frame}]
     assert frame == (24 if which == "ltxv" else 17)  # LTX-2's guides sit at (k - 1) * 8 + 1 for latent k < 4
 

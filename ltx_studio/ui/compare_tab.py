@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..render import RenderRequest
+from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .relay import Shared, take_markdown
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class CompareTab:
     upscale_btns: list[gr.Button]
     final: gr.Video
     final_info: gr.Markdown
+    keyframes: KeyframeStrip
 
 
 def build_compare_tab(studio: Studio, shared: Shared) -> CompareTab:
@@ -52,6 +54,7 @@ def _layout(shared: Shared) -> CompareTab:
             with gr.Column(scale=3):
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="compare-prompt")
                 image = gr.Image(label="First frame (optional)", type="filepath", height=160)
+                strip = build_keyframe_strip("compare-")
             with gr.Column(scale=2):
                 variants = gr.CheckboxGroup(
                     choices=[(v.label, n) for n, v in shared.variants.items()],
@@ -90,6 +93,7 @@ def _layout(shared: Shared) -> CompareTab:
         upscale_btns=upscale_btns,
         final=final,
         final_info=final_info,
+        keyframes=strip,
     )
 
 
@@ -97,9 +101,10 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
     """Compare: one job, its takes shown as they land; each slot's button upscales that take."""
     sessions = shared.sessions
 
-    def run_compare(
-        prompt_text, image_path, chosen, seed_value, res, secs, request: gr.Request, progress=gr.Progress()
-    ):
+    fields = [tab.prompt, tab.image, tab.variants, tab.seed, tab.resolution, tab.seconds]
+
+    def run_compare(data: dict, request: gr.Request, progress=gr.Progress()):
+        prompt_text, image_path, chosen, seed_value, res, secs = (data[c] for c in fields)
         if not chosen or len(chosen) < 2:
             raise gr.Error("Pick two or three variants to compare.", print_exception=False)
         req = RenderRequest(
@@ -108,6 +113,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
             seed=-1 if seed_value is None else int(seed_value),
             resolution=None if res in (None, "draft") else res,
             seconds=secs,
+            keyframes=keyframes_of([data[c] for c in tab.keyframes.inputs]),
         )
         ids: list[str] = []
         videos = [None] * SLOTS
@@ -121,9 +127,10 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
                 infos[i] = take_markdown(value)
                 yield [ids, *videos, *infos]
 
+    wire_first_last(tab.keyframes, tab.seconds)
     tab.run_btn.click(
         run_compare,
-        [tab.prompt, tab.image, tab.variants, tab.seed, tab.resolution, tab.seconds],
+        {*fields, *tab.keyframes.inputs},  # a set: the handler gets {component: value}
         [tab.ids, *tab.videos, *tab.infos],
         show_progress_on=tab.videos,
         concurrency_id="gpu",

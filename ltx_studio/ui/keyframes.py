@@ -27,18 +27,21 @@ class KeyframeStrip:
         return [c for slot in zip(self.images, self.times, self.strengths, strict=True) for c in slot]
 
 
-def build_keyframe_strip() -> KeyframeStrip:
+def build_keyframe_strip(prefix: str = "") -> KeyframeStrip:
+    """The strip's components; `prefix` keeps element ids apart when two tabs have one."""
     images, times, strengths = [], [], []
-    with gr.Accordion("Keyframes: images the clip passes through", open=False, elem_id="keyframes"):
+    with gr.Accordion("Keyframes: images the clip passes through", open=False, elem_id=f"{prefix}keyframes"):
         with gr.Row():
             for i in range(SLOTS):
                 with gr.Column(min_width=120):
                     images.append(
-                        gr.Image(type="filepath", label=f"Keyframe {i + 1}", height=110, elem_id=f"keyframe-{i}")
+                        gr.Image(
+                            type="filepath", label=f"Keyframe {i + 1}", height=110, elem_id=f"{prefix}keyframe-{i}"
+                        )
                     )
-                    times.append(gr.Number(value=None, label="at (s)", minimum=0, elem_id=f"keyframe-time-{i}"))
+                    times.append(gr.Number(value=None, label="at (s)", minimum=0, elem_id=f"{prefix}keyframe-time-{i}"))
                     strengths.append(gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="strength"))
-        first_last_btn = gr.Button("First + last frame", size="sm", elem_id="first-last")
+        first_last_btn = gr.Button("First + last frame", size="sm", elem_id=f"{prefix}first-last")
     return KeyframeStrip(images, times, strengths, first_last_btn)
 
 
