@@ -133,5 +133,5 @@ def uploaded(file: FileData | dict | str | None) -> str | None:
     path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None) or str(file)
     upload = Path(gradio_utils.get_upload_folder()).resolve()
     if not path or not Path(path).resolve().is_relative_to(upload):
-        raise gr.Error("images and videos must be files uploaded with the request (gradio_client.handle_file)")
+        raise gr.Error("each image or video must be a file uploaded with the request (gradio_client.handle_file)")
     return str(Path(path).resolve())
