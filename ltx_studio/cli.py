@@ -49,6 +49,13 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float)
     parser.add_argument("--seed", type=int, default=-1, help="-1 (default) picks one and records it")
     parser.add_argument("--no-audio", action="store_true", help="a silent mp4 (LTX-2 sets make sound by default)")
+    parser.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="REPO_OR_PATH[:WEIGHT]",
+        help="a LoRA (safetensors: a file, a name in $LTX_STUDIO_LORAS or OUTPUTS/loras, a cached Hub id); repeatable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +157,7 @@ def _request(args, variant: str | None):
         guidance=args.guidance,
         audio=not args.no_audio,
         image=args.image,
+        loras=args.lora,
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from . import faults, media, sizing
+from . import faults, loras, media, sizing
 from .errors import BadInput, Cancelled, StudioError
 from .events import CancelToken, EventSink, Preview, Progress, TakeDone
 from .families import Decoded, DenoiseJob, Latents
@@ -51,6 +51,7 @@ class RenderRequest:
     image: str | Path | Image.Image | None = None  # first frame
     audio: bool = True  # the soundtrack, for model sets that make one (LTX-2); False: a silent mp4
     typed_prompt: str | None = None  # what the person typed, when `prompt` is its enhanced rewrite
+    loras: list = field(default_factory=list)  # "NAME[:WEIGHT]", (name, weight) or {"lora", "weight"}: loras.choose
 
 
 @dataclass
@@ -73,6 +74,7 @@ class RenderPlan:
     audio: bool = False  # make the soundtrack (only where the model set has sound)
     typed_prompt: str | None = None
     auto_length: tuple[float, float] | None = None  # (min, max) seconds the duration head may choose
+    loras: tuple[loras.LoraChoice, ...] = ()  # resolved and read; applied to the pipeline by the manager
 
     @property
     def num_steps(self) -> int:
@@ -105,8 +107,8 @@ def _snap(snapped: dict, name: str, asked, used):
     return used
 
 
-def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
-    """Validate and snap a request against a model set's variant, or raise BadInput."""
+def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path | None = None) -> RenderPlan:
+    """Validate and snap a request against a model set's variant, or raise BadInput (LoRA names: `lora_folder`)."""
     variant = model_set.variant(request.variant or model_set.default_variant)
     sampling = variant.sampling
     prompt = (request.prompt or "").strip()
@@ -168,7 +170,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
     typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed, auto_length,
+        typed, auto_length, loras.choose(request.loras, lora_folder),
     )  # fmt: skip
 
 
@@ -198,7 +200,7 @@ def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | No
     return variant.draft_size
 
 
-def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
+def plan_from_take(take: Take, model_set: ModelSet, lora_folder: Path | None = None, **changes) -> RenderPlan:
     """Re-plan a stored take's settings (same prompt, seed, first frame), with `changes` applied."""
     request = RenderRequest(
         prompt=take.prompt,
@@ -214,8 +216,9 @@ def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
         image=take.path("image") if take.image else None,
         audio=take.audio,
         typed_prompt=take.typed_prompt,
+        loras=[(lora["name"], lora["weight"]) for lora in take.settings.get("loras", [])],
     )
-    return plan_render(replace(request, **changes), model_set)
+    return plan_render(replace(request, **changes), model_set, lora_folder)
 
 
 def render_take(
@@ -251,6 +254,7 @@ def render_take(
     stages = _stages(plan, manager.model_set, refine=start_latents is not None)
     for stage in stages:  # Pro's refine stage runs on the distilled transformer: both are loaded (cached) now
         stage.pipe = pipe if stage.variant is plan.variant else manager.get(stage.variant.name)
+    manager.apply_loras([stage.pipe for stage in stages], plan.loras)  # exactly these adapters; none: all off
     to_rgb = calibration_for(family, pipe, _vae_key(manager)) if preview else None  # cached on disk
     started = clock("load", started)
 
@@ -479,6 +483,7 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         "image_cond_noise_scale": sampling.image_cond_noise_scale,
         "prompt_cached": prompt_cached,
         "decoder": plan.variant.sampling.decoder,
+        "loras": [lora.record() for lora in plan.loras],
         "stages": [
             {"variant": s.variant.name, "size": [s.plan.width, s.plan.height], "steps": s.steps, "refine": s.refine}
             for s in stages
