@@ -46,11 +46,13 @@ def add_endpoints(studio: Studio) -> None:
         steps: int | None = None,
         guidance: float | None = None,
         audio: bool = True,
+        loras: list[dict] | None = None,
     ) -> tuple[FileData, dict]:
         """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...).
 
         `seconds` may be "auto" on LTX-2.5 sets (the duration head picks the length); `audio` false
-        gives a silent mp4 on LTX-2 sets."""
+        gives a silent mp4 on LTX-2 sets; `loras` is a list of {"lora": name, path or Hub id, "weight": w}
+        (a name is a file of the studio's LoRA folder)."""
         request = RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -66,6 +68,7 @@ def add_endpoints(studio: Studio) -> None:
             steps=steps,
             guidance=guidance,
             audio=audio,
+            loras=loras or [],
         )
         take = visible(lambda: studio.render(request, preview=False))
         return FileData(path=str(take.path("video"))), record(take)
@@ -88,6 +91,7 @@ def add_endpoints(studio: Studio) -> None:
         seconds: float | str | None = None,
         frames: int | None = None,
         audio: bool = True,
+        loras: list[dict] | None = None,
     ) -> tuple[list[FileData], list[dict]]:
         """Render one prompt with several variants (default all) and one seed. Returns mp4s and records."""
         request = RenderRequest(
@@ -100,6 +104,7 @@ def add_endpoints(studio: Studio) -> None:
             seconds=seconds,
             frames=frames,
             audio=audio,
+            loras=loras or [],
         )
         takes = visible(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
         return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes]

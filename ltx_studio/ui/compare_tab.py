@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..render import RenderRequest
+from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, take_markdown
 
 if TYPE_CHECKING:
@@ -37,16 +38,17 @@ class CompareTab:
     upscale_btns: list[gr.Button]
     final: gr.Video
     final_info: gr.Markdown
+    loras: LoraPicker
 
 
 def build_compare_tab(studio: Studio, shared: Shared) -> CompareTab:
     """The Compare tab with its events wired: compare the chosen variants, upscale one of the takes."""
-    tab = _layout(shared)
+    tab = _layout(studio, shared)
     _wire(studio, shared, tab)
     return tab
 
 
-def _layout(shared: Shared) -> CompareTab:
+def _layout(studio: Studio, shared: Shared) -> CompareTab:
     with gr.Tab("Compare", id="compare"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -63,6 +65,7 @@ def _layout(shared: Shared) -> CompareTab:
                     seed = gr.Number(value=-1, label="Seed (same for all)", precision=0)
                     resolution = gr.Dropdown(choices=shared.resolutions, value="draft", label="Resolution")
                     seconds = gr.Slider(0.4, shared.max_seconds, value=1.0, step=0.1, label="Duration (s)")
+                loras = build_lora_picker(studio, "compare")
                 run_btn = gr.Button("Compare", variant="primary", elem_id="compare-run")
         ids = gr.State([])
         videos, infos, upscale_btns = [], [], []
@@ -90,6 +93,7 @@ def _layout(shared: Shared) -> CompareTab:
         upscale_btns=upscale_btns,
         final=final,
         final_info=final_info,
+        loras=loras,
     )
 
 
@@ -98,16 +102,35 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
     sessions = shared.sessions
 
     def run_compare(
-        prompt_text, image_path, chosen, seed_value, res, secs, request: gr.Request, progress=gr.Progress()
+        prompt_text,
+        image_path,
+        chosen,
+        seed_value,
+        res,
+        secs,
+        lora_1,
+        lora_path_1,
+        lora_weight_1,
+        lora_2,
+        lora_path_2,
+        lora_weight_2,
+        lora_3,
+        lora_path_3,
+        lora_weight_3,
+        request: gr.Request,
+        progress=gr.Progress(),
     ):
         if not chosen or len(chosen) < 2:
             raise gr.Error("Pick two or three variants to compare.", print_exception=False)
+        rows = (lora_1, lora_path_1, lora_weight_1, lora_2, lora_path_2, lora_weight_2)
+        rows += (lora_3, lora_path_3, lora_weight_3)  # one (name, path, weight) per row of the LoRA picker
         req = RenderRequest(
             prompt=prompt_text or "",
             image=image_path or None,
             seed=-1 if seed_value is None else int(seed_value),
             resolution=None if res in (None, "draft") else res,
             seconds=secs,
+            loras=lora_request(rows),
         )
         ids: list[str] = []
         videos = [None] * SLOTS
@@ -123,7 +146,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
 
     tab.run_btn.click(
         run_compare,
-        [tab.prompt, tab.image, tab.variants, tab.seed, tab.resolution, tab.seconds],
+        [tab.prompt, tab.image, tab.variants, tab.seed, tab.resolution, tab.seconds, *tab.loras.inputs],
         [tab.ids, *tab.videos, *tab.infos],
         show_progress_on=tab.videos,
         concurrency_id="gpu",

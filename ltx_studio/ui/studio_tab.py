@@ -20,6 +20,7 @@ from .. import sizing
 from ..errors import StudioError
 from ..events import Failed
 from ..render import RenderRequest
+from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, take_markdown
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class StudioTab:
     enhance_btn: gr.Button
     typed: gr.State  # {"typed": idea, "enhanced": text} of the last Enhance, so the take records both
     auto_length: gr.Checkbox  # LTX-2.5: the duration head picks the length
+    loras: LoraPicker
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -77,6 +79,7 @@ class StudioTab:
             self.sound,
             self.typed,
             self.auto_length,
+            *self.loras.inputs,
         ]
 
     @property
@@ -127,8 +130,10 @@ def draft_request(
     sound: bool = True,
     typed: dict | None = None,
     auto_length: bool = False,
+    *lora_rows,
 ) -> RenderRequest:
-    """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset."""
+    """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset.
+    `lora_rows`: the LoRA picker's values, row by row (name, path, weight)."""
     mset = studio.model_set
     spec = mset.variants.get(variant or mset.default_variant, mset.variants[mset.default_variant])
     return RenderRequest(
@@ -144,6 +149,7 @@ def draft_request(
         guidance=None if guidance is None or float(guidance) == spec.sampling.guidance else float(guidance),
         audio=bool(sound),
         typed_prompt=typed["typed"] if typed and typed.get("enhanced") == (prompt or "").strip() else None,
+        loras=lora_request(lora_rows),
     )
 
 
@@ -229,6 +235,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                 negative = gr.Textbox(value=mset.negative_prompt, label="Negative prompt", lines=2)
                 steps = gr.Number(value=default.sampling.num_steps, label="Steps", precision=0, minimum=1)
                 guidance = gr.Number(value=default.sampling.guidance, label="Guidance", minimum=0)
+            loras = build_lora_picker(studio, "studio")
         with gr.Column(scale=6):
             preview = gr.Image(
                 label="Live preview (denoised estimate)", elem_id="preview", interactive=False, height=220, format="png"
@@ -265,6 +272,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         enhance_btn=enhance_btn,
         typed=typed,
         auto_length=auto_length,
+        loras=loras,
     )
 
 
@@ -318,11 +326,22 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         sound_value,
         typed_value,
         auto_value,
+        lora_1,
+        lora_path_1,
+        lora_weight_1,
+        lora_2,
+        lora_path_2,
+        lora_weight_2,
+        lora_3,
+        lora_path_3,
+        lora_weight_3,
         request: gr.Request,
         progress=gr.Progress(),
     ):
         values = (prompt_text, negative_text, image_path, variant_name, seed_value, randomize_value)
         values += (res, secs, fps_value, steps_value, guidance_value, sound_value, typed_value, auto_value)
+        values += (lora_1, lora_path_1, lora_weight_1, lora_2, lora_path_2, lora_weight_2)
+        values += (lora_3, lora_path_3, lora_weight_3)  # one (name, path, weight) per row of the LoRA picker
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
             job = studio.draft_job(draft_request(studio, *values))
