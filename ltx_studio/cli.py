@@ -58,6 +58,13 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--video", help="a video to restyle or re-time (video-to-video)")
     parser.add_argument("--strength", type=float, default=1.0, help="how closely to follow --video (0-1]")
+    parser.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="REPO_OR_PATH[:WEIGHT]",
+        help="a LoRA (safetensors: a file, a name in $LTX_STUDIO_LORAS or OUTPUTS/loras, a cached Hub id); repeatable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +177,7 @@ def _request(args, variant: str | None):
         keyframes=[parse_keyframe(spec) for spec in args.keyframe],
         video=args.video,
         video_strength=args.strength,
+        loras=args.lora,
     )
 
 

@@ -69,8 +69,9 @@ def extend_take(
         fps=source.fps,
         video=list(context),
         audio=source.audio,
+        loras=[(lora["name"], lora["weight"]) for lora in source.settings.get("loras", [])],
     )
-    plan = plan_render(request, studio.model_set)
+    plan = plan_render(request, studio.model_set, studio.lora_folder)
 
     def join(decoded: Decoded) -> Decoded:
         fresh = decoded.frames[overlap:]

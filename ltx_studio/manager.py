@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from . import tiny
+from . import loras, tiny
 from .errors import BadInput, StudioError, WeightsMissing
 from .families import get_family
 from .placement import place_shared, place_transformer, set_vae_tiling
@@ -253,6 +253,13 @@ class PipelineManager:
                 self._pipelines[variant] = self.family.assemble(self.shared(), transformer)
             if upsampler is not None:
                 self._upsampler = self.family.assemble_upsampler(self.shared(), upsampler.to(self.policy.device))
+
+    def apply_loras(self, pipes: list, choices: tuple[loras.LoraChoice, ...]) -> None:
+        """Make `choices` exactly the active LoRAs of these pipelines (none: the plain transformer), loading
+        each adapter once per transformer: never a transformer load. One that does not fit is a BadInput
+        raised before any pipeline changes."""
+        with self._lock:
+            loras.apply(pipes, choices, f"model set {self.model_set.name!r} ({self.model_set.family})")
 
     def prompt_embeds(self, pipe, prompt: str, negative_prompt: str, guidance: float):
         """(embeddings, was_cached): encoded once per text encoder, prompt and negative prompt (LRU)."""

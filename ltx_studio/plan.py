@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from . import media, sizing
+from . import loras, media, sizing
 from .conditions import Condition, Keyframe, SourceVideo, plan_keyframes, read_video
 from .errors import BadInput
 from .families import get_family
@@ -45,6 +45,7 @@ class RenderRequest:
     keyframes: list = field(default_factory=list)  # {image, seconds, strength}: images the clip passes through
     video: str | Path | list | None = None  # a source video (file or frames) to restyle or continue
     video_strength: float = 1.0
+    loras: list = field(default_factory=list)  # "NAME[:WEIGHT]", (name, weight) or {"lora", "weight"}: loras.choose
 
 
 @dataclass
@@ -69,6 +70,7 @@ class RenderPlan:
     auto_length: tuple[float, float] | None = None  # (min, max) seconds the duration head may choose
     keyframes: tuple[Keyframe, ...] = ()
     video: SourceVideo | None = None
+    loras: tuple[loras.LoraChoice, ...] = ()  # resolved and read; applied to the pipeline by the manager
 
     def conditions(self) -> list[Condition]:
         """The keyframes and the source video, fitted to this plan's size, in the family's terms."""
@@ -111,8 +113,8 @@ def _snap(snapped: dict, name: str, asked, used):
     return used
 
 
-def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
-    """Validate and snap a request against a model set's variant, or raise BadInput."""
+def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path | None = None) -> RenderPlan:
+    """Validate and snap a request against a model set's variant, or raise BadInput (LoRA names: `lora_folder`)."""
     variant = model_set.variant(request.variant or model_set.default_variant)
     sampling = variant.sampling
     prompt = (request.prompt or "").strip()
@@ -185,7 +187,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet) -> RenderPlan:
     typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed, auto_length, keyframes, video,
+        typed, auto_length, keyframes, video, loras.choose(request.loras, lora_folder),
     )  # fmt: skip
 
 
@@ -215,7 +217,7 @@ def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | No
     return variant.draft_size
 
 
-def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
+def plan_from_take(take: Take, model_set: ModelSet, lora_folder: Path | None = None, **changes) -> RenderPlan:
     """Re-plan a stored take's settings (same prompt, seed, first frame), with `changes` applied."""
     request = RenderRequest(
         prompt=take.prompt,
@@ -231,10 +233,11 @@ def plan_from_take(take: Take, model_set: ModelSet, **changes) -> RenderPlan:
         image=take.path("image") if take.image else None,
         audio=take.audio,
         typed_prompt=take.typed_prompt,
+        loras=[(lora["name"], lora["weight"]) for lora in take.settings.get("loras", [])],
         keyframes=[
             {"image": Path(take.folder) / k["file"], "seconds": k["seconds"], "strength": k["strength"]}
             for k in take.settings.get("keyframes") or []
             if k.get("file") and (Path(take.folder) / k["file"]).exists()
         ],
     )
-    return plan_render(replace(request, **changes), model_set)
+    return plan_render(replace(request, **changes), model_set, lora_folder)

@@ -63,6 +63,7 @@ def render_take(
     stages = _stages(plan, manager.model_set, refine=start_latents is not None)
     for stage in stages:  # Pro's refine stage runs on the distilled transformer: both are loaded (cached) now
         stage.pipe = pipe if stage.variant is plan.variant else manager.get(stage.variant.name)
+    manager.apply_loras([stage.pipe for stage in stages], plan.loras)  # exactly these adapters; none: all off
     to_rgb = calibration_for(family, pipe, _vae_key(manager)) if preview else None  # cached on disk
     started = clock("load", started)
 
@@ -296,6 +297,7 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         "image_cond_noise_scale": sampling.image_cond_noise_scale,
         "prompt_cached": prompt_cached,
         "decoder": plan.variant.sampling.decoder,
+        "loras": [lora.record() for lora in plan.loras],
         "stages": [
             {"variant": s.variant.name, "size": [s.plan.width, s.plan.height], "steps": s.steps, "refine": s.refine}
             for s in stages

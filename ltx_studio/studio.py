@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import sizing
+from . import loras, sizing
 from .errors import BadInput, Cancelled, StudioError, TakeNotFound, WeightsMissing
 from .events import CancelToken, Event, EventSink, Failed, Progress
 from .manager import PipelineManager, default_model_set_name, is_on_disk, required_components
@@ -86,6 +86,7 @@ class Studio:
         self.registry = load_registry(variants_file)
         self.model_set = model_set(self.registry, model_set_name or default_model_set_name(self.registry))
         self.store = TakeStore(outputs)
+        self.lora_folder = loras.default_folder(self.store.root)  # where bare LoRA names are looked up
         self.manager = manager or PipelineManager(self.model_set, budget_bytes=budget_bytes)
         self._budget_bytes = budget_bytes
         self._device_lock = threading.Lock()  # one render at a time on the device
@@ -146,7 +147,7 @@ class Studio:
         kind: str = "draft",
     ) -> Take:
         """Validate a request (BadInput before anything runs), render it, store the take."""
-        plan = plan_render(request, self.model_set)
+        plan = plan_render(request, self.model_set, self.lora_folder)
         return self._render(plan, on_event=on_event, cancel=cancel, preview=preview, kind=kind)
 
     def _render(self, plan, *, on_event: EventSink | None, cancel: CancelToken | None, **options) -> Take:
@@ -202,9 +203,10 @@ class Studio:
             raise BadInput("compare needs at least one variant")
         if len(set(variants)) != len(variants):
             raise BadInput("compare: each variant once, please")
-        first = plan_render(replace(request, variant=variants[0]), self.model_set)
+        first = plan_render(replace(request, variant=variants[0]), self.model_set, self.lora_folder)
         plans = [first] + [
-            plan_render(replace(request, variant=name, seed=first.seed), self.model_set) for name in variants[1:]
+            plan_render(replace(request, variant=name, seed=first.seed), self.model_set, self.lora_folder)
+            for name in variants[1:]
         ]
         missing = [name for name in variants if self.manager.state(name) == "not downloaded"]
         if missing:
@@ -255,7 +257,7 @@ class Studio:
     def _upscale_latent(self, draft: Take, on_event, cancel) -> Take:
         import torch
 
-        plan = plan_from_take(draft, self.model_set, width=draft.width * 2, height=draft.height * 2)
+        plan = plan_from_take(draft, self.model_set, self.lora_folder, width=draft.width * 2, height=draft.height * 2)
         emit = on_event or (lambda event: None)
 
         def work() -> Take:
@@ -290,7 +292,14 @@ class Studio:
         if width is None and height is None:
             width, height = sizing.size_for_aspect(draft.width / draft.height, pro.full_size)
         plan = plan_from_take(
-            draft, self.model_set, variant="pro", width=width, height=height, guidance=None, steps=None
+            draft,
+            self.model_set,
+            self.lora_folder,
+            variant="pro",
+            width=width,
+            height=height,
+            guidance=None,
+            steps=None,
         )
         return self._render(plan, on_event=on_event, cancel=cancel, kind="pro", parent=draft.id)
 
@@ -473,6 +482,10 @@ class Studio:
                 self.manager.family.denoise(pipe, job)
                 seconds[name] = round(time.perf_counter() - started, 3)
         return seconds
+
+    def lora_files(self) -> list[str]:
+        """The LoRA folder's files, by the names a request may use."""
+        return loras.list_files(self.lora_folder)
 
     def variant_states(self) -> dict[str, str]:
         """Each variant's state: ready (in memory), on disk, or not downloaded."""

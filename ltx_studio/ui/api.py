@@ -49,12 +49,14 @@ def add_endpoints(studio: Studio) -> None:
         keyframes: list[dict] | None = None,
         video: FileData | None = None,
         video_strength: float = 1.0,
+        loras: list[dict] | None = None,
     ) -> tuple[FileData, dict]:
         """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...).
 
         `seconds` may be "auto" on LTX-2.5 sets (the duration head picks the length); `audio` false
         gives a silent mp4 on LTX-2 sets. `keyframes`: [{image (handle_file), seconds, strength}];
-        `video`: a clip to restyle (video-to-video) at `video_strength`."""
+        `video`: a clip to restyle (video-to-video) at `video_strength`; `loras`: [{"lora": name, path or
+        Hub id, "weight": w}] (a name is a file of the studio's LoRA folder)."""
         request = RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -73,6 +75,7 @@ def add_endpoints(studio: Studio) -> None:
             keyframes=[{**k, "image": uploaded(k.get("image"))} for k in keyframes or []],
             video=uploaded(video),
             video_strength=video_strength,
+            loras=loras or [],
         )
         take = visible(lambda: studio.render(request, preview=False))
         return FileData(path=str(take.path("video"))), record(take)
@@ -95,6 +98,7 @@ def add_endpoints(studio: Studio) -> None:
         seconds: float | str | None = None,
         frames: int | None = None,
         audio: bool = True,
+        loras: list[dict] | None = None,
     ) -> tuple[list[FileData], list[dict]]:
         """Render one prompt with several variants (default all) and one seed. Returns mp4s and records."""
         request = RenderRequest(
@@ -107,6 +111,7 @@ def add_endpoints(studio: Studio) -> None:
             seconds=seconds,
             frames=frames,
             audio=audio,
+            loras=loras or [],
         )
         takes = visible(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
         return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes]

@@ -13,6 +13,7 @@ import gradio as gr
 
 from ..render import RenderRequest
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
+from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, take_markdown
 
 if TYPE_CHECKING:
@@ -39,16 +40,17 @@ class CompareTab:
     final: gr.Video
     final_info: gr.Markdown
     keyframes: KeyframeStrip
+    loras: LoraPicker
 
 
 def build_compare_tab(studio: Studio, shared: Shared) -> CompareTab:
     """The Compare tab with its events wired: compare the chosen variants, upscale one of the takes."""
-    tab = _layout(shared)
+    tab = _layout(studio, shared)
     _wire(studio, shared, tab)
     return tab
 
 
-def _layout(shared: Shared) -> CompareTab:
+def _layout(studio: Studio, shared: Shared) -> CompareTab:
     with gr.Tab("Compare", id="compare"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -66,6 +68,7 @@ def _layout(shared: Shared) -> CompareTab:
                     seed = gr.Number(value=-1, label="Seed (same for all)", precision=0)
                     resolution = gr.Dropdown(choices=shared.resolutions, value="draft", label="Resolution")
                     seconds = gr.Slider(0.4, shared.max_seconds, value=1.0, step=0.1, label="Duration (s)")
+                loras = build_lora_picker(studio, "compare")
                 run_btn = gr.Button("Compare", variant="primary", elem_id="compare-run")
         ids = gr.State([])
         videos, infos, upscale_btns = [], [], []
@@ -94,6 +97,7 @@ def _layout(shared: Shared) -> CompareTab:
         final=final,
         final_info=final_info,
         keyframes=strip,
+        loras=loras,
     )
 
 
@@ -105,6 +109,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
 
     def run_compare(data: dict, request: gr.Request, progress=gr.Progress()):
         prompt_text, image_path, chosen, seed_value, res, secs = (data[c] for c in fields)
+        rows = [data[c] for c in tab.loras.inputs]  # one (name, path, weight) per row of the LoRA picker
         if not chosen or len(chosen) < 2:
             raise gr.Error("Pick two or three variants to compare.", print_exception=False)
         req = RenderRequest(
@@ -114,6 +119,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
             resolution=None if res in (None, "draft") else res,
             seconds=secs,
             keyframes=keyframes_of([data[c] for c in tab.keyframes.inputs]),
+            loras=lora_request(rows),
         )
         ids: list[str] = []
         videos = [None] * SLOTS
@@ -130,7 +136,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
     wire_first_last(tab.keyframes, tab.seconds)
     tab.run_btn.click(
         run_compare,
-        {*fields, *tab.keyframes.inputs},  # a set: the handler gets {component: value}
+        {*fields, *tab.keyframes.inputs, *tab.loras.inputs},  # a set: the handler gets {component: value}
         [tab.ids, *tab.videos, *tab.infos],
         show_progress_on=tab.videos,
         concurrency_id="gpu",

@@ -43,6 +43,8 @@ def take_markdown(take: Take) -> str:
         lines.append(f"from draft `{take.parent}`")
     if take.typed_prompt:
         lines.append(f"enhanced from: _{take.typed_prompt[:120]}_")
+    if take.settings.get("loras"):
+        lines.append("LoRAs: " + " · ".join(lora_line(lora) for lora in take.settings["loras"]))
     snapped = {k: v for k, v in take.snapped.items() if isinstance(v, dict)}
     if snapped:
         lines.append("snapped: " + ", ".join(f"{k} {v['asked']} → {v['used']}" for k, v in snapped.items()))
@@ -63,6 +65,11 @@ def take_markdown(take: Take) -> str:
     if take.status != "ok":
         lines.append("⚠ files missing")
     return "\n\n".join(lines)
+
+
+def lora_line(lora: dict) -> str:
+    """One LoRA of a take, as recorded: its name, weight and the start of its file's sha256."""
+    return f"`{lora['name']}` × {lora['weight']:g} (sha256 {lora['sha256'][:12]}…)"
 
 
 def table_row(take: Take) -> list:

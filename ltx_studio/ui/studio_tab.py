@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from ..errors import StudioError
 from ..events import Failed
 from ..render import RenderRequest
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
+from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, take_markdown
 
 if TYPE_CHECKING:
@@ -63,10 +64,12 @@ class StudioTab:
     extend_btn: gr.Button
     extend_seconds: gr.Number
     extend_back: gr.Checkbox
+    loras: LoraPicker
 
     @property
     def settings(self) -> list[gr.components.Component]:
-        """What a draft is made of, in the order of `draft_request`'s arguments."""
+        """What a draft is made of: `draft_request`'s arguments in order (BASE_SETTINGS of them),
+        then the keyframe strip's and the LoRA picker's values."""
         return [
             self.prompt,
             self.negative,
@@ -83,6 +86,7 @@ class StudioTab:
             self.typed,
             self.auto_length,
             *self.keyframes.inputs,
+            *self.loras.inputs,
         ]
 
     @property
@@ -118,6 +122,9 @@ def frames_note_for(shared: Shared) -> Callable[[float, float], str]:
     return frames_note
 
 
+BASE_SETTINGS = 14  # the fields of StudioTab.settings before the keyframe strip and the LoRA picker
+
+
 def draft_request(
     studio: Studio,
     prompt: str | None,
@@ -134,9 +141,11 @@ def draft_request(
     sound: bool = True,
     typed: dict | None = None,
     auto_length: bool = False,
-    *keyframe_values,
+    keyframes: Sequence = (),
+    lora_rows: Sequence = (),
 ) -> RenderRequest:
-    """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset."""
+    """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset.
+    `lora_rows`: the LoRA picker's values, row by row (name, path, weight)."""
     mset = studio.model_set
     spec = mset.variants.get(variant or mset.default_variant, mset.variants[mset.default_variant])
     return RenderRequest(
@@ -152,7 +161,8 @@ def draft_request(
         guidance=None if guidance is None or float(guidance) == spec.sampling.guidance else float(guidance),
         audio=bool(sound),
         typed_prompt=typed["typed"] if typed and typed.get("enhanced") == (prompt or "").strip() else None,
-        keyframes=keyframes_of(list(keyframe_values)),
+        keyframes=keyframes_of(list(keyframes)),
+        loras=lora_request(lora_rows),
     )
 
 
@@ -239,6 +249,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                 negative = gr.Textbox(value=mset.negative_prompt, label="Negative prompt", lines=2)
                 steps = gr.Number(value=default.sampling.num_steps, label="Steps", precision=0, minimum=1)
                 guidance = gr.Number(value=default.sampling.guidance, label="Guidance", minimum=0)
+            loras = build_lora_picker(studio, "studio")
         with gr.Column(scale=6):
             preview = gr.Image(
                 label="Live preview (denoised estimate)", elem_id="preview", interactive=False, height=220, format="png"
@@ -283,6 +294,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         extend_btn=extend_btn,
         extend_seconds=extend_seconds,
         extend_back=extend_back,
+        loras=loras,
     )
 
 
@@ -322,10 +334,12 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
     sessions = shared.sessions
 
     def run_draft(data: dict, request: gr.Request, progress=gr.Progress()):
-        values = [data[component] for component in tab.settings]  # draft_request's arguments, in order
+        base = [data[component] for component in tab.settings[:BASE_SETTINGS]]
+        keyframes = [data[component] for component in tab.keyframes.inputs]
+        rows = [data[component] for component in tab.loras.inputs]  # (name, path, weight) per picker row
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
-            job = studio.draft_job(draft_request(studio, *values))
+            job = studio.draft_job(draft_request(studio, *base, keyframes=keyframes, lora_rows=rows))
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         for kind, value in sessions.relay(job, request.session_hash, progress):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from .lora_picker import lora_values
 from .relay import TABLE_HEADERS, Shared, table_row, take_markdown, visible
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTa
             take.guidance,
             bool(take.audio) and studio.model_set.has_audio,
             gr.Tabs(selected="studio"),
+            *lora_values(studio, take),
         )
 
     t = target
@@ -91,6 +93,7 @@ def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTa
             t.guidance,
             t.sound,
             tabs,
+            *t.loras.inputs,
         ],
         api_visibility="private",
     )
