@@ -29,8 +29,13 @@ def format_studio(data: dict) -> str:
                 f"(shared components not reloaded: {r['shared_bytes_not_reloaded']:,})"
             )
     if data.get("same_work"):
-        lines.append("same work: the bare call's arguments and latents equal the studio's (checked before timing)")
+        lines.append(f"same work: {_same_work(data['same_work'])} (checked before timing)")
     return "\n".join(lines)
+
+
+def _same_work(check: dict) -> str:
+    latents = "equal" if check["latents_equal"] else f"{check.get('latents_apart', 0):.1e} apart (GPU kernels)"
+    return f"the bare call's arguments equal the studio's, its latents are {latents}"
 
 
 def _spread(side: dict) -> str:
@@ -127,7 +132,7 @@ def _markdown_studio(data: dict) -> list[str]:
             f"components ({switch['shared_bytes_not_reloaded']:,} bytes) are not reloaded.",
         ]
     if data.get("same_work"):
-        lines += ["", "Same work, checked before timing: the bare call's arguments and latents equal the studio's."]
+        lines += ["", f"Same work, checked before timing: {_same_work(data['same_work'])}."]
     return lines
 
 

@@ -24,7 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .baseline import bare_draft, bare_latents, check_plan, differences, plain_draft, recorded_calls
+from .baseline import (
+    GPU_TOLERANCE,
+    bare_draft,
+    bare_latents,
+    check_plan,
+    differences,
+    plain_draft,
+    recorded_calls,
+    relative_difference,
+)
 from .measure import Samples, interleaved, machine_info
 
 if TYPE_CHECKING:
@@ -168,14 +177,17 @@ def check_same_work(setup: StudioSetup) -> dict:
     differ = differences(studio_calls[0], bare_calls[0])
     if differ:
         raise StudioError(f"the bare baseline does not do the studio's work: arguments differ in {', '.join(differ)}")
-    stored = load_latents(take)
-    same_latents = torch.equal(stored.video, latents.video.float().cpu()) and (
-        (stored.audio is None) == (latents.audio is None)
-        and (stored.audio is None or torch.equal(stored.audio, latents.audio.float().cpu()))
-    )
-    if not same_latents:
-        raise StudioError("the bare baseline does not do the studio's work: its latents differ from the studio's")
-    return {"arguments_equal": True, "latents_equal": True, "arguments": sorted(studio_calls[0])}
+    stored, bare = load_latents(take), [latents.video.float().cpu()]
+    if latents.audio is not None:
+        bare.append(latents.audio.float().cpu())
+    kept = [stored.video] + ([stored.audio] if stored.audio is not None else [])
+    apart = max((relative_difference(b, k) for b, k in zip(bare, kept, strict=True)), default=0.0)
+    if len(bare) != len(kept) or apart > (0.0 if setup.manager.policy.device == "cpu" else GPU_TOLERANCE):
+        raise StudioError(
+            f"the bare baseline does not do the studio's work: its latents are {apart:.2%} from the studio's"
+        )
+    return {"arguments_equal": True, "latents_equal": apart == 0.0, "latents_apart": apart,
+            "arguments": sorted(studio_calls[0])}  # fmt: skip
 
 
 def _studio_draft(setup: StudioSetup, until_write: bool) -> float:
