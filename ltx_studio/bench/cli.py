@@ -11,7 +11,7 @@ from .levers import LEVERS
 from .report import format_arch, format_studio, markdown
 from .studio import CASES
 
-DEFAULT_REPEAT = 15  # enough runs on a 2-core CPU for the demo rows to resolve a 3% difference (BENCHMARKS.md)
+DEFAULT_REPEAT = 30  # on this shared 2-core CPU about +-3% on the overhead ratio (BENCHMARKS.md); rows say when not
 
 
 def build_parser() -> argparse.ArgumentParser:
