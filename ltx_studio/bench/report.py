@@ -95,7 +95,7 @@ def provenance(data: dict, argv: list[str]) -> list[str]:
     m = data["machine"]
     where = f"{m['cpu_count']}-core {m['cpu']}" + (f", {m['gpu']}" if m.get("gpu") else ", no GPU")
     return [
-        f"`python -m ltx_studio bench {shlex.join(argv)}`",
+        f"`{' '.join(['python -m ltx_studio bench', *([shlex.join(argv)] if argv else [])])}`",
         "",
         f"Commit `{m['commit']}` · {m['date']} · {where} · Python {m['python']}, torch {m['torch']} "
         f"({m.get('torch_threads')} thread(s)), diffusers {m['diffusers']}, transformers {m['transformers']}",
