@@ -191,6 +191,8 @@ def test_bad_bench_flags_exit_2(capsys):
     assert code == 2 and "unknown case warp" in err
     code, _, err = run(capsys, "--arch", "tiny", "--device", "cpu", "--levers", "warp", "--repeat", "1")
     assert code == 2 and "unknown lever" in err
+    code, _, err = run(capsys, "--arch", "ltx2-22b", "--device", "cpu")
+    assert code == 2 and "needs a GPU" in err
     code, _, err = run(capsys, "--variant", "distilled", "--cases", "overhead", *SMALL, "--repeat", "1")
     assert code == 2 and "two-stage" in err
 

@@ -70,6 +70,8 @@ def flag_problem(args: argparse.Namespace) -> str | None:
     if args.cases and not set(args.cases.split(",")) <= set(CASES):
         unknown = ", ".join(sorted(set(args.cases.split(",")) - set(CASES)))
         return f"unknown case {unknown} (choose from: {', '.join(CASES)})"
+    if args.arch == "ltx2-22b" and not args.device.startswith("cuda"):
+        return "--arch ltx2-22b needs a GPU (--device cuda; 72 GB of bf16 weights); on the CPU use --arch ltx2-tiny"
     if args.save and not (args.arch and args.sweep):
         return "--save needs --arch and --sweep (it keeps what the sweep measured)"
     if args.save and (args.warmup < 1 or args.repeat < 3):
