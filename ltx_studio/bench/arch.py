@@ -1,6 +1,10 @@
 """Real-size (or tiny) LTX architectures with random weights (same FLOPs as real weights) through the
 studio's full draft path: seconds end to end and per stage, against the matmul FLOP bound, with peak
-memory and the distance from the baseline, under each lever configuration."""
+memory and the distance from the baseline, under each lever configuration.
+
+LTX-Video: 2B and 13B transformers with T5-XXL (`tiny` is their tiny twin). LTX-2.3: the 22B
+(transformer + connectors) with Gemma 3 12B, picture and sound (`ltx2-tiny` is its twin); see `ltx2_arch`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,19 +31,70 @@ if TYPE_CHECKING:
 
 PEAK_BF16_TFLOPS = 790.0  # measured bf16 matmul rate of an H100 (LTX_FACTS)
 
-ARCH_CASES = {
-    # name: (arch, variant whose sampling it uses, width, height, frames, two-stage)
-    "tiny": [("draft", "distilled", 384, 256, 25, False), ("final", "distilled", 192, 128, 25, True)],
-    "ltxv-2b": [("fast 768x512x121", "fast", 768, 512, 121, False)],
-    "ltxv-13b": [
-        ("distilled 1280x704x121", "distilled", 1280, 704, 121, False),
-        ("two-stage final 1216x704x121", "distilled", 608, 352, 121, True),
-    ],
-}
+
+@dataclass(frozen=True)
+class Case:
+    """One render of an architecture: the variant whose sampling it uses, its size, and whether the draft
+    is then upscaled (LTX-Video's final; LTX-2's two-stage variant does both stages in one render)."""
+
+    name: str
+    variant: str
+    width: int
+    height: int
+    frames: int
+    then_upscale: bool = False
+
+
+@dataclass(frozen=True)
+class Arch:
+    """An architecture the bench can build: the model set whose variants it runs under, and its cases."""
+
+    model_set: str
+    cases: tuple[Case, ...]
+    builder: str  # "ltxv" or "ltx2"
+    tiny: bool = False
+
+    def build(self, name: str, device: str, dtype) -> tuple[dict, object, object]:
+        if self.builder == "ltx2":
+            from .ltx2_arch import build_ltx2_arch
+
+            return build_ltx2_arch(name, device, dtype)
+        return build_arch(name, device, dtype)
+
+
+ARCHS = {
+    "tiny": Arch(
+        "demo-ltxv", (Case("draft", "distilled", 384, 256, 25), Case("final", "distilled", 192, 128, 25, True)),
+        "ltxv", tiny=True,
+    ),
+    "ltxv-2b": Arch("ltxv", (Case("fast 768x512x121", "fast", 768, 512, 121),), "ltxv"),
+    "ltxv-13b": Arch(
+        "ltxv",
+        (
+            Case("distilled 1280x704x121", "distilled", 1280, 704, 121),
+            Case("two-stage final 1216x704x121", "distilled", 608, 352, 121, True),
+        ),
+        "ltxv",
+    ),
+    "ltx2-tiny": Arch(
+        "demo", (Case("fast draft", "fast", 384, 256, 25), Case("two-stage final", "distilled", 384, 256, 25)),
+        "ltx2", tiny=True,
+    ),
+    # LTX-2.3 Fast: the distilled 22B, 8 steps, with sound; the final: Distilled in two stages
+    # (640x352 x 8 steps, latent upsample x2, 3 refine steps at 1280x704), with sound.
+    "ltx2-22b": Arch(
+        "ltx2",
+        (
+            Case("fast draft 768x512x121", "fast", 768, 512, 121),
+            Case("two-stage final 1280x704x121", "distilled", 1280, 704, 121),
+        ),
+        "ltx2",
+    ),
+}  # fmt: skip
 
 
 def build_arch(arch: str, device: str, dtype) -> tuple[dict, object, object]:
-    """Shared components and one transformer of an architecture, random weights, built on the device."""
+    """Shared components and one transformer of an LTX-Video architecture, random weights, built on the device."""
     import torch
 
     from .. import tiny
@@ -103,7 +159,7 @@ def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
     from ..variants import load_registry
 
     registry = load_registry(args.variants_file)
-    mset = registry["demo-ltxv" if args.arch == "tiny" else "ltxv"]  # the LTX-2 architectures come next
+    mset = registry[ARCHS[args.arch].model_set]
     reference: dict = {}  # case -> step, frames and latents of the first configuration, the baseline
     results = []
     configs = lever_configs(args)
@@ -124,7 +180,7 @@ def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
         def run(label: str, levers: dict) -> list[dict]:
             return run_configuration(args, mset, label, levers, reference)
 
-        data["chosen"] = choose_levers(args, configs, results, run, ARCH_CASES[args.arch][0][0], save_to)
+        data["chosen"] = choose_levers(args, configs, results, run, ARCHS[args.arch].cases[0].name, save_to)
     return data
 
 
@@ -140,20 +196,20 @@ def run_configuration(
     from ..render import RenderRequest, plan_render
     from ..studio import Studio
 
+    arch = ARCHS[args.arch]
     cuda = args.device.startswith("cuda")
     policy = lever_policy(args.device, levers)
     manager = PipelineManager(mset, policy=policy)
     started = time.perf_counter()
-    shared, transformer, upsampler = build_arch(args.arch, args.device, policy.dtype)
-    if levers.get("cache"):
-        apply_step_cache(transformer)
+    shared, transformer, upsampler = arch.build(args.arch, args.device, policy.dtype)
     notes = []
-    cases = ARCH_CASES[args.arch]
-    variants = {variant for _, variant, *_ in cases}
+    variants = {case.variant for case in arch.cases}
     try:
+        if levers.get("cache"):
+            apply_step_cache(transformer)
         manager.adopt(shared=shared, transformers={v: transformer for v in variants}, upsampler=upsampler)
-    except Exception as exc:  # a lever this machine cannot run (no torchao, no FP8 tensor cores, ...)
-        return [_unavailable(label, levers, case, exc) for case, *_ in cases]
+    except Exception as exc:  # a lever this machine or model cannot run (no torchao, no FP8 tensor cores, ...)
+        return [_unavailable(label, levers, case.name, exc) for case in arch.cases]
     build_s = time.perf_counter() - started
     studio = Studio(
         model_set_name=mset.name,
@@ -162,23 +218,25 @@ def run_configuration(
         manager=manager,
     )
     results = []
-    for case, variant, width, height, frames, two_stage in cases:
+    for case in arch.cases:
+        width, height, frames = case.width, case.height, case.frames
         if args.width:
             width, height, frames = args.width, args.height or args.width, args.frames or frames
         request = RenderRequest(
-            prompt="a red rocket flies over the sea", variant=variant, width=width, height=height, frames=frames, seed=1
-        )
+            prompt="a red rocket flies over the sea", variant=case.variant, width=width, height=height, frames=frames,
+            seed=1,
+        )  # fmt: skip
         plan = plan_render(request, mset)
         try:
             results.append(
-                _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference, baseline)
+                _measure_case(args, studio, transformer, request, plan, case, reference, baseline)
                 | {"levers": label, "lever_set": levers, "build_seconds": round(build_s, 2), "notes": notes}
             )
             if levers.get("cache"):  # one step from a fresh cache runs every block: judge by the whole draft
                 note = "a step cache skips work across steps, so one step cannot judge it: never a default"
                 results[-1] |= {"safe": False, "notes": [*notes, note]}
         except Exception as exc:  # e.g. an attention backend that cannot take this call's mask
-            results.append(_unavailable(label, levers, case, exc))
+            results.append(_unavailable(label, levers, case.name, exc))
     del studio, manager, shared, transformer, upsampler
     gc.collect()
     torch._dynamo.reset()  # the next configuration compiles (or not) from scratch
@@ -192,10 +250,12 @@ def _unavailable(label: str, levers: dict, case: str, exc: Exception) -> dict:
     return {"levers": label, "lever_set": levers, "case": case, "unavailable": True, "notes": [note]}
 
 
-def _measure_case(args, studio, manager, transformer, request, plan, case, two_stage, reference, baseline) -> dict:
-    """Median seconds of one case end to end and per stage, its first step, peak memory and distance from the baseline."""
+def _measure_case(args, studio, transformer, request, plan, case: Case, reference, baseline) -> dict:
+    """Seconds of one case end to end (median, min, max) and per stage, its first step, peak memory and the
+    distance from the baseline."""
     import torch
 
+    manager = studio.manager
     cuda = args.device.startswith("cuda")
     t0 = time.perf_counter()
     studio.warm_up([plan.variant.name])  # what the app does at start: compiles here, when compiling
@@ -211,7 +271,7 @@ def _measure_case(args, studio, manager, transformer, request, plan, case, two_s
             t0 = time.perf_counter()
             take = last = studio.render(request, preview=not args.no_preview)
             stages = dict(take.timings)
-            if two_stage:  # the draft, then the approved draft's x2 latent upscale + refine
+            if case.then_upscale:  # the draft, then the approved draft's x2 latent upscale + refine
                 last = studio.upscale(take.id)
                 stages = {f"stage1 {k}": v for k, v in stages.items()}
                 stages |= {f"stage2 {k}": v for k, v in last.timings.items()}
@@ -220,22 +280,31 @@ def _measure_case(args, studio, manager, transformer, request, plan, case, two_s
             seconds = time.perf_counter() - t0
             (warm if i < args.warmup else runs).append((seconds, stages))
     median_stages = {k: statistics.median(r[1][k] for r in runs) for k in runs[0][1]}
-    tokens = _tokens(plan.width, plan.height, plan.frames)
-    flops = _step_flops(transformer, tokens)
+    passes = take.settings["stages"]  # the draft's denoising passes: size and steps of each
+    steps = sum(p["steps"] for p in passes)
+    flops = [_step_flops(transformer, manager.family, studio.manager.get(plan.variant.name), p, plan) for p in passes]
+    denoise_flops = sum(f * p["steps"] for f, p in zip(flops, passes, strict=True))
+    seconds = [s for s, _ in runs]
     return {
-        "case": case,
+        "case": case.name,
         "size": f"{plan.width}x{plan.height}x{plan.frames}",
-        "seconds": round(statistics.median(s for s, _ in runs), 4),
+        "seconds": round(statistics.median(seconds), 4),
+        "seconds_min": round(min(seconds), 4),
+        "seconds_max": round(max(seconds), 4),
         "warmup_seconds": round(warm[0][0], 3) if warm else None,
         "stages": {k: round(v, 4) for k, v in median_stages.items()},
-        "seconds_per_step": round(
-            median_stages.get("denoise", median_stages.get("stage1 denoise", 0)) / plan.num_steps, 5
-        ),
-        "flops_per_step": flops,
-        "flop_bound_seconds_per_step": flops / (PEAK_BF16_TFLOPS * 1e12),
-        "tokens": tokens,
+        # Averages over every denoising step of the draft (a two-stage draft: both passes).
+        "seconds_per_step": round(median_stages.get("denoise", median_stages.get("stage1 denoise", 0)) / steps, 5),
+        "flops_per_step": denoise_flops / steps,
+        "flop_bound_seconds_per_step": denoise_flops / steps / (PEAK_BF16_TFLOPS * 1e12),
+        "tokens": _tokens(plan.width, plan.height, plan.frames),
+        "steps": steps,
+        "passes": [{"size": p["size"], "steps": p["steps"]} for p in passes],
+        "audio": bool(last.audio),
         "warm_up_seconds": round(warm_up_s, 3),  # load + one step; compiling shows here
-        **against_reference(reference, case, step, *decoded_output(manager, last, plan.variant.sampling), baseline),
+        **against_reference(
+            reference, case.name, step, *decoded_output(manager, last, plan.variant.sampling), baseline
+        ),
         "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
         "peak_rss_gb": round(rss.peak / 2**30, 2),
         "policy": manager.policy.describe(),  # an out-of-memory retry would show here
@@ -246,9 +315,19 @@ def _tokens(width: int, height: int, frames: int) -> int:
     return (width // 32) * (height // 32) * ((frames - 1) // 8 + 1)
 
 
-def _step_flops(transformer, tokens: int) -> float:
-    """Matmul FLOPs of one transformer forward: 2 * params * tokens plus self-attention's 4 * n^2 * d per layer."""
+def _step_flops(transformer, family, pipe, denoise_pass: dict, plan) -> float:
+    """Matmul FLOPs of one transformer forward at a pass's size (per guidance pass).
+
+    LTX-Video: 2 * params * tokens plus self-attention's 4 * n^2 * d per layer. LTX-2: `ltx2_arch.step_flops`
+    (video and audio streams, the prompt's tokens for cross-attention)."""
+    width, height = denoise_pass["size"]
+    tokens = _tokens(width, height, plan.frames)
     config = transformer.config
+    if family.name == "ltx2":
+        from .ltx2_arch import step_flops
+
+        audio_tokens = max(1, round(plan.frames / plan.fps * 25))  # 25 audio latents per second (16 kHz, hop 160, x4)
+        return step_flops(transformer, tokens, audio_tokens, family.max_sequence_length(pipe))
     width = config.num_attention_heads * config.attention_head_dim
     params = sum(p.numel() for p in transformer.parameters())
     return 2 * params * tokens + 4 * tokens**2 * width * config.num_layers

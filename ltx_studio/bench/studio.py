@@ -1,92 +1,133 @@
 """The studio against itself and against bare diffusers on one loaded model set: each comparison
-interleaved A/B in one run and reported as a ratio of medians, with the peak RSS.
+interleaved A/B in one run, every run kept, reported as min/median/max per side and the ratio of medians.
 
-- overhead   the studio's draft path vs a bare `LTXConditionPipeline` call with identical arguments
-- switch     a cached variant switch vs a cold load of the same transformer (and bytes loaded)
-- prompt     a render with a cached prompt embedding vs one that runs the text encoder
-- preview    seconds per denoising step with the live preview on vs off
+- overhead        the studio's draft (validation included) up to its file writes vs the same work as
+                  bare diffusers calls: `pipe.encode_prompt`, one `pipe(...)` with identical arguments
+                  and `output_type="latent"`, the studio's uint8 decode (checked before timing: equal
+                  arguments, equal latents)
+- overhead e2e    the studio's whole draft (mp4, latents, poster, index) vs that bare call + the same mp4 writer
+- plain diffusers the studio's whole draft vs diffusers as its docs call it (`output_type="np"`, `export_to_video`,
+                  or `encode_video` with the sound for LTX-2)
+- switch          a cached variant switch vs a cold load of the same transformer (and bytes loaded)
+- prompt cache    a render's text stage with the prompt embedding cached vs encoded
+- preview         seconds per denoising step with the live preview on vs off
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .measure import interleaved, machine_info
+from .baseline import (
+    GPU_TOLERANCE,
+    bare_draft,
+    bare_latents,
+    check_plan,
+    differences,
+    plain_draft,
+    recorded_calls,
+    relative_difference,
+)
+from .measure import Samples, interleaved, machine_info
 
 if TYPE_CHECKING:
     from ..manager import PipelineManager
-    from ..render import RenderPlan
-    from ..takes import TakeStore
-    from ..variants import ModelSet
+    from ..render import RenderPlan, RenderRequest
+    from ..studio import Studio
+
+CASES = ("overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview")
 
 
 @dataclass
 class Row:
-    """One comparison: median seconds of A and B, their ratio, a goal and peak memory."""
+    """One comparison: every timed run of A and B, the ratio of their medians, a goal (a ratio) and peak memory."""
 
     case: str
     a_label: str
-    a: float
     b_label: str
-    b: float
-    goal: str = ""
-    peak_rss_mb: float = 0.0
+    samples: Samples
+    goal: float | None = None
+    note: str = ""
     extra: dict = field(default_factory=dict)
 
-    @property
-    def ratio(self) -> float:
-        return self.a / self.b if self.b else float("inf")
-
     def to_json(self) -> dict:
+        s = self.samples
+        resolution = s.resolution
+        pair = s.pair_ratios
         return {
             "case": self.case,
-            "a": {"label": self.a_label, "seconds": self.a},
-            "b": {"label": self.b_label, "seconds": self.b},
-            "ratio": round(self.ratio, 4),
+            "a": {"label": self.a_label, **_rounded(Samples.summary(s.a)), "seconds": [round(x, 5) for x in s.a]},
+            "b": {"label": self.b_label, **_rounded(Samples.summary(s.b)), "seconds": [round(x, 5) for x in s.b]},
+            "ratio": round(s.ratio, 4),  # median of A / median of B
+            "pair_ratio_range": [round(min(pair), 4), round(max(pair), 4)] if pair else None,
+            "resolution": None if resolution is None else round(resolution, 4),  # +- on the ratio, ~95%
             "goal": self.goal,
-            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "verdict": s.verdict(self.goal),
+            "note": self.note,
+            "peak_rss_mb": round(s.peak_rss_mb, 1),
             **self.extra,
         }
 
 
+def _rounded(summary: dict) -> dict:
+    return {k: round(v, 5) if isinstance(v, float) else v for k, v in summary.items()}
+
+
 @dataclass
 class StudioSetup:
-    """What every comparison runs on: one model set, its manager and loaded pipeline, one planned draft."""
+    """What every comparison runs on: one Studio over a loaded model set, one request and its plan."""
 
-    mset: ModelSet
-    manager: PipelineManager
+    studio: Studio
+    request: RenderRequest
     plan: RenderPlan
-    pipe: Any
-    store: TakeStore
+    pipe: object
     outputs: Path
     repeat: int
     warmup: int
 
-    def compare(self, a, b) -> tuple[float, float, float]:
-        """Median seconds of A and B, interleaved, and the peak RSS in MB."""
+    @property
+    def manager(self) -> PipelineManager:
+        return self.studio.manager
+
+    def compare(self, a, b) -> Samples:
         return interleaved(a, b, self.repeat, self.warmup)
 
 
 def studio_bench(args: argparse.Namespace) -> dict:
-    """Every comparison on the `--model-set` at `--width`x`--height`x`--frames`: the figures, JSON-ready."""
+    """The comparisons asked for (`--cases`, default all) on `--model-set` at `--width`x`--height`x`--frames`."""
     setup = _setup(args)
-    rows = [*_overhead_rows(setup), _switch_row(setup), _prompt_cache_row(setup), _preview_row(setup)]
+    try:
+        cases = args.cases.split(",") if args.cases else list(CASES)
+        same_work = check_same_work(setup) if {"overhead", "overhead e2e"} & set(cases) else None
+        builders = {
+            "overhead": _overhead_row,
+            "overhead e2e": _e2e_row,
+            "plain diffusers": _plain_row,
+            "switch": _switch_row,
+            "prompt cache": _prompt_cache_row,
+            "preview": _preview_row,
+        }
+        rows = [builders[case](setup) for case in cases]
+    finally:
+        shutil.rmtree(setup.outputs, ignore_errors=True)
     plan = setup.plan
     return {
         "bench": "studio",
-        "model_set": setup.mset.name,
+        "model_set": setup.studio.model_set.name,
         "variant": plan.variant.name,
         "size": f"{plan.width}x{plan.height}x{plan.frames}",
+        "audio": plan.audio,
         "steps": plan.num_steps,
         "policy": setup.manager.policy.describe(),
         "repeat": args.repeat,
         "warmup": args.warmup,
+        "same_work": same_work,
         "machine": machine_info(),
         "rows": [r.to_json() for r in rows],
     }
@@ -95,80 +136,130 @@ def studio_bench(args: argparse.Namespace) -> dict:
 def _setup(args: argparse.Namespace) -> StudioSetup:
     from ..manager import PipelineManager
     from ..render import RenderRequest, plan_render
-    from ..takes import TakeStore
+    from ..studio import Studio
     from ..variants import load_registry, model_set
 
     mset = model_set(load_registry(args.variants_file), args.model_set)
-    manager = PipelineManager(mset)
     outputs = Path(tempfile.mkdtemp(prefix="ltx-bench-"))
-    store = TakeStore(outputs)
+    studio = Studio(
+        model_set_name=mset.name, variants_file=args.variants_file, outputs=outputs, manager=PipelineManager(mset)
+    )
     request = RenderRequest(
         prompt="a red rocket flies over the sea at dusk",
+        variant=args.variant,
         width=args.width,
         height=args.height,
         frames=args.frames,
         seed=1,
     )
     plan = plan_render(request, mset)
-    pipe = manager.get(plan.variant.name)
-    return StudioSetup(mset, manager, plan, pipe, store, outputs, args.repeat, args.warmup)
+    pipe = studio.manager.get(plan.variant.name)
+    return StudioSetup(studio, request, plan, pipe, outputs, args.repeat, args.warmup)
 
 
-def _bare_call(setup: StudioSetup):
-    """The same work as one plain LTXConditionPipeline call: frames as floats in 0..1."""
+def check_same_work(setup: StudioSetup) -> dict:
+    """One studio draft and one bare draft with their `pipe(...)` arguments recorded: the arguments and the
+    latents must be equal, or the overhead rows would compare different work (a StudioError says where)."""
     import torch
 
-    plan, sampling = setup.plan, setup.plan.variant.sampling
-    return setup.pipe(
-        prompt=plan.prompt,
-        width=plan.width,
-        height=plan.height,
-        num_frames=plan.frames,
-        frame_rate=plan.fps,
-        timesteps=list(sampling.timesteps) if sampling.timesteps else None,
-        num_inference_steps=sampling.num_steps,
-        guidance_scale=plan.guidance,
-        image_cond_noise_scale=sampling.image_cond_noise_scale,
-        decode_timestep=sampling.decode_timestep,
-        decode_noise_scale=sampling.decode_noise_scale,
-        generator=torch.Generator("cpu").manual_seed(plan.seed),
-        output_type="np",
-        max_sequence_length=256,
-    ).frames[0]
+    from ..errors import StudioError
+    from ..render import load_latents
+
+    check_plan(setup.plan)
+    manager, family = setup.manager, setup.manager.family
+    manager.prompt_cache.clear()
+    with recorded_calls(setup.pipe) as studio_calls:
+        take = setup.studio.render(setup.request)
+    with recorded_calls(setup.pipe) as bare_calls:
+        latents = bare_latents(setup.plan, family, setup.pipe, torch.Generator("cpu").manual_seed(setup.plan.seed))
+    if len(studio_calls) != 1 or len(bare_calls) != 1:
+        raise StudioError(f"the studio made {len(studio_calls)} pipeline calls, the bare baseline {len(bare_calls)}")
+    differ = differences(studio_calls[0], bare_calls[0])
+    if differ:
+        raise StudioError(f"the bare baseline does not do the studio's work: arguments differ in {', '.join(differ)}")
+    stored, bare = load_latents(take), [latents.video.float().cpu()]
+    if latents.audio is not None:
+        bare.append(latents.audio.float().cpu())
+    kept = [stored.video] + ([stored.audio] if stored.audio is not None else [])
+    apart = max((relative_difference(b, k) for b, k in zip(bare, kept, strict=True)), default=0.0)
+    if len(bare) != len(kept) or apart > (0.0 if setup.manager.policy.device == "cpu" else GPU_TOLERANCE):
+        raise StudioError(
+            f"the bare baseline does not do the studio's work: its latents are {apart:.2%} from the studio's"
+        )
+    return {"arguments_equal": True, "latents_equal": apart == 0.0, "latents_apart": apart,
+            "arguments": sorted(studio_calls[0])}  # fmt: skip
 
 
-def _overhead_rows(setup: StudioSetup) -> list[Row]:
-    """The studio's draft vs the bare call: compute only, then end to end with the files written."""
-    from ..render import render_take
+def _studio_draft(setup: StudioSetup, until_write: bool) -> float:
+    """Seconds of one studio draft from the call (validation included) to the start of its file writes, or to
+    the stored take. The prompt embedding cache is cleared first: the bare call encodes the prompt too."""
+    from ..events import Progress
 
-    manager, plan, store = setup.manager, setup.plan, setup.store
+    setup.manager.prompt_cache.clear()
+    marks: dict[str, float] = {}
 
-    def studio_compute() -> float:
-        manager.prompt_cache.clear()  # the bare call encodes the prompt too
-        take = render_take(plan, manager=manager, store=store)
-        return take.timings["total"] - take.timings["write"]
+    def on_event(event) -> None:
+        if isinstance(event, Progress) and event.stage == "write" and "write" not in marks:
+            marks["write"] = time.perf_counter()
 
-    def bare():
-        return _bare_call(setup)
+    started = time.perf_counter()
+    setup.studio.render(setup.request, on_event=on_event)
+    return (marks["write"] if until_write else time.perf_counter()) - started
 
-    a, b, rss = setup.compare(studio_compute, bare)
-    compute = Row("overhead", "studio draft (no file writes)", a, "bare diffusers call", b, "<= 1.03", rss)
 
-    def studio_e2e() -> None:
-        manager.prompt_cache.clear()
-        render_take(plan, manager=manager, store=store)
+def _overhead_row(setup: StudioSetup) -> Row:
+    family = setup.manager.family
+
+    def bare() -> None:
+        bare_draft(setup.plan, family, setup.pipe)
+
+    samples = setup.compare(lambda: _studio_draft(setup, until_write=True), bare)
+    return Row(
+        "overhead",
+        "studio draft, validation to file writes",
+        "encode + pipe(latent) + same decode",
+        samples,
+        1.03,
+        "same arguments and latents (checked); A's preview, events and prompt-cache lookup are its overhead",
+    )
+
+
+def _e2e_row(setup: StudioSetup) -> Row:
+    from .. import media
+
+    family, plan = setup.manager.family, setup.plan
 
     def bare_e2e() -> None:
-        import numpy as np
+        decoded = bare_draft(plan, family, setup.pipe)
+        media.write_mp4(setup.outputs / "bare.mp4", decoded.frames, plan.fps, None, decoded.audio, decoded.sample_rate)
 
-        from .. import media
+    samples = setup.compare(lambda: _studio_draft(setup, until_write=False), bare_e2e)
+    return Row(
+        "overhead e2e",
+        "studio draft (mp4+latents+poster+index)",
+        "same bare call + same mp4 writer",
+        samples,
+        1.05,
+        "A writes latents, a poster and the index besides the mp4",
+    )
 
-        frames = (np.clip(bare(), 0, 1) * 255).round().astype(np.uint8)
-        media.write_mp4(setup.outputs / "bare.mp4", frames, plan.fps)
 
-    a, b, rss = setup.compare(studio_e2e, bare_e2e)
-    e2e = Row("overhead e2e", "studio draft (mp4+latents+poster+index)", a, "bare call + mp4 write", b, "", rss)
-    return [compute, e2e]
+def _plain_row(setup: StudioSetup) -> Row:
+    family, plan = setup.manager.family, setup.plan
+    writer = "export_to_video" if family.name == "ltxv" else "encode_video"
+
+    def plain() -> None:
+        plain_draft(plan, family, setup.pipe, setup.outputs / "plain.mp4")
+
+    samples = setup.compare(lambda: _studio_draft(setup, until_write=False), plain)
+    return Row(
+        "plain diffusers",
+        "studio draft (mp4+latents+poster+index)",
+        f'pipe(prompt, "np") + {writer}',
+        samples,
+        None,
+        "B is diffusers as its docs call it: float frames, its post-processing and its writer (not the same work)",
+    )
 
 
 def _switch_row(setup: StudioSetup) -> Row:
@@ -176,7 +267,7 @@ def _switch_row(setup: StudioSetup) -> Row:
     from ..manager import parameter_bytes
 
     manager, current = setup.manager, setup.plan.variant.name
-    other = next(name for name in setup.mset.variants if name != current)
+    other = next(name for name in setup.studio.model_set.variants if name != current)
     loaded = {}
 
     def cold() -> float:
@@ -191,16 +282,15 @@ def _switch_row(setup: StudioSetup) -> Row:
         manager.get(current)
         manager.get(other)
 
-    a, b, rss = setup.compare(cached, cold)
+    samples = setup.compare(cached, cold)
     shared_bytes = sum(parameter_bytes(c) for c in manager.shared().values())
     return Row(
         "switch",
         "cached switch (2 gets)",
-        a,
         f"cold load of {other}",
-        b,
-        "<= 0.2 s on a GPU",
-        rss,
+        samples,
+        None,
+        "goal: a cached switch <= 0.2 s on a GPU",
         {"bytes_loaded_per_switch": loaded["bytes"], "shared_bytes_not_reloaded": shared_bytes},
     )
 
@@ -209,7 +299,7 @@ def _prompt_cache_row(setup: StudioSetup) -> Row:
     """The text stage of a render with the prompt embedding cached vs encoded (and both renders' totals)."""
     from ..render import render_take
 
-    manager, plan, store = setup.manager, setup.plan, setup.store
+    manager, plan, store = setup.manager, setup.plan, setup.studio.store
     totals = {"cached": [], "encoded": []}
 
     def with_cache() -> float:
@@ -223,16 +313,15 @@ def _prompt_cache_row(setup: StudioSetup) -> Row:
         totals["encoded"].append(take.timings["total"])
         return take.timings["text"]
 
-    a, b, rss = setup.compare(with_cache, without_cache)
+    samples = setup.compare(with_cache, without_cache)
     totals = {k: round(statistics.median(v), 4) for k, v in totals.items()}
     return Row(
         "prompt cache",
         "text stage, prompt cached",
-        a,
         "text stage, encoder runs",
-        b,
-        "< 1",
-        rss,
+        samples,
+        1.0,
+        "stage times are the studio's own clock, rounded to 0.1 ms",
         {"render_total_seconds": totals},
     )
 
@@ -241,7 +330,7 @@ def _preview_row(setup: StudioSetup) -> Row:
     """Seconds per denoising step with the live preview on vs off."""
     from ..render import render_take
 
-    manager, plan, store = setup.manager, setup.plan, setup.store
+    manager, plan, store = setup.manager, setup.plan, setup.studio.store
     steps = plan.num_steps
 
     def preview_on() -> float:
@@ -250,5 +339,5 @@ def _preview_row(setup: StudioSetup) -> Row:
     def preview_off() -> float:
         return render_take(plan, manager=manager, store=store, preview=False).timings["denoise"] / steps
 
-    a, b, rss = setup.compare(preview_on, preview_off)
-    return Row("preview", "step with preview", a, "step without", b, "<= 1.05", rss)
+    samples = setup.compare(preview_on, preview_off)
+    return Row("preview", "step with preview", "step without", samples, 1.05, "the denoise stage's time / steps")

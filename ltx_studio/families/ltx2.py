@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from ..preview import StepPreviews
 from ..variants import Sampling
 from . import Decoded, DenoiseJob, Latents, PromptEmbeds
 from .ltxv import LTXVFamily, decode_frames
@@ -331,11 +332,13 @@ class LTX2Family:
             sigma = (timestep[start:stop] if timestep.numel() > 1 else timestep) / 1000.0
             x0 = hidden - sigma.reshape(-1, 1) * velocity
             # The transformer sees normalised latents; the preview map is fitted on normalised ones too.
-            on_x0(x0.reshape(latent_height, latent_width, -1))
+            previews.push(x0.reshape(latent_height, latent_width, -1))
 
+        previews = StepPreviews(on_x0)  # on a GPU: no device sync per step
         handle = pipe.transformer.register_forward_hook(hook, with_kwargs=True)
         try:
             yield
+            previews.flush()
         finally:
             handle.remove()
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .. import media
+from ..preview import StepPreviews
 from ..variants import Sampling
 from . import Decoded, DenoiseJob, Latents, PromptEmbeds
 
@@ -266,11 +267,13 @@ class LTXVFamily:
             timestep = kwargs["timestep"][-1].float()
             sigma = (timestep[start:stop] if timestep.numel() > 1 else timestep) / 1000.0
             x0 = hidden - sigma.reshape(-1, 1) * velocity
-            on_x0(x0.reshape(latent_height, latent_width, -1))
+            previews.push(x0.reshape(latent_height, latent_width, -1))
 
+        previews = StepPreviews(on_x0)  # on a GPU: no device sync per step
         handle = pipe.transformer.register_forward_hook(hook, with_kwargs=True)
         try:
             yield
+            previews.flush()
         finally:
             handle.remove()
 
