@@ -37,19 +37,7 @@ SHARED_COMPONENTS = (
 )
 FAMILY_COMPONENTS = {
     "ltxv": ("text_encoder", "tokenizer", "vae", "scheduler"),
-    "ltx2": (
-        "text_encoder",
-        "tokenizer",
-        "processor",
-        "connectors",
-        "vae",
-        "audio_vae",
-        "vocoder",
-        "scheduler",
-        "prompt_enhancer",
-        "duration_head",
-        "diffusion_decoder",
-    ),
+    "ltx2": SHARED_COMPONENTS,  # every kind there is: LTX-2.5 adds the last three
 }
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..preview import StepPreviews
-from ..variants import Sampling
+from ..variants import FAMILY_COMPONENTS, Sampling
 from . import Decoded, DenoiseJob, Latents, PromptEmbeds
 from .ltxv import LTXVFamily, decode_frames
 
@@ -32,19 +32,9 @@ class LTX2Family:
     """Loads LTX-2 components and runs the stages of a render with diffusers."""
 
     name = "ltx2"
-    shared = (
-        "text_encoder",
-        "tokenizer",
-        "processor",
-        "connectors",
-        "vae",
-        "audio_vae",
-        "vocoder",
-        "scheduler",
-        "prompt_enhancer",  # LTX-2.5: its own Gemma 4 rewrites prompts
-        "duration_head",  # LTX-2.5: picks the length when it is "auto"
-        "diffusion_decoder",  # LTX-2.5: latents -> pixels by a small diffusion model
-    )
+    # text encoder, tokenizer, processor, connectors, both VAEs, vocoder, scheduler; LTX-2.5 adds its
+    # prompt enhancer, duration head (length "auto") and diffusion decoder
+    shared = FAMILY_COMPONENTS["ltx2"]
     has_audio = True
 
     # --- loading -------------------------------------------------------------------------------
