@@ -146,7 +146,8 @@ def _markdown_arch(data: dict) -> list[str]:
     ]
     for r in data["results"]:
         if r.get("unavailable"):
-            lines.append(f"| {r['levers']} | {r['case']} | | unavailable: {'; '.join(r['notes'])} | | | | | |")
+            note = "; ".join(r["notes"]).replace("`", "'").replace("|", "/")
+            lines.append(f"| {r['levers']} | {r['case']} | | unavailable: `{note}` | | | | | |")
             continue
         stages = ", ".join(f"{k} {v:.3f}" for k, v in r["stages"].items() if not k.endswith("total"))
         gpu = "" if r["peak_gpu_gb"] is None else r["peak_gpu_gb"]
