@@ -34,7 +34,8 @@ def test_every_row_prints_each_sides_spread_and_the_ratio_of_medians(capsys):
     for row in data["rows"]:
         for side in (row["a"], row["b"]):
             assert side["runs"] == 2 and side["min"] <= side["median"] <= side["max"]
-        assert row["ratio"] == pytest.approx(row["a"]["median"] / row["b"]["median"], rel=1e-3, abs=1e-4)
+        if min(row["a"]["median"], row["b"]["median"]) >= 1e-3:  # (medians print rounded to 10 us)
+            assert row["ratio"] == pytest.approx(row["a"]["median"] / row["b"]["median"], rel=1e-2)
         assert row["resolution"] is None and row["verdict"].startswith("too few runs")  # 2 runs judge nothing
     assert rows["plain diffusers"]["b"]["label"] == 'pipe(prompt, "np") + encode_video'
     assert data["same_work"]["arguments_equal"] and data["same_work"]["latents_equal"]
@@ -70,7 +71,7 @@ def test_the_bare_call_gets_the_arguments_the_studio_gives_the_pipeline(studio):
 
 
 def _overhead(capsys) -> dict:
-    code, out, err = run(capsys, "--json", "--cases", "overhead", "--repeat", "5", "--warmup", "1", *SMALL)
+    code, out, err = run(capsys, "--json", "--cases", "overhead", "--repeat", "7", "--warmup", "1", *SMALL)
     assert code == 0, err
     return json.loads(out)["rows"][0]
 
@@ -79,8 +80,9 @@ def test_the_bench_sees_a_slowdown_injected_into_the_studio(capsys, monkeypatch)
     """A sleep before the studio's decode raises the overhead ratio by its share of the bare call's time,
     within the spread the two runs measured (each ratio's ~95% interval, from the runs' quartiles)."""
     clean = _overhead(capsys)
-    # 0.05 s, or one clean draft if that is longer, so the rise stands out of a busy machine's spread.
-    delay = max(0.05, round(clean["a"]["median"], 2))
+    # 0.05 s, or two clean drafts if that is longer: on a busy machine the spread grows with the
+    # ratio, so a delay well above the draft's own time is what stands out of it.
+    delay = max(0.05, round(2 * clean["a"]["median"], 2))
     monkeypatch.setenv("LTX_STUDIO_FAULTS", f"sleep={delay}@decode")
     faults.reset()
     try:

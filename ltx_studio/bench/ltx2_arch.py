@@ -135,6 +135,7 @@ class Preset:
     upsampler: dict
     gemma_text: dict
     gemma_vision: dict
+    gemma_image_tokens: int  # soft tokens per image
     max_sequence_length: int
 
 
@@ -172,6 +173,7 @@ PRESETS = {
             hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16, image_size=896,
             patch_size=14, vision_use_head=False,
         ),
+        gemma_image_tokens=256,
         max_sequence_length=1024,
     ),
     # The same structure, narrow: runs the 22B's code path in a fraction of a second on a CPU.
@@ -209,6 +211,7 @@ PRESETS = {
             hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
             image_size=tiny_ltx2.IMAGE_SIZE, patch_size=14,
         ),
+        gemma_image_tokens=tiny_ltx2.IMAGE_TOKENS,
         max_sequence_length=128,
     ),
 }  # fmt: skip
@@ -242,7 +245,7 @@ def gemma3(preset: Preset, tokenizer):
     config = Gemma3Config(
         text_config=text,
         vision_config=preset.gemma_vision,
-        mm_tokens_per_image=256 if preset.gemma_vision["image_size"] > 100 else tiny_ltx2.IMAGE_TOKENS,
+        mm_tokens_per_image=preset.gemma_image_tokens,
         boi_token_index=ids("<start_of_image>"),
         eoi_token_index=ids("<end_of_image>"),
         image_token_index=ids("<image_soft_token>"),
