@@ -58,6 +58,7 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--video", help="a video to restyle or re-time (video-to-video)")
     parser.add_argument("--strength", type=float, default=1.0, help="how closely to follow --video (0-1]")
+    parser.add_argument("--reference", help="LTX-2 IC-LoRA control: a depth / pose / edges video (with --lora)")
     parser.add_argument(
         "--lora",
         action="append",
@@ -178,6 +179,7 @@ def _request(args, variant: str | None):
         video=args.video,
         video_strength=args.strength,
         loras=args.lora,
+        reference=args.reference,
     )
 
 

@@ -46,6 +46,8 @@ class RenderRequest:
     video: str | Path | list | None = None  # a source video (file or frames) to restyle or continue
     video_strength: float = 1.0
     loras: list = field(default_factory=list)  # "NAME[:WEIGHT]", (name, weight) or {"lora", "weight"}: loras.choose
+    reference: str | Path | list | None = None  # IC-LoRA control (LTX-2): depth, pose or edges video
+    reference_strength: float = 1.0
 
 
 @dataclass
@@ -71,6 +73,13 @@ class RenderPlan:
     keyframes: tuple[Keyframe, ...] = ()
     video: SourceVideo | None = None
     loras: tuple[loras.LoraChoice, ...] = ()  # resolved and read; applied to the pipeline by the manager
+    reference: SourceVideo | None = None  # IC-LoRA control video (its frames fitted at each stage's size)
+
+    def reference_condition(self) -> Condition | None:
+        if self.reference is None:
+            return None
+        frames = [media.fit_image(f, self.width, self.height) for f in self.reference.frames[: self.frames]]
+        return Condition(frames, 0, self.reference.strength)
 
     def conditions(self) -> list[Condition]:
         """The keyframes and the source video, fitted to this plan's size, in the family's terms."""
@@ -179,6 +188,15 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         )
 
     keyframes = plan_keyframes(request.keyframes, get_family(model_set.family), frames, fps)
+    chosen = loras.choose(request.loras, lora_folder)
+    reference = None
+    if request.reference is not None:
+        if model_set.family != "ltx2":
+            raise BadInput("a reference video (IC-LoRA control) needs an LTX-2 model set")
+        if not chosen:
+            raise BadInput("a reference video steers the picture through an IC-LoRA: add one with --lora")
+        strength = _number("reference strength", request.reference_strength, float, 0, 1)
+        reference = read_video(request.reference, fps, variant.max_frames, strength)
     if keyframes:
         snapped["keyframes"] = [{"asked": round(k.seconds * fps), "used": k.frame} for k in keyframes]
     fitted = media.fit_image(image, width, height) if image is not None else None
@@ -187,7 +205,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
     typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed, auto_length, keyframes, video, loras.choose(request.loras, lora_folder),
+        typed, auto_length, keyframes, video, chosen, reference,
     )  # fmt: skip
 
 

@@ -243,6 +243,7 @@ def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options)
         image=plan.image,
         audio=plan.audio,
         conditions=plan.conditions(),
+        reference=plan.reference_condition(),
     )
     values.update(options)
     if values.get("refine"):
@@ -318,6 +319,8 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         ]
     if plan.video is not None:
         settings["video"] = plan.video.record()
+    if plan.reference is not None:
+        settings["reference"] = plan.reference.record()
     return settings
 
 

@@ -8,12 +8,13 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import armed_pickle, small
 from safetensors.torch import load_file, save_file
 
-from ltx_studio import loras
+from ltx_studio import loras, media
 from ltx_studio.cli import main
 from ltx_studio.errors import BadInput
 from ltx_studio.manager import PipelineManager, resolve
@@ -304,3 +305,19 @@ def test_a_lora_in_lightricks_own_layout_loads_and_its_missing_alpha_means_alpha
     own_format = studio.render(small(loras=[f"{lightricks}:2"]), preview=False)
 
     assert latents(own_format).equal(latents(diffusers_format))
+
+
+def test_an_ic_lora_follows_a_reference_video_and_a_reference_needs_one(managers, files, tmp_path):
+    studio = studio_of(managers, "demo", tmp_path)
+    clip = tmp_path / "depth.mp4"
+    rng = np.random.default_rng(1)
+    media.write_mp4(clip, rng.integers(0, 255, (17, 64, 96, 3), dtype=np.uint8), 24, {}, None, None)
+    lora = [(str(files["demo"]), 1.0)]
+    plain = studio.render(small(frames=17, loras=lora), preview=False)
+    guided = studio.render(small(frames=17, loras=lora, reference=str(clip)))  # with previews: main tokens first
+    assert not latents(plain).equal(latents(guided))
+    assert guided.settings["reference"]["name"] == "depth.mp4" and guided.frames == 17
+    with pytest.raises(BadInput, match="through an IC-LoRA: add one with --lora"):
+        studio.render(small(reference=str(clip)))
+    with pytest.raises(BadInput, match="needs an LTX-2 model set"):
+        studio_of(managers, "demo-ltxv", tmp_path).render(small(reference=str(clip), loras=lora))

@@ -66,6 +66,7 @@ class DenoiseJob:
     on_step: Callable[[int, int], bool] | None = None  # (step, total) -> stop?
     audio: bool = True  # denoise the sound stream too (families with sound)
     conditions: list = field(default_factory=list)  # conditions.Condition: keyframes and video, at this size
+    reference: Any = None  # conditions.Condition: an IC-LoRA control video (LTX-2), at this size
 
 
 def get_family(name: str):

@@ -195,8 +195,17 @@ class LTX2Family:
                 LTX2VideoCondition(frames=c.frames, index=c.index, strength=c.strength, crf=sampling.image_crf)
             )
         start = job.latents
+        extra = {}
+        if job.reference is not None:  # IC-LoRA control: the same components and adapters, another call
+            from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
+
+            extra["reference_conditions"] = [
+                LTX2ReferenceCondition(frames=job.reference.frames, strength=job.reference.strength)
+            ]
+            pipe = _in_context(pipe)
         with _plain_schedule(pipe, sigmas is not None):
             video, audio = pipe(
+                **extra,
                 conditions=conditions or None,
                 prompt_embeds=job.prompt.embeds,
                 prompt_attention_mask=job.prompt.mask,
@@ -365,6 +374,23 @@ class LTX2Family:
             image=image,
             max_new_tokens=max_tokens,
         )[0].strip()
+
+
+def _in_context(pipe):
+    """`LTX2InContextPipeline` over the condition pipeline's own components (made once per pipeline):
+    the transformer, and so its LoRA adapters, are the same objects."""
+    cached = getattr(pipe, "_in_context_pipe", None)
+    if cached is None:
+        import inspect
+
+        from diffusers import LTX2InContextPipeline
+
+        accepted = inspect.signature(LTX2InContextPipeline.__init__).parameters
+        parts = {k: v for k, v in pipe.components.items() if k in accepted and v is not None}
+        cached = LTX2InContextPipeline(**parts)
+        cached.set_progress_bar_config(disable=True)
+        pipe._in_context_pipe = cached
+    return cached
 
 
 def _diffusion_decode(pipe, video: torch.Tensor, generator) -> np.ndarray:

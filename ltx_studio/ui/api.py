@@ -50,6 +50,8 @@ def add_endpoints(studio: Studio) -> None:
         video: FileData | None = None,
         video_strength: float = 1.0,
         loras: list[dict] | None = None,
+        reference: FileData | None = None,
+        reference_strength: float = 1.0,
     ) -> tuple[FileData, dict]:
         """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...).
 
@@ -76,6 +78,8 @@ def add_endpoints(studio: Studio) -> None:
             video=uploaded(video),
             video_strength=video_strength,
             loras=loras or [],
+            reference=uploaded(reference),
+            reference_strength=reference_strength,
         )
         take = visible(lambda: studio.render(request, preview=False))
         return FileData(path=str(take.path("video"))), record(take)

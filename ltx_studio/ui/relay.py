@@ -57,6 +57,8 @@ def take_markdown(take: Take) -> str:
     if take.settings.get("video") and not take.settings.get("extend"):
         video = take.settings["video"]
         lines.append(f"follows video {video['name'] or '(frames)'} at strength {video['strength']:g}")
+    if take.settings.get("reference"):
+        lines.append(f"IC-LoRA reference video {take.settings['reference']['name'] or '(frames)'}")
     if take.settings.get("extend"):
         extend = take.settings["extend"]
         lines.append(f"extended {'backward' if extend['backward'] else 'forward'} by {extend['seconds']:g} s")

@@ -65,6 +65,7 @@ class StudioTab:
     extend_seconds: gr.Number
     extend_back: gr.Checkbox
     loras: LoraPicker
+    reference: gr.Video  # LTX-2 IC-LoRA control video
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -143,6 +144,7 @@ def draft_request(
     auto_length: bool = False,
     keyframes: Sequence = (),
     lora_rows: Sequence = (),
+    reference: str | None = None,
 ) -> RenderRequest:
     """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset.
     `lora_rows`: the LoRA picker's values, row by row (name, path, weight)."""
@@ -163,6 +165,7 @@ def draft_request(
         typed_prompt=typed["typed"] if typed and typed.get("enhanced") == (prompt or "").strip() else None,
         keyframes=keyframes_of(list(keyframes)),
         loras=lora_request(lora_rows),
+        reference=reference or None,
     )
 
 
@@ -218,6 +221,8 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
             )
             image = _first_frame_input()
             strip = build_keyframe_strip()
+            with gr.Accordion("IC-LoRA control: a depth, pose or edges video (with an IC-LoRA)", open=False):
+                reference = gr.Video(label="Reference video", sources=["upload"], elem_id="reference", height=160)
             variant = gr.Radio(
                 choices=variant_choices(studio), value=mset.default_variant, label="Variant", elem_id="variant"
             )
@@ -295,6 +300,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         extend_seconds=extend_seconds,
         extend_back=extend_back,
         loras=loras,
+        reference=reference,
     )
 
 
@@ -339,7 +345,8 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         rows = [data[component] for component in tab.loras.inputs]  # (name, path, weight) per picker row
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
-            job = studio.draft_job(draft_request(studio, *base, keyframes=keyframes, lora_rows=rows))
+            request_ = draft_request(studio, *base, keyframes=keyframes, lora_rows=rows, reference=data[tab.reference])
+            job = studio.draft_job(request_)
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         for kind, value in sessions.relay(job, request.session_hash, progress):
@@ -347,7 +354,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
 
     tab.draft_btn.click(
         run_draft,
-        set(tab.settings),  # a set: the handler gets {component: value}
+        {*tab.settings, tab.reference},  # a set: the handler gets {component: value}
         tab.result,
         show_progress_on=[tab.video],
         concurrency_id="gpu",
