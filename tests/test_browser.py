@@ -221,3 +221,24 @@ def test_first_and_last_keyframes_then_extend_in_a_real_browser(browser, app_url
     assert "73 frames" in page.locator("#take-info").inner_text()  # 25 + 48 new frames (2 s)
     assert plays_with_sound(page, "#take video")
     page.screenshot(path=str(tmp_path / "8-keyframes-extend.png"), full_page=True)
+
+
+def test_restyle_a_short_mp4_in_a_real_browser(browser, app_url, tmp_path):
+    import numpy as np
+
+    from ltx_studio import media
+
+    clip = tmp_path / "clip.mp4"
+    media.write_mp4(
+        clip, np.random.default_rng(0).integers(0, 255, (17, 64, 96, 3), dtype=np.uint8), 24, {}, None, None
+    )
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.wait_for_selector("#prompt textarea")
+    page.fill("#prompt textarea", "the same clip in watercolour")
+    page.get_by_text("Video to video: restyle or re-time a clip").click()
+    page.locator("#source-video input[type=file]").set_input_files(str(clip))
+    page.wait_for_selector("#source-video video[src]", timeout=30_000)
+    page.get_by_role("button", name="Draft", exact=True).click()
+    page.wait_for_function("document.querySelector('#take-info').innerText.includes('follows video')", timeout=60_000)
+    assert "clip.mp4 at strength 0.8" in page.locator("#take-info").inner_text()  # the Duration slider sets the length

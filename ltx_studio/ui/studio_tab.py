@@ -66,6 +66,8 @@ class StudioTab:
     extend_back: gr.Checkbox
     loras: LoraPicker
     reference: gr.Video  # LTX-2 IC-LoRA control video
+    source_video: gr.Video  # video-to-video: the clip to restyle
+    source_strength: gr.Slider
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -145,6 +147,8 @@ def draft_request(
     keyframes: Sequence = (),
     lora_rows: Sequence = (),
     reference: str | None = None,
+    source_video: str | None = None,
+    source_strength: float = 1.0,
 ) -> RenderRequest:
     """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset.
     `lora_rows`: the LoRA picker's values, row by row (name, path, weight)."""
@@ -166,6 +170,8 @@ def draft_request(
         keyframes=keyframes_of(list(keyframes)),
         loras=lora_request(lora_rows),
         reference=reference or None,
+        video=source_video or None,
+        video_strength=float(source_strength or 1.0),
     )
 
 
@@ -221,6 +227,9 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
             )
             image = _first_frame_input()
             strip = build_keyframe_strip()
+            with gr.Accordion("Video to video: restyle or re-time a clip", open=False):
+                source_video = gr.Video(label="Source video", sources=["upload"], elem_id="source-video", height=160)
+                source_strength = gr.Slider(0.05, 1.0, value=0.8, step=0.05, label="How closely to follow it")
             with gr.Accordion("IC-LoRA control: a depth, pose or edges video (with an IC-LoRA)", open=False):
                 reference = gr.Video(label="Reference video", sources=["upload"], elem_id="reference", height=160)
             variant = gr.Radio(
@@ -301,6 +310,8 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         extend_back=extend_back,
         loras=loras,
         reference=reference,
+        source_video=source_video,
+        source_strength=source_strength,
     )
 
 
@@ -345,7 +356,15 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         rows = [data[component] for component in tab.loras.inputs]  # (name, path, weight) per picker row
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
-            request_ = draft_request(studio, *base, keyframes=keyframes, lora_rows=rows, reference=data[tab.reference])
+            request_ = draft_request(
+                studio,
+                *base,
+                keyframes=keyframes,
+                lora_rows=rows,
+                reference=data[tab.reference],
+                source_video=data[tab.source_video],
+                source_strength=data[tab.source_strength],
+            )
             job = studio.draft_job(request_)
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
@@ -354,7 +373,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
 
     tab.draft_btn.click(
         run_draft,
-        {*tab.settings, tab.reference},  # a set: the handler gets {component: value}
+        {*tab.settings, tab.reference, tab.source_video, tab.source_strength},  # a set: {component: value}
         tab.result,
         show_progress_on=[tab.video],
         concurrency_id="gpu",
