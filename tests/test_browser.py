@@ -210,6 +210,7 @@ def test_first_and_last_keyframes_then_extend_in_a_real_browser(browser, app_url
     page.locator("#keyframe-1 input[type=file]").set_input_files(str(FIRST_FRAMES / "coffee.png"))
     page.get_by_role("button", name="First + last frame", exact=True).click()
     page.wait_for_function("document.querySelector('#keyframe-time-1 input').value > 0")
+    page.wait_for_function("document.querySelectorAll('#keyframe-order img').length == 2")  # thumbnails in time order
     page.get_by_role("button", name="Draft", exact=True).click()
     page.wait_for_function("document.querySelector('#take-info').innerText.includes('keyframes:')", timeout=60_000)
     info = page.locator("#take-info").inner_text()

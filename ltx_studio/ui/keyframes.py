@@ -20,6 +20,7 @@ class KeyframeStrip:
     times: list[gr.Number]
     strengths: list[gr.Slider]
     first_last_btn: gr.Button
+    order: gr.Gallery  # the keyframes as thumbnails in time order, with their times
 
     @property
     def inputs(self) -> list[gr.components.Component]:
@@ -42,7 +43,21 @@ def build_keyframe_strip(prefix: str = "") -> KeyframeStrip:
                     times.append(gr.Number(value=None, label="at (s)", minimum=0, elem_id=f"{prefix}keyframe-time-{i}"))
                     strengths.append(gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="strength"))
         first_last_btn = gr.Button("First + last frame", size="sm", elem_id=f"{prefix}first-last")
-    return KeyframeStrip(images, times, strengths, first_last_btn)
+        order = gr.Gallery(
+            label="In time order", columns=SLOTS, height=120, allow_preview=False, elem_id=f"{prefix}keyframe-order"
+        )
+    strip = KeyframeStrip(images, times, strengths, first_last_btn, order)
+    for component in strip.inputs:
+        component.change(
+            lambda *values: [
+                (k["image"], f"{k['seconds']:g} s · strength {k['strength']:g}") for k in keyframes_of(list(values))
+            ],
+            strip.inputs,
+            [order],
+            api_visibility="private",
+            queue=False,
+        )
+    return strip
 
 
 def wire_first_last(strip: KeyframeStrip, seconds: gr.Slider) -> None:
