@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from ..preview import StepPreviews
 from ..variants import FAMILY_COMPONENTS, Sampling
 from . import Decoded, DenoiseJob, Latents, PromptEmbeds
-from .ltxv import LTXVFamily, decode_frames
+from .ltxv import LTXVFamily, capture_x0, decode_frames
 
 MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default; a tokenizer with a shorter limit caps it
 
@@ -322,24 +321,11 @@ class LTX2Family:
         start = (latent_frames // 2) * frame_tokens
         stop = start + frame_tokens
 
-        def hook(module, args, kwargs, output):
-            if kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"):
-                return
-            hidden = kwargs["hidden_states"][-1, start:stop].float()
-            velocity = output[0][-1, start:stop].float()
-            timestep = kwargs["timestep"][-1].float()
-            sigma = (timestep[start:stop] if timestep.numel() > 1 else timestep) / 1000.0
-            x0 = hidden - sigma.reshape(-1, 1) * velocity
-            # The transformer sees normalised latents; the preview map is fitted on normalised ones too.
-            previews.push(x0.reshape(latent_height, latent_width, -1))
+        def extra_guidance(kwargs) -> bool:  # STG and modality-isolation passes
+            return bool(kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"))
 
-        previews = StepPreviews(on_x0)  # on a GPU: no device sync per step
-        handle = pipe.transformer.register_forward_hook(hook, with_kwargs=True)
-        try:
+        with capture_x0(pipe, slice(start, stop), latent_height, latent_width, on_x0, extra_guidance):
             yield
-            previews.flush()
-        finally:
-            handle.remove()
 
     encode_images = LTXVFamily.encode_images  # the same VAE encode call (for preview calibration)
 

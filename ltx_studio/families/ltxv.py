@@ -261,24 +261,11 @@ class LTXVFamily:
         start = -(latent_frames - middle) * frame_tokens
         stop = start + frame_tokens or None
 
-        def hook(module, args, kwargs, output):
-            hidden = kwargs["hidden_states"][-1, start:stop].float()
-            velocity = output[0][-1, start:stop].float()
-            timestep = kwargs["timestep"][-1].float()
-            sigma = (timestep[start:stop] if timestep.numel() > 1 else timestep) / 1000.0
-            x0 = hidden - sigma.reshape(-1, 1) * velocity
-            previews.push(x0.reshape(latent_height, latent_width, -1))
-
-        previews = StepPreviews(on_x0)  # on a GPU: no device sync per step
-        handle = pipe.transformer.register_forward_hook(hook, with_kwargs=True)
-        try:
+        with capture_x0(pipe, slice(start, stop), latent_height, latent_width, on_x0):
             yield
-            previews.flush()
-        finally:
-            handle.remove()
 
     @torch.no_grad()
-    def enhance_prompt(self, pipe, prompt: str, image, seed: int) -> str:
+    def enhance_prompt(self, pipe, prompt: str, image, seed: int, max_tokens: int | None = None) -> str:
         from ..errors import BadInput
 
         raise BadInput("prompt enhancement needs an LTX-2 model set (LTX-Video has no enhancer)")
@@ -295,6 +282,34 @@ class LTXVFamily:
 
 
 @torch.no_grad()
+@contextlib.contextmanager
+def capture_x0(
+    pipe, tokens: slice, latent_height: int, latent_width: int, on_x0, skip: Callable[[dict], bool] | None = None
+) -> Iterator[None]:
+    """Hand `on_x0` the denoised estimate of one latent frame's tokens after each transformer call
+    (both families): x0 = x_t - sigma * v, sigma each token's timestep / 1000 (a conditioned token has
+    0), from the last row of the batch (the conditional pass). `skip(kwargs)` passes over extra
+    guidance calls. The transformer sees normalised latents; the preview map is fitted on those."""
+
+    def hook(module, args, kwargs, output):
+        if skip is not None and skip(kwargs):
+            return
+        hidden = kwargs["hidden_states"][-1, tokens].float()
+        velocity = output[0][-1, tokens].float()
+        timestep = kwargs["timestep"][-1].float()
+        sigma = (timestep[tokens] if timestep.numel() > 1 else timestep) / 1000.0
+        x0 = hidden - sigma.reshape(-1, 1) * velocity
+        previews.push(x0.reshape(latent_height, latent_width, -1))
+
+    previews = StepPreviews(on_x0)  # on a GPU: no device sync per step
+    handle = pipe.transformer.register_forward_hook(hook, with_kwargs=True)
+    try:
+        yield
+        previews.flush()
+    finally:
+        handle.remove()
+
+
 def decode_frames(pipe, latents: torch.Tensor, sampling: Sampling, generator, *, normalised: bool) -> np.ndarray:
     """uint8 frames [F, H, W, 3] from video latents, as the LTX pipelines decode after their loop.
 
