@@ -24,6 +24,7 @@ from .errors import BadInput, Cancelled, StudioError, TakeNotFound, WeightsMissi
 from .events import CancelToken, Event, EventSink, Failed, Progress
 from .manager import PipelineManager, default_model_set_name, is_on_disk, required_components
 from .render import RenderRequest, denoise_job, load_latents, plan_from_take, plan_render, render_take
+from .service import JobsMixin, QueuedJob
 from .takes import Take, TakeStore
 from .variants import ModelSet, load_registry, model_set
 
@@ -71,7 +72,7 @@ class Job:
         return not self._thread.is_alive()
 
 
-class Studio:
+class Studio(JobsMixin):
     """Drafts, comparisons, upscales, live drafts and the takes library over one model set."""
 
     def __init__(
@@ -145,10 +146,12 @@ class Studio:
         cancel: CancelToken | None = None,
         preview: bool = True,
         kind: str = "draft",
+        record: dict | None = None,
     ) -> Take:
-        """Validate a request (BadInput before anything runs), render it, store the take."""
+        """Validate a request (BadInput before anything runs), render it, store the take
+        (`record` adds to its settings, e.g. the batch it belongs to)."""
         plan = plan_render(request, self.model_set, self.lora_folder)
-        return self._render(plan, on_event=on_event, cancel=cancel, preview=preview, kind=kind)
+        return self._render(plan, on_event=on_event, cancel=cancel, preview=preview, kind=kind, record=record)
 
     def _render(self, plan, *, on_event: EventSink | None, cancel: CancelToken | None, **options) -> Take:
         """Render one plan on the device (waiting for it), retrying once after running out of memory."""
@@ -320,30 +323,22 @@ class Studio:
 
     # --- rendering (streamed) ----------------------------------------------------------------
 
-    def draft_job(self, request: RenderRequest, *, preview: bool = True) -> Job:
-        return Job(lambda emit, cancel: self.render(request, on_event=emit, cancel=cancel, preview=preview), "draft")
+    def draft_job(self, request: RenderRequest, *, preview: bool = True, owner: str = "api") -> QueuedJob:
+        """A draft as a server job (checked now, queued, followed with `.events()`)."""
+        return self.submit_draft(request, preview=preview, owner=owner)
 
-    def compare_job(self, request: RenderRequest, variants: list[str], *, preview: bool = False) -> Job:
-        return Job(
-            lambda emit, cancel: self.compare(request, variants, on_event=emit, cancel=cancel, preview=preview),
-            "compare",
-        )
+    def compare_job(
+        self, request: RenderRequest, variants: list[str], *, preview: bool = False, owner: str = "api"
+    ) -> QueuedJob:
+        return self.submit_compare(request, variants, preview=preview, owner=owner)
 
-    def extend_job(self, take_id: str, seconds: float, *, prompt: str | None = None, backward: bool = False) -> Job:
-        return Job(
-            lambda emit, cancel: self.extend(
-                take_id, seconds, prompt=prompt, backward=backward, on_event=emit, cancel=cancel
-            ),
-            "extend",
-        )
+    def extend_job(
+        self, take_id: str, seconds: float, *, prompt: str | None = None, backward: bool = False, owner: str = "api"
+    ) -> QueuedJob:
+        return self.submit_extend(take_id, seconds, prompt=prompt, backward=backward, owner=owner)
 
-    def upscale_job(self, take_id: str, *, mode: str = "latent", width=None, height=None) -> Job:
-        return Job(
-            lambda emit, cancel: self.upscale(
-                take_id, mode=mode, width=width, height=height, on_event=emit, cancel=cancel
-            ),
-            "upscale",
-        )
+    def upscale_job(self, take_id: str, *, mode: str = "latent", width=None, height=None, owner="api") -> QueuedJob:
+        return self.submit_upscale(take_id, mode=mode, width=width, height=height, owner=owner)
 
     def live_request(self, prompt: str, image=None, seed: int = -1) -> RenderRequest:
         """A quick preview draft: the set's live variant at its small live size and few frames."""

@@ -119,7 +119,7 @@ class TakeStore:
         try:
             self.takes_dir.mkdir(parents=True, exist_ok=True)
             self.staging_dir = self._own_staging()
-            with self._sql() as db:
+            with self.sql() as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS takes (id TEXT PRIMARY KEY, created TEXT NOT NULL, "
@@ -147,7 +147,7 @@ class TakeStore:
         return mine
 
     @contextmanager
-    def _sql(self):
+    def sql(self):
         """The store's one connection, used by one thread at a time, committed on success.
 
         Keeping it open keeps SQLite's WAL and shared-memory files in place, so the index can still
@@ -162,7 +162,7 @@ class TakeStore:
 
     def _reindex(self) -> None:
         """Index take folders that have a record but no row (a crash between rename and insert)."""
-        with self._sql() as db:
+        with self.sql() as db:
             known = {row[0] for row in db.execute("SELECT id FROM takes")}
         for record in self.takes_dir.glob("*/take.json"):
             take_id = record.parent.name
@@ -202,7 +202,7 @@ class TakeStore:
 
     def _insert(self, take: Take) -> None:
         try:
-            with self._sql() as db:
+            with self.sql() as db:
                 db.execute(
                     "INSERT OR REPLACE INTO takes (id, created, parent, approved, record) VALUES (?, ?, ?, ?, ?)",
                     (take.id, take.created, take.parent, int(take.approved), json.dumps(take.record())),
@@ -221,7 +221,7 @@ class TakeStore:
     def get(self, take_id: str) -> Take:
         """The take with that id (status "missing" if its files were removed), or TakeNotFound."""
         check_take_id(take_id)
-        with self._sql() as db:
+        with self.sql() as db:
             row = db.execute("SELECT record FROM takes WHERE id = ?", (take_id,)).fetchone()
         if row is None:
             raise TakeNotFound(f"no take with id {take_id!r}")
@@ -230,12 +230,12 @@ class TakeStore:
     def list(self, limit: int | None = None) -> list[Take]:
         """All takes, newest first."""
         query = "SELECT record FROM takes ORDER BY created DESC, id DESC"
-        with self._sql() as db:
+        with self.sql() as db:
             rows = db.execute(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
         return [self._from_row(row[0]) for row in rows]
 
     def children(self, take_id: str) -> list[Take]:
-        with self._sql() as db:
+        with self.sql() as db:
             rows = db.execute("SELECT record FROM takes WHERE parent = ? ORDER BY created", (take_id,)).fetchall()
         return [self._from_row(row[0]) for row in rows]
 
@@ -243,7 +243,7 @@ class TakeStore:
         """Mark a take approved (or not); the record on disk follows."""
         take = self.get(take_id)
         take.approved = approved
-        with self._sql() as db:
+        with self.sql() as db:
             changed = db.execute(
                 "UPDATE takes SET approved = ?, record = ? WHERE id = ?",
                 (int(approved), json.dumps(take.record()), take_id),
@@ -264,7 +264,7 @@ class TakeStore:
         if moved:
             Path(take.folder).rename(doomed / "take")
         try:
-            with self._sql() as db:
+            with self.sql() as db:
                 db.execute("DELETE FROM takes WHERE id = ?", (take_id,))
         except BaseException:
             if moved:

@@ -97,7 +97,9 @@ def studio(tmp_path, shared_manager):
     """A Studio over a fresh outputs folder (models shared across tests, takes not)."""
     from ltx_studio.studio import Studio
 
-    return Studio(model_set_name="demo", outputs=tmp_path / "outputs", manager=shared_manager)
+    studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs", manager=shared_manager)
+    yield studio
+    studio.close()
 
 
 def free_port() -> int:
@@ -119,6 +121,7 @@ def served(tmp_path_factory, shared_manager):
     page = launch(studio, host="127.0.0.1", port=port, block=False)
     yield studio, f"http://127.0.0.1:{port}/"
     page.close()
+    studio.close()
 
 
 @pytest.fixture(scope="module")

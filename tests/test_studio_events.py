@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from conftest import small
 
+from ltx_studio import faults
+from ltx_studio.errors import BadInput
 from ltx_studio.events import Failed, Preview, Progress, TakeDone
 
 
@@ -27,9 +30,21 @@ def test_a_draft_job_yields_stage_progress_a_preview_per_step_then_the_take(stud
     assert studio.takes()[0].id == events[-1].take.id
 
 
-def test_bad_input_ends_a_job_with_a_failed_event_and_the_studio_keeps_working(studio):
-    events = list(studio.draft_job(small(prompt="")).events())
-    assert events == [Failed("prompt is empty: describe the video (or give a first frame)")]
+def test_bad_input_is_refused_before_anything_is_queued_and_the_studio_keeps_working(studio):
+    with pytest.raises(BadInput, match="^prompt is empty: describe the video"):
+        studio.draft_job(small(prompt=""))
+    assert studio.jobs.list() == []
+    assert isinstance(list(studio.draft_job(small()).events())[-1], TakeDone)
+
+
+def test_a_failure_while_running_ends_the_job_with_its_one_line_and_the_queue_records_it(studio, monkeypatch):
+    monkeypatch.setenv("LTX_STUDIO_FAULTS", "enospc@write:1")
+    faults.reset()
+    job = studio.draft_job(small())
+    events = list(job.events())
+    assert isinstance(events[-1], Failed) and "is full: free some space" in events[-1].message
+    record = studio.jobs.get(job.id)
+    assert record.state == "failed" and "is full" in record.error and record.take_ids == []
     assert isinstance(list(studio.draft_job(small()).events())[-1], TakeDone)
 
 

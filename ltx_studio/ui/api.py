@@ -81,14 +81,18 @@ def add_endpoints(studio: Studio) -> None:
             reference=uploaded(reference),
             reference_strength=reference_strength,
         )
-        take = visible(lambda: studio.render(request, preview=False))
+        take = visible(lambda: studio.wait(studio.submit_draft(request, preview=False, owner="api").id)[0])
         return FileData(path=str(take.path("video"))), record(take)
 
     def upscale(
         take_id: str, mode: str = "latent", width: int | None = None, height: int | None = None
     ) -> tuple[FileData, dict]:
         """Approve a draft and make its final (mode latent: x2 + refine; mode pro: re-render with Pro)."""
-        take = visible(lambda: studio.upscale(take_id, mode=mode, width=width, height=height))
+        take = visible(
+            lambda: studio.wait(studio.submit_upscale(take_id, mode=mode, width=width, height=height, owner="api").id)[
+                -1
+            ]
+        )
         return FileData(path=str(take.path("video"))), record(take)
 
     def compare(
@@ -117,18 +121,20 @@ def add_endpoints(studio: Studio) -> None:
             audio=audio,
             loras=loras or [],
         )
-        takes = visible(lambda: studio.compare(request, list(variants or studio.model_set.variants)))
+        chosen = list(variants or studio.model_set.variants)
+        takes = visible(lambda: studio.wait(studio.submit_compare(request, chosen, owner="api").id))
         return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes]
 
     def extend(
         take_id: str, seconds: float = 2.0, prompt: str | None = None, backward: bool = False
     ) -> tuple[FileData, dict]:
         """Continue a take by `seconds` (before its start with `backward`): the joined clip as a new take."""
-        take = visible(lambda: studio.extend(take_id, seconds, prompt=prompt or None, backward=backward))
+        job = visible(lambda: studio.submit_extend(take_id, seconds, prompt=prompt or None, backward=backward))
+        take = visible(lambda: studio.wait(job.id)[-1])
         return FileData(path=str(take.path("video"))), record(take)
 
     for fn in (draft, upscale, compare, extend):
-        gr.api(fn, api_name=fn.__name__, concurrency_id="gpu")
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=None)  # each waits for its job in the studio's queue
 
 
 def uploaded(file: FileData | dict | str | None) -> str | None:

@@ -14,7 +14,7 @@ import gradio as gr
 from ..render import RenderRequest
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
-from .relay import Shared, take_markdown
+from .relay import Shared, owner, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
@@ -125,7 +125,8 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
         videos = [None] * SLOTS
         infos = ["Waiting…" if i < len(chosen) else "" for i in range(SLOTS)]
         yield [ids, *videos, *infos]
-        for kind, value in sessions.relay(studio.compare_job(req, list(chosen)), request.session_hash, progress):
+        job = visible(lambda: studio.compare_job(req, list(chosen), owner=owner(data[shared.browser], request)))
+        for kind, value in sessions.relay(job, request.session_hash, progress):
             if kind == "take":
                 i = len(ids)
                 ids = [*ids, value.id]
@@ -136,18 +137,19 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
     wire_first_last(tab.keyframes, tab.seconds)
     tab.run_btn.click(
         run_compare,
-        {*fields, *tab.keyframes.inputs, *tab.loras.inputs},  # a set: the handler gets {component: value}
+        {*fields, *tab.keyframes.inputs, *tab.loras.inputs, shared.browser},  # a set: {component: value}
         [tab.ids, *tab.videos, *tab.infos],
         show_progress_on=tab.videos,
-        concurrency_id="gpu",
+        concurrency_limit=None,  # it follows a queued job
         api_visibility="private",
     )
 
     def upscale_compared(index):
-        def handler(ids, request: gr.Request, progress=gr.Progress()):
+        def handler(ids, browser_id, request: gr.Request, progress=gr.Progress()):
             if index >= len(ids):
                 raise gr.Error("That take is not rendered yet.", print_exception=False)
-            for kind, value in sessions.relay(studio.upscale_job(ids[index]), request.session_hash, progress):
+            job = visible(lambda: studio.upscale_job(ids[index], owner=owner(browser_id, request)))
+            for kind, value in sessions.relay(job, request.session_hash, progress):
                 if kind == "take":
                     yield str(value.path("video")), take_markdown(value)
 
@@ -156,9 +158,9 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
     for i, button in enumerate(tab.upscale_btns):
         button.click(
             upscale_compared(i),
-            [tab.ids],
+            [tab.ids, shared.browser],
             [tab.final, tab.final_info],
             show_progress_on=[tab.final],
-            concurrency_id="gpu",
+            concurrency_limit=None,
             api_visibility="private",
         )

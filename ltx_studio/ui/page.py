@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from . import api
+from . import api, queue_panel
 from .compare_tab import CompareTab, build_compare_tab
 from .relay import Shared, visible
-from .studio_tab import ASSETS, StudioTab, build_studio_tab, variant_choices
+from .studio_tab import ASSETS, StudioTab, build_studio_tab, result_updates, variant_choices
 from .takes_tab import build_takes_tab, wire_reuse
 
 if TYPE_CHECKING:
@@ -49,10 +49,16 @@ def build(studio: Studio) -> gr.Blocks:
                 min_width=320,
             )
         banner = gr.Markdown(DEMO_BANNER, elem_id="banner", visible=studio.model_set.is_demo)
+        shared.browser = queue_panel.browser_state(studio)
         with gr.Tabs() as tabs:
             studio_tab = build_studio_tab(studio, shared)
             compare_tab = build_compare_tab(studio, shared)
             takes_tab = build_takes_tab(studio, page)
+        queue_panel.build_queue_panel(studio, shared, page)
+        known = queue_panel.wire_browser_id(shared, page)
+        queue_panel.wire_resume(
+            studio, shared, page, known, studio_tab.result, lambda kind, value: result_updates(studio, kind, value)
+        )
         wire_reuse(studio, shared, takes_tab, studio_tab, tabs)
         _wire_model_set(studio, shared, chooser, [header, banner], studio_tab, compare_tab, page)
         api.add_endpoints(studio)
@@ -118,6 +124,7 @@ def launch(
 
     Only the outputs folder and the shipped assets are served as files (plus Gradio's own cache).
     """
+    studio.start_jobs()  # own the queue: what was queued (or interrupted) before a restart runs now
     page = build(studio)
     page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     page.launch(
@@ -127,7 +134,12 @@ def launch(
         share=share,
         # Only the take folders and the example photos; not takes.db, not the rest of the disk.
         allowed_paths=[str(studio.store.takes_dir), str(ASSETS)],
-        blocked_paths=[str(studio.store.db_path), str(studio.store.root / ".staging")],
+        blocked_paths=[
+            str(studio.store.db_path),
+            str(studio.store.root / ".staging"),
+            str(studio.jobs.folder),
+            str(studio.store.root / "browser.key"),
+        ],
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=not block,
         css=CSS,

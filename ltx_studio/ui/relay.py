@@ -159,12 +159,19 @@ class Sessions:
                         yield "error", event.message  # shown beside the result, then as a toast
                         raise gr.Error(event.message, print_exception=False)
         finally:
-            job.cancel()  # a closed page or a Stop: let the worker stop between steps
+            if not getattr(job, "outlives_page", False):
+                job.cancel()  # a live draft ends with its page; a queued job runs on without it
             with self.lock:
                 running = self.jobs.get(session, set())
                 running.discard(job)
                 if not running:
                     self.jobs.pop(session, None)
+
+
+def owner(browser_id: str | None, request: gr.Request | None) -> str:
+    """Who a job from the page belongs to: the signed-in user (with --auth), else this browser."""
+    user = getattr(request, "username", None) if request is not None else None
+    return f"user:{user}" if user else f"browser:{browser_id or 'unknown'}"
 
 
 class Shared:
@@ -174,6 +181,7 @@ class Shared:
     def __init__(self, studio: Studio, sessions: Sessions):
         self.studio = studio
         self.sessions = sessions
+        self.browser: gr.BrowserState | None = None  # this browser's id, kept in its localStorage (page.build)
 
     @classmethod
     def of(cls, studio: Studio) -> Shared:

@@ -22,7 +22,7 @@ from ..events import Failed
 from ..render import RenderRequest
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
-from .relay import Shared, take_markdown
+from .relay import Shared, owner, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
@@ -365,26 +365,27 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
                 source_video=data[tab.source_video],
                 source_strength=data[tab.source_strength],
             )
-            job = studio.draft_job(request_)
+            job = studio.draft_job(request_, owner=owner(data[shared.browser], request))
         except StudioError as exc:
+            yield result_updates(studio, "error", str(exc))  # beside the result, then as a toast
             raise gr.Error(str(exc), print_exception=False) from None
         for kind, value in sessions.relay(job, request.session_hash, progress):
             yield result_updates(studio, kind, value)
 
     tab.draft_btn.click(
         run_draft,
-        {*tab.settings, tab.reference, tab.source_video, tab.source_strength},  # a set: {component: value}
+        {*tab.settings, tab.reference, tab.source_video, tab.source_strength, shared.browser},  # {component: value}
         tab.result,
         show_progress_on=[tab.video],
-        concurrency_id="gpu",
+        concurrency_limit=None,  # it only follows a queued job: the studio's queue orders the work
         api_visibility="private",
     )
 
     def run_final(mode):
-        def handler(current, request: gr.Request, progress=gr.Progress()):
+        def handler(current, browser_id, request: gr.Request, progress=gr.Progress()):
             if not current:
                 raise gr.Error("Draft something first, then approve it.", print_exception=False)
-            job = studio.upscale_job(current, mode=mode)
+            job = visible(lambda: studio.upscale_job(current, mode=mode, owner=owner(browser_id, request)))
             for kind, value in sessions.relay(job, request.session_hash, progress):
                 yield result_updates(studio, kind, value)
 
@@ -393,19 +394,23 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
     for button, mode in ((tab.upscale_btn, "latent"), (tab.pro_btn, "pro")):
         button.click(
             run_final(mode),
-            [tab.take_id],
+            [tab.take_id, shared.browser],
             tab.result,
             show_progress_on=[tab.video],
-            concurrency_id="gpu",
+            concurrency_limit=None,
             api_visibility="private",
         )
 
-    def run_extend(current, seconds, backward, prompt_text, request: gr.Request, progress=gr.Progress()):
+    def run_extend(current, seconds, backward, prompt_text, browser_id, request: gr.Request, progress=gr.Progress()):
         if not current:
             raise gr.Error("Draft something first, then extend it.", print_exception=False)
         try:
             job = studio.extend_job(
-                current, seconds or 2.0, prompt=(prompt_text or "").strip() or None, backward=backward
+                current,
+                seconds or 2.0,
+                prompt=(prompt_text or "").strip() or None,
+                backward=backward,
+                owner=owner(browser_id, request),
             )
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
@@ -414,10 +419,10 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
 
     tab.extend_btn.click(
         run_extend,
-        [tab.take_id, tab.extend_seconds, tab.extend_back, tab.prompt],
+        [tab.take_id, tab.extend_seconds, tab.extend_back, tab.prompt, shared.browser],
         tab.result,
         show_progress_on=[tab.video],
-        concurrency_id="gpu",
+        concurrency_limit=None,
         api_visibility="private",
     )
 

@@ -192,7 +192,7 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
         progress(0.0, desc="Extending the take by 2 s")
-        take = visible(lambda: studio.extend(current, 2.0))
+        take = visible(lambda: studio.wait(studio.submit_extend(current, 2.0, owner="page").id)[-1])
         listed = list_takes(include_live)
         return (take.id, str(take.path("video")), take_markdown(take), f"> {take.prompt}",
                 gr.update(value=str(take.path("video")), visible=True), *listed)  # fmt: skip
@@ -215,5 +215,5 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
         [tab.selected, tab.show_live],
         [*shown, *list_outputs],
         api_visibility="private",
-        concurrency_id="gpu",
+        concurrency_limit=None,  # it waits for a queued job
     )

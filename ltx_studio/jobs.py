@@ -1,0 +1,453 @@
+"""The server-owned job queue: one row per Draft, Upscale, Pro re-render, Extend, Compare or batch in
+the take store's SQLite database, run one at a time by the process that owns the queue.
+
+A job outlives the page that asked for it: closing the browser only stops following it. Its inputs
+(first frames, keyframes, source videos) are copied into `jobs/<id>/` when it is queued, so a
+restart can run it again; they go when it ends. A job that was running when its process died is
+marked interrupted and queued once more; its half-written take was never visible (takes are staged
+and renamed whole). Another process (the CLI's `jobs cancel`) asks for a cancel through the row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import queue
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PIL import Image
+
+from .errors import BadInput, Cancelled, StudioError
+from .events import CancelToken, Event, EventSink, Failed, Preview, Progress, TakeDone
+
+log = logging.getLogger(__name__)
+
+KINDS = ("draft", "compare", "upscale", "extend", "batch")
+FINISHED = ("done", "failed", "cancelled")
+MAX_ATTEMPTS = 2  # the first run, and one more after an interruption
+KEEP_FINISHED = 200  # finished rows kept for the Queue panel and `jobs list`
+PROGRESS_EVERY_S = 0.5  # how often a running job's progress is written to its row
+_END = object()
+
+
+@dataclass
+class JobRecord:
+    """One job as stored: what was asked, where it stands, what it made."""
+
+    id: str
+    kind: str
+    params: dict
+    state: str = "queued"  # queued | running | done | failed | cancelled
+    label: str = ""  # a short line for people: the prompt, or the take it works on
+    owner: str = ""  # who may cancel it: a browser's id, a user name, "api", "cli", "mcp"
+    stage: str = ""  # the running stage, as "denoise 40%" or "2/8 · decode"
+    progress: float = 0.0  # of the whole job, 0..1
+    take_ids: list[str] = field(default_factory=list)
+    error: str = ""
+    note: str = ""  # e.g. "interrupted by a restart; run again"
+    attempts: int = 0
+    created: str = ""
+    started: str = ""
+    finished: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def new_job_id() -> str:
+    return "job-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class JobQueue:
+    """The jobs table beside the takes table, and the folder that keeps queued jobs' inputs."""
+
+    def __init__(self, store):
+        self.store = store
+        self.folder = store.root / "jobs"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with store.sql() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, "
+                "state TEXT NOT NULL, cancel_requested INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL)"
+            )
+
+    # --- rows ----------------------------------------------------------------------------------
+
+    def add(self, kind: str, params: dict, *, owner: str = "", label: str = "", job_id: str | None = None) -> JobRecord:
+        record = JobRecord(
+            id=job_id or new_job_id(), kind=kind, params=params, owner=owner, label=label[:200], created=_now()
+        )
+        with self.store.sql() as db:
+            db.execute(
+                "INSERT INTO jobs (id, state, record) VALUES (?, ?, ?)",
+                (record.id, record.state, json.dumps(record.to_json())),
+            )
+        return record
+
+    def inputs(self, job_id: str) -> Path:
+        """The folder a job's input files are copied into (made on first use)."""
+        folder = self.folder / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def get(self, job_id: str) -> JobRecord:
+        with self.store.sql() as db:
+            row = db.execute("SELECT record FROM jobs WHERE id = ?", (str(job_id),)).fetchone()
+        if row is None:
+            raise BadInput(f"no job with id {str(job_id)[:80]!r} (python -m ltx_studio jobs list shows them)")
+        return _record(row[0])
+
+    def list(self, states: tuple[str, ...] | None = None, limit: int = 50) -> list[JobRecord]:
+        """Jobs, in queue order: running and queued first (oldest first), then the newest finished ones."""
+        with self.store.sql() as db:
+            active = db.execute(
+                "SELECT record FROM jobs WHERE state IN ('running', 'queued') ORDER BY state = 'queued', seq"
+            ).fetchall()
+            ended = db.execute(
+                "SELECT record FROM jobs WHERE state NOT IN ('running', 'queued') ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        jobs = [_record(row[0]) for row in active + ended]
+        return [job for job in jobs if states is None or job.state in states][:limit]
+
+    def position(self, job_id: str) -> int | None:
+        """1 for the first queued job, 2 for the next...; None when the job is not queued."""
+        queued = [job.id for job in self.list(("queued",), limit=10_000)]
+        return queued.index(job_id) + 1 if job_id in queued else None
+
+    def _update(self, job_id: str, **changes) -> JobRecord:
+        with self.store.sql() as db:
+            row = db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise BadInput(f"no job with id {job_id!r}")
+            record = _record(row[0])
+            for key, value in changes.items():
+                setattr(record, key, value)
+            db.execute(
+                "UPDATE jobs SET state = ?, record = ? WHERE id = ?",
+                (record.state, json.dumps(record.to_json()), job_id),
+            )
+        return record
+
+    def claim(self) -> JobRecord | None:
+        """Mark the first queued job running and return it; None when nothing is queued."""
+        with self.store.sql() as db:
+            row = db.execute("SELECT id, record FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            record = _record(row[1])
+            record.state, record.started, record.attempts = "running", _now(), record.attempts + 1
+            db.execute(
+                "UPDATE jobs SET state = 'running', record = ? WHERE id = ? AND state = 'queued'",
+                (json.dumps(record.to_json()), row[0]),
+            )
+        return record
+
+    def progress(self, job_id: str, fraction: float, stage: str) -> None:
+        self._update(job_id, progress=round(min(max(fraction, 0.0), 1.0), 3), stage=stage)
+
+    def add_take(self, job_id: str, take_id: str) -> None:
+        record = self.get(job_id)
+        self._update(job_id, take_ids=[*record.take_ids, take_id])
+
+    def finish(self, job_id: str, state: str, error: str = "") -> JobRecord:
+        changes = {"progress": 1.0, "stage": ""} if state == "done" else {}
+        record = self._update(job_id, state=state, error=error, finished=_now(), **changes)
+        shutil.rmtree(self.folder / job_id, ignore_errors=True)  # its inputs: the takes keep what they use
+        self._trim()
+        return record
+
+    def _trim(self) -> None:
+        with self.store.sql() as db:
+            db.execute(
+                "DELETE FROM jobs WHERE state NOT IN ('running', 'queued') AND seq NOT IN "
+                "(SELECT seq FROM jobs WHERE state NOT IN ('running', 'queued') ORDER BY seq DESC LIMIT ?)",
+                (KEEP_FINISHED,),
+            )
+
+    def request_cancel(self, job_id: str) -> JobRecord:
+        """A queued job is cancelled at once (it never runs); a running one is asked to stop."""
+        with self.store.sql() as db:
+            db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'", (job_id,))
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"no job with id {str(job_id)[:80]!r} (python -m ltx_studio jobs list shows them)")
+        if row[0] == "queued":
+            return self.finish(job_id, "cancelled", "cancelled before it started")
+        if row[0] in FINISHED:
+            raise BadInput(f"job {job_id} has already ended ({row[0]})")
+        return self.get(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self.store.sql() as db:
+            row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return bool(row and row[0])
+
+    def recover(self) -> list[JobRecord]:
+        """After a restart: a job left running was interrupted; queue it again once (a second
+        interruption fails it). Returns the jobs queued again."""
+        requeued = []
+        for record in self.list(("running",), limit=10_000):
+            if record.attempts >= MAX_ATTEMPTS:
+                self.finish(record.id, "failed", "interrupted twice by a restart; not run again")
+                continue
+            with self.store.sql() as db:
+                db.execute("UPDATE jobs SET cancel_requested = 0 WHERE id = ?", (record.id,))
+            requeued.append(
+                self._update(record.id, state="queued", stage="", note="interrupted by a restart; run again")
+            )
+        return requeued
+
+
+def _record(text: str) -> JobRecord:
+    data = json.loads(text)
+    known = {f.name for f in fields(JobRecord)}
+    return JobRecord(**{k: v for k, v in data.items() if k in known})
+
+
+# --- inputs that survive a restart ------------------------------------------------------------
+
+
+def keep_file(value, folder: Path, name: str):
+    """A job input (a path, a PIL image, or frames) as something JSON can hold and a restart can read:
+    files and images are copied into the job's folder. Anything else (None, a number) stays."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Image.Image):
+        (folder / name).mkdir(exist_ok=True)
+        path = folder / name / "image.png"
+        value.save(path)
+        return str(path)
+    if isinstance(value, str | Path):
+        source = Path(value)
+        if not source.is_file():
+            raise BadInput(f"file not found: {source}")
+        (folder / name).mkdir(exist_ok=True)
+        path = folder / name / source.name  # its own name: takes record what was given by name
+        shutil.copyfile(source, path)
+        return str(path)
+    if isinstance(value, list):  # frames given in memory (Python callers): kept as images
+        return [keep_file(frame, folder, f"{name}-{i:04d}") for i, frame in enumerate(value)]
+    return value
+
+
+# --- the runner and who follows it -------------------------------------------------------------
+
+
+class Channel:
+    """The live events of one running job, for any number of followers; a follower that arrives late
+    first gets the latest progress and preview and every take so far."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._followers: list[queue.Queue] = []
+        self._progress: Event | None = None
+        self._preview: Event | None = None
+        self._takes: list[Event] = []
+        self._ended = False
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, Progress):
+                self._progress = event
+            elif isinstance(event, Preview):
+                self._preview = event
+            elif isinstance(event, TakeDone):
+                self._takes.append(event)
+            followers = list(self._followers)
+        for follower in followers:
+            follower.put(event)
+
+    def end(self, last: Event | None) -> None:
+        with self._lock:
+            self._ended = True
+            followers, self._followers = self._followers, []
+        for follower in followers:
+            if last is not None:
+                follower.put(last)
+            follower.put(_END)
+
+    def follow(self) -> Iterator[Event] | None:
+        """The job's events from now on (after a catch-up); None when it has already ended."""
+        with self._lock:
+            if self._ended:
+                return None
+            follower: queue.Queue = queue.Queue()
+            for event in (self._progress, self._preview, *self._takes):
+                if event is not None:
+                    follower.put(event)
+            self._followers.append(follower)
+        return self._drain(follower)
+
+    def _drain(self, follower: queue.Queue) -> Iterator[Event]:
+        try:
+            while (event := follower.get()) is not _END:
+                yield event
+        finally:
+            with self._lock:
+                if follower in self._followers:
+                    self._followers.remove(follower)
+
+
+Execute = Callable[[JobRecord, EventSink, CancelToken], list]
+
+
+class Runner:
+    """Runs the queue's jobs one after another in a thread, for as long as its process owns the queue.
+
+    Owning the queue means holding `jobs/.lock`: a second studio on the same outputs folder cannot
+    run (or re-run) the same jobs twice.
+    """
+
+    def __init__(self, jobs: JobQueue, execute: Execute):
+        self.jobs = jobs
+        self.execute = execute
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._channels: dict[str, Channel] = {}
+        self._tokens: dict[str, CancelToken] = {}
+        self._owner_file = open(jobs.folder / ".lock", "a")  # noqa: SIM115 - held while the runner lives
+        try:
+            fcntl.flock(self._owner_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._owner_file.close()
+            raise StudioError(
+                f"another studio is serving the jobs of {jobs.store.root}: stop it, or use another --outputs"
+            ) from None
+        self.requeued = jobs.recover()
+        self._thread = threading.Thread(target=self._loop, name="ltx-jobs", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def channel(self, job_id: str) -> Channel | None:
+        with self._lock:
+            return self._channels.get(job_id)
+
+    def open_channel(self, job_id: str) -> Channel:
+        """The job's channel, made when it is queued so a follower never misses its first event."""
+        with self._lock:
+            return self._channels.setdefault(job_id, Channel())
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            token = self._tokens.get(job_id)
+        if token is not None:
+            token.cancel()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking jobs, stop the running one (it is re-queued on the next start), give up the queue."""
+        self._stop.set()
+        with self._lock:
+            tokens = list(self._tokens.values())
+        for token in tokens:
+            token.cancel()
+        self._wake.set()
+        self._thread.join(timeout)
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._owner_file, fcntl.LOCK_UN)
+            self._owner_file.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                record = self.jobs.claim()
+            except Exception:
+                log.exception("reading the job queue failed")
+                record = None
+            if record is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            self._run(record)
+
+    def _run(self, record: JobRecord) -> None:
+        token = CancelToken()
+        channel = self.open_channel(record.id)
+        with self._lock:
+            self._tokens[record.id] = token
+        watcher = threading.Thread(target=self._watch, args=(record.id, token), daemon=True)
+        watcher.start()
+        last_write = [0.0]
+
+        def emit(event: Event) -> None:
+            if isinstance(event, TakeDone):
+                self.jobs.add_take(record.id, event.take.id)
+            elif isinstance(event, Progress) and time.monotonic() - last_write[0] > PROGRESS_EVERY_S:
+                last_write[0] = time.monotonic()
+                with contextlib.suppress(Exception):
+                    self.jobs.progress(record.id, *_overall(record, event, self.jobs))
+            channel.emit(event)
+
+        last: Event | None = None
+        try:
+            self.execute(record, emit, token)
+            state, error = "done", ""
+        except Cancelled:
+            if self._stop.is_set() and not self.jobs.cancel_requested(record.id):
+                state, error = "running", ""  # the process is stopping: run it again on the next start
+            else:
+                state, error = "cancelled", "stopped"
+            last = Failed("Stopped", cancelled=True)
+        except StudioError as exc:
+            state, error = "failed", str(exc)
+            last = Failed(error)
+        except Exception as exc:  # the server keeps serving; the user sees one line, the log the rest
+            log.exception("job %s failed", record.id)
+            state, error = "failed", f"Render failed: {type(exc).__name__}: {exc}"
+            last = Failed(error)
+        finally:
+            with self._lock:
+                self._tokens.pop(record.id, None)
+        if state != "running":
+            try:
+                self.jobs.finish(record.id, state, error)
+            except Exception:
+                log.exception("could not record the end of job %s", record.id)
+        with self._lock:
+            self._channels.pop(record.id, None)
+        channel.end(last)
+        token.cancel()  # ends the watcher
+
+    def _watch(self, job_id: str, token: CancelToken) -> None:
+        """Pass on a cancel asked for by another process (the CLI) while the job runs."""
+        while not token.cancelled:
+            with contextlib.suppress(Exception):
+                if self.jobs.cancel_requested(job_id):
+                    token.cancel()
+                    return
+            time.sleep(0.25)
+
+
+def _overall(record: JobRecord, event: Progress, jobs: JobQueue) -> tuple[float, str]:
+    """A job's progress as one fraction and a short line: `denoise 40%`, or `3/8 · denoise 40%` for a batch."""
+    total = record.params.get("count") or 1
+    done = len(jobs.get(record.id).take_ids) if total > 1 else 0
+    stage = f"{event.stage} {event.fraction:.0%}" + (f" · {event.message}" if event.message else "")
+    if total > 1:
+        stage = f"{min(done + 1, total)}/{total} · {stage}"
+    return (done + event.fraction) / total, stage
+
+
+def describe(record: JobRecord, position: int | None = None) -> str:
+    """One line for `jobs list` and the Queue panel."""
+    where = {"queued": f"queued #{position}" if position else "queued", "running": f"running {record.stage}".strip()}
+    state = where.get(record.state, record.state)
+    takes = f" → {', '.join(record.take_ids)}" if record.take_ids else ""
+    error = f" ({record.error})" if record.error and record.state == "failed" else ""
+    return f"{record.id}  {record.kind:<8} {state}{takes}{error}  {record.label[:60]}"

@@ -1,0 +1,388 @@
+"""The studio as a service: its work as server-owned jobs (see jobs.py), and batches of variations.
+
+`Studio` mixes this in. `submit_*` checks a request (BadInput before anything is queued), copies
+its files into the job's folder and queues it; `follow` yields the job's events (from any page,
+as often as asked); `wait` returns its takes. The blocking `render`/`upscale`/... calls stay: the
+runner calls them, and so does the command line, which renders in its own process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+
+from .errors import BadInput, StudioError
+from .events import CancelToken, Event, EventSink, Failed, Progress, TakeDone
+from .jobs import FINISHED, JobQueue, JobRecord, Runner, keep_file
+from .plan import RenderRequest, plan_render
+from .takes import Take
+
+MAX_BATCH = 64  # renders in one batch job
+SEEDS_RANGE = (1, 16)  # variations of one prompt from the page and the CLI
+CSV_COLUMNS = ("prompt", "seed", "seconds", "first_frame")
+
+
+class QueuedJob:
+    """A page's (or a script's) handle on a server job: following it, or stopping it.
+
+    Unlike a live draft, a queued job outlives whoever follows it: closing the page stops only the following."""
+
+    outlives_page = True
+
+    def __init__(self, studio, record: JobRecord):
+        self.studio = studio
+        self.id = record.id
+        self.record = record
+        self.result: list[Take] = []
+
+    def events(self) -> Iterator[Event]:
+        for event in self.studio.follow(self.id):
+            if isinstance(event, TakeDone):
+                self.result.append(event.take)
+            yield event
+
+    def cancel(self) -> None:
+        self.studio.cancel_job(self.id)
+
+
+class JobsMixin:
+    """Jobs for `Studio` (which provides store, model_set, lora_folder and the blocking calls)."""
+
+    _runner: Runner | None = None
+    _runner_lock = threading.Lock()
+
+    # --- the queue -------------------------------------------------------------------------------
+
+    @property
+    def jobs(self) -> JobQueue:
+        if getattr(self, "_jobs", None) is None:
+            self._jobs = JobQueue(self.store)
+        return self._jobs
+
+    def start_jobs(self) -> Runner:
+        """Own the queue and start running it (the app does this at start; a submit does it too).
+        Jobs a killed process left running are queued again now."""
+        with self._runner_lock:
+            if self._runner is None:
+                self._runner = Runner(self.jobs, self._execute)
+            return self._runner
+
+    def close(self) -> None:
+        """Stop running jobs (an unfinished one runs again on the next start) and give up the queue."""
+        with self._runner_lock:
+            runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
+
+    def _enqueue(self, kind: str, params: dict, owner: str, label: str, files: dict | None = None) -> QueuedJob:
+        runner = self.start_jobs()
+        record = self.jobs.add(kind, {}, owner=owner, label=label)
+        try:
+            params = _freeze(params, self.jobs.inputs(record.id))
+            record = self.jobs._update(record.id, params=params)
+        except BaseException:
+            self.jobs.finish(record.id, "failed", "its input files could not be kept")
+            raise
+        runner.open_channel(record.id)
+        runner.wake()
+        return QueuedJob(self, record)
+
+    def _checked(self, request: RenderRequest) -> RenderRequest:
+        """The request with its seed drawn (a re-run after a restart makes the same take), or BadInput."""
+        plan = plan_render(request, self.model_set, self.lora_folder)
+        return replace(request, seed=plan.seed)
+
+    def submit_draft(
+        self, request: RenderRequest, *, owner: str = "api", preview: bool = True, upscale: bool = False
+    ) -> QueuedJob:
+        """Queue a draft; with `upscale`, its latent x2 final follows in the same job (the two-stage recipe)."""
+        request = self._checked(request)
+        params = {"request": request, "preview": preview, "upscale": upscale, "count": 2 if upscale else 1}
+        return self._enqueue("draft", params, owner, request.prompt or "(first frame)")
+
+    def submit_compare(
+        self, request: RenderRequest, variants: list[str], *, owner: str = "api", preview: bool = False
+    ) -> QueuedJob:
+        if not variants:
+            raise BadInput("compare needs at least one variant")
+        if len(set(variants)) != len(variants):
+            raise BadInput("compare: each variant once, please")
+        for name in variants:
+            self._checked(replace(request, variant=name))
+        request = self._checked(replace(request, variant=variants[0]))
+        params = {"request": request, "variants": list(variants), "preview": preview, "count": len(variants)}
+        return self._enqueue("compare", params, owner, f"{'/'.join(variants)}: {request.prompt}")
+
+    def submit_upscale(
+        self, take_id: str, *, mode: str = "latent", width=None, height=None, owner: str = "api"
+    ) -> QueuedJob:
+        take = self.store.get(take_id)
+        if mode not in ("latent", "pro"):
+            raise BadInput(f"unknown upscale mode {mode!r} (choose from: latent, pro)")
+        params = {"take_id": take.id, "mode": mode, "width": width, "height": height}
+        return self._enqueue("upscale", params, owner, f"{mode} final of {take.id}")
+
+    def submit_extend(
+        self, take_id: str, seconds: float, *, prompt=None, backward: bool = False, owner: str = "api"
+    ) -> QueuedJob:
+        take = self.store.get(take_id)
+        params = {"take_id": take.id, "seconds": seconds, "prompt": prompt, "backward": backward}
+        return self._enqueue("extend", params, owner, f"extend {take.id} by {seconds:g} s")
+
+    def submit_batch(self, requests: list[RenderRequest], *, owner: str = "api", label: str = "") -> QueuedJob:
+        """Queue several renders as one job: each becomes an ordinary take tagged with the batch.
+        Every request is checked first; one that cannot render names its row (1-based)."""
+        if not requests:
+            raise BadInput("a batch needs at least one prompt")
+        if len(requests) > MAX_BATCH:
+            raise BadInput(f"a batch holds at most {MAX_BATCH} renders; this one has {len(requests)}")
+        checked = []
+        for row, request in enumerate(requests, 1):
+            try:
+                checked.append(self._checked(request))
+            except StudioError as exc:
+                raise BadInput(f"row {row}: {exc}") from None
+        params = {"requests": checked, "count": len(checked)}
+        return self._enqueue("batch", params, owner, label or f"{len(checked)} × {checked[0].prompt}")
+
+    def follow(self, job_id: str) -> Iterator[Event]:
+        """The job's events from now until it ends: a late follower first catches up (progress, the
+        latest preview, the takes so far); a finished job yields its takes (or its failure) at once."""
+        record = self.jobs.get(job_id)
+        runner = self._runner
+        channel = runner.channel(job_id) if runner is not None else None
+        events = channel.follow() if channel is not None else None
+        if events is not None:
+            if record.state == "queued" and (position := self.jobs.position(job_id)):
+                yield Progress("queue", 0.0, f"In the queue (#{position})")
+            yield from events
+            record = self.jobs.get(job_id)
+            if record.state in FINISHED or runner is None:
+                return
+        yield from self._finished_events(job_id)
+
+    def _finished_events(self, job_id: str) -> Iterator[Event]:
+        """A job's outcome read from its row (waiting while another process still runs it)."""
+        while (record := self.jobs.get(job_id)).state not in FINISHED:
+            yield Progress("queue" if record.state == "queued" else "running", record.progress, record.stage)
+            time.sleep(0.5)
+        for take_id in record.take_ids:
+            try:
+                yield TakeDone(self.store.get(take_id))
+            except StudioError:
+                continue  # deleted since
+        if record.state == "cancelled":
+            yield Failed("Stopped", cancelled=True)
+        elif record.state == "failed":
+            yield Failed(record.error)
+
+    def wait(self, job_id: str) -> list[Take]:
+        """Follow a job to its end: its takes, or the failure's one line as a StudioError."""
+        takes = []
+        for event in self.follow(job_id):
+            if isinstance(event, TakeDone):
+                takes.append(event.take)
+            elif isinstance(event, Failed):
+                raise StudioError(f"job {job_id} was cancelled" if event.cancelled else event.message)
+        return takes
+
+    def cancel_job(self, job_id: str) -> JobRecord:
+        """Cancel a queued job (it never runs) or stop a running one between steps."""
+        record = self.jobs.request_cancel(job_id)
+        if record.state == "running" and self._runner is not None:
+            self._runner.cancel(job_id)
+        return record
+
+    # --- running a job ----------------------------------------------------------------------------
+
+    def _execute(self, record: JobRecord, emit: EventSink, cancel: CancelToken) -> list[Take]:
+        params, done = record.params, record.take_ids  # takes made before an interruption are kept
+        if record.kind == "draft":
+            request = _thaw(params["request"])
+            if done:
+                draft = self.store.get(done[0])
+            else:
+                draft = self.render(request, on_event=emit, cancel=cancel, preview=params.get("preview", True))
+            if params.get("upscale"):
+                return [draft, self.upscale(draft.id, mode="latent", on_event=emit, cancel=cancel)]
+            return [draft]
+        if record.kind == "compare":
+            variants = params["variants"][len(done) :]
+            request = _thaw(params["request"])
+            return self.compare(request, variants, on_event=emit, cancel=cancel, preview=params.get("preview", False))
+        if record.kind == "upscale":
+            return [
+                self.upscale(
+                    params["take_id"],
+                    mode=params["mode"],
+                    width=params.get("width"),
+                    height=params.get("height"),
+                    on_event=emit,
+                    cancel=cancel,
+                )
+            ]
+        if record.kind == "extend":
+            return [
+                self.extend(
+                    params["take_id"],
+                    params["seconds"],
+                    prompt=params.get("prompt"),
+                    backward=params.get("backward", False),
+                    on_event=emit,
+                    cancel=cancel,
+                )
+            ]
+        if record.kind == "batch":
+            takes, failures = self._run_batch(record, emit, cancel)
+            if failures and not takes and not record.take_ids:
+                raise StudioError("; ".join(failures))
+            if failures:
+                self.jobs._update(record.id, note="; ".join(failures)[:500])
+            return takes
+        raise StudioError(f"unknown job kind {record.kind!r}")
+
+    def _run_batch(self, record: JobRecord, emit: EventSink, cancel: CancelToken) -> tuple[list[Take], list[str]]:
+        """Each render of a batch in turn; one row's trouble does not stop the rest. Returns the takes
+        and a line per row that failed. Rows whose take was made before an interruption are skipped."""
+        requests = record.params["requests"]
+        made = set()
+        for take_id in record.take_ids:
+            try:
+                made.add(self.store.get(take_id).settings.get("batch", {}).get("index"))
+            except StudioError:
+                continue
+        takes, failures = [], []
+        for index, data in enumerate(requests):
+            if index in made:
+                continue
+            tag = {"batch": {"id": record.id, "index": index, "count": len(requests)}}
+            try:
+                takes.append(self.render(_thaw(data), on_event=emit, cancel=cancel, record=tag))
+            except StudioError as exc:
+                failures.append(f"row {index + 1}: {exc}")
+                emit(Progress("batch", (index + 1) / len(requests), failures[-1]))
+        return takes, failures
+
+    def batch(
+        self,
+        requests: list[RenderRequest],
+        *,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+    ) -> tuple[list[Take], list[str]]:
+        """Render a batch in this process (the command line), each take tagged with the batch.
+        Returns the takes and a line per row that failed."""
+        job_id = f"batch-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+        record = JobRecord(id=job_id, kind="batch", params={"requests": requests, "count": len(requests)})
+        return self._run_batch(record, on_event or (lambda event: None), cancel or CancelToken())
+
+
+# --- requests as JSON, with their files kept ------------------------------------------------------
+
+
+def _freeze(params: dict, folder: Path) -> dict:
+    """A job's parameters as JSON can hold them, every file copied into `folder`."""
+
+    def request(req: RenderRequest, n: int) -> dict:
+        data = {f.name: getattr(req, f.name) for f in fields(RenderRequest)}
+        data["image"] = keep_file(req.image, folder, f"{n}-image")
+        data["video"] = keep_file(req.video, folder, f"{n}-video")
+        data["reference"] = keep_file(req.reference, folder, f"{n}-reference")
+        data["keyframes"] = [
+            {**dict(k), "image": keep_file(k.get("image"), folder, f"{n}-keyframe-{i}")}
+            for i, k in enumerate(req.keyframes or [])
+        ]
+        data["loras"] = [asdict(x) if hasattr(x, "__dataclass_fields__") else x for x in req.loras or []]
+        return data
+
+    frozen = dict(params)
+    if "request" in frozen:
+        frozen["request"] = request(frozen["request"], 0)
+    if "requests" in frozen:
+        frozen["requests"] = [request(r, i) for i, r in enumerate(frozen["requests"])]
+    return frozen
+
+
+def _thaw(data: dict | RenderRequest) -> RenderRequest:
+    if isinstance(data, RenderRequest):
+        return data
+    return RenderRequest(**{k: v for k, v in data.items() if k in {f.name for f in fields(RenderRequest)}})
+
+
+# --- prompt lists ------------------------------------------------------------------------------
+
+
+def read_prompts(text: str, base: Path | None = None) -> tuple[list[dict], list[str]]:
+    """A prompt list: one prompt per line, or a CSV whose header names prompt / seed / seconds /
+    first_frame columns. Returns (rows, problems): each row {prompt, seed?, seconds?, image?, row};
+    a row that cannot be used is named in `problems` and left out, so the rest can run."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return [], ["the prompt list is empty"]
+    header = [h.strip().lower().replace(" ", "_").replace("-", "_") for h in next(csv.reader([lines[0]]))]
+    if "prompt" not in header:
+        return [{"prompt": line.strip(), "row": i} for i, line in enumerate(lines, 1)], []
+    rows, problems = [], []
+    unknown = [h for h in header if h and h not in CSV_COLUMNS]
+    if unknown:
+        problems.append(f"unknown column {unknown[0]!r} (columns: {', '.join(CSV_COLUMNS)})")
+    for number, values in enumerate(csv.DictReader(io.StringIO("\n".join(lines)), fieldnames=header), 1):
+        if number == 1:
+            continue  # the header
+        row = number  # as a spreadsheet counts: the header is row 1
+        try:
+            rows.append(_csv_row(values, row, base))
+        except BadInput as exc:
+            problems.append(f"row {row}: {exc}")
+    return rows, problems
+
+
+def _csv_row(values: dict, row: int, base: Path | None) -> dict:
+    prompt = (values.get("prompt") or "").strip()
+    out: dict = {"prompt": prompt, "row": row}
+    seed = (values.get("seed") or "").strip()
+    if seed:
+        try:
+            out["seed"] = int(seed)
+        except ValueError:
+            raise BadInput(f"seed must be a whole number, not {seed!r}") from None
+    seconds = (values.get("seconds") or "").strip()
+    if seconds:
+        try:
+            out["seconds"] = seconds if seconds == "auto" else float(seconds)
+        except ValueError:
+            raise BadInput(f"seconds must be a number, not {seconds!r}") from None
+    image = (values.get("first_frame") or "").strip()
+    if image:
+        path = Path(image).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if not path.is_file():
+            raise BadInput(f"first frame not found: {image}")
+        out["image"] = str(path)
+    if not prompt and not image:
+        raise BadInput("no prompt (and no first frame)")
+    return out
+
+
+def batch_requests(base: RenderRequest, rows: list[dict] | None = None, seeds: int = 1) -> list[RenderRequest]:
+    """The renders of a batch: each row (or the base request alone) with `seeds` seeds. A row's own
+    seed is its first; the others follow it (seed+1, ...), or are drawn when none is given."""
+    import secrets
+
+    if not SEEDS_RANGE[0] <= seeds <= SEEDS_RANGE[1]:
+        raise BadInput(f"seeds must be between {SEEDS_RANGE[0]} and {SEEDS_RANGE[1]}, not {seeds}")
+    requests = []
+    for row in rows or [{}]:
+        changes = {k: v for k, v in row.items() if k in ("prompt", "seed", "seconds", "image")}
+        request = replace(base, **changes)
+        first = request.seed if request.seed is not None and int(request.seed) >= 0 else None
+        for n in range(seeds):
+            seed = (first + n) % 2**32 if first is not None else secrets.randbelow(2**32)
+            requests.append(replace(request, seed=seed))
+    return requests

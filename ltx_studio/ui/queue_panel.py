@@ -1,0 +1,151 @@
+"""The Queue panel, under every tab: the studio's jobs with their progress and position, and Cancel.
+
+It reads the queue once a second (a gr.Timer), so a page opened later, or reopened after the
+browser was closed, shows the running job where it is and a finished job with its takes. A user
+cancels their own jobs (and those of scripts); another browser's jobs are listed but not theirs to stop.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from ..jobs import JobRecord
+from .relay import Shared, owner, visible
+
+if TYPE_CHECKING:
+    from ..studio import Studio
+
+SHOWN = 12  # finished jobs listed under the active ones
+REFRESH_S = 1.0
+
+
+@dataclass
+class QueuePanel:
+    table: gr.Markdown
+    choice: gr.Dropdown
+    cancel_btn: gr.Button
+    timer: gr.Timer
+
+
+def browser_state(studio: Studio) -> gr.BrowserState:
+    """This browser's id, kept in its localStorage under a key of this outputs folder, so jobs stay
+    theirs across reloads and restarts of the studio."""
+    key_file = studio.store.root / "browser.key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(16), encoding="utf-8")
+    return gr.BrowserState(None, storage_key="ltx-studio-browser", secret=key_file.read_text(encoding="utf-8").strip())
+
+
+def build_queue_panel(studio: Studio, shared: Shared, page: gr.Blocks) -> QueuePanel:
+    with gr.Accordion("Queue", open=True, elem_id="queue-panel"):
+        table = gr.Markdown("The queue is empty.", elem_id="queue")
+        with gr.Row():
+            choice = gr.Dropdown(
+                choices=[], value=None, label="Job", elem_id="queue-choice", scale=4, allow_custom_value=False
+            )
+            cancel_btn = gr.Button("Cancel job", variant="stop", elem_id="queue-cancel", scale=1)
+        timer = gr.Timer(REFRESH_S)
+    panel = QueuePanel(table, choice, cancel_btn, timer)
+    _wire(studio, shared, panel, page)
+    return panel
+
+
+def mine(record: JobRecord, who: str) -> bool:
+    """Whether `who` may cancel the job: their own, or one a script queued (api, cli, mcp, a Space client)."""
+    return record.owner == who or not record.owner.startswith(("browser:", "user:"))
+
+
+def listing(studio: Studio, who: str) -> tuple[str, list[tuple[str, str]]]:
+    """The panel's table (Markdown) and the jobs this person may cancel, as dropdown choices."""
+    jobs = studio.jobs.list(limit=SHOWN + 32)
+    active = [job for job in jobs if job.state in ("running", "queued")]
+    ended = [job for job in jobs if job.state not in ("running", "queued")][:SHOWN]
+    if not active and not ended:
+        return "The queue is empty.", []
+    rows = ["| # | job | kind | state | progress | what | takes |", "|---|---|---|---|---|---|---|"]
+    position = 0
+    for job in active + ended:
+        if job.state == "queued":
+            position += 1
+        where = str(position) if job.state == "queued" else ("▶" if job.state == "running" else "")
+        progress = f"{job.progress:.0%} {job.stage}".strip() if job.state == "running" else ""
+        state = job.state + (" (re-run after a restart)" if job.note.startswith("interrupted") else "")
+        if job.state == "failed":
+            state += f": {job.error[:80]}"
+        who_note = "" if mine(job, who) else " (another browser)"
+        rows.append(
+            f"| {where} | `{job.id}` | {job.kind} | {state} | {progress} | {_cell(job.label)}{who_note} | "
+            f"{' '.join(f'`{t}`' for t in job.take_ids)} |"
+        )
+    choices = [(f"{job.id} · {job.kind} · {job.state} · {job.label[:40]}", job.id) for job in active if mine(job, who)]
+    return "\n".join(rows), choices
+
+
+def _cell(text: str) -> str:
+    return text[:60].replace("|", "/").replace("\n", " ")
+
+
+def _wire(studio: Studio, shared: Shared, panel: QueuePanel, page: gr.Blocks) -> None:
+    def refresh(browser_id, chosen, request: gr.Request):
+        table, choices = listing(studio, owner(browser_id, request))
+        ids = [value for _, value in choices]
+        return table, gr.update(choices=choices, value=chosen if chosen in ids else (ids[0] if ids else None))
+
+    def cancel(browser_id, chosen, request: gr.Request):
+        if not chosen:
+            raise gr.Error("Pick a queued or running job to cancel.", print_exception=False)
+        record = visible(lambda: studio.jobs.get(chosen))
+        if not mine(record, owner(browser_id, request)):
+            raise gr.Error("That job belongs to another browser.", print_exception=False)
+        record = visible(lambda: studio.cancel_job(chosen))
+        gr.Info(f"{chosen}: " + ("cancelled" if record.state == "cancelled" else "stopping after this step"))
+        return refresh(browser_id, None, request)
+
+    outputs = [panel.table, panel.choice]
+    common = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
+    panel.timer.tick(refresh, [shared.browser, panel.choice], outputs, **common)
+    page.load(refresh, [shared.browser, panel.choice], outputs, **common)
+    panel.cancel_btn.click(cancel, [shared.browser, panel.choice], outputs, **common)
+
+
+def wire_browser_id(shared: Shared, page: gr.Blocks):
+    """Give a browser its id on its first visit (kept in its localStorage from then on); returns the
+    load event, for what needs the id next."""
+
+    def ensure(browser_id):
+        return browser_id or secrets.token_hex(8)
+
+    return page.load(ensure, [shared.browser], [shared.browser], api_visibility="private", concurrency_limit=None)
+
+
+RESUMED_KINDS = ("draft", "upscale", "extend")  # the jobs whose result the Studio tab shows
+
+
+def wire_resume(studio: Studio, shared: Shared, page: gr.Blocks, load_event, result: list, updates) -> None:
+    """A page opened again picks up where this browser left off: its newest Studio job streams into
+    the result panel if it is still queued or running, and shows its take if it has finished.
+
+    `updates(kind, value)` maps a relayed event onto `result` (the Studio tab's result_updates)."""
+
+    def resume(browser_id, request: gr.Request, progress=gr.Progress()):
+        who = owner(browser_id, request)
+        newest = max(
+            (job for job in studio.jobs.list(limit=200) if job.owner == who and job.kind in RESUMED_KINDS),
+            key=lambda job: job.created,
+            default=None,
+        )
+        if newest is None or newest.state in ("failed", "cancelled"):
+            yield [gr.skip()] * len(result)
+            return
+        from ..service import QueuedJob
+
+        job = QueuedJob(studio, newest)
+        for kind, value in shared.sessions.relay(job, request.session_hash, progress):
+            if kind in ("take", "preview"):
+                yield updates(kind, value)
+
+    load_event.then(resume, [shared.browser], result, api_visibility="private", concurrency_limit=None)
