@@ -1,4 +1,4 @@
-"""Command line: python -m ltx_studio render|upscale|compare|enhance|takes|models|bench.
+"""Command line: python -m ltx_studio render|upscale|compare|extend|batch|enhance|takes|jobs|models|bench.
 
 Every command takes --json to print one JSON document on stdout. Bad input of any kind exits
 with code 2 and one line on stderr; progress goes to stderr.
@@ -95,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--seconds", type=float, required=True, help="how much longer")
     extend.add_argument("--prompt", help="what happens next (default: the take's prompt)")
     extend.add_argument("--backward", action="store_true", help="extend before the take's first frame")
+
+    batch = commands.add_parser("batch", help="render a list of prompts (and/or several seeds of each) as takes")
+    _common(batch)
+    _render_options(batch)
+    batch.add_argument(
+        "--prompts", metavar="FILE", help="one prompt per line, or a CSV with prompt,seed,seconds,first_frame columns"
+    )
+    batch.add_argument("--seeds", type=int, default=1, help="takes per prompt, each with its own seed (1-16)")
+    batch.add_argument("--variant", help="fast, distilled or pro (default: the set's)")
+
+    jobs = commands.add_parser("jobs", help="the server's job queue: list, or cancel a job")
+    _common(jobs)
+    jobs.add_argument("action", choices=["list", "cancel"])
+    jobs.add_argument("job_id", nargs="?")
+    jobs.add_argument("--limit", type=int, default=50)
 
     takes = commands.add_parser("takes", help="list, show, approve or delete takes")
     _common(takes)
@@ -216,6 +231,107 @@ def cmd_extend(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    """Every render of the batch in this process; a row that cannot render is named and skipped.
+    --json prints one JSON line per take as it lands; a terminal shows a progress bar."""
+    from pathlib import Path
+
+    from .service import read_prompts
+
+    rows, problems = None, []
+    if args.prompts:
+        path = Path(args.prompts).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StudioError(f"cannot read the prompt list {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        rows, problems = read_prompts(text, base=path.parent)
+        if not rows:
+            raise StudioError(problems[0] if problems else f"no prompts in {path}")
+    elif not args.prompt and not args.image:
+        raise StudioError("batch needs --prompts FILE, or --prompt (with --seeds N)")
+    studio = _studio(args)
+    requests, refused = studio.prepare_batch(_request(args, args.variant), rows, args.seeds)
+    problems += refused
+    for line in problems:
+        sys.stderr.write(f"skipped {line}\n")
+    if not requests:
+        raise StudioError("no row of the batch can render (see above)")
+    bar = _Bar(len(requests), enabled=not args.quiet and sys.stderr.isatty())
+
+    def on_event(event) -> None:
+        from .events import Progress, TakeDone
+
+        if isinstance(event, TakeDone):
+            bar.done(event.take)
+            if args.json:
+                print(json.dumps(event.take.to_json()), flush=True)
+            elif not args.quiet:
+                bar.line(_take_line(event.take))
+        elif isinstance(event, Progress):
+            bar.show(event)
+
+    takes, failures = studio.batch(requests, on_event=on_event)
+    bar.close()
+    for line in failures:
+        sys.stderr.write(f"failed {line}\n")
+    if not args.json:
+        print(f"{len(takes)} of {len(requests)} takes made" + (f"; {len(problems)} rows skipped" if problems else ""))
+    if problems or failures:
+        sys.stderr.write(f"error: {len(problems) + len(failures)} row(s) did not render (see above)\n")
+        return EXIT_BAD_INPUT
+    return 0
+
+
+class _Bar:
+    """A one-line progress bar on stderr (only on a terminal)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.finished, self.enabled = total, 0, enabled
+
+    def show(self, event) -> None:
+        if not self.enabled:
+            return
+        filled = int(self.finished / self.total * 30)
+        stage = f"{event.stage} {min(max(event.fraction, 0.0), 1.0):.0%}"
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.finished}/{self.total} {stage}"[:79].ljust(79))
+        sys.stderr.flush()
+
+    def done(self, take) -> None:
+        self.finished += 1
+
+    def line(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 79 + "\r")
+        print(text, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 79 + "\r")
+
+
+def cmd_jobs(args) -> int:
+    """The queue of the studio serving this outputs folder: read from its database; a cancel is
+    asked for through it (a queued job never runs; the server stops a running one after its step)."""
+    from .errors import BadInput
+    from .jobs import JobQueue, describe
+    from .takes import TakeStore
+
+    jobs = JobQueue(TakeStore(_outputs(args)))
+    if args.action == "list":
+        listed = jobs.list(limit=args.limit)
+        queued = [job.id for job in listed if job.state == "queued"]
+        lines = [describe(job, queued.index(job.id) + 1 if job.id in queued else None) for job in listed]
+        _print(args, [job.to_json() for job in listed], "\n".join(lines) or "no jobs yet")
+        return 0
+    if not args.job_id:
+        raise BadInput("jobs cancel needs a job id (python -m ltx_studio jobs list shows them)")
+    record = jobs.request_cancel(args.job_id)
+    said = "cancelled" if record.state == "cancelled" else "stopping: the studio stops it after the current step"
+    _print(args, record.to_json(), f"{record.id}: {said}")
+    return 0
+
+
 def cmd_enhance(args) -> int:
     studio = _studio(args)
     result = studio.enhance(args.prompt, image=args.image, seed=args.seed, on_event=_progress_printer(args))
@@ -268,6 +384,8 @@ COMMANDS = {
     "upscale": cmd_upscale,
     "extend": cmd_extend,
     "takes": cmd_takes,
+    "batch": cmd_batch,
+    "jobs": cmd_jobs,
     "models": cmd_models,
 }
 

@@ -239,8 +239,22 @@ def keep_file(value, folder: Path, name: str):
         path = folder / name / source.name  # its own name: takes record what was given by name
         shutil.copyfile(source, path)
         return str(path)
-    if isinstance(value, list):  # frames given in memory (Python callers): kept as images
-        return [keep_file(frame, folder, f"{name}-{i:04d}") for i, frame in enumerate(value)]
+    if isinstance(value, list):  # frames given in memory (Python callers): kept as they are
+        import numpy as np
+
+        (folder / name).mkdir(exist_ok=True)
+        path = folder / name / "frames.npy"
+        np.save(path, np.stack([np.asarray(frame) for frame in value]))
+        return {"frames": str(path)}
+    return value
+
+
+def read_kept(value):
+    """The inverse of keep_file for what needs it: frames kept as an array become a list again."""
+    if isinstance(value, dict) and "frames" in value:
+        import numpy as np
+
+        return list(np.load(value["frames"]))
     return value
 
 
@@ -251,7 +265,8 @@ class Channel:
     """The live events of one running job, for any number of followers; a follower that arrives late
     first gets the latest progress and preview and every take so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, finished: Callable[[], bool] = lambda: False) -> None:
+        self._finished = finished  # whether the job's row says it ended (e.g. cancelled by another process)
         self._lock = threading.Lock()
         self._followers: list[queue.Queue] = []
         self._progress: Event | None = None
@@ -294,7 +309,15 @@ class Channel:
 
     def _drain(self, follower: queue.Queue) -> Iterator[Event]:
         try:
-            while (event := follower.get()) is not _END:
+            while True:
+                try:
+                    event = follower.get(timeout=1.0)
+                except queue.Empty:
+                    if self._finished():
+                        return  # ended without this channel hearing of it: the row tells the rest
+                    continue
+                if event is _END:
+                    return
                 yield event
         finally:
             with self._lock:
@@ -342,7 +365,16 @@ class Runner:
     def open_channel(self, job_id: str) -> Channel:
         """The job's channel, made when it is queued so a follower never misses its first event."""
         with self._lock:
-            return self._channels.setdefault(job_id, Channel())
+            if job_id not in self._channels:
+                self._channels[job_id] = Channel(lambda: _ended(self.jobs, job_id))
+            return self._channels[job_id]
+
+    def drop(self, job_id: str, last: Event | None) -> None:
+        """End the channel of a job that will never run (cancelled while queued)."""
+        with self._lock:
+            channel = self._channels.pop(job_id, None)
+        if channel is not None:
+            channel.end(last)
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
@@ -432,6 +464,13 @@ class Runner:
                     token.cancel()
                     return
             time.sleep(0.25)
+
+
+def _ended(jobs: JobQueue, job_id: str) -> bool:
+    try:
+        return jobs.get(job_id).state in FINISHED
+    except Exception:
+        return True
 
 
 def _overall(record: JobRecord, event: Progress, jobs: JobQueue) -> tuple[float, str]:

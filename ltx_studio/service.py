@@ -18,11 +18,12 @@ from pathlib import Path
 
 from .errors import BadInput, StudioError
 from .events import CancelToken, Event, EventSink, Failed, Progress, TakeDone
-from .jobs import FINISHED, JobQueue, JobRecord, Runner, keep_file
+from .jobs import FINISHED, JobQueue, JobRecord, Runner, keep_file, read_kept
 from .plan import RenderRequest, plan_render
 from .takes import Take
 
 MAX_BATCH = 64  # renders in one batch job
+MAX_WAITING = 64  # queued jobs; more is a flood, refused with one line
 SEEDS_RANGE = (1, 16)  # variations of one prompt from the page and the CLI
 CSV_COLUMNS = ("prompt", "seed", "seconds", "first_frame")
 
@@ -79,8 +80,10 @@ class JobsMixin:
         if runner is not None:
             runner.close()
 
-    def _enqueue(self, kind: str, params: dict, owner: str, label: str, files: dict | None = None) -> QueuedJob:
+    def _enqueue(self, kind: str, params: dict, owner: str, label: str) -> QueuedJob:
         runner = self.start_jobs()
+        if len(self.jobs.list(("queued",), limit=MAX_WAITING + 1)) >= MAX_WAITING:
+            raise BadInput(f"the queue is full ({MAX_WAITING} jobs waiting): try again when some have run")
         record = self.jobs.add(kind, {}, owner=owner, label=label)
         try:
             params = _freeze(params, self.jobs.inputs(record.id))
@@ -150,6 +153,20 @@ class JobsMixin:
         params = {"requests": checked, "count": len(checked)}
         return self._enqueue("batch", params, owner, label or f"{len(checked)} × {checked[0].prompt}")
 
+    def prepare_batch(
+        self, base: RenderRequest, rows: list[dict] | None = None, seeds: int = 1
+    ) -> tuple[list[RenderRequest], list[str]]:
+        """The renders of a batch (each row, or the base request, with `seeds` seeds), each checked:
+        returns those that can render and a line per row that cannot (`row N: why`), so the rest can run."""
+        requests, problems = [], []
+        for number, row in enumerate(rows or [{}], 1):
+            try:
+                made = batch_requests(base, [row], seeds)
+                requests.extend(self._checked(request) for request in made)
+            except StudioError as exc:
+                problems.append(f"row {row.get('row', number)}: {exc}")
+        return requests, problems
+
     def follow(self, job_id: str) -> Iterator[Event]:
         """The job's events from now until it ends: a late follower first catches up (progress, the
         latest preview, the takes so far); a finished job yields its takes (or its failure) at once."""
@@ -157,14 +174,19 @@ class JobsMixin:
         runner = self._runner
         channel = runner.channel(job_id) if runner is not None else None
         events = channel.follow() if channel is not None else None
+        seen = set()
         if events is not None:
             if record.state == "queued" and (position := self.jobs.position(job_id)):
                 yield Progress("queue", 0.0, f"In the queue (#{position})")
-            yield from events
-            record = self.jobs.get(job_id)
-            if record.state in FINISHED or runner is None:
-                return
-        yield from self._finished_events(job_id)
+            for event in events:
+                if isinstance(event, TakeDone):
+                    seen.add(event.take.id)
+                yield event
+                if isinstance(event, Failed):
+                    return
+        for event in self._finished_events(job_id):  # what the channel did not carry (or all of it)
+            if not (isinstance(event, TakeDone) and event.take.id in seen):
+                yield event
 
     def _finished_events(self, job_id: str) -> Iterator[Event]:
         """A job's outcome read from its row (waiting while another process still runs it)."""
@@ -194,8 +216,11 @@ class JobsMixin:
     def cancel_job(self, job_id: str) -> JobRecord:
         """Cancel a queued job (it never runs) or stop a running one between steps."""
         record = self.jobs.request_cancel(job_id)
-        if record.state == "running" and self._runner is not None:
-            self._runner.cancel(job_id)
+        if self._runner is not None:
+            if record.state == "running":
+                self._runner.cancel(job_id)
+            else:
+                self._runner.drop(job_id, Failed("Stopped", cancelled=True))
         return record
 
     # --- running a job ----------------------------------------------------------------------------
@@ -311,7 +336,11 @@ def _freeze(params: dict, folder: Path) -> dict:
 def _thaw(data: dict | RenderRequest) -> RenderRequest:
     if isinstance(data, RenderRequest):
         return data
-    return RenderRequest(**{k: v for k, v in data.items() if k in {f.name for f in fields(RenderRequest)}})
+    known = {f.name for f in fields(RenderRequest)}
+    values = {k: v for k, v in data.items() if k in known}
+    for name in ("video", "reference"):
+        values[name] = read_kept(values.get(name))
+    return RenderRequest(**values)
 
 
 # --- prompt lists ------------------------------------------------------------------------------

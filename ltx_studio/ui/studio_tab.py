@@ -20,6 +20,7 @@ from .. import sizing
 from ..errors import StudioError
 from ..events import Failed
 from ..render import RenderRequest
+from .batch_panel import BatchPanel, build_batch_panel, wire_batch_panel
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, owner, take_markdown, visible
@@ -68,6 +69,7 @@ class StudioTab:
     reference: gr.Video  # LTX-2 IC-LoRA control video
     source_video: gr.Video  # video-to-video: the clip to restyle
     source_strength: gr.Slider
+    batch: BatchPanel  # variations and batches, filling a grid
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -105,6 +107,7 @@ def build_studio_tab(studio: Studio, shared: Shared) -> StudioTab:
     _wire_draft(studio, shared, tab)
     _wire_live(studio, shared, tab)
     _wire_settings(shared, tab)
+    wire_batch_panel(studio, shared, tab, lambda data: settings_request(studio, tab, data), result_updates)
     wire_first_last(tab.keyframes, tab.seconds)
     return tab
 
@@ -278,6 +281,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                 extend_seconds = gr.Number(value=2.0, label="Extend by (s)", minimum=0.3, maximum=60, scale=1)
                 extend_back = gr.Checkbox(value=False, label="before its start", scale=1)
                 extend_btn = gr.Button("Extend the take", elem_id="extend", scale=2)
+            batch = build_batch_panel()
     return StudioTab(
         prompt=prompt,
         draft_btn=draft_btn,
@@ -312,6 +316,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         reference=reference,
         source_video=source_video,
         source_strength=source_strength,
+        batch=batch,
     )
 
 
@@ -346,25 +351,27 @@ def _first_frame_input() -> gr.Image:
     return image
 
 
+def settings_request(studio: Studio, tab: StudioTab, data: dict) -> RenderRequest:
+    """The request the tab's settings make, from an event's {component: value} (Draft and batches)."""
+    return draft_request(
+        studio,
+        *[data[component] for component in tab.settings[:BASE_SETTINGS]],
+        keyframes=[data[component] for component in tab.keyframes.inputs],
+        lora_rows=[data[component] for component in tab.loras.inputs],  # (name, path, weight) per picker row
+        reference=data[tab.reference],
+        source_video=data[tab.source_video],
+        source_strength=data[tab.source_strength],
+    )
+
+
 def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
     """Draft, Approve & upscale and Re-render with Pro: a job each, relayed into the result panel."""
     sessions = shared.sessions
 
     def run_draft(data: dict, request: gr.Request, progress=gr.Progress()):
-        base = [data[component] for component in tab.settings[:BASE_SETTINGS]]
-        keyframes = [data[component] for component in tab.keyframes.inputs]
-        rows = [data[component] for component in tab.loras.inputs]  # (name, path, weight) per picker row
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
-            request_ = draft_request(
-                studio,
-                *base,
-                keyframes=keyframes,
-                lora_rows=rows,
-                reference=data[tab.reference],
-                source_video=data[tab.source_video],
-                source_strength=data[tab.source_strength],
-            )
+            request_ = settings_request(studio, tab, data)
             job = studio.draft_job(request_, owner=owner(data[shared.browser], request))
         except StudioError as exc:
             yield result_updates(studio, "error", str(exc))  # beside the result, then as a toast

@@ -1,0 +1,239 @@
+"""Server-owned jobs: the queue in SQLite, its order and cancel, a restart that re-runs what was
+interrupted, batches of seeds and prompt lists, and the `jobs` and `batch` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import FIRST_FRAMES, ROOT, free_port, small
+
+from ltx_studio.errors import BadInput
+from ltx_studio.events import TakeDone
+from ltx_studio.jobs import JobQueue
+from ltx_studio.takes import TakeStore
+
+
+def wait_for(condition, timeout=60.0, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_jobs_run_in_order_show_their_position_and_a_cancelled_queued_job_never_runs(studio):
+    with studio._device_lock:  # the device is busy: the first job runs (waiting for it), the rest queue
+        first = studio.draft_job(small(seed=1), preview=False)
+        wait_for(lambda: studio.jobs.get(first.id).state == "running", what="the first job to start")
+        second = studio.draft_job(small(seed=2), preview=False)
+        doomed = studio.draft_job(small(seed=3), preview=False)
+        last = studio.draft_job(small(seed=4), preview=False)
+        assert [j.state for j in studio.jobs.list()][:4] == ["running", "queued", "queued", "queued"]
+        assert [studio.jobs.position(j.id) for j in (first, second, doomed, last)] == [None, 1, 2, 3]
+        assert studio.cancel_job(doomed.id).state == "cancelled"
+        assert studio.jobs.position(last.id) == 2
+    assert [t.seed for t in studio.wait(last.id)] == [4]
+    assert [studio.jobs.get(j.id).state for j in (first, second, doomed, last)] == ["done", "done", "cancelled", "done"]
+    assert sorted(t.seed for t in studio.takes()) == [1, 2, 4]  # the cancelled one never ran
+    assert list(studio.follow(doomed.id))[-1].cancelled
+    with pytest.raises(BadInput, match="has already ended"):
+        studio.cancel_job(first.id)
+
+
+def test_a_job_outlives_whoever_follows_it_and_a_later_follower_gets_its_take(studio):
+    job = studio.draft_job(small())
+    events = job.events()
+    next(events)
+    events.close()  # the page went away one event in
+    takes = studio.wait(job.id)  # a page opened later
+    assert len(takes) == 1 and takes[0].status == "ok"
+    assert [type(e) for e in studio.follow(job.id)] == [TakeDone]  # finished: its take at once
+    record = studio.jobs.get(job.id)
+    assert record.state == "done" and record.take_ids == [takes[0].id] and record.progress == 1.0
+    assert not (studio.jobs.folder / job.id).exists()  # its inputs went with it
+
+
+def test_inputs_are_kept_with_the_job_so_a_restart_can_run_it(studio, tmp_path):
+    photo = tmp_path / "first.png"
+    photo.write_bytes((FIRST_FRAMES / "coffee.png").read_bytes())
+    with studio._device_lock:
+        blocker = studio.draft_job(small(), preview=False)
+        wait_for(lambda: studio.jobs.get(blocker.id).state == "running")
+        job = studio.draft_job(small(image=str(photo), seed=-1), preview=False)
+        photo.unlink()  # the upload goes away (Gradio's temp folder, a restart)
+        frozen = studio.jobs.get(job.id).params["request"]
+        assert frozen["image"].endswith("/first.png") and os.path.exists(frozen["image"])
+        assert 0 <= frozen["seed"] < 2**32  # drawn once: a re-run makes the same take
+    (take,) = studio.wait(job.id)
+    assert take.seed == frozen["seed"] and take.image
+
+
+def test_a_batch_of_four_seeds_encodes_the_prompt_once_and_tags_each_take(studio):
+    requests, problems = studio.prepare_batch(small(seed=100), seeds=4)
+    assert problems == [] and [r.seed for r in requests] == [100, 101, 102, 103]
+    studio.manager.prompt_cache.clear()
+    takes = studio.wait(studio.submit_batch(requests).id)
+    assert sorted(t.seed for t in takes) == [100, 101, 102, 103]
+    assert [t.settings["prompt_cached"] for t in takes] == [False, True, True, True]  # encoded once
+    batch = [t.settings["batch"] for t in takes]
+    assert {b["id"] for b in batch} == {studio.jobs.list()[0].id} and sorted(b["index"] for b in batch) == [0, 1, 2, 3]
+
+
+def test_a_csv_batch_names_its_bad_rows_and_runs_the_rest(studio, tmp_path):
+    from ltx_studio.service import read_prompts
+
+    (tmp_path / "frame.png").write_bytes((FIRST_FRAMES / "coffee.png").read_bytes())
+    text = (
+        "prompt,seed,seconds,first_frame\n"
+        '"a cat, walking",5,0.4,\n'
+        "a dog,not-a-seed,0.4,\n"
+        "a cup of coffee,9,0.4,frame.png\n"
+        "a bird,3,0.4,missing.png\n"
+        "a fish,4,999,\n"
+    )
+    rows, problems = read_prompts(text, base=tmp_path)
+    assert problems == [
+        "row 3: seed must be a whole number, not 'not-a-seed'",
+        "row 5: first frame not found: missing.png",
+    ]
+    requests, refused = studio.prepare_batch(small(frames=None), rows)
+    assert len(refused) == 1 and refused[0].startswith("row 6: ")  # 999 s is past the variant's length
+    takes = studio.wait(studio.submit_batch(requests).id)
+    assert [(t.prompt, t.seed, bool(t.image)) for t in sorted(takes, key=lambda t: t.seed)] == [
+        ("a cat, walking", 5, False),
+        ("a cup of coffee", 9, True),
+    ]
+    assert read_prompts("a cat\n\na dog\n")[0] == [{"prompt": "a cat", "row": 1}, {"prompt": "a dog", "row": 2}]
+    with pytest.raises(BadInput, match="^row 1: prompt is empty"):
+        studio.submit_batch([small(prompt="")])
+
+
+def test_jobs_list_and_cancel_from_the_command_line(studio, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "ltx_studio", "jobs", *args, "--outputs", str(studio.store.root)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+
+    with studio._device_lock:
+        running = studio.draft_job(small(seed=1), preview=False)
+        wait_for(lambda: studio.jobs.get(running.id).state == "running")
+        queued = studio.draft_job(small(seed=2), preview=False)
+        listed = cli("list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [(j["id"], j["state"]) for j in json.loads(listed.stdout)] == [
+            (running.id, "running"),
+            (queued.id, "queued"),
+        ]
+        assert "queued #1" in cli("list").stdout
+        done = cli("cancel", queued.id)
+        assert done.returncode == 0 and done.stdout.strip() == f"{queued.id}: cancelled"
+        stop = cli("cancel", running.id)
+        assert "stopping" in stop.stdout
+    wait_for(lambda: studio.jobs.get(running.id).state == "cancelled", what="the running job to stop")
+    assert studio.takes() == []
+    bad = cli("cancel", "job-nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: no job with id 'job-nope'")
+
+
+def test_the_batch_command_prints_a_json_line_per_take_and_names_a_bad_row(tmp_path):
+    (tmp_path / "prompts.csv").write_text("prompt,seed\na red kite,11\nbad,x\na blue kite,\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "ltx_studio", "batch", "--prompts", "prompts.csv", "--seeds", "2", "--width", "96",
+         "--height", "64", "--frames", "9", "--model-set", "demo", "--outputs", "out", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 2  # a row was skipped: said on stderr, the rest rendered
+    assert "skipped row 3: seed must be a whole number, not 'x'" in done.stderr
+    takes = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(t["prompt"], t["frames"]) for t in takes] == [("a red kite", 9)] * 2 + [("a blue kite", 9)] * 2
+    assert [t["seed"] for t in takes[:2]] == [11, 12] and takes[2]["seed"] != takes[3]["seed"]
+    assert all(os.path.exists(t["video"]) for t in takes)
+    assert len({t["settings"]["batch"]["id"] for t in takes}) == 1
+
+
+# --- a server killed with work in its queue -------------------------------------------------------
+
+
+def _serve(outputs, port, faults=""):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LTX_STUDIO_FAULTS": faults, "GRADIO_ANALYTICS_ENABLED": "False"}
+    return subprocess.Popen(
+        [sys.executable, "app.py", "--model-set", "demo", "--outputs", str(outputs), "--port", str(port),
+         "--no-warmup"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _client(port, timeout=90):
+    from gradio_client import Client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return Client(f"http://127.0.0.1:{port}/", verbose=False)
+        except Exception:
+            assert time.monotonic() < deadline, "the studio did not start"
+            time.sleep(0.3)
+
+
+def test_a_killed_server_runs_its_queue_after_a_restart_and_the_interrupted_job_once_more(tmp_path):
+    outputs = tmp_path / "outputs"
+    port = free_port()
+    server = _serve(outputs, port, faults="sleep=3@denoise")  # each render pauses long enough to be killed
+    try:
+        client = _client(port)
+        for i in range(4):
+            client.submit(prompt=f"take {i}", width=96, height=64, frames=9, seed=i, api_name="/draft")
+            if i == 0:
+                wait_for(lambda: any(j.state == "running" for j in JobQueue(TakeStore(outputs)).list()), 60)
+        jobs = JobQueue(TakeStore(outputs))
+        wait_for(lambda: [j.state for j in jobs.list()] == ["running", "queued", "queued", "queued"], 60)
+        interrupted = jobs.list()[0].id
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert TakeStore(outputs).list() == []  # nothing half-written is visible
+
+    server = _serve(outputs, free_port())
+    try:
+        jobs = JobQueue(TakeStore(outputs))
+        wait_for(lambda: all(j.state == "done" for j in jobs.list()) and len(jobs.list()) == 4, 120, "four takes")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    records = {j.id: j for j in jobs.list()}
+    assert records[interrupted].attempts == 2 and records[interrupted].note.startswith("interrupted")
+    assert sorted(j.attempts for j in records.values()) == [1, 1, 1, 2]
+    takes = TakeStore(outputs).list()
+    assert sorted(t.seed for t in takes) == [0, 1, 2, 3] and all(t.status == "ok" for t in takes)
+    assert sorted(t for j in records.values() for t in j.take_ids) == sorted(t.id for t in takes)
+
+
+def test_a_second_studio_on_the_same_outputs_cannot_run_its_jobs(studio):
+    from ltx_studio.studio import Studio
+
+    studio.start_jobs()
+    other = Studio(model_set_name="demo", outputs=studio.store.root, manager=studio.manager)
+    with pytest.raises(Exception, match="another studio is serving the jobs of"):
+        other.start_jobs()
+
+
+def test_a_source_video_given_as_frames_in_memory_is_kept_with_the_job(studio):
+    import numpy as np
+
+    frames = [np.full((64, 96, 3), 40 * i % 255, np.uint8) for i in range(9)]
+    job = studio.draft_job(small(video=frames, video_strength=0.8), preview=False)
+    (take,) = studio.wait(job.id)
+    assert take.settings["video"]["strength"] == 0.8 and take.frames == 9
