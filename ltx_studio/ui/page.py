@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from . import api, queue_panel
+from . import api, queue_panel, spaces
 from .compare_tab import CompareTab, build_compare_tab
 from .relay import Shared, visible
 from .studio_tab import ASSETS, StudioTab, build_studio_tab, result_updates, variant_choices
@@ -62,6 +62,7 @@ def build(studio: Studio) -> gr.Blocks:
         wire_reuse(studio, shared, takes_tab, studio_tab, tabs)
         _wire_model_set(studio, shared, chooser, [header, banner], studio_tab, compare_tab, page)
         api.add_endpoints(studio)
+        spaces.add_space_endpoints(studio)
     return page
 
 
