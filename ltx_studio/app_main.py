@@ -24,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auth", help="user:password to protect the page and the API")
     parser.add_argument("--share", action="store_true", help="open a public Gradio link (off by default)")
     parser.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also serve the studio to MCP agents at /gradio_api/mcp/ (tools: draft, upscale, compare, extend, "
+        "batch, takes, ...)",
+    )
+    parser.add_argument(
         "--no-warmup",
         dest="warmup",
         action="store_false",
@@ -90,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"warning: {warning}\n")
         if args.warmup:
             start_warm_up(studio)
-        launch(studio, host=args.host, port=args.port, auth=auth, share=args.share)
+        if args.mcp:
+            sys.stderr.write(f"MCP server: http://{args.host}:{args.port}/gradio_api/mcp/ (SSE: .../mcp/sse)\n")
+        launch(studio, host=args.host, port=args.port, auth=auth, share=args.share, mcp=args.mcp)
     except StudioError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -1,7 +1,10 @@
-"""The typed API endpoints for gradio_client: /draft, /upscale, /compare and /extend.
+"""The typed API endpoints for gradio_client and MCP agents: /draft, /upscale, /compare, /extend,
+/batch and /takes.
 
 They are plain typed functions (gr.api), their parameters named after the RenderRequest fields, so a
-script drives the studio with the same words the page uses.
+script drives the studio with the same words the page uses. Each render is a job in the studio's
+queue. Their docstrings are what an MCP agent reads (`python app.py --mcp`): the first paragraph
+becomes the tool's description, `Args:` its parameters' descriptions.
 """
 
 from __future__ import annotations
@@ -53,12 +56,37 @@ def add_endpoints(studio: Studio) -> None:
         reference: FileData | None = None,
         reference_strength: float = 1.0,
     ) -> tuple[FileData, dict]:
-        """Render a draft take. Returns the mp4 and the take's record (id, seed, size, timings, ...).
+        """Render a draft video take from a text prompt (optionally a first frame) and keep it in the studio.
 
-        `seconds` may be "auto" on LTX-2.5 sets (the duration head picks the length); `audio` false
-        gives a silent mp4 on LTX-2 sets. `keyframes`: [{image (handle_file), seconds, strength}];
-        `video`: a clip to restyle (video-to-video) at `video_strength`; `loras`: [{"lora": name, path or
-        Hub id, "weight": w}] (a name is a file of the studio's LoRA folder)."""
+        Drafts are small and quick (seconds on a GPU); approve a good one with `upscale`. Sizes snap to
+        the model's grid (multiples of 32, frames 8k+1) and are limited by the variant (see the error).
+
+        Args:
+            prompt: what happens in the video, one or two detailed sentences (at most 2000 characters).
+            negative_prompt: what to avoid; empty for the model set's default.
+            image: optional first frame (an image file or URL): the video starts from it.
+            variant: "fast", "distilled" or "pro"; empty for the model set's default.
+            seed: -1 for a random seed (the one used comes back in the record); same seed, same take.
+            width: pixels, e.g. 768; empty for the variant's draft size.
+            height: pixels, e.g. 512; empty for the variant's draft size.
+            resolution: a preset instead of width/height: "540p", "720p" or "1080p".
+            seconds: duration in seconds (e.g. 2.0), or "auto" on LTX-2.5 sets; empty for the default.
+            frames: frame count instead of seconds (snapped to 8k+1).
+            fps: frames per second; empty for the variant's (24 or 25).
+            steps: denoising steps; empty for the variant's own.
+            guidance: classifier-free guidance scale; empty for the variant's own.
+            audio: LTX-2 sets make a soundtrack; false gives a silent mp4.
+            keyframes: images the clip passes through: [{"image": file, "seconds": 1.5, "strength": 1.0}].
+            video: a source clip to restyle (video-to-video).
+            video_strength: how closely to follow `video`, 0 to 1.
+            loras: [{"lora": name, path or Hub id, "weight": 1.0}]; a name is a file of the studio's LoRA folder.
+            reference: an IC-LoRA control video (depth, pose or edges) for LTX-2 sets, with an IC-LoRA in `loras`.
+            reference_strength: how strongly the reference applies, 0 to 1.
+
+        Returns:
+            the mp4 (URL) and the take's record: id (for upscale/extend), seed, width, height, frames, fps,
+            variant, timings in seconds.
+        """
         request = RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -87,7 +115,18 @@ def add_endpoints(studio: Studio) -> None:
     def upscale(
         take_id: str, mode: str = "latent", width: int | None = None, height: int | None = None
     ) -> tuple[FileData, dict]:
-        """Approve a draft and make its final (mode latent: x2 + refine; mode pro: re-render with Pro)."""
+        """Approve a draft take and render its final at full resolution; the draft's composition is kept.
+
+        Args:
+            take_id: the draft's id, from a record's "id" (e.g. "20261126-003015-a1b2c3").
+            mode: "latent" (the draft's latents upsampled x2 and refined: twice the draft's width and height)
+                or "pro" (re-rendered with the Pro variant, same seed and prompt, at width x height).
+            width: pixels, for mode "pro" only; empty for Pro's full size at the draft's aspect.
+            height: pixels, for mode "pro" only.
+
+        Returns:
+            the final's mp4 (URL) and its record (its "parent" is the draft's id).
+        """
         take = visible(
             lambda: studio.wait(studio.submit_upscale(take_id, mode=mode, width=width, height=height, owner="api").id)[
                 -1
@@ -108,7 +147,24 @@ def add_endpoints(studio: Studio) -> None:
         audio: bool = True,
         loras: list[dict] | None = None,
     ) -> tuple[list[FileData], list[dict]]:
-        """Render one prompt with several variants (default all) and one seed. Returns mp4s and records."""
+        """Render one prompt with several variants and one seed, to compare them side by side.
+
+        Args:
+            prompt: what happens in the video.
+            variants: which to render, e.g. ["fast", "distilled", "pro"]; empty for all of the model set's.
+            negative_prompt: what to avoid; empty for the default.
+            image: optional first frame (an image file or URL).
+            seed: -1 for random; every variant uses the same seed.
+            width: pixels; empty for the draft size.
+            height: pixels; empty for the draft size.
+            seconds: duration in seconds; empty for the default.
+            frames: frame count instead of seconds.
+            audio: false for silent mp4s (LTX-2 sets).
+            loras: [{"lora": name or path, "weight": 1.0}].
+
+        Returns:
+            one mp4 (URL) per variant and their records, in the order asked.
+        """
         request = RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -128,12 +184,92 @@ def add_endpoints(studio: Studio) -> None:
     def extend(
         take_id: str, seconds: float = 2.0, prompt: str | None = None, backward: bool = False
     ) -> tuple[FileData, dict]:
-        """Continue a take by `seconds` (before its start with `backward`): the joined clip as a new take."""
+        """Extend a take: render what happens next (or before, with `backward`) and join it to the take.
+
+        Args:
+            take_id: the take to continue, from a record's "id".
+            seconds: how much longer, in seconds (e.g. 2.0); repeat to go past 10 s.
+            prompt: what happens next; empty to keep the take's prompt.
+            backward: true to extend before the take's first frame.
+
+        Returns:
+            the joined clip's mp4 (URL) and its record (a new take whose parent is the source).
+        """
         job = visible(lambda: studio.submit_extend(take_id, seconds, prompt=prompt or None, backward=backward))
         take = visible(lambda: studio.wait(job.id)[-1])
         return FileData(path=str(take.path("video"))), record(take)
 
-    for fn in (draft, upscale, compare, extend):
+    def batch(
+        prompts: str,
+        seeds: int = 1,
+        negative_prompt: str | None = None,
+        variant: str | None = None,
+        seed: int = -1,
+        width: int | None = None,
+        height: int | None = None,
+        seconds: float | None = None,
+        frames: int | None = None,
+        audio: bool = True,
+    ) -> tuple[list[FileData], list[dict], list[str]]:
+        """Render many variations as one job: several seeds of one prompt, and/or a list of prompts.
+
+        Args:
+            prompts: one prompt, or one prompt per line, or CSV text with a header naming prompt, seed,
+                seconds (and first_frame: a path on the studio's machine) columns.
+            seeds: takes per prompt, 1 to 16, each with its own seed (seed, seed+1, ... when seed is set).
+            negative_prompt: what to avoid; empty for the default.
+            variant: "fast", "distilled" or "pro"; empty for the default.
+            seed: the first seed; -1 for random seeds.
+            width: pixels; empty for the draft size.
+            height: pixels; empty for the draft size.
+            seconds: duration of each take in seconds; empty for the default.
+            frames: frame count instead of seconds.
+            audio: false for silent mp4s (LTX-2 sets).
+
+        Returns:
+            the takes' mp4s (URLs), their records (each tagged with its batch), and a line per row that
+            was skipped (e.g. "row 3: seed must be a whole number").
+        """
+        from ..service import read_prompts
+
+        rows, problems = read_prompts(prompts or "")
+        if not rows:
+            raise gr.Error(problems[0] if problems else "batch needs at least one prompt", print_exception=False)
+        base = RenderRequest(
+            negative_prompt=negative_prompt,
+            variant=variant or None,
+            seed=seed,
+            width=width,
+            height=height,
+            seconds=seconds,
+            frames=frames,
+            audio=audio,
+        )
+        requests, refused = visible(lambda: studio.prepare_batch(base, rows, int(seeds)))
+        problems += refused
+        if not requests:
+            raise gr.Error("no row of the batch can render: " + "; ".join(problems)[:300], print_exception=False)
+        job = visible(lambda: studio.submit_batch(requests, owner="api"))
+        takes = visible(lambda: studio.wait(job.id))
+        return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes], problems
+
+    def takes(take_id: str | None = None, limit: int = 20) -> list[dict]:
+        """List the studio's takes, newest first, or one take by id.
+
+        Args:
+            take_id: one take's id; empty to list the newest takes.
+            limit: how many takes to list (1 to 200).
+
+        Returns:
+            take records: id, kind (draft, upscale, pro, extend...), prompt, seed, width, height, frames, fps,
+            variant, parent (the draft a final came from), approved, timings, and the mp4's path on the server.
+        """
+        if take_id:
+            return [record(visible(lambda: studio.take(take_id)))]
+        return [record(t) for t in studio.takes(max(1, min(int(limit or 20), 200)))]
+
+    gr.api(takes, api_name="takes", concurrency_limit=None)
+    for fn in (draft, upscale, compare, extend, batch):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)  # each waits for its job in the studio's queue
 
 

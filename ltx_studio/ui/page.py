@@ -120,6 +120,7 @@ def launch(
     auth: tuple[str, str] | None = None,
     share: bool = False,
     block: bool = True,
+    mcp: bool = False,
 ) -> gr.Blocks:
     """Serve the studio (blocking unless `block=False`, then call `.close()` on the page returned).
 
@@ -146,5 +147,6 @@ def launch(
         css=CSS,
         quiet=not block,
         footer_links=["api"],
+        mcp_server=mcp,  # the public API endpoints as MCP tools, their docstrings as descriptions
     )
     return page
