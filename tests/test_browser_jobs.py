@@ -1,0 +1,121 @@
+"""Jobs that outlive the page, in a real browser: close the page mid-draft and find the take on
+reopening; cancel a queued job from the Queue panel; a batch of four seeds fills the grid."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import free_port, small
+from test_browser import browser  # noqa: F401 - the module's Chromium, shared
+
+from ltx_studio import faults
+
+
+@pytest.fixture(scope="module")
+def served_studio(tmp_path_factory, shared_manager):
+    from ltx_studio.studio import Studio
+    from ltx_studio.ui import launch
+
+    studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("browser-jobs"), manager=shared_manager)
+    port = free_port()
+    page = launch(studio, host="127.0.0.1", port=port, block=False)
+    yield studio, f"http://127.0.0.1:{port}/"
+    page.close()
+    studio.close()
+
+
+@pytest.fixture
+def slow_denoise(monkeypatch):
+    """Each denoise pauses for 2 s: long enough to close the page in the middle of it."""
+    monkeypatch.setenv("LTX_STUDIO_FAULTS", "sleep=2@denoise")
+    faults.reset()
+    yield
+    faults.reset()
+
+
+def test_a_draft_outlives_its_closed_page_and_a_reopened_page_shows_the_take(
+    browser,  # noqa: F811
+    served_studio,
+    slow_denoise,
+    tmp_path,
+):
+    studio, url = served_studio
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # one browser: its localStorage
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#prompt textarea")
+    page.fill("#prompt textarea", "a lighthouse in a storm, closed mid-render")
+    page.get_by_role("button", name="Draft", exact=True).click()
+    page.wait_for_function("(document.querySelector('#queue')?.innerText || '').includes('running')", timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.close()  # one second in: the laptop lid closes
+
+    running = [job for job in studio.jobs.list() if job.label.startswith("a lighthouse")]
+    assert len(running) == 1 and running[0].state in ("queued", "running")
+    studio.wait(running[0].id)  # it went on without the page
+    (take_id,) = studio.jobs.get(running[0].id).take_ids
+
+    again = context.new_page()
+    again.goto(url)
+    again.wait_for_function(f"(document.querySelector('#take-info')?.innerText || '').includes('{take_id}')", timeout=30_000)
+    assert again.locator("#take video").get_attribute("src")
+    again.wait_for_function(f"(document.querySelector('#queue')?.innerText || '').includes('{take_id}')", timeout=30_000)
+    row = again.locator("#queue tr", has_text=running[0].id).inner_text()
+    assert "done" in row and take_id in row
+    again.screenshot(path=str(tmp_path / "reopened.png"))
+    context.close()
+
+
+def test_a_queued_job_cancelled_from_the_queue_panel_never_runs(browser, served_studio, tmp_path):  # noqa: F811
+    studio, url = served_studio
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#queue")
+    with studio._device_lock:  # the GPU is busy: the first job waits for it, the second waits in the queue
+        first = studio.submit_draft(small(prompt="first in line", seed=11), preview=False)
+        doomed = studio.submit_draft(small(prompt="never rendered", seed=12), preview=False)
+        page.wait_for_function(f"(document.querySelector('#queue')?.innerText || '').includes('{doomed.id}')", timeout=30_000)
+        page.locator("#queue-choice input").click()
+        page.get_by_role("option", name=f"{doomed.id} · draft · queued", exact=False).click()
+        page.get_by_role("button", name="Cancel job", exact=True).click()
+        page.wait_for_function(
+            "[...document.querySelectorAll('#queue tr')].some(r => r.innerText.includes("
+            f"'{doomed.id}') && r.innerText.includes('cancelled'))",
+            timeout=30_000,
+        )
+        page.screenshot(path=str(tmp_path / "cancelled.png"))
+    studio.wait(first.id)
+    assert studio.jobs.get(doomed.id).state == "cancelled"
+    assert not any(t.prompt == "never rendered" for t in studio.takes())
+
+
+def test_a_batch_of_four_seeds_fills_the_grid_and_a_pick_can_be_upscaled(
+    browser,  # noqa: F811
+    served_studio,
+    tmp_path,
+):
+    studio, url = served_studio
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(url)
+    page.wait_for_selector("#prompt textarea")
+    page.fill("#prompt textarea", "four kites over a beach")
+    studio.manager.prompt_cache.clear()
+    page.get_by_role("button", name="Render variations", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('#batch-grid img').length == 4", timeout=120_000)
+    page.screenshot(path=str(tmp_path / "grid.png"))
+    takes = [t for t in studio.takes() if t.prompt == "four kites over a beach"]
+    assert len(takes) == 4 and len({t.seed for t in takes}) == 4
+    assert sorted(t.settings["prompt_cached"] for t in takes) == [False, True, True, True]  # encoded once
+    assert len({t.settings["batch"]["id"] for t in takes}) == 1
+
+    page.locator("#batch-grid img").nth(2).click()  # pick the third variation
+    page.wait_for_function("(document.querySelector('#take-info')?.innerText || '').includes('seed')", timeout=30_000)
+    picked = next(t for t in takes if t.id in page.locator("#take-info").inner_text())
+    page.get_by_role("button", name="Approve & upscale", exact=True).click()
+    page.wait_for_function(
+        f"(document.querySelector('#take-info')?.innerText || '').includes('from draft `{picked.id}`') || "
+        f"(document.querySelector('#take-info')?.innerText || '').includes('{picked.id}') && "
+        "(document.querySelector('#take-info')?.innerText || '').includes('Upscale')",
+        timeout=120_000,
+    )
+    final = next(t for t in studio.takes() if t.parent == picked.id)
+    assert final.kind == "upscale" and final.width == 2 * picked.width
