@@ -56,9 +56,13 @@ def test_a_draft_outlives_its_closed_page_and_a_reopened_page_shows_the_take(
 
     again = context.new_page()
     again.goto(url)
-    again.wait_for_function(f"(document.querySelector('#take-info')?.innerText || '').includes('{take_id}')", timeout=30_000)
+    again.wait_for_function(
+        f"(document.querySelector('#take-info')?.innerText || '').includes('{take_id}')", timeout=30_000
+    )
     assert again.locator("#take video").get_attribute("src")
-    again.wait_for_function(f"(document.querySelector('#queue')?.innerText || '').includes('{take_id}')", timeout=30_000)
+    again.wait_for_function(
+        f"(document.querySelector('#queue')?.innerText || '').includes('{take_id}')", timeout=30_000
+    )
     row = again.locator("#queue tr", has_text=running[0].id).inner_text()
     assert "done" in row and take_id in row
     again.screenshot(path=str(tmp_path / "reopened.png"))
@@ -73,7 +77,9 @@ def test_a_queued_job_cancelled_from_the_queue_panel_never_runs(browser, served_
     with studio._device_lock:  # the GPU is busy: the first job waits for it, the second waits in the queue
         first = studio.submit_draft(small(prompt="first in line", seed=11), preview=False)
         doomed = studio.submit_draft(small(prompt="never rendered", seed=12), preview=False)
-        page.wait_for_function(f"(document.querySelector('#queue')?.innerText || '').includes('{doomed.id}')", timeout=30_000)
+        page.wait_for_function(
+            f"(document.querySelector('#queue')?.innerText || '').includes('{doomed.id}')", timeout=30_000
+        )
         page.locator("#queue-choice input").click()
         page.get_by_role("option", name=f"{doomed.id} · draft · queued", exact=False).click()
         page.get_by_role("button", name="Cancel job", exact=True).click()

@@ -11,6 +11,8 @@ interleaved A/B in one run, every run kept, reported as min/median/max per side 
 - switch          a cached variant switch vs a cold load of the same transformer (and bytes loaded)
 - prompt cache    a render's text stage with the prompt embedding cached vs encoded
 - preview         seconds per denoising step with the live preview on vs off
+- batch of 8      eight seeds of one prompt as one batch job through the studio's queue (the prompt
+                  encoded once) vs eight separate renders that each encode it (as eight separate runs do)
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ if TYPE_CHECKING:
     from ..render import RenderPlan, RenderRequest
     from ..studio import Studio
 
-CASES = ("overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview")
+CASES = ("overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview", "batch of 8")
+BATCH = 8
 
 
 @dataclass
@@ -112,6 +115,7 @@ def studio_bench(args: argparse.Namespace) -> dict:
             "switch": _switch_row,
             "prompt cache": _prompt_cache_row,
             "preview": _preview_row,
+            "batch of 8": _batch_row,
         }
         rows = [builders[case](setup) for case in cases]
     finally:
@@ -341,3 +345,34 @@ def _preview_row(setup: StudioSetup) -> Row:
 
     samples = setup.compare(preview_on, preview_off)
     return Row("preview", "step with preview", "step without", samples, 1.05, "the denoise stage's time / steps")
+
+
+def _batch_row(setup: StudioSetup) -> Row:
+    """A batch job of BATCH seeds (queued, followed to its end; one encode) vs BATCH separate renders
+    that each encode the prompt. Both render the same seeds at the same size; each sample is all eight."""
+    from dataclasses import replace
+
+    studio, base = setup.studio, setup.request
+    seeds = [1000 + i for i in range(BATCH)]
+    requests = [replace(base, seed=seed) for seed in seeds]
+    repeat = max(4, setup.repeat // 5)
+
+    def batch() -> None:
+        studio.manager.prompt_cache.clear()
+        takes = studio.wait(studio.submit_batch(requests, owner="bench").id)
+        assert sorted(t.seed for t in takes) == seeds
+
+    def separate() -> None:
+        for request in requests:
+            studio.manager.prompt_cache.clear()
+            studio.render(request, preview=False)
+
+    samples = interleaved(batch, separate, repeat, min(setup.warmup, 1))
+    return Row(
+        "batch of 8",
+        f"one batch job of {BATCH} seeds",
+        f"{BATCH} separate renders",
+        samples,
+        1.0,
+        f"each sample renders all {BATCH}; {repeat} samples per side; the gain is the text encoder's share",
+    )
