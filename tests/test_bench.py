@@ -30,7 +30,9 @@ def test_every_row_prints_each_sides_spread_and_the_ratio_of_medians(capsys):
     data = json.loads(out)
     assert data["model_set"] == "demo" and data["audio"] and data["size"] == "96x64x9"
     rows = {row["case"]: row for row in data["rows"]}
-    assert list(rows) == ["overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview"]
+    assert list(rows) == [
+        "overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview", "batch of 8"
+    ]  # fmt: skip
     for row in data["rows"]:
         for side in (row["a"], row["b"]):
             assert side["runs"] == 2 and side["min"] <= side["median"] <= side["max"]
@@ -40,6 +42,7 @@ def test_every_row_prints_each_sides_spread_and_the_ratio_of_medians(capsys):
     assert rows["plain diffusers"]["b"]["label"] == 'pipe(prompt, "np") + encode_video'
     assert data["same_work"]["arguments_equal"] and data["same_work"]["latents_equal"]
     assert 0 < rows["switch"]["bytes_loaded_per_switch"] < rows["switch"]["shared_bytes_not_reloaded"]
+    assert rows["batch of 8"]["a"]["label"] == "one batch job of 8 seeds"
     assert data["machine"]["cpu_count"] >= 1 and data["machine"]["diffusers"] and data["machine"]["commit"]
 
 

@@ -355,7 +355,7 @@ def _batch_row(setup: StudioSetup) -> Row:
     studio, base = setup.studio, setup.request
     seeds = [1000 + i for i in range(BATCH)]
     requests = [replace(base, seed=seed) for seed in seeds]
-    repeat = max(4, setup.repeat // 5)
+    repeat = max(min(setup.repeat, 4), setup.repeat // 5)  # each sample is eight renders
 
     def batch() -> None:
         studio.manager.prompt_cache.clear()

@@ -113,7 +113,7 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of,
         run_batch,
         {*tab.settings, tab.reference, tab.source_video, tab.source_strength, shared.browser, *_inputs(panel)},
         [panel.ids, panel.grid, panel.note],
-        show_progress_on=[panel.grid],
+        show_progress_on=[panel.note],  # the grid stays in sight as it fills
         concurrency_limit=None,  # it follows a queued job
         api_visibility="private",
     )

@@ -8,7 +8,7 @@ with only the address in `Client(...)` changed.
 Parameter names, order and defaults are the Spaces' own; values arrive as clients send them (ints
 or floats, numbers as text, "" or None for an absent file). Each call is an ordinary job of the
 studio's queue (owner "space") and its takes land in the take store. Mapping and choices:
-docs/spaces.md.
+the README ("Scripts written for Lightricks' Spaces").
 """
 
 # No `from __future__ import annotations`: gr.api reads the return annotation as a type (a tuple
