@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auth", help="user:password to protect the page and the API")
     parser.add_argument("--share", action="store_true", help="open a public Gradio link (off by default)")
     parser.add_argument(
+        "--devices",
+        help="one worker per device, rendering at once: cuda:0,cuda:1,... or all (every visible GPU); "
+        "cpu,cpu tries two CPU workers (default: this process on its one device)",
+    )
+    parser.add_argument(
         "--mcp",
         action="store_true",
         help="also serve the studio to MCP agents at /gradio_api/mcp/ (tools: draft, upscale, compare, extend, "
@@ -83,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .studio import Studio
         from .ui import launch
+        from .workers import parse_devices
 
+        devices = parse_devices(args.devices)  # a bad device is one line, before anything loads
         studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=args.outputs)
         auth = None
         if args.auth:
@@ -94,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         warning = exposure_warning(args.host, args.share, auth)
         if warning:
             sys.stderr.write(f"warning: {warning}\n")
-        if args.warmup:
+        if devices:
+            sys.stderr.write(f"starting {len(devices)} workers: {', '.join(devices)}\n")
+            studio.start_jobs(devices)  # each worker loads its own models with its first job
+        elif args.warmup:
             start_warm_up(studio)
         if args.mcp:
             sys.stderr.write(f"MCP server: http://{args.host}:{args.port}/gradio_api/mcp/ (SSE: .../mcp/sse)\n")

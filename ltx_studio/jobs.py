@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import BadInput, Cancelled, StudioError
-from .events import CancelToken, Event, EventSink, Failed, Preview, Progress, TakeDone
+from .events import CancelToken, Event, Failed, Preview, Progress, TakeDone
 
 log = logging.getLogger(__name__)
 
@@ -325,24 +325,25 @@ class Channel:
                     self._followers.remove(follower)
 
 
-Execute = Callable[[JobRecord, EventSink, CancelToken], list]
-
-
 class Runner:
-    """Runs the queue's jobs one after another in a thread, for as long as its process owns the queue.
+    """Runs the queue's jobs on its workers (one job per worker at a time), in queue order, for as
+    long as its process owns the queue.
 
     Owning the queue means holding `jobs/.lock`: a second studio on the same outputs folder cannot
-    run (or re-run) the same jobs twice.
+    run (or re-run) the same jobs twice. A job goes to a free worker that already holds the variant
+    it needs, else to any free one (workers.py); a job whose worker died is queued once more.
     """
 
-    def __init__(self, jobs: JobQueue, execute: Execute):
+    def __init__(self, jobs: JobQueue, workers: list, variant_of: Callable[[JobRecord], str | None] = lambda r: None):
         self.jobs = jobs
-        self.execute = execute
+        self.workers = list(workers)
+        self.variant_of = variant_of
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._channels: dict[str, Channel] = {}
         self._tokens: dict[str, CancelToken] = {}
+        self._threads: list[threading.Thread] = []
         self._owner_file = open(jobs.folder / ".lock", "a")  # noqa: SIM115 - held while the runner lives
         try:
             fcntl.flock(self._owner_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -383,7 +384,7 @@ class Runner:
             token.cancel()
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop taking jobs, stop the running one (it is re-queued on the next start), give up the queue."""
+        """Stop taking jobs, stop the running ones (re-queued on the next start), give up the queue."""
         self._stop.set()
         with self._lock:
             tokens = list(self._tokens.values())
@@ -391,24 +392,45 @@ class Runner:
             token.cancel()
         self._wake.set()
         self._thread.join(timeout)
+        for thread in list(self._threads):
+            thread.join(timeout)
+        for worker in self.workers:
+            with contextlib.suppress(Exception):
+                worker.close()
         with contextlib.suppress(OSError):
             fcntl.flock(self._owner_file, fcntl.LOCK_UN)
             self._owner_file.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                record = self.jobs.claim()
-            except Exception:
-                log.exception("reading the job queue failed")
-                record = None
+            free = [worker for worker in self.workers if not worker.busy]
+            record = None
+            if free:
+                try:
+                    record = self.jobs.claim()
+                except Exception:
+                    log.exception("reading the job queue failed")
             if record is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            self._run(record)
+            variant = self.variant_of(record)
+            worker = next((w for w in free if w.holds(variant)), free[0])  # warm first, else the first free
+            worker.busy = True
+            thread = threading.Thread(target=self._run, args=(record, worker), name=f"ltx-job-{worker.name}")
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
 
-    def _run(self, record: JobRecord) -> None:
+    def _run(self, record: JobRecord, worker) -> None:
+        try:
+            self._run_on(record, worker)
+        finally:
+            worker.busy = False
+            self._wake.set()  # a worker is free: the loop hands it the next job
+
+    def _run_on(self, record: JobRecord, worker) -> None:
+        from .workers import WorkerDied
+
         token = CancelToken()
         channel = self.open_channel(record.id)
         with self._lock:
@@ -428,7 +450,7 @@ class Runner:
 
         last: Event | None = None
         try:
-            self.execute(record, emit, token)
+            worker.execute(record, emit, token)
             state, error = "done", ""
         except Cancelled:
             if self._stop.is_set() and not self.jobs.cancel_requested(record.id):
@@ -436,6 +458,17 @@ class Runner:
             else:
                 state, error = "cancelled", "stopped"
             last = Failed("Stopped", cancelled=True)
+        except WorkerDied as exc:
+            log.warning("%s", exc)
+            if record.attempts < MAX_ATTEMPTS and not token.cancelled:
+                self.jobs._update(record.id, state="queued", stage="", note=f"{exc}; run again")
+                channel.emit(Progress("queue", 0.0, f"{exc}: queued to run again"))
+                with self._lock:
+                    self._tokens.pop(record.id, None)
+                token.cancel()
+                return  # its followers stay: the re-run streams into the same channel
+            state, error = "failed", f"{exc} (twice: not run again)"
+            last = Failed(error)
         except StudioError as exc:
             state, error = "failed", str(exc)
             last = Failed(error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .errors import BadInput, StudioError
 from .events import CancelToken, Event, EventSink, Failed, Progress, TakeDone
-from .jobs import FINISHED, JobQueue, JobRecord, Runner, keep_file, read_kept
+from .jobs import FINISHED, JobQueue, JobRecord, Runner, keep_file, new_job_id, read_kept
 from .plan import RenderRequest, plan_render
 from .takes import Take
 
@@ -65,13 +66,37 @@ class JobsMixin:
             self._jobs = JobQueue(self.store)
         return self._jobs
 
-    def start_jobs(self) -> Runner:
+    def start_jobs(self, devices: list[str] | None = None) -> Runner:
         """Own the queue and start running it (the app does this at start; a submit does it too).
-        Jobs a killed process left running are queued again now."""
+        Jobs a killed process left running are queued again now.
+
+        `devices`: one worker process per device (workers.py); none: this process renders, as ever."""
+        from .workers import LocalWorker, ProcessWorker, variant_of
+
         with self._runner_lock:
             if self._runner is None:
-                self._runner = Runner(self.jobs, self._execute)
+                if devices:
+                    workers = [
+                        ProcessWorker(
+                            i,
+                            device,
+                            model_set=self.model_set.name,
+                            variants_file=self.variants_file,
+                            outputs=self.store.root,
+                            store=self.store,
+                        )
+                        for i, device in enumerate(devices)
+                    ]
+                else:
+                    workers = [LocalWorker(self)]
+                default = self.model_set.default_variant
+                self._runner = Runner(self.jobs, workers, lambda record: variant_of(record, default))
             return self._runner
+
+    @property
+    def workers(self) -> list:
+        """The workers running the queue (after start_jobs): name, busy, and the variants each holds."""
+        return list(self._runner.workers) if self._runner is not None else []
 
     def close(self) -> None:
         """Stop running jobs (an unfinished one runs again on the next start) and give up the queue."""
@@ -84,14 +109,15 @@ class JobsMixin:
         runner = self.start_jobs()
         if len(self.jobs.list(("queued",), limit=MAX_WAITING + 1)) >= MAX_WAITING:
             raise BadInput(f"the queue is full ({MAX_WAITING} jobs waiting): try again when some have run")
-        record = self.jobs.add(kind, {}, owner=owner, label=label)
+        job_id = new_job_id()
+        folder = self.jobs.inputs(job_id)
         try:
-            params = _freeze(params, self.jobs.inputs(record.id))
-            record = self.jobs._update(record.id, params=params)
+            params = _freeze(params, folder)  # files first: a worker may take the job the moment it is queued
         except BaseException:
-            self.jobs.finish(record.id, "failed", "its input files could not be kept")
+            shutil.rmtree(folder, ignore_errors=True)
             raise
-        runner.open_channel(record.id)
+        runner.open_channel(job_id)
+        record = self.jobs.add(kind, params, owner=owner, label=label, job_id=job_id)
         runner.wake()
         return QueuedJob(self, record)
 

@@ -83,12 +83,15 @@ class Studio(JobsMixin):
         outputs: str | Path = "outputs",
         budget_bytes: int | None = None,
         manager: PipelineManager | None = None,
+        store: TakeStore | None = None,
     ):
+        self.variants_file = variants_file
         self.registry = load_registry(variants_file)
         self.model_set = model_set(self.registry, model_set_name or default_model_set_name(self.registry))
-        self.store = TakeStore(outputs)
+        self.store = store or TakeStore(outputs)
         self.lora_folder = loras.default_folder(self.store.root)  # where bare LoRA names are looked up
         self.manager = manager or PipelineManager(self.model_set, budget_bytes=budget_bytes)
+        self.store.worker = self.store.worker or self.manager.policy.device  # which device made each take
         self._budget_bytes = budget_bytes
         self._device_lock = threading.Lock()  # one render at a time on the device
         self._live: dict[str, Job] = {}

@@ -61,6 +61,7 @@ class Take:
     audio: bool = False  # the mp4 has a soundtrack
     sample_rate: int | None = None  # of the soundtrack
     typed_prompt: str | None = None  # the idea as typed, when `prompt` is its enhanced rewrite
+    worker: str = ""  # the worker (device) that rendered it, e.g. "cpu" or "w1 cuda:1"
     status: str = "ok"  # "ok" | "missing" (files deleted by hand); not stored
     folder: str = ""  # absolute path of the take's folder; not stored
 
@@ -116,6 +117,7 @@ class TakeStore:
         self.db_path = self.root / "takes.db"
         self._conn: sqlite3.Connection | None = None
         self._conn_lock = threading.RLock()
+        self.worker = ""  # recorded on each take added without a worker of its own
         try:
             self.takes_dir.mkdir(parents=True, exist_ok=True)
             self.staging_dir = self._own_staging()
@@ -130,20 +132,7 @@ class TakeStore:
         self._reindex()
 
     def _own_staging(self) -> Path:
-        """This store's staging folder, locked while the store lives; unlocked leftovers of dead processes are cleared.
-
-        The lock (flock) dies with its process, so a killed render's folder is stale even where pids
-        are reused (containers), and a live process's folder is never touched.
-        """
-        staging = self.root / ".staging"
-        staging.mkdir(parents=True, exist_ok=True)
-        for folder in staging.iterdir():
-            if folder.is_dir() and not _locked(folder):
-                shutil.rmtree(folder, ignore_errors=True)  # half-made takes of a killed process
-        mine = staging / f"{os.getpid()}-{secrets.token_hex(3)}"
-        mine.mkdir()
-        self._lock_file = open(mine / ".lock", "w")  # noqa: SIM115 - held for the store's lifetime
-        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        mine, self._lock_file = own_staging(self.root)
         return mine
 
     @contextmanager
@@ -187,6 +176,7 @@ class TakeStore:
         """Move a staged folder into place under the take's id and index it."""
         if not take.created:
             take.created = datetime.now(UTC).isoformat(timespec="milliseconds")
+        take.worker = take.worker or self.worker
         folder = self.takes_dir / check_take_id(take.id)
         take.folder = str(staged)
         write_json(take.path("record"), take.record())
@@ -271,6 +261,25 @@ class TakeStore:
                 (doomed / "take").rename(take.folder)  # the take stays whole and listed
             raise
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+def own_staging(root: Path) -> tuple[Path, object]:
+    """A staging folder of this process under `root/.staging`, locked while the returned handle is
+    open; unlocked leftovers of dead processes are cleared.
+
+    The lock (flock) dies with its process, so a killed render's folder is stale even where pids
+    are reused (containers), and a live process's folder is never touched.
+    """
+    staging = root / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    for folder in staging.iterdir():
+        if folder.is_dir() and not _locked(folder):
+            shutil.rmtree(folder, ignore_errors=True)  # half-made takes of a killed process
+    mine = staging / f"{os.getpid()}-{secrets.token_hex(3)}"
+    mine.mkdir()
+    handle = open(mine / ".lock", "w")  # noqa: SIM115 - held while the owner lives
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return mine, handle
 
 
 def _locked(folder: Path) -> bool:

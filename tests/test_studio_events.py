@@ -81,9 +81,12 @@ def test_an_upscale_job_yields_upsample_progress_then_the_final(studio):
 def test_a_job_waiting_for_the_busy_device_says_so(studio):
     with studio._device_lock:
         job = studio.draft_job(small())
-        first = next(job.events())
+        events = job.events()
+        first = next(events)
+        if first.message.startswith("In the queue"):  # followed before the runner took it
+            first = next(events)
     assert first == Progress("queue", 0.0, "Waiting for the GPU")
-    assert isinstance(list(job.events())[-1], TakeDone)
+    assert isinstance(list(events)[-1], TakeDone)
 
 
 def test_a_newer_live_draft_supersedes_a_waiting_one_so_nothing_piles_up(studio):

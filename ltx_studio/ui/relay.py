@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TABLE_HEADERS = [
-    "created (UTC)", "kind", "variant", "size", "sound", "seed", "time (s)", "approved", "parent", "prompt", "id"
+    "created (UTC)", "kind", "variant", "size", "sound", "seed", "time (s)", "approved", "parent", "prompt", "worker",
+    "id",
 ]  # fmt: skip
 
 
@@ -62,6 +63,8 @@ def take_markdown(take: Take) -> str:
     if take.settings.get("extend"):
         extend = take.settings["extend"]
         lines.append(f"extended {'backward' if extend['backward'] else 'forward'} by {extend['seconds']:g} s")
+    if take.worker:
+        lines.append(f"rendered on {take.worker}")
     if take.approved:
         lines.append("✓ approved")
     if take.status != "ok":
@@ -87,6 +90,7 @@ def table_row(take: Take) -> list:
         "✓" if take.approved else "",
         take.parent or "",
         take.prompt[:80],
+        take.worker,
         take.id,
     ]
 

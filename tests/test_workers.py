@@ -1,0 +1,112 @@
+"""Workers: one process per device, each with its own PipelineManager, fed by the server's queue;
+the server's TakeStore is the one writer. Real child processes on the CPU, tiny models."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import ROOT, small
+
+from ltx_studio import faults
+from ltx_studio.errors import BadInput
+from ltx_studio.workers import parse_devices
+
+
+@pytest.fixture
+def two_workers(tmp_path, request):
+    """A Studio whose queue runs on two CPU worker processes (`python app.py --devices cpu,cpu`)."""
+    from ltx_studio.studio import Studio
+
+    studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs")
+    studio.start_jobs(["cpu", "cpu"])
+    yield studio
+    studio.close()
+
+
+def running_counts(studio, stop: threading.Event) -> list[int]:
+    """How many jobs run at once, sampled until `stop`."""
+    seen: list[int] = []
+
+    def watch():
+        while not stop.is_set():
+            seen.append(sum(job.state == "running" for job in studio.jobs.list()))
+            time.sleep(0.02)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return seen
+
+
+def test_two_workers_run_four_drafts_two_at_a_time_each_loading_its_pipeline_once(two_workers):
+    studio = two_workers
+    stop = threading.Event()
+    seen = running_counts(studio, stop)
+    jobs = [studio.submit_draft(small(seed=i, frames=17), preview=False) for i in range(4)]
+    takes = [take for job in jobs for take in studio.wait(job.id)]
+    stop.set()
+    assert sorted(t.seed for t in takes) == [0, 1, 2, 3] and all(t.status == "ok" for t in takes)
+    assert max(seen) == 2  # both workers busy at once, never more
+    assert {t.worker for t in takes} == {"w0 cpu", "w1 cpu"}
+    assert {t.id for t in studio.takes()} == {t.id for t in takes}  # written once, by the server's store
+    for worker in studio.workers:
+        transformer_loads = [n for key, n in worker.loads.items() if key.startswith("transformer:")]
+        assert transformer_loads == [1], worker.loads  # warm from then on
+    assert studio.take(takes[0].id).worker == takes[0].worker  # the record keeps it (shown in Takes)
+
+
+def test_a_draft_goes_to_the_worker_already_holding_its_variant(two_workers):
+    studio = two_workers
+    first = [studio.submit_draft(small(variant=v, seed=1), preview=False) for v in ("fast", "pro")]
+    warm = {studio.wait(job.id)[-1].variant: studio.wait(job.id)[-1].worker for job in first}
+    assert len(set(warm.values())) == 2  # one variant warm on each worker
+    for variant in ("pro", "fast", "pro"):
+        (take,) = studio.wait(studio.submit_draft(small(variant=variant, seed=2), preview=False).id)
+        assert take.worker == warm[variant]
+
+
+def test_a_worker_killed_mid_job_is_restarted_and_the_job_runs_once_more(tmp_path, monkeypatch):
+    from ltx_studio.studio import Studio
+
+    monkeypatch.setenv("LTX_STUDIO_FAULTS", "sleep=2@denoise:1")  # each worker's first denoise pauses
+    faults.reset()
+    studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs")
+    studio.start_jobs(["cpu"])
+    try:
+        job = studio.submit_draft(small(seed=9), preview=False)
+        deadline = time.monotonic() + 60
+        while studio.jobs.get(job.id).state != "running" or not studio.workers[0].busy:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # in the middle of its denoise
+        os.kill(studio.workers[0].pid, signal.SIGKILL)
+        (take,) = studio.wait(job.id)
+    finally:
+        studio.close()
+        faults.reset()
+    record = studio.jobs.get(job.id)
+    assert record.state == "done" and record.attempts == 2
+    assert "stopped" in record.note and record.note.endswith("run again")
+    assert [t.id for t in studio.takes()] == [take.id] and take.seed == 9  # one take, nothing half-written
+    assert not [p for p in (tmp_path / "outputs" / ".staging").rglob("*.mp4")]
+
+
+def test_devices_are_checked_and_a_bad_one_is_one_line():
+    assert parse_devices("cpu,cpu") == ["cpu", "cpu"] and parse_devices(None) == []
+    with pytest.raises(BadInput, match="'gpu7' is not a device"):
+        parse_devices("cpu,gpu7")
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(BadInput, match="no CUDA device 'cuda:3' here"):
+            parse_devices("cuda:3")
+    done = subprocess.run(
+        [sys.executable, "app.py", "--devices", "tpu:0", "--no-warmup"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --devices: 'tpu:0' is not a device (cpu, cuda:0, cuda:1, ..., mps, or all)"
+    )
