@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         "cpu,cpu tries two CPU workers (default: this process on its one device)",
     )
     parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the workers as Ray actors on a Ray cluster (auto: the one this machine joined; local: start one "
+        "here), one per GPU there; needs pip install -r requirements-ray.txt (see docs/scale-out.md)",
+    )
+    parser.add_argument(
         "--mcp",
         action="store_true",
         help="also serve the studio to MCP agents at /gradio_api/mcp/ (tools: draft, upscale, compare, extend, "
@@ -101,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         warning = exposure_warning(args.host, args.share, auth)
         if warning:
             sys.stderr.write(f"warning: {warning}\n")
-        if devices:
-            sys.stderr.write(f"starting {len(devices)} workers: {', '.join(devices)}\n")
-            studio.start_jobs(devices)  # each worker loads its own models with its first job
+        if devices or args.ray:
+            where = f"Ray at {args.ray}" if args.ray else ", ".join(devices)
+            sys.stderr.write(f"starting workers ({where})\n")
+            studio.start_jobs(devices, ray=args.ray)  # each worker loads its own models with its first job
+            sys.stderr.write("workers: " + ", ".join(w.name for w in studio.workers) + "\n")
         elif args.warmup:
             start_warm_up(studio)
         if args.mcp:

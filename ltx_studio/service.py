@@ -66,27 +66,29 @@ class JobsMixin:
             self._jobs = JobQueue(self.store)
         return self._jobs
 
-    def start_jobs(self, devices: list[str] | None = None) -> Runner:
+    def start_jobs(self, devices: list[str] | None = None, ray: str | None = None) -> Runner:
         """Own the queue and start running it (the app does this at start; a submit does it too).
         Jobs a killed process left running are queued again now.
 
-        `devices`: one worker process per device (workers.py); none: this process renders, as ever."""
+        `devices`: one worker process per device (workers.py); `ray`: a Ray cluster's address ("auto",
+        "local"), one actor per GPU there (or per device named); neither: this process renders, as ever."""
         from .workers import LocalWorker, ProcessWorker, variant_of
 
         with self._runner_lock:
             if self._runner is None:
-                if devices:
-                    workers = [
-                        ProcessWorker(
-                            i,
-                            device,
-                            model_set=self.model_set.name,
-                            variants_file=self.variants_file,
-                            outputs=self.store.root,
-                            store=self.store,
-                        )
-                        for i, device in enumerate(devices)
-                    ]
+                common = {
+                    "model_set": self.model_set.name,
+                    "variants_file": self.variants_file,
+                    "outputs": self.store.root,
+                    "store": self.store,
+                }
+                if ray:
+                    from .ray_workers import RayWorker, actor_devices, connect
+
+                    devices = actor_devices(connect(ray), devices)
+                    workers = [RayWorker(i, device, **common) for i, device in enumerate(devices)]
+                elif devices:
+                    workers = [ProcessWorker(i, device, **common) for i, device in enumerate(devices)]
                 else:
                     workers = [LocalWorker(self)]
                 default = self.model_set.default_variant

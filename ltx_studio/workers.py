@@ -131,6 +131,11 @@ class ProcessWorker:
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
+    def _join(self) -> int | None:
+        """Wait for a dead child and say its exit code."""
+        self._process.join(5)
+        return self._process.exitcode
+
     def holds(self, variant: str | None) -> bool:
         return variant is not None and variant in self.warm
 
@@ -154,9 +159,9 @@ class ProcessWorker:
                     ready = True
                 if message is None:
                     if ready or not self.alive():
-                        self._process.join(5)
-                        code = self._process.exitcode
-                        raise WorkerDied(f"worker {self.name} stopped (exit code {code}) in the middle of the job")
+                        code = self._join()
+                        how = f" (exit code {code})" if code is not None else ""
+                        raise WorkerDied(f"worker {self.name} stopped{how} in the middle of the job")
                     continue
                 kind = message[0]
                 if kind == "event":
@@ -178,6 +183,15 @@ class ProcessWorker:
                 take, staged = args
                 take = replace(take, worker=self.name)
                 return ("reply", True, self._store.add(take, Path(staged)))
+            if method == "add_files":  # from another machine: its files come with it
+                take, files = args
+                staged = self._store.stage()
+                for name, data in files.items():
+                    (staged / name).write_bytes(data)
+                return ("reply", True, self._store.add(replace(take, worker=self.name), staged))
+            if method == "files":  # a take's files, for a worker on another machine
+                folder = self._store.get(args[0]).path("record").parent
+                return ("reply", True, {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()})
             if method in ("get", "approve", "list", "children"):
                 return ("reply", True, getattr(self._store, method)(*args))
             raise StudioError(f"unknown store call {method!r}")
@@ -201,13 +215,14 @@ class HandBackStore:
     """The child's view of the take store: it stages files in its own folder and asks the server
     for everything else (the server adds, indexes and lists takes)."""
 
-    def __init__(self, root: Path, call):
+    def __init__(self, root: Path, call, ship: bool = False):
         from .takes import own_staging
 
         self.root = Path(root)
         self.takes_dir = self.root / "takes"
         self.worker = ""
         self._call = call
+        self.ship = ship  # on another machine: files travel with the calls
         self.staging_dir, self._lock_file = own_staging(self.root)
 
     def stage(self) -> Path:
@@ -222,10 +237,27 @@ class HandBackStore:
 
     def add(self, take, staged: Path):
         take.folder = ""
-        return self._call("add", (take, str(staged)))
+        if not self.ship:
+            return self._call("add", (take, str(staged)))
+        files = {p.name: p.read_bytes() for p in Path(staged).iterdir() if p.is_file()}
+        added = self._call("add_files", (take, files))
+        self.discard(staged)
+        return self._here(added, files)
 
     def get(self, take_id: str):
-        return self._call("get", (take_id,))
+        take = self._call("get", (take_id,))
+        return self._here(take, self._call("files", (take_id,))) if self.ship and take.status == "ok" else take
+
+    def _here(self, take, files: dict):
+        """A take whose files are copied to this machine (the server's folder is not here)."""
+        if not self.ship:
+            return take
+        folder = self.root / "takes" / take.id
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+        take.folder = str(folder)
+        return take
 
     def approve(self, take_id: str, approved: bool = True):
         return self._call("approve", (take_id, approved))
@@ -237,12 +269,19 @@ class HandBackStore:
         return self._call("children", (take_id,))
 
 
-def worker_main(conn, device: str, name: str, model_set: str, variants_file: str | None, outputs: str) -> None:
-    """A worker process: one device, one Studio over a HandBackStore; jobs one at a time until told to stop."""
+def worker_main(
+    conn, device: str, name: str, model_set: str, variants_file: str | None, outputs: str, ship: bool = False
+) -> None:
+    """A worker: one device, one Studio over a HandBackStore; jobs one at a time until told to stop.
+    `conn` is a pipe (a process worker) or a pair of Ray queues (a Ray actor, `ship`: files travel)."""
     import queue
 
     os.environ["LTX_STUDIO_DEVICE"] = device
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if os.environ.get("LTX_STUDIO_WORKER_THREADS") and device == "cpu":  # bench --workers: alike in every run
+        import torch
+
+        torch.set_num_threads(int(os.environ["LTX_STUDIO_WORKER_THREADS"]))
     replies: queue.Queue = queue.Queue()
     jobs: queue.Queue = queue.Queue()
     token_box: list[CancelToken] = [CancelToken()]
@@ -264,7 +303,7 @@ def worker_main(conn, device: str, name: str, model_set: str, variants_file: str
         from .studio import Studio
 
         quiet_libraries()
-        store = HandBackStore(Path(outputs), call)
+        store = HandBackStore(Path(outputs), call, ship=ship)
         store.worker = name
         studio = Studio(model_set_name=model_set, variants_file=variants_file, outputs=outputs, store=store)
     except Exception as exc:

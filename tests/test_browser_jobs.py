@@ -116,6 +116,7 @@ def test_a_batch_of_four_seeds_fills_the_grid_and_a_pick_can_be_upscaled(
     page.locator("#batch-grid img").nth(2).click()  # pick the third variation
     page.wait_for_function("(document.querySelector('#take-info')?.innerText || '').includes('seed')", timeout=30_000)
     picked = next(t for t in takes if t.id in page.locator("#take-info").inner_text())
+    assert f"rendered on {picked.worker}" in page.locator("#take-info").inner_text()  # which worker made it
     page.get_by_role("button", name="Approve & upscale", exact=True).click()
     page.wait_for_function(
         f"(document.querySelector('#take-info')?.innerText || '').includes('from draft `{picked.id}`') || "

@@ -110,3 +110,57 @@ def test_devices_are_checked_and_a_bad_one_is_one_line():
     assert done.stderr.strip().splitlines()[-1] == (
         "error: --devices: 'tpu:0' is not a device (cpu, cuda:0, cuda:1, ..., mps, or all)"
     )
+
+
+# --- Ray -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def local_ray():
+    """A local Ray instance with two CPUs; a skip with the reason only if Ray cannot start here."""
+    try:
+        import ray
+    except ImportError:
+        pytest.skip("Ray is not installed (pip install -r requirements-ray.txt)")
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:
+        pytest.skip(f"Ray cannot start on this machine: {str(exc).splitlines()[0][:200]}")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_actors_run_two_drafts_and_the_takes_land_in_the_head_store(local_ray, tmp_path, report):
+    from ltx_studio.studio import Studio
+
+    started = time.perf_counter()
+    studio = Studio(model_set_name="demo", outputs=tmp_path / "head")
+    studio.start_jobs(["cpu", "cpu"], ray="local")
+    try:
+        assert [w.name for w in studio.workers] == ["r0 cpu", "r1 cpu"]
+        jobs = [studio.submit_draft(small(seed=i), preview=False) for i in range(2)]
+        takes = [take for job in jobs for take in studio.wait(job.id)]
+        (final,) = studio.wait(studio.submit_upscale(takes[0].id).id)  # the draft's files travel to its actor
+    finally:
+        studio.close()
+    assert sorted(t.seed for t in takes) == [0, 1] and {t.worker for t in takes} == {"r0 cpu", "r1 cpu"}
+    assert final.parent == takes[0].id and final.width == 2 * takes[0].width and final.worker.startswith("r")
+    head = {t.id: t for t in studio.takes()}
+    assert set(head) == {takes[0].id, takes[1].id, final.id}
+    for take in head.values():  # in the head's store, whole
+        assert take.status == "ok" and take.path("latents").exists() and take.path("poster").exists()
+        assert take.folder.startswith(str(tmp_path / "head"))
+    report(f"ray: two actors, two drafts and an upscale in {time.perf_counter() - started:.0f} s")
+
+
+def test_bench_workers_prints_drafts_per_minute_with_one_and_two_workers(capsys):
+    from ltx_studio.cli import main
+
+    code = main(["bench", "--workers", "2", "--drafts", "2", "--repeat", "1", "--width", "96", "--height", "64",
+                 "--frames", "9", "--json"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    data = __import__("json").loads(out.out)
+    assert data["bench"] == "workers" and data["devices"] == ["cpu", "cpu"] and data["threads_per_worker"] == 1
+    assert len(data["per_minute"]["1"]) == len(data["per_minute"]["2"]) == 1 and data["ratio"] > 0
+    assert main(["bench", "--workers", "1"]) == 2

@@ -11,6 +11,9 @@ spread lets it be trusted:
 - switch           a cached variant switch vs a cold load of the same transformer (and bytes loaded)
 - prompt cache     a render with a cached prompt embedding vs one that runs the text encoder
 - preview          seconds per denoising step with the live preview on vs off
+- batch of 8       eight seeds as one batch job vs eight separate renders
+
+With --workers N: drafts per minute through the queue with one worker process and with N.
 
 With --arch tiny|ltxv-2b|ltxv-13b|ltx2-tiny|ltx2-22b: architectures with random weights (same FLOPs
 as real weights) run the studio's full draft path (text encoding, denoise, decode, mp4 write) per
@@ -44,7 +47,11 @@ def main(argv: list[str]) -> int:
     quiet_libraries()
     threads = _set_threads(args.threads)
     try:
-        if args.arch:
+        if args.workers:
+            from .workers import workers_bench
+
+            data = workers_bench(args)
+        elif args.arch:
             if args.device.startswith("cuda") and not _cuda_available():
                 return _fail("no CUDA device here; use --device cpu (with --arch tiny)")
             data = arch_bench(args)

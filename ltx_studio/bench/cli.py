@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cases", help=f"for the studio bench: comma list of {', '.join(CASES)} (default all)")
     parser.add_argument("--arch", choices=sorted(ARCHS), help="real-size (or tiny) random-weight benchmark")
     parser.add_argument("--device", default="cuda", help="for --arch (cuda or cpu)")
+    parser.add_argument(
+        "--workers", type=int, help="drafts per minute through the queue with 1 worker and with N (one per GPU, or CPU)"
+    )
+    parser.add_argument("--drafts", type=int, default=8, help="for --workers: drafts per timed run (default 8)")
     parser.add_argument("--levers", help=f"comma list of {', '.join(LEVERS)} (attention=NAME)")
     parser.add_argument("--sweep", action="store_true", help="measure each lever alone against the baseline")
     parser.add_argument(
@@ -57,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def flag_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with a combination of flags argparse accepted, or None (fills the defaults in)."""
+    if args.workers is not None and (args.workers < 2 or args.arch):
+        return "--workers needs a count of 2 or more, and goes without --arch"
+    if args.drafts < 1:
+        return "--drafts must be at least 1"
     if args.repeat is None:
-        args.repeat = 3 if args.arch else DEFAULT_REPEAT
+        args.repeat = 3 if args.arch or args.workers else DEFAULT_REPEAT
     if args.warmup is None:
         args.warmup = 1 if args.arch else 2
     if args.threads is None and not args.arch:
@@ -85,6 +93,15 @@ def print_figures(data: dict, args: argparse.Namespace, argv: list[str]) -> None
     """The figures of either bench on stdout: one JSON document, Markdown, or the plain table."""
     if args.json:
         print(json.dumps(data, indent=2))
+    elif data["bench"] == "workers":
+        from .report import provenance
+        from .workers import format_workers
+
+        print(
+            "\n".join([*provenance(data, argv), "", "```", format_workers(data), "```"])
+            if args.markdown
+            else format_workers(data)
+        )
     elif args.markdown:
         print(markdown(data, argv))
     else:

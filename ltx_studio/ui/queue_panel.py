@@ -73,7 +73,7 @@ def listing(studio: Studio, who: str) -> tuple[str, list[tuple[str, str]]]:
             position += 1
         where = str(position) if job.state == "queued" else ("▶" if job.state == "running" else "")
         progress = f"{job.progress:.0%} {job.stage}".strip() if job.state == "running" else ""
-        state = job.state + (" (re-run after a restart)" if job.note.startswith("interrupted") else "")
+        state = job.state + (f" ({_cell(job.note)})" if job.note else "")  # e.g. re-run after a restart
         if job.state == "failed":
             state += f": {job.error[:80]}"
         who_note = "" if mine(job, who) else " (another browser)"
