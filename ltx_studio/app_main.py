@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         "here), one per GPU there; needs pip install -r requirements-ray.txt (see docs/scale-out.md)",
     )
     parser.add_argument(
+        "--parallel-final",
+        type=int,
+        metavar="N",
+        help="render each final (upscale or Pro re-render) across N GPUs with context parallelism "
+        "(unverified; see docs/scale-out.md)",
+    )
+    parser.add_argument(
         "--mcp",
         action="store_true",
         help="also serve the studio to MCP agents at /gradio_api/mcp/ (tools: draft, upscale, compare, extend, "
@@ -98,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
 
         devices = parse_devices(args.devices)  # a bad device is one line, before anything loads
         studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=args.outputs)
+        if args.parallel_final is not None:
+            from .parallel import check_parallel_final
+
+            if devices or args.ray:
+                raise StudioError("--parallel-final goes without --devices and --ray (it uses the GPUs itself)")
+            check_parallel_final(args.parallel_final, studio.manager.family)
+            studio.parallel_final = args.parallel_final
         auth = None
         if args.auth:
             user, sep, password = args.auth.partition(":")

@@ -187,6 +187,7 @@ class PipelineManager:
         self.text_encoder_visits = 0  # times the text encoder went to the device for a call ("visit")
         self._visiting = 0  # depth of nested text_encoder_on_device() blocks
         self.decode_tiling: bool | None = None  # what the last prepare_decode chose
+        self.transformer_hook = None  # called with each transformer as it loads (parallel.py)
 
     # --- public ------------------------------------------------------------------------------
 
@@ -201,6 +202,8 @@ class PipelineManager:
             self._make_room(_on_disk_bytes(spec.transformer), keep=None)
             transformer = self._load("transformer", spec.transformer, f"{spec.label} transformer", variant)
             place_transformer(transformer, self.policy)
+            if self.transformer_hook is not None:  # e.g. context parallelism for a final across GPUs
+                self.transformer_hook(transformer)
             pipe = self.family.assemble(shared, transformer)
             self._transformers[variant] = transformer
             self._pipelines[variant] = pipe

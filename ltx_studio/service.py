@@ -268,6 +268,10 @@ class JobsMixin:
             variants = params["variants"][len(done) :]
             request = _thaw(params["request"])
             return self.compare(request, variants, on_event=emit, cancel=cancel, preview=params.get("preview", False))
+        if record.kind == "upscale" and getattr(self, "parallel_final", 0) >= 2:
+            from .parallel import run_final  # one final across N GPUs (unverified; see parallel.py)
+
+            return [run_final(self, params["take_id"], params["mode"], self.parallel_final, emit, cancel)]
         if record.kind == "upscale":
             return [
                 self.upscale(

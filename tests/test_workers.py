@@ -164,3 +164,27 @@ def test_bench_workers_prints_drafts_per_minute_with_one_and_two_workers(capsys)
     assert data["bench"] == "workers" and data["devices"] == ["cpu", "cpu"] and data["threads_per_worker"] == 1
     assert len(data["per_minute"]["1"]) == len(data["per_minute"]["2"]) == 1 and data["ratio"] > 0
     assert main(["bench", "--workers", "1"]) == 2
+
+
+def test_a_parallel_final_is_checked_before_anything_runs():
+    import torch
+
+    from ltx_studio.families import get_family
+    from ltx_studio.parallel import check_parallel_final
+
+    for name in ("ltxv", "ltx2"):  # both transformers can split their sequence (diffusers' _cp_plan)
+        assert get_family(name).component_class("transformer")._cp_plan
+    family = get_family("ltx2")
+    with pytest.raises(BadInput, match="needs 2 or more GPUs, not 1"):
+        check_parallel_final(1, family)
+    if torch.cuda.device_count() < 2:
+        with pytest.raises(BadInput, match=r"^--parallel-final 2 needs 2 CUDA GPUs; this machine has "):
+            check_parallel_final(2, family)
+    done = subprocess.run(
+        [sys.executable, "app.py", "--parallel-final", "2", "--devices", "cpu", "--no-warmup"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --parallel-final goes without --devices and --ray (it uses the GPUs itself)"
+    )
