@@ -11,6 +11,7 @@ Face cache: see docs/scale-out.md.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue as stdlib_queue
 import tempfile
@@ -160,6 +161,9 @@ class RayWorker(ProcessWorker):
         if self._actor is not None:
             with contextlib.suppress(Exception):
                 ray.kill(self._actor)
+        # Let go of every Ray handle now: one collected after ray.shutdown() makes Ray end this process.
+        self._actor = self._done = self._conn = self._queues = None
+        gc.collect()
 
 
 def _failure(ref) -> str:
