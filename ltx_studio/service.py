@@ -378,10 +378,11 @@ def _thaw(data: dict | RenderRequest) -> RenderRequest:
 # --- prompt lists ------------------------------------------------------------------------------
 
 
-def read_prompts(text: str, base: Path | None = None) -> tuple[list[dict], list[str]]:
+def read_prompts(text: str, base: Path | None = None, files: bool = True) -> tuple[list[dict], list[str]]:
     """A prompt list: one prompt per line, or a CSV whose header names prompt / seed / seconds /
     first_frame columns. Returns (rows, problems): each row {prompt, seed?, seconds?, image?, row};
-    a row that cannot be used is named in `problems` and left out, so the rest can run."""
+    a row that cannot be used is named in `problems` and left out, so the rest can run. `files`
+    False (the API): a first_frame names no file here; such a row is refused without looking."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         return [], ["the prompt list is empty"]
@@ -397,13 +398,13 @@ def read_prompts(text: str, base: Path | None = None) -> tuple[list[dict], list[
             continue  # the header
         row = number  # as a spreadsheet counts: the header is row 1
         try:
-            rows.append(_csv_row(values, row, base))
+            rows.append(_csv_row(values, row, base, files))
         except BadInput as exc:
             problems.append(f"row {row}: {exc}")
     return rows, problems
 
 
-def _csv_row(values: dict, row: int, base: Path | None) -> dict:
+def _csv_row(values: dict, row: int, base: Path | None, files: bool = True) -> dict:
     prompt = (values.get("prompt") or "").strip()
     out: dict = {"prompt": prompt, "row": row}
     seed = (values.get("seed") or "").strip()
@@ -419,6 +420,8 @@ def _csv_row(values: dict, row: int, base: Path | None) -> dict:
         except ValueError:
             raise BadInput(f"seconds must be a number, not {seconds!r}") from None
     image = (values.get("first_frame") or "").strip()
+    if image and not files:
+        raise BadInput("first_frame is not accepted over the API (send first frames to /draft as uploads)")
     if image:
         path = Path(image).expanduser()
         if not path.is_absolute() and base is not None:

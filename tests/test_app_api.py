@@ -63,3 +63,17 @@ def test_the_api_names_are_stable_and_only_prompt_or_take_id_are_required(client
     assert {"negative_prompt", "image", "variant", "seed", "width", "height", "seconds"} <= set(
         p["parameter_name"] for p in api["/draft"]["parameters"]
     )
+
+
+def test_batch_and_takes_through_the_api_and_no_server_path_is_read(client):
+    videos, records, skipped = client.predict(
+        prompts="prompt,seed,first_frame\na kite,3,/etc/hostname\na boat,5,\n",
+        seeds=2, width=96, height=64, frames=9, api_name="/batch",
+    )  # fmt: skip
+    assert [(r["prompt"], r["seed"]) for r in records] == [("a boat", 5), ("a boat", 6)]
+    assert len(videos) == 2 and all(r["settings"]["batch"]["count"] == 2 for r in records)
+    assert skipped == ["row 2: first_frame is not accepted over the API (send first frames to /draft as uploads)"]
+    listed = client.predict(limit=2, api_name="/takes")
+    assert {t["id"] for t in listed} == {r["id"] for r in records}
+    (one,) = client.predict(take_id=records[0]["id"], api_name="/takes")
+    assert one["seed"] == 5

@@ -214,8 +214,8 @@ def add_endpoints(studio: Studio) -> None:
         """Render many variations as one job: several seeds of one prompt, and/or a list of prompts.
 
         Args:
-            prompts: one prompt, or one prompt per line, or CSV text with a header naming prompt, seed,
-                seconds (and first_frame: a path on the studio's machine) columns.
+            prompts: one prompt, or one prompt per line, or CSV text with a header naming prompt, seed and
+                seconds columns (first frames go with /draft, as uploads).
             seeds: takes per prompt, 1 to 16, each with its own seed (seed, seed+1, ... when seed is set).
             negative_prompt: what to avoid; empty for the default.
             variant: "fast", "distilled" or "pro"; empty for the default.
@@ -232,7 +232,7 @@ def add_endpoints(studio: Studio) -> None:
         """
         from ..service import read_prompts
 
-        rows, problems = read_prompts(prompts or "")
+        rows, problems = read_prompts(prompts or "", files=False)  # no paths on the server over the API
         if not rows:
             raise gr.Error(problems[0] if problems else "batch needs at least one prompt", print_exception=False)
         base = RenderRequest(
