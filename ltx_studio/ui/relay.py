@@ -29,6 +29,7 @@ TABLE_HEADERS = [
     "created (UTC)", "kind", "variant", "size", "sound", "seed", "time (s)", "approved", "parent", "prompt", "worker",
     "id",
 ]  # fmt: skip
+TABLE_WIDTHS = ["150px", "80px", "80px", "120px", "60px", "110px", "75px", "85px", "170px", "260px", "90px", "175px"]
 
 
 def take_markdown(take: Take) -> str:

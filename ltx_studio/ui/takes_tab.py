@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from .lora_picker import lora_values
-from .relay import TABLE_HEADERS, Shared, table_row, take_markdown, visible
+from .relay import TABLE_HEADERS, TABLE_WIDTHS, Shared, table_row, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
@@ -112,7 +112,14 @@ def _layout() -> TakesTab:
             elem_id="takes-gallery",
             allow_preview=False,
         )
-        table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, wrap=True, max_height=320, elem_id="takes-table")
+        table = gr.Dataframe(
+            headers=TABLE_HEADERS,
+            interactive=False,
+            wrap=True,
+            max_height=320,
+            elem_id="takes-table",
+            column_widths=TABLE_WIDTHS,  # else narrow columns wrap their headers letter by letter
+        )
         shown_ids = gr.State([])
         table_ids = gr.State([])
         selected = gr.State(None)
