@@ -48,6 +48,7 @@ class RenderRequest:
     loras: list = field(default_factory=list)  # "NAME[:WEIGHT]", (name, weight) or {"lora", "weight"}: loras.choose
     reference: str | Path | list | None = None  # IC-LoRA control (LTX-2): depth, pose or edges video
     reference_strength: float = 1.0
+    camera: str | None = None  # a camera move (camera.NAMES): the set's camera-control LoRA
 
 
 @dataclass
@@ -74,6 +75,7 @@ class RenderPlan:
     video: SourceVideo | None = None
     loras: tuple[loras.LoraChoice, ...] = ()  # resolved and read; applied to the pipeline by the manager
     reference: SourceVideo | None = None  # IC-LoRA control video (its frames fitted at each stage's size)
+    camera: str | None = None  # the camera move; its LoRA is the first of `loras`
 
     def reference_condition(self) -> Condition | None:
         if self.reference is None:
@@ -189,6 +191,15 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
 
     keyframes = plan_keyframes(request.keyframes, get_family(model_set.family), frames, fps)
     chosen = loras.choose(request.loras, lora_folder)
+    camera = None
+    if request.camera:
+        from .camera import camera_lora
+
+        camera = request.camera.strip().lower()
+        move = loras.choose([(camera_lora(model_set, camera), 1.0)], None)
+        if len(chosen) >= loras.MAX_LORAS:
+            raise BadInput(f"too many LoRAs with the camera move: at most {loras.MAX_LORAS - 1} besides it")
+        chosen = (*move, *(c for c in chosen if c.file.sha256 != move[0].file.sha256))
     reference = None
     if request.reference is not None:
         if model_set.family != "ltx2":
@@ -205,7 +216,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
     typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed, auto_length, keyframes, video, chosen, reference,
+        typed, auto_length, keyframes, video, chosen, reference, camera,
     )  # fmt: skip
 
 
@@ -251,7 +262,12 @@ def plan_from_take(take: Take, model_set: ModelSet, lora_folder: Path | None = N
         image=take.path("image") if take.image else None,
         audio=take.audio,
         typed_prompt=take.typed_prompt,
-        loras=[(lora["name"], lora["weight"]) for lora in take.settings.get("loras", [])],
+        loras=[
+            (lora["name"], lora["weight"])
+            for lora in take.settings.get("loras", [])
+            if lora["name"] != (take.settings.get("camera") or {}).get("lora")
+        ],
+        camera=(take.settings.get("camera") or {}).get("name"),
         keyframes=[
             {"image": Path(take.folder) / k["file"], "seconds": k["seconds"], "strength": k["strength"]}
             for k in take.settings.get("keyframes") or []

@@ -299,6 +299,7 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         "prompt_cached": prompt_cached,
         "decoder": plan.variant.sampling.decoder,
         "loras": [lora.record() for lora in plan.loras],
+        "camera": {"name": plan.camera, "lora": plan.loras[0].name} if plan.camera else None,
         "stages": [
             {"variant": s.variant.name, "size": [s.plan.width, s.plan.height], "steps": s.steps, "refine": s.refine}
             for s in stages

@@ -243,3 +243,54 @@ def transformer_config_folder(preset: str) -> Path:
         tmp.write_text(json.dumps(config, indent=2))
         tmp.replace(folder / "config.json")
     return folder
+
+
+CAMERA_LORA_RANK = 4
+
+
+def ensure_camera_lora(model_set, name: str) -> Path:
+    """A tiny camera-control LoRA for a demo set's transformers, built once, offline and deterministically:
+    random, non-zero weights on the attention projections of the default variant's transformer (every
+    demo variant has its blocks), saved as diffusers saves LoRAs. Output is noise, like the set's."""
+    import torch
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from .camera import NAMES
+    from .families import get_family
+    from .manager import resolve
+
+    source = model_set.variant(model_set.default_variant).transformer
+    folder = cache_root() / f"camera-loras-v{TINY_VERSION}" / model_set.family
+    path = folder / f"camera-{name}.safetensors"
+    if path.exists():
+        return path
+    family = get_family(model_set.family)
+    transformer = family.load_component(
+        "transformer", resolve(source), source.subfolder, source.file, source.config, torch.float32
+    )
+    config = LoraConfig(
+        r=CAMERA_LORA_RANK, lora_alpha=2 * CAMERA_LORA_RANK, target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        init_lora_weights=False,
+    )  # fmt: skip
+    torch.manual_seed(1000 + NAMES.index(name))
+    transformer.add_adapter(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=".building-", dir=folder))
+    try:
+        _lora_pipeline_class(model_set.family).save_lora_weights(
+            building,
+            transformer_lora_layers=get_peft_model_state_dict(transformer),
+            weight_name=path.name,
+            transformer_lora_adapter_metadata=config.to_dict(),
+        )
+        (building / path.name).rename(path)  # whole, or not at all
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return path
+
+
+def _lora_pipeline_class(family: str):
+    from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
+
+    return LTX2ConditionPipeline if family == "ltx2" else LTXConditionPipeline

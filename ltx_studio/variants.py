@@ -149,6 +149,7 @@ class ModelSet:
     live_frames: int = 25
     enhance_tokens: int | None = None  # cap on the enhancer's new tokens (None: diffusers' default, 512/600)
     variants: dict[str, Variant] = field(default_factory=dict)
+    cameras: dict[str, str] = field(default_factory=dict)  # camera move -> its LoRA ("owner/repo/file" or tiny:)
 
     @property
     def has_audio(self) -> bool:
@@ -361,7 +362,23 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
         live_frames=table.get("live_frames", int, 25),
         enhance_tokens=table.get("enhance_tokens", int, None),
         variants=variants,
+        cameras=_cameras(table),
     )
+
+
+def _cameras(table: _Table) -> dict[str, str]:
+    """A set's camera moves: {name: LoRA}, names from camera.NAMES."""
+    from .camera import NAMES
+
+    cameras = table.data.get("cameras", {})
+    if not isinstance(cameras, dict) or not all(isinstance(v, str) and v for v in cameras.values()):
+        raise BadInput(f"{table.origin}: {table.where}.cameras must map camera moves to LoRA names")
+    unknown = [name for name in cameras if name not in NAMES]
+    if unknown:
+        raise BadInput(
+            f"{table.origin}: {table.where}.cameras: unknown move {unknown[0]!r} (moves: {', '.join(NAMES)})"
+        )
+    return dict(cameras)
 
 
 def parse_registry(text: str, origin: str) -> dict[str, ModelSet]:
