@@ -60,6 +60,10 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strength", type=float, default=1.0, help="how closely to follow --video (0-1]")
     parser.add_argument("--reference", help="LTX-2 IC-LoRA control: a depth / pose / edges video (with --lora)")
     parser.add_argument(
+        "--camera",
+        help="a camera move: dolly-in, dolly-out, dolly-left, dolly-right, jib-up, jib-down, static (LTX-2 sets)",
+    )
+    parser.add_argument(
         "--lora",
         action="append",
         default=[],
@@ -195,6 +199,7 @@ def _request(args, variant: str | None):
         video_strength=args.strength,
         loras=args.lora,
         reference=args.reference,
+        camera=args.camera,
     )
 
 

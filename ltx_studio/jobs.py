@@ -143,18 +143,20 @@ class JobQueue:
         return record
 
     def claim(self) -> JobRecord | None:
-        """Mark the first queued job running and return it; None when nothing is queued."""
+        """Mark the first queued job running and return it; None when nothing is queued. One
+        transaction from the read to the write: a cancel (from any process) lands before or after it."""
         with self.store.sql() as db:
+            db.execute("BEGIN IMMEDIATE")
             row = db.execute("SELECT id, record FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1").fetchone()
             if row is None:
                 return None
             record = _record(row[1])
             record.state, record.started, record.attempts = "running", _now(), record.attempts + 1
-            db.execute(
+            changed = db.execute(
                 "UPDATE jobs SET state = 'running', record = ? WHERE id = ? AND state = 'queued'",
                 (json.dumps(record.to_json()), row[0]),
-            )
-        return record
+            ).rowcount
+        return record if changed else None
 
     def progress(self, job_id: str, fraction: float, stage: str) -> None:
         self._update(job_id, progress=round(min(max(fraction, 0.0), 1.0), 3), stage=stage)
@@ -181,15 +183,23 @@ class JobQueue:
     def request_cancel(self, job_id: str) -> JobRecord:
         """A queued job is cancelled at once (it never runs); a running one is asked to stop."""
         with self.store.sql() as db:
-            db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'", (job_id,))
-            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise BadInput(f"no job with id {str(job_id)[:80]!r} (python -m ltx_studio jobs list shows them)")
-        if row[0] == "queued":
-            return self.finish(job_id, "cancelled", "cancelled before it started")
-        if row[0] in FINISHED:
-            raise BadInput(f"job {job_id} has already ended ({row[0]})")
-        return self.get(job_id)
+            db.execute("BEGIN IMMEDIATE")  # against a claim in flight: the job is either still queued or running
+            row = db.execute("SELECT state, record FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise BadInput(f"no job with id {str(job_id)[:80]!r} (python -m ltx_studio jobs list shows them)")
+            if row[0] in FINISHED:
+                raise BadInput(f"job {job_id} has already ended ({row[0]})")
+            if row[0] == "running":
+                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+                return _record(row[1])
+            record = _record(row[1])
+            record.state, record.error, record.finished = "cancelled", "cancelled before it started", _now()
+            db.execute(
+                "UPDATE jobs SET state = 'cancelled', record = ? WHERE id = ? AND state = 'queued'",
+                (json.dumps(record.to_json()), job_id),
+            )
+        shutil.rmtree(self.folder / job_id, ignore_errors=True)
+        return record
 
     def cancel_requested(self, job_id: str) -> bool:
         with self.store.sql() as db:
@@ -201,6 +211,9 @@ class JobQueue:
         interruption fails it). Returns the jobs queued again."""
         requeued = []
         for record in self.list(("running",), limit=10_000):
+            if self.cancel_requested(record.id):  # the user asked it to stop: it stays stopped
+                self.finish(record.id, "cancelled", "stopped")
+                continue
             if record.attempts >= MAX_ATTEMPTS:
                 self.finish(record.id, "failed", "interrupted twice by a restart; not run again")
                 continue
@@ -334,9 +347,14 @@ class Runner:
     it needs, else to any free one (workers.py); a job whose worker died is queued once more.
     """
 
-    def __init__(self, jobs: JobQueue, workers: list, variant_of: Callable[[JobRecord], str | None] = lambda r: None):
+    def __init__(
+        self,
+        jobs: JobQueue,
+        workers: Callable[[], list],
+        variant_of: Callable[[JobRecord], str | None] = lambda r: None,
+    ):
         self.jobs = jobs
-        self.workers = list(workers)
+        self.workers: list = []
         self.variant_of = variant_of
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -352,6 +370,12 @@ class Runner:
             raise StudioError(
                 f"another studio is serving the jobs of {jobs.store.root}: stop it, or use another --outputs"
             ) from None
+        try:
+            self.workers = list(workers())  # started only once the queue is ours
+        except BaseException:
+            fcntl.flock(self._owner_file, fcntl.LOCK_UN)
+            self._owner_file.close()
+            raise
         self.requeued = jobs.recover()
         self._thread = threading.Thread(target=self._loop, name="ltx-jobs", daemon=True)
         self._thread.start()
@@ -442,6 +466,9 @@ class Runner:
         def emit(event: Event) -> None:
             if isinstance(event, TakeDone):
                 self.jobs.add_take(record.id, event.take.id)
+            elif isinstance(event, Progress) and event.stage == "note":  # e.g. a batch's rows that failed
+                self.jobs._update(record.id, note=event.message[:500])
+                return
             elif isinstance(event, Progress) and time.monotonic() - last_write[0] > PROGRESS_EVERY_S:
                 last_write[0] = time.monotonic()
                 with contextlib.suppress(Exception):

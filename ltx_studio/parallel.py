@@ -45,8 +45,12 @@ def check_parallel_final(n: int, family) -> None:
         raise BadInput("--parallel-final: this diffusers' transformer has no context-parallel plan")
 
 
-def run_final(studio, take_id: str, mode: str, n: int, emit: EventSink, cancel: CancelToken):
+def run_final(studio, take_id: str, mode: str, n: int, emit: EventSink, cancel: CancelToken, width=None, height=None):
     """Render the final of `take_id` across N GPUs (torchrun) and add it to the studio's store."""
+    import queue
+    import signal
+    import threading
+
     draft = studio.store.get(take_id)
     studio.store.approve(draft.id)  # as a one-GPU final does first
     staged = studio.store.stage()
@@ -57,19 +61,31 @@ def run_final(studio, take_id: str, mode: str, n: int, emit: EventSink, cancel: 
     ]  # fmt: skip
     if studio.variants_file:
         command += ["--variants-file", str(studio.variants_file)]
+    if width or height:
+        command += ["--width", str(width or ""), "--height", str(height or "")]
     emit(Progress("final", 0.0, f"Rendering the final across {n} GPUs"))
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - the ranks' stderr (a pipe could fill and block them)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stdout] + [lines.put(None)], daemon=True).start()
     try:
-        for line in process.stdout:  # rank 0's progress, one JSON object per line
+        while True:
             if cancel.cancelled:
-                process.terminate()
+                _stop(process, signal)
                 raise Cancelled("stopped")
-            with contextlib.suppress(ValueError, KeyError, TypeError):
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # rank 0's progress, a JSON object a line
                 event = json.loads(line)
                 emit(Progress(event["stage"], float(event["fraction"]), event.get("message", "")))
         code = process.wait()
         if code != 0:
-            tail = (process.stderr.read() or "").strip().splitlines()[-1:] or ["no message"]
+            log.seek(0)
+            tail = log.read().strip().splitlines()[-1:] or ["no message"]
             raise StudioError(f"the {n}-GPU final failed (exit code {code}): {tail[0][:200]}")
         from .takes import Take
 
@@ -79,11 +95,25 @@ def run_final(studio, take_id: str, mode: str, n: int, emit: EventSink, cancel: 
         take = studio.store.add(take, staged)
     except BaseException:
         if process.poll() is None:
-            process.kill()
+            _stop(process, signal)
         studio.store.discard(staged)
         raise
+    finally:
+        log.close()
     emit(TakeDone(take))
     return take
+
+
+def _stop(process, signal) -> None:
+    """Stop torchrun and its ranks: SIGTERM to the group (torchrun passes it on), SIGKILL after 15 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
 
 
 class _RankStore:
@@ -132,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("--take", "--mode", "--outputs", "--stage", "--model-set"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--variants-file")
+    parser.add_argument("--width", type=lambda v: int(v) if v else None)
+    parser.add_argument("--height", type=lambda v: int(v) if v else None)
     args = parser.parse_args(argv)
     local = int(os.environ.get("LOCAL_RANK", "0"))
     torch.cuda.set_device(local)
@@ -141,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from diffusers import ContextParallelConfig
 
+        from .commandline import quiet_libraries
         from .studio import Studio
+
+        quiet_libraries()
 
         store = _RankStore(Path(args.outputs), Path(args.stage), rank)
         studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, store=store)
@@ -157,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                     json.dumps({"stage": event.stage, "fraction": event.fraction, "message": event.message}), flush=True
                 )
 
-        studio.upscale(args.take, mode=args.mode, on_event=report)
+        studio.upscale(args.take, mode=args.mode, width=args.width, height=args.height, on_event=report)
     finally:
         dist.destroy_process_group()
     return 0

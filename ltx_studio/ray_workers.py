@@ -149,6 +149,13 @@ class RayWorker(ProcessWorker):
     def _join(self) -> int | None:
         return None
 
+    def _stop_child(self) -> None:
+        import ray
+
+        if self._actor is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(self._actor)
+
     def close(self) -> None:
         import ray
 

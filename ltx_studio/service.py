@@ -8,6 +8,7 @@ runner calls them, and so does the command line, which renders in its own proces
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import shutil
@@ -49,7 +50,8 @@ class QueuedJob:
             yield event
 
     def cancel(self) -> None:
-        self.studio.cancel_job(self.id)
+        with contextlib.suppress(BadInput):  # it ended meanwhile: nothing to stop
+            self.studio.cancel_job(self.id)
 
 
 class JobsMixin:
@@ -82,15 +84,16 @@ class JobsMixin:
                     "outputs": self.store.root,
                     "store": self.store,
                 }
-                if ray:
-                    from .ray_workers import RayWorker, actor_devices, connect
 
-                    devices = actor_devices(connect(ray), devices)
-                    workers = [RayWorker(i, device, **common) for i, device in enumerate(devices)]
-                elif devices:
-                    workers = [ProcessWorker(i, device, **common) for i, device in enumerate(devices)]
-                else:
-                    workers = [LocalWorker(self)]
+                def workers() -> list:  # made once the queue is this process's
+                    if ray:
+                        from .ray_workers import RayWorker, actor_devices, connect
+
+                        return [RayWorker(i, d, **common) for i, d in enumerate(actor_devices(connect(ray), devices))]
+                    if devices:
+                        return [ProcessWorker(i, device, **common) for i, device in enumerate(devices)]
+                    return [LocalWorker(self)]
+
                 default = self.model_set.default_variant
                 self._runner = Runner(self.jobs, workers, lambda record: variant_of(record, default))
             return self._runner
@@ -271,7 +274,12 @@ class JobsMixin:
         if record.kind == "upscale" and getattr(self, "parallel_final", 0) >= 2:
             from .parallel import run_final  # one final across N GPUs (unverified; see parallel.py)
 
-            return [run_final(self, params["take_id"], params["mode"], self.parallel_final, emit, cancel)]
+            return [
+                run_final(
+                    self, params["take_id"], params["mode"], self.parallel_final, emit, cancel,
+                    params.get("width"), params.get("height"),
+                )
+            ]  # fmt: skip
         if record.kind == "upscale":
             return [
                 self.upscale(
@@ -299,7 +307,7 @@ class JobsMixin:
             if failures and not takes and not record.take_ids:
                 raise StudioError("; ".join(failures))
             if failures:
-                self.jobs._update(record.id, note="; ".join(failures)[:500])
+                emit(Progress("note", 1.0, "; ".join(failures)))  # the runner keeps it with the job
             return takes
         raise StudioError(f"unknown job kind {record.kind!r}")
 
@@ -421,7 +429,7 @@ def _csv_row(values: dict, row: int, base: Path | None, files: bool = True) -> d
             raise BadInput(f"seconds must be a number, not {seconds!r}") from None
     image = (values.get("first_frame") or "").strip()
     if image and not files:
-        raise BadInput("first_frame is not accepted over the API (send first frames to /draft as uploads)")
+        raise BadInput("first_frame is not accepted here (send first frames as uploads, or use the command line)")
     if image:
         path = Path(image).expanduser()
         if not path.is_absolute() and base is not None:

@@ -144,37 +144,52 @@ class ProcessWorker:
             if not self.alive():
                 self.restarts += 1
                 self.start()
-            conn = self._conn
-            conn.send(("job", record))
-            asked_to_stop = False
-            while True:
-                if cancel.cancelled and not asked_to_stop:
-                    conn.send(("cancel",))
-                    asked_to_stop = True
-                try:
-                    ready = conn.poll(0.1)
-                    message = conn.recv() if ready else None
-                except (EOFError, OSError):
-                    message = None
-                    ready = True
-                if message is None:
-                    if ready or not self.alive():
-                        code = self._join()
-                        how = f" (exit code {code})" if code is not None else ""
-                        raise WorkerDied(f"worker {self.name} stopped{how} in the middle of the job")
-                    continue
-                kind = message[0]
-                if kind == "event":
-                    emit(message[1])
-                elif kind == "call":
-                    conn.send(self._answer(message[1], message[2]))
-                elif kind == "done":
-                    self.warm, self.loads = set(message[2]), message[3]
-                    return message[1]
-                elif kind == "failed":
-                    if message[2]:
-                        raise Cancelled(message[1])
-                    raise StudioError(message[1])
+            try:
+                return self._relay(record, emit, cancel)
+            except (Cancelled, StudioError, WorkerDied):
+                raise
+            except BaseException as exc:  # out of step with the child now: end it, it restarts for the next job
+                self._stop_child()
+                raise WorkerDied(f"worker {self.name} was stopped: {type(exc).__name__}: {exc}") from exc
+
+    def _stop_child(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(5)
+
+    def _relay(self, record: JobRecord, emit: EventSink, cancel: CancelToken) -> list:
+        """Send the job; relay the child's events and answer its store calls until it says done or failed."""
+        conn = self._conn
+        conn.send(("job", record))
+        asked_to_stop = False
+        while True:
+            if cancel.cancelled and not asked_to_stop:
+                conn.send(("cancel",))
+                asked_to_stop = True
+            try:
+                ready = conn.poll(0.1)
+                message = conn.recv() if ready else None
+            except (EOFError, OSError):
+                message = None
+                ready = True
+            if message is None:
+                if ready or not self.alive():
+                    code = self._join()
+                    how = f" (exit code {code})" if code is not None else ""
+                    raise WorkerDied(f"worker {self.name} stopped{how} in the middle of the job")
+                continue
+            kind = message[0]
+            if kind == "event":
+                emit(message[1])
+            elif kind == "call":
+                conn.send(self._answer(message[1], message[2]))
+            elif kind == "done":
+                self.warm, self.loads = set(message[2]), message[3]
+                return message[1]
+            elif kind == "failed":
+                if message[2]:
+                    raise Cancelled(message[1])
+                raise StudioError(message[1])
 
     def _answer(self, method: str, args: tuple) -> tuple:
         """A store call of the child, run on the server's one TakeStore."""
@@ -322,15 +337,16 @@ def worker_main(
                 replies.put((message[1], message[2]))
             elif message[0] == "cancel":
                 token_box[0].cancel()
-            elif message[0] == "job":
-                jobs.put(message[1])
+            elif message[0] == "job":  # its token now: a cancel right behind it must reach this job
+                token_box[0] = CancelToken()
+                jobs.put((message[1], token_box[0]))
             elif message[0] == "stop":
                 jobs.put(None)
                 return
 
     threading.Thread(target=read, name="worker-pipe", daemon=True).start()
-    while (record := jobs.get()) is not None:
-        token = token_box[0] = CancelToken()
+    while (item := jobs.get()) is not None:
+        record, token = item
         try:
             takes = studio._execute(record, lambda event: send(("event", event)), token)
             send(("done", takes, studio.manager.cached_variants(), dict(studio.manager.loads)))
@@ -341,3 +357,7 @@ def worker_main(
         except Exception as exc:
             log.exception("job %s failed in worker %s", record.id, name)
             send(("failed", f"Render failed: {type(exc).__name__}: {exc}", False))
+        if ship:  # the copies of takes this job fetched or made: the head has them
+            import shutil
+
+            shutil.rmtree(Path(outputs) / "takes", ignore_errors=True)

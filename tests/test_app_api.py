@@ -72,7 +72,9 @@ def test_batch_and_takes_through_the_api_and_no_server_path_is_read(client):
     )  # fmt: skip
     assert [(r["prompt"], r["seed"]) for r in records] == [("a boat", 5), ("a boat", 6)]
     assert len(videos) == 2 and all(r["settings"]["batch"]["count"] == 2 for r in records)
-    assert skipped == ["row 2: first_frame is not accepted over the API (send first frames to /draft as uploads)"]
+    assert skipped == [
+        "row 2: first_frame is not accepted here (send first frames as uploads, or use the command line)"
+    ]
     listed = client.predict(limit=2, api_name="/takes")
     assert {t["id"] for t in listed} == {r["id"] for r in records}
     (one,) = client.predict(take_id=records[0]["id"], api_name="/takes")

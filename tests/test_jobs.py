@@ -237,3 +237,14 @@ def test_a_source_video_given_as_frames_in_memory_is_kept_with_the_job(studio):
     job = studio.draft_job(small(video=frames, video_strength=0.8), preview=False)
     (take,) = studio.wait(job.id)
     assert take.settings["video"]["strength"] == 0.8 and take.frames == 9
+
+
+def test_a_job_asked_to_stop_stays_stopped_after_a_restart(tmp_path):
+    store = TakeStore(tmp_path / "outputs")
+    jobs = JobQueue(store)
+    record = jobs.add("draft", {"request": {"prompt": "x"}}, owner="cli")
+    assert jobs.claim().id == record.id  # running when the process dies
+    assert jobs.request_cancel(record.id).state == "running"  # `jobs cancel` from another process
+    assert jobs.recover() == [] and jobs.get(record.id).state == "cancelled"
+    with pytest.raises(BadInput, match="has already ended"):
+        jobs.request_cancel(record.id)

@@ -202,3 +202,28 @@ def test_a_parallel_final_is_checked_before_anything_runs():
     assert done.stderr.strip().splitlines()[-1] == (
         "error: --parallel-final goes without --devices and --ray (it uses the GPUs itself)"
     )
+
+
+def test_on_a_worker_a_batch_row_that_fails_is_noted_and_a_cancel_at_once_is_heard(tmp_path, monkeypatch):
+    from ltx_studio.studio import Studio
+
+    monkeypatch.setenv("LTX_STUDIO_FAULTS", "enospc@write:1")  # the worker's first write finds the disk full
+    faults.reset()
+    studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs")
+    studio.start_jobs(["cpu"])
+    try:
+        requests, _ = studio.prepare_batch(small(seed=20), seeds=2)
+        job = studio.submit_batch(requests)
+        (take,) = studio.wait(job.id)
+        record = studio.jobs.get(job.id)
+        assert record.state == "done" and take.seed == 21
+        assert record.note.startswith("row 1: the disk holding") and "is full" in record.note
+        stopped = studio.submit_draft(small(seed=30), preview=False)
+        studio.cancel_job(stopped.id)  # at once: queued, or just sent to the worker
+        with pytest.raises(Exception, match="was cancelled"):
+            studio.wait(stopped.id)
+        assert studio.jobs.get(stopped.id).state == "cancelled"
+        assert not [t for t in studio.takes() if t.seed == 30]
+    finally:
+        studio.close()
+        faults.reset()

@@ -16,6 +16,7 @@ import gradio as gr
 import gradio.utils as gradio_utils
 from gradio.data_classes import FileData
 
+from ..errors import BadInput
 from ..render import RenderRequest
 from ..takes import Take
 from .relay import visible
@@ -55,6 +56,7 @@ def add_endpoints(studio: Studio) -> None:
         loras: list[dict] | None = None,
         reference: FileData | None = None,
         reference_strength: float = 1.0,
+        camera: str | None = None,
     ) -> tuple[FileData, dict]:
         """Render a draft video take from a text prompt (optionally a first frame) and keep it in the studio.
 
@@ -82,33 +84,38 @@ def add_endpoints(studio: Studio) -> None:
             loras: [{"lora": name, path or Hub id, "weight": 1.0}]; a name is a file of the studio's LoRA folder.
             reference: an IC-LoRA control video (depth, pose or edges) for LTX-2 sets, with an IC-LoRA in `loras`.
             reference_strength: how strongly the reference applies, 0 to 1.
+            camera: a camera move for LTX-2 sets: dolly-in, dolly-out, dolly-left, dolly-right, jib-up, jib-down
+                or static (a camera-control LoRA); empty for none.
 
         Returns:
             the mp4 (URL) and the take's record: id (for upscale/extend), seed, width, height, frames, fps,
             variant, timings in seconds.
         """
-        request = RenderRequest(
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            image=uploaded(image),
-            variant=variant or None,
-            seed=seed,
-            width=width,
-            height=height,
-            resolution=resolution or None,
-            seconds=seconds,
-            frames=frames,
-            fps=fps,
-            steps=steps,
-            guidance=guidance,
-            audio=audio,
-            keyframes=[{**k, "image": uploaded(k.get("image"))} for k in keyframes or []],
-            video=uploaded(video),
-            video_strength=video_strength,
-            loras=loras or [],
-            reference=uploaded(reference),
-            reference_strength=reference_strength,
-        )
+        request = visible(
+            lambda: RenderRequest(
+                prompt=prompt,
+                negative_prompt=negative_prompt,
+                image=uploaded(image),
+                variant=variant or None,
+                seed=seed,
+                width=width,
+                height=height,
+                resolution=resolution or None,
+                seconds=seconds,
+                frames=frames,
+                fps=fps,
+                steps=steps,
+                guidance=guidance,
+                audio=audio,
+                keyframes=[{**k, "image": uploaded(k.get("image"))} for k in keyframes or []],
+                video=uploaded(video),
+                video_strength=video_strength,
+                loras=safe_loras(loras),
+                reference=uploaded(reference),
+                reference_strength=reference_strength,
+                camera=camera or None,
+            )
+        )  # a malformed field is one line, like any bad input
         take = visible(lambda: studio.wait(studio.submit_draft(request, preview=False, owner="api").id)[0])
         return FileData(path=str(take.path("video"))), record(take)
 
@@ -165,17 +172,19 @@ def add_endpoints(studio: Studio) -> None:
         Returns:
             one mp4 (URL) per variant and their records, in the order asked.
         """
-        request = RenderRequest(
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            image=uploaded(image),
-            seed=seed,
-            width=width,
-            height=height,
-            seconds=seconds,
-            frames=frames,
-            audio=audio,
-            loras=loras or [],
+        request = visible(
+            lambda: RenderRequest(
+                prompt=prompt,
+                negative_prompt=negative_prompt,
+                image=uploaded(image),
+                seed=seed,
+                width=width,
+                height=height,
+                seconds=seconds,
+                frames=frames,
+                audio=audio,
+                loras=safe_loras(loras),
+            )
         )
         chosen = list(variants or studio.model_set.variants)
         takes = visible(lambda: studio.wait(studio.submit_compare(request, chosen, owner="api").id))
@@ -271,6 +280,18 @@ def add_endpoints(studio: Studio) -> None:
     gr.api(takes, api_name="takes", concurrency_limit=None)
     for fn in (draft, upscale, compare, extend, batch):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)  # each waits for its job in the studio's queue
+
+
+def safe_loras(items) -> list:
+    """A request's LoRAs as an API client may name them: names in the studio's LoRA folder and Hub
+    ids in its cache, never a path on the server (which would read, or tell of, any file)."""
+    from ..loras import parse
+
+    for item in items or []:
+        name, _weight = parse(item)
+        if name.startswith(("/", "~", ".")) or ".." in name or "\\" in name:
+            raise BadInput(f"LoRA {name[:60]!r}: over the API, name a file of the studio's LoRA folder or a Hub id")
+    return list(items or [])
 
 
 def uploaded(file: FileData | dict | str | None) -> str | None:

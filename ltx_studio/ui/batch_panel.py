@@ -46,7 +46,7 @@ def build_batch_panel() -> BatchPanel:
                 )
                 prompt_list = gr.Textbox(
                     label="Prompt list (optional; else the prompt above): one per line, or CSV with a "
-                    "prompt,seed,seconds,first_frame header",
+                    "prompt,seed,seconds header",
                     lines=3,
                     elem_id="prompt-list",
                 )
@@ -85,7 +85,8 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of,
             except (OSError, UnicodeDecodeError) as exc:
                 raise gr.Error(f"cannot read {path.name}: {exc}", print_exception=False) from None
             base_folder = path.parent
-        rows, problems = read_prompts(text, base=base_folder) if text.strip() else (None, [])
+        # No first_frame paths from the page: they would name files on the server (the CLI takes them).
+        rows, problems = read_prompts(text, base=base_folder, files=False) if text.strip() else (None, [])
         if text.strip() and not rows:
             raise gr.Error(problems[0] if problems else "the prompt list is empty", print_exception=False)
         try:
@@ -111,7 +112,15 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of,
 
     panel.run_btn.click(
         run_batch,
-        {*tab.settings, tab.reference, tab.source_video, tab.source_strength, shared.browser, *_inputs(panel)},
+        {
+            *tab.settings,
+            tab.reference,
+            tab.source_video,
+            tab.source_strength,
+            tab.camera,
+            shared.browser,
+            *_inputs(panel),
+        },  # fmt: skip
         [panel.ids, panel.grid, panel.note],
         show_progress_on=[panel.note],  # the grid stays in sight as it fills
         concurrency_limit=None,  # it follows a queued job

@@ -9,13 +9,14 @@ import gradio as gr
 from . import api, queue_panel, spaces
 from .compare_tab import CompareTab, build_compare_tab
 from .relay import Shared, visible
-from .studio_tab import ASSETS, StudioTab, build_studio_tab, result_updates, variant_choices
+from .studio_tab import ASSETS, StudioTab, build_studio_tab, camera_choices, result_updates, variant_choices
 from .takes_tab import build_takes_tab, wire_reuse
 
 if TYPE_CHECKING:
     from ..studio import Studio
 
 QUEUE_SIZE = 16
+MAX_THREADS = 160  # Gradio's default is 40
 MAX_UPLOAD = "32mb"  # first frames; their pixels are capped again when read (media.MAX_IMAGE_PIXELS)
 CSS = """
 #banner {border-left: 4px solid #e0a800; padding: 6px 12px; background: rgba(224,168,0,.08)}
@@ -77,7 +78,7 @@ def _wire_model_set(studio, shared, chooser, top, studio_tab: StudioTab, compare
     t, c = studio_tab, compare_tab
     outputs = [
         chooser, *top, t.variant, t.resolution, t.seconds, t.fps, t.steps, t.guidance, t.negative, t.sound,
-        t.enhance_btn, t.auto_length, c.variants, c.resolution, c.seconds,
+        t.enhance_btn, t.auto_length, c.variants, c.resolution, c.seconds, t.camera,
     ]  # fmt: skip
 
     def updates() -> list:
@@ -100,6 +101,7 @@ def _wire_model_set(studio, shared, chooser, top, studio_tab: StudioTab, compare
             gr.update(choices=[(v.label, n) for n, v in shared.variants.items()], value=list(shared.variants)[:3]),
             gr.update(choices=shared.resolutions, value="draft"),
             gr.update(maximum=shared.max_seconds),
+            gr.update(choices=camera_choices(studio), value="", visible=bool(mset.cameras)),
         ]
 
     def switch(name: str) -> list:
@@ -147,6 +149,9 @@ def launch(
         css=CSS,
         quiet=not block,
         footer_links=["api"],
-        mcp_server=mcp,  # the public API endpoints as MCP tools, their docstrings as descriptions
+        mcp_server=mcp,
+        # Every API call, MCP call and followed job waits for its job in a thread of its own, up to the
+        # queue's 64 waiting jobs: room for them all beside the page's own handlers.
+        max_threads=MAX_THREADS,  # the public API endpoints as MCP tools, their docstrings as descriptions
     )
     return page

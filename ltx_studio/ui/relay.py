@@ -45,6 +45,8 @@ def take_markdown(take: Take) -> str:
         lines.append(f"from draft `{take.parent}`")
     if take.typed_prompt:
         lines.append(f"enhanced from: _{take.typed_prompt[:120]}_")
+    if take.settings.get("camera"):
+        lines.append(f"camera move: {take.settings['camera']['name']}")
     if take.settings.get("loras"):
         lines.append("LoRAs: " + " · ".join(lora_line(lora) for lora in take.settings["loras"]))
     snapped = {k: v for k, v in take.snapped.items() if isinstance(v, dict)}

@@ -70,6 +70,7 @@ class StudioTab:
     source_video: gr.Video  # video-to-video: the clip to restyle
     source_strength: gr.Slider
     batch: BatchPanel  # variations and batches, filling a grid
+    camera: gr.Dropdown  # a camera move ("" for none), on sets with camera LoRAs
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -152,6 +153,7 @@ def draft_request(
     reference: str | None = None,
     source_video: str | None = None,
     source_strength: float = 1.0,
+    camera: str | None = None,
 ) -> RenderRequest:
     """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset.
     `lora_rows`: the LoRA picker's values, row by row (name, path, weight)."""
@@ -175,6 +177,7 @@ def draft_request(
         reference=reference or None,
         video=source_video or None,
         video_strength=float(source_strength or 1.0),
+        camera=camera or None,
     )
 
 
@@ -237,6 +240,13 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                 reference = gr.Video(label="Reference video", sources=["upload"], elem_id="reference", height=160)
             variant = gr.Radio(
                 choices=variant_choices(studio), value=mset.default_variant, label="Variant", elem_id="variant"
+            )
+            camera = gr.Dropdown(
+                choices=camera_choices(studio),
+                value="",
+                label="Camera move (a camera-control LoRA)",
+                elem_id="camera",
+                visible=bool(mset.cameras),
             )
             with gr.Row():
                 resolution = gr.Dropdown(choices=shared.resolutions, value="draft", label="Resolution")
@@ -317,6 +327,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         source_video=source_video,
         source_strength=source_strength,
         batch=batch,
+        camera=camera,
     )
 
 
@@ -361,7 +372,13 @@ def settings_request(studio: Studio, tab: StudioTab, data: dict) -> RenderReques
         reference=data[tab.reference],
         source_video=data[tab.source_video],
         source_strength=data[tab.source_strength],
+        camera=data[tab.camera],
     )
+
+
+def camera_choices(studio: Studio) -> list[tuple[str, str]]:
+    """The Camera dropdown's choices: none, then the set's camera moves."""
+    return [("None", "")] + [(name.replace("-", " ").capitalize(), name) for name in studio.model_set.cameras]
 
 
 def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
@@ -381,7 +398,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
 
     tab.draft_btn.click(
         run_draft,
-        {*tab.settings, tab.reference, tab.source_video, tab.source_strength, shared.browser},  # {component: value}
+        {*tab.settings, tab.reference, tab.source_video, tab.source_strength, tab.camera, shared.browser},
         tab.result,
         show_progress_on=[tab.video],
         concurrency_limit=None,  # it only follows a queued job: the studio's queue orders the work

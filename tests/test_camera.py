@@ -1,0 +1,58 @@
+"""Camera moves: a named camera-control LoRA from the set's data, through the LoRA machinery."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, small
+
+from ltx_studio import loras
+from ltx_studio.errors import BadInput, WeightsMissing
+from ltx_studio.render import load_latents, plan_from_take
+
+
+def test_a_camera_move_changes_the_frames_is_recorded_and_its_lora_is_read_once(studio):
+    plain = studio.render(small(seed=3), preview=False)
+    moved = studio.render(small(seed=3, camera="dolly-in"), preview=False)
+    again = studio.render(small(seed=4, camera="dolly-in"), preview=False)
+    assert float((load_latents(plain).video - load_latents(moved).video).abs().mean()) > 1e-3
+    camera = moved.settings["camera"]
+    assert camera["name"] == "dolly-in" and camera["lora"].endswith("camera-dolly-in.safetensors")
+    assert loras.reads[camera["lora"]] == 1 and again.settings["camera"] == camera  # read once per process
+    plan = plan_from_take(moved, studio.model_set, studio.lora_folder)  # an upscale keeps the move, once
+    assert plan.camera == "dolly-in" and [c.name for c in plan.loras] == [camera["lora"]]
+    assert studio.take(moved.id).settings["camera"] == camera
+
+
+def test_camera_moves_refuse_in_one_line(studio, registry):
+    from ltx_studio.camera import camera_lora
+
+    with pytest.raises(BadInput, match=r"^unknown camera move 'zoom' \(choose from: dolly-in, dolly-out, "):
+        studio.render(small(camera="zoom"))
+    with pytest.raises(BadInput, match="^model set 'demo-ltxv' has no camera moves; they come with LTX-2 sets"):
+        camera_lora(registry["demo-ltxv"], "static")
+    with pytest.raises(WeightsMissing) as missing:
+        camera_lora(registry["ltx2"], "jib-up")
+    assert str(missing.value) == (
+        "the jib-up camera move needs Lightricks/LTX-2-19b-LoRA-Camera-Control-Jib-Up "
+        "(ltx-2-19b-lora-camera-control-jib-up.safetensors), which is not on this machine: "
+        "hf download Lightricks/LTX-2-19b-LoRA-Camera-Control-Jib-Up ltx-2-19b-lora-camera-control-jib-up.safetensors"
+    )
+
+
+def test_the_cli_takes_a_camera_move(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "ltx_studio", "render", "--prompt", "a street", "--camera", "jib-down", "--width",
+         "96", "--height", "64", "--frames", "9", "--model-set", "demo", "--outputs", "out", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert __import__("json").loads(done.stdout)["settings"]["camera"]["name"] == "jib-down"
+    bad = subprocess.run(
+        [sys.executable, "-m", "ltx_studio", "render", "--prompt", "x", "--camera", "zoom", "--model-set", "demo-ltxv",
+         "--outputs", "out"],
+        cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown camera move 'zoom'")
