@@ -4,23 +4,10 @@ reopening; cancel a queued job from the Queue panel; a batch of four seeds fills
 from __future__ import annotations
 
 import pytest
-from conftest import free_port, small
+from conftest import small
 from test_browser import browser  # noqa: F401 - the module's Chromium, shared
 
 from ltx_studio import faults
-
-
-@pytest.fixture(scope="module")
-def served_studio(tmp_path_factory, shared_manager):
-    from ltx_studio.studio import Studio
-    from ltx_studio.ui import launch
-
-    studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("browser-jobs"), manager=shared_manager)
-    port = free_port()
-    page = launch(studio, host="127.0.0.1", port=port, block=False)
-    yield studio, f"http://127.0.0.1:{port}/"
-    page.close()
-    studio.close()
 
 
 @pytest.fixture
@@ -34,11 +21,11 @@ def slow_denoise(monkeypatch):
 
 def test_a_draft_outlives_its_closed_page_and_a_reopened_page_shows_the_take(
     browser,  # noqa: F811
-    served_studio,
+    served,
     slow_denoise,
     tmp_path,
 ):
-    studio, url = served_studio
+    studio, url = served
     context = browser.new_context(viewport={"width": 1400, "height": 1000})  # one browser: its localStorage
     page = context.new_page()
     page.goto(url)
@@ -69,8 +56,8 @@ def test_a_draft_outlives_its_closed_page_and_a_reopened_page_shows_the_take(
     context.close()
 
 
-def test_a_queued_job_cancelled_from_the_queue_panel_never_runs(browser, served_studio, tmp_path):  # noqa: F811
-    studio, url = served_studio
+def test_a_queued_job_cancelled_from_the_queue_panel_never_runs(browser, served, tmp_path):  # noqa: F811
+    studio, url = served
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     page.wait_for_selector("#queue")
@@ -96,10 +83,10 @@ def test_a_queued_job_cancelled_from_the_queue_panel_never_runs(browser, served_
 
 def test_a_batch_of_four_seeds_fills_the_grid_and_a_pick_can_be_upscaled(
     browser,  # noqa: F811
-    served_studio,
+    served,
     tmp_path,
 ):
-    studio, url = served_studio
+    studio, url = served
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     page.goto(url)
     page.wait_for_selector("#prompt textarea")
