@@ -283,14 +283,18 @@ def add_endpoints(studio: Studio) -> None:
 
 
 def safe_loras(items) -> list:
-    """A request's LoRAs as an API client may name them: names in the studio's LoRA folder and Hub
-    ids in its cache, never a path on the server (which would read, or tell of, any file)."""
+    """A request's LoRAs as an API client may name them: a name in the studio's LoRA folder, a Hub id
+    in its cache, or a path to a .safetensors file on the studio's machine (scripts on the same
+    machine use those); any other path is refused in the same words, whether or not it exists."""
     from ..loras import parse
 
     for item in items or []:
         name, _weight = parse(item)
-        if name.startswith(("/", "~", ".")) or ".." in name or "\\" in name:
-            raise BadInput(f"LoRA {name[:60]!r}: over the API, name a file of the studio's LoRA folder or a Hub id")
+        path_like = name.startswith(("/", "~", ".")) or ".." in name or "\\" in name
+        if path_like and not name.lower().endswith(".safetensors"):
+            raise BadInput(
+                f"LoRA {name[:60]!r}: name a .safetensors file, a file of the studio's LoRA folder or a Hub id"
+            )
     return list(items or [])
 
 
