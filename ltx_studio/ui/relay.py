@@ -47,8 +47,10 @@ def take_markdown(take: Take) -> str:
         lines.append(f"enhanced from: _{take.typed_prompt[:120]}_")
     if take.settings.get("camera"):
         lines.append(f"camera move: {take.settings['camera']['name']}")
-    if take.settings.get("loras"):
-        lines.append("LoRAs: " + " · ".join(lora_line(lora) for lora in take.settings["loras"]))
+    camera_lora = (take.settings.get("camera") or {}).get("lora")
+    own = [lora for lora in take.settings.get("loras") or [] if lora["name"] != camera_lora]  # the move said so
+    if own:
+        lines.append("LoRAs: " + " · ".join(lora_line(lora) for lora in own))
     snapped = {k: v for k, v in take.snapped.items() if isinstance(v, dict)}
     if snapped:
         lines.append("snapped: " + ", ".join(f"{k} {v['asked']} → {v['used']}" for k, v in snapped.items()))
