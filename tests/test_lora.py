@@ -304,3 +304,28 @@ def test_a_lora_in_lightricks_own_layout_loads_and_its_missing_alpha_means_alpha
     own_format = studio.render(small(loras=[f"{lightricks}:2"]), preview=False)
 
     assert latents(own_format).equal(latents(diffusers_format))
+
+
+def test_compare_runs_every_variant_with_the_loras_and_a_lora_for_another_depth_does_not_fit(managers, files, tmp_path):
+    """The demo variants differ in depth: a LoRA of Fast's attention (its config: every to_q, ...) does not
+    fit the 2-block Distilled; one whose config targets the first block only fits all three."""
+    studio = studio_of(managers, "demo", tmp_path)
+    first_block = make_lora(
+        managers["demo"],
+        "fast",
+        tmp_path / "first-block.safetensors",
+        seed=5,
+        targets=r"transformer_blocks\.0\.attn1\.to_(q|k|v)",
+    )
+    request = small(width=128, loras=[f"{first_block}:0.7"])  # two-stage variants need sides on the 64 grid
+
+    takes = studio.compare(request, ["fast", "distilled"])
+
+    assert [t.settings["loras"][0]["weight"] for t in takes] == [0.7, 0.7]
+    for variant in ("fast", "distilled"):
+        assert (
+            "lora_" + takes[0].settings["loras"][0]["sha256"][:16]
+            in studio.manager.get(variant).transformer.peft_config
+        )
+    with pytest.raises(BadInput, match=r"targets transformer\.transformer_blocks\.1\.attn1\.to_q"):
+        studio.render(small(width=128, variant="distilled", loras=[str(files["demo"])]), preview=False)
