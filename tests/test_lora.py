@@ -74,6 +74,11 @@ def latents(take) -> torch.Tensor:
     return load_file(str(take.path("latents")))["latents"]
 
 
+def loaded_adapters(studio: Studio, variant: str = "fast") -> set[str]:
+    """The peft adapters loaded into a variant's transformer (none before its first LoRA)."""
+    return set(getattr(studio.manager.get(variant).transformer, "peft_config", {}))
+
+
 def attention_layer(studio: Studio):
     """The first block's query projection of the Fast transformer (a peft LoRA layer once a LoRA loaded)."""
     return studio.manager.get("fast").transformer.transformer_blocks[0].attn1.to_q
@@ -175,7 +180,7 @@ def test_a_lora_that_cannot_be_used_is_one_line_and_the_pipeline_stays_as_it_was
     make, message = BAD[case]
     bad = make(tmp_path, files)
     layer = attention_layer(studio)
-    adapters = set(studio.manager.get("fast").transformer.peft_config)
+    adapters = loaded_adapters(studio)
     loads = dict(studio.manager.loads)
 
     # An unused good LoRA first: it is not loaded either, since the bad one is refused before any change.
@@ -183,7 +188,7 @@ def test_a_lora_that_cannot_be_used_is_one_line_and_the_pipeline_stays_as_it_was
         studio.render(small(loras=[str(files["demo-c"]), f"{bad}:0.8"]), preview=False)
 
     assert "\n" not in str(refused.value) and bad.name in str(refused.value)
-    assert set(studio.manager.get("fast").transformer.peft_config) == adapters
+    assert loaded_adapters(studio) == adapters
     assert attention_layer(studio) is layer and dict(studio.manager.loads) == loads
     assert not (tmp_path / "pickle-ran").exists()  # no pickle was ever unpickled
     assert latents(studio.render(small(), preview=False)).equal(plain)
@@ -322,10 +327,7 @@ def test_compare_runs_every_variant_with_the_loras_and_a_lora_for_another_depth_
     takes = studio.compare(request, ["fast", "distilled"])
 
     assert [t.settings["loras"][0]["weight"] for t in takes] == [0.7, 0.7]
-    for variant in ("fast", "distilled"):
-        assert (
-            "lora_" + takes[0].settings["loras"][0]["sha256"][:16]
-            in studio.manager.get(variant).transformer.peft_config
-        )
+    adapter = "lora_" + takes[0].settings["loras"][0]["sha256"][:16]
+    assert adapter in loaded_adapters(studio, "fast") and adapter in loaded_adapters(studio, "distilled")
     with pytest.raises(BadInput, match=r"targets transformer\.transformer_blocks\.1\.attn1\.to_q"):
         studio.render(small(width=128, variant="distilled", loras=[str(files["demo"])]), preview=False)
