@@ -93,8 +93,10 @@ def choose(items, folder: str | Path | None) -> tuple[LoraChoice, ...]:
     """
     if not items:
         return ()
-    if isinstance(items, str | dict | tuple):
-        items = [items]
+    if isinstance(items, str | dict) or (
+        isinstance(items, tuple) and len(items) == 2 and isinstance(items[1], float | int)
+    ):
+        items = [items]  # one LoRA given bare
     pairs = [parse(item) for item in items]
     if len(pairs) > MAX_LORAS:
         raise BadInput(f"too many LoRAs: {len(pairs)} (at most {MAX_LORAS})")
@@ -228,14 +230,14 @@ def read(path: Path, name: str) -> LoraFile:
     except OSError as exc:
         raise BadInput(f"LoRA {name!r} cannot be read: {exc.strerror or exc}") from None
     reads[key[0]] += 1
-    if data[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or data[:4] == b"PK\x03\x04":
-        raise _pickle_error(name, f"{path.name} holds pickled data (torch.save), not safetensors")
-    try:
+    try:  # safetensors parses, never executes: a pickle renamed .safetensors fails here, unopened
         tensors = safetensors.torch.load(data)
         header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
         metadata = (header.get("__metadata__") or {}).get(METADATA_KEY)
         metadata = json.loads(metadata) if metadata else None
     except Exception as exc:  # safetensors' own errors, a bad header, bad metadata JSON
+        if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":  # torch.save's zip, or a bare pickle's PROTO opcode
+            raise _pickle_error(name, f"{path.name} holds pickled data (torch.save), not safetensors") from None
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise BadInput(f"LoRA {name!r} is broken or truncated, not a readable safetensors file ({first})") from None
     if not any("lora" in k for k in tensors):
@@ -267,10 +269,10 @@ def apply(pipes: list, choices: tuple[LoraChoice, ...], where: str) -> None:
     if active:
         _load_missing(pipes, active, where)
     for module in _lora_modules(pipes):
-        names = [c.file.adapter for c in active if c.file.adapter in module.peft_config]
-        if names:
+        wanted = [c for c in active if c.file.adapter in module.peft_config]
+        if wanted:
             module.enable_lora()
-            module.set_adapters(names, [c.weight for c in active if c.file.adapter in module.peft_config])
+            module.set_adapters([c.file.adapter for c in wanted], [c.weight for c in wanted])
         else:
             module.disable_lora()
 

@@ -246,12 +246,14 @@ def transformer_config_folder(preset: str) -> Path:
 
 
 CAMERA_LORA_RANK = 4
+CAMERA_LORA_VERSION = 2  # 2: the first block only, so one LoRA fits every demo variant (1, 2 and 3 blocks)
+CAMERA_LORA_TARGETS = r"transformer_blocks\.0\.attn1\.to_(q|k|v|out\.0)"
 
 
 def ensure_camera_lora(model_set, name: str) -> Path:
     """A tiny camera-control LoRA for a demo set's transformers, built once, offline and deterministically:
-    random, non-zero weights on the attention projections of the default variant's transformer (every
-    demo variant has its blocks), saved as diffusers saves LoRAs. Output is noise, like the set's."""
+    random, non-zero weights on the first block's attention projections (every demo variant has that
+    block), saved as diffusers saves LoRAs. Output is noise, like the set's."""
     import torch
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
@@ -261,7 +263,7 @@ def ensure_camera_lora(model_set, name: str) -> Path:
     from .manager import resolve
 
     source = model_set.variant(model_set.default_variant).transformer
-    folder = cache_root() / f"camera-loras-v{TINY_VERSION}" / model_set.family
+    folder = cache_root() / f"camera-loras-v{TINY_VERSION}.{CAMERA_LORA_VERSION}" / model_set.family
     path = folder / f"camera-{name}.safetensors"
     if path.exists():
         return path
@@ -270,7 +272,7 @@ def ensure_camera_lora(model_set, name: str) -> Path:
         "transformer", resolve(source), source.subfolder, source.file, source.config, torch.float32
     )
     config = LoraConfig(
-        r=CAMERA_LORA_RANK, lora_alpha=2 * CAMERA_LORA_RANK, target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        r=CAMERA_LORA_RANK, lora_alpha=2 * CAMERA_LORA_RANK, target_modules=CAMERA_LORA_TARGETS,
         init_lora_weights=False,
     )  # fmt: skip
     torch.manual_seed(1000 + NAMES.index(name))

@@ -24,6 +24,9 @@ def test_a_camera_move_changes_the_frames_is_recorded_and_its_lora_is_read_once(
     plan = plan_from_take(moved, studio.model_set, studio.lora_folder)  # an upscale keeps the move, once
     assert plan.camera == "dolly-in" and [c.name for c in plan.loras] == [camera["lora"]]
     assert studio.take(moved.id).settings["camera"] == camera
+    for variant in ("distilled", "pro"):  # one LoRA fits every variant of the set
+        take = studio.render(small(seed=3, width=128, variant=variant, camera="dolly-in"), preview=False)
+        assert take.settings["camera"]["name"] == "dolly-in"
 
 
 def test_camera_moves_refuse_in_one_line(studio, registry):

@@ -75,6 +75,11 @@ def latents(take) -> torch.Tensor:
     return load_file(str(take.path("latents")))["latents"]
 
 
+def loaded_adapters(studio: Studio, variant: str = "fast") -> set[str]:
+    """The peft adapters loaded into a variant's transformer (none before its first LoRA)."""
+    return set(getattr(studio.manager.get(variant).transformer, "peft_config", {}))
+
+
 def attention_layer(studio: Studio):
     """The first block's query projection of the Fast transformer (a peft LoRA layer once a LoRA loaded)."""
     return studio.manager.get("fast").transformer.transformer_blocks[0].attn1.to_q
@@ -176,7 +181,7 @@ def test_a_lora_that_cannot_be_used_is_one_line_and_the_pipeline_stays_as_it_was
     make, message = BAD[case]
     bad = make(tmp_path, files)
     layer = attention_layer(studio)
-    adapters = set(studio.manager.get("fast").transformer.peft_config)
+    adapters = loaded_adapters(studio)
     loads = dict(studio.manager.loads)
 
     # An unused good LoRA first: it is not loaded either, since the bad one is refused before any change.
@@ -184,7 +189,7 @@ def test_a_lora_that_cannot_be_used_is_one_line_and_the_pipeline_stays_as_it_was
         studio.render(small(loras=[str(files["demo-c"]), f"{bad}:0.8"]), preview=False)
 
     assert "\n" not in str(refused.value) and bad.name in str(refused.value)
-    assert set(studio.manager.get("fast").transformer.peft_config) == adapters
+    assert loaded_adapters(studio) == adapters
     assert attention_layer(studio) is layer and dict(studio.manager.loads) == loads
     assert not (tmp_path / "pickle-ran").exists()  # no pickle was ever unpickled
     assert latents(studio.render(small(), preview=False)).equal(plain)
@@ -321,3 +326,25 @@ def test_an_ic_lora_follows_a_reference_video_and_a_reference_needs_one(managers
         studio.render(small(reference=str(clip)))
     with pytest.raises(BadInput, match="needs an LTX-2 model set"):
         studio_of(managers, "demo-ltxv", tmp_path).render(small(reference=str(clip), loras=lora))
+
+
+def test_compare_runs_every_variant_with_the_loras_and_a_lora_for_another_depth_does_not_fit(managers, files, tmp_path):
+    """The demo variants differ in depth: a LoRA of Fast's attention (its config: every to_q, ...) does not
+    fit the 2-block Distilled; one whose config targets the first block only fits all three."""
+    studio = studio_of(managers, "demo", tmp_path)
+    first_block = make_lora(
+        managers["demo"],
+        "fast",
+        tmp_path / "first-block.safetensors",
+        seed=5,
+        targets=r"transformer_blocks\.0\.attn1\.to_(q|k|v)",
+    )
+    request = small(width=128, loras=[f"{first_block}:0.7"])  # two-stage variants need sides on the 64 grid
+
+    takes = studio.compare(request, ["fast", "distilled"])
+
+    assert [t.settings["loras"][0]["weight"] for t in takes] == [0.7, 0.7]
+    adapter = "lora_" + takes[0].settings["loras"][0]["sha256"][:16]
+    assert adapter in loaded_adapters(studio, "fast") and adapter in loaded_adapters(studio, "distilled")
+    with pytest.raises(BadInput, match=r"targets transformer\.transformer_blocks\.1\.attn1\.to_q"):
+        studio.render(small(width=128, variant="distilled", loras=[str(files["demo"])]), preview=False)
