@@ -20,8 +20,9 @@ from pathlib import Path
 
 from .errors import BadInput, StudioError
 from .events import CancelToken, Event, EventSink, Failed, Progress, TakeDone
-from .jobs import FINISHED, JobQueue, JobRecord, Runner, keep_file, new_job_id, read_kept
+from .jobs import FINISHED, JobQueue, JobRecord, keep_file, new_job_id, read_kept
 from .plan import RenderRequest, plan_render
+from .runner import Runner
 from .takes import Take
 
 MAX_BATCH = 64  # renders in one batch job

@@ -7,8 +7,6 @@ session's jobs.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +20,13 @@ from ..events import Failed
 from ..render import RenderRequest
 from .batch_panel import BatchPanel, build_batch_panel, wire_batch_panel
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
+from .live import wire_live
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, owner, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
 
-LIVE_DEBOUNCE_S = 0.8
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
@@ -106,7 +104,7 @@ def build_studio_tab(studio: Studio, shared: Shared) -> StudioTab:
     tab = _layout(studio, shared)
     _wire_enhance(studio, tab)
     _wire_draft(studio, shared, tab)
-    _wire_live(studio, shared, tab)
+    wire_live(studio, shared, tab, result_updates)
     _wire_settings(shared, tab)
     wire_batch_panel(studio, shared, tab, lambda data: settings_request(studio, tab, data), result_updates)
     wire_first_last(tab.keyframes, tab.seconds)
@@ -449,55 +447,6 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         concurrency_limit=None,
         api_visibility="private",
     )
-
-
-def _wire_live(studio: Studio, shared: Shared, tab: StudioTab) -> None:
-    """Live mode: a draft of the prompt (or first frame) once the typing pauses, superseding the last one."""
-    sessions = shared.sessions
-    result = tab.result
-
-    async def live_draft(prompt_text, image_path, live_on, seed_value, randomize_value, request: gr.Request):
-        # Async, so a keystroke waiting out the debounce holds no worker thread.
-        session = request.session_hash
-        if not live_on or not (prompt_text or "").strip() and not image_path:
-            yield [gr.skip()] * len(result)
-            return
-        stroke = sessions.stroke(session)
-        await asyncio.sleep(LIVE_DEBOUNCE_S)
-        if sessions.latest(session) != stroke:
-            yield [gr.skip()] * len(result)  # a newer keystroke will draft instead
-            return
-        try:
-            if randomize_value or seed_value is None or int(seed_value) < 0:
-                live_seed = sessions.live_seed(session)
-            else:
-                live_seed = int(seed_value)
-            job = studio.live_job(session, studio.live_request(prompt_text, image_path or None, live_seed))
-        except StudioError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        events = sessions.relay(job, session, lambda *a, **k: None)
-        try:
-            while (item := await asyncio.to_thread(next, events, None)) is not None:
-                kind, value = item
-                if kind == "stopped":
-                    return  # superseded by a newer live draft: it owns the outputs now
-                yield result_updates(studio, kind, value)
-        finally:
-            job.cancel()  # the page went away or a newer draft took over
-            with contextlib.suppress(ValueError):  # still running in its thread: it ends on the cancel
-                events.close()
-
-    live_inputs = [tab.prompt, tab.image, tab.live, tab.seed, tab.randomize]
-    for trigger in (tab.prompt.change, tab.image.change):
-        trigger(
-            live_draft,
-            live_inputs,
-            result,
-            trigger_mode="multiple",
-            show_progress="hidden",
-            concurrency_limit=None,
-            api_visibility="private",
-        )
 
 
 def _wire_settings(shared: Shared, tab: StudioTab) -> None:
