@@ -60,6 +60,12 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strength", type=float, default=1.0, help="how closely to follow --video (0-1]")
     parser.add_argument("--reference", help="LTX-2 IC-LoRA control: a depth / pose / edges video (with --lora)")
     parser.add_argument(
+        "--audio",
+        help="LTX-2 audio-to-video: the picture follows this soundtrack (wav, mp3, m4a, flac, or a video's sound); "
+        "the clip lasts as long as the sound unless --frames/--seconds say otherwise",
+    )
+    parser.add_argument("--audio-start", type=float, default=0.0, help="seconds into --audio to start from")
+    parser.add_argument(
         "--camera",
         help="a camera move: dolly-in, dolly-out, dolly-left, dolly-right, jib-up, jib-down, static (LTX-2 sets)",
     )
@@ -132,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("--image", help="a first frame (image-to-video system prompt)")
     enhance.add_argument("--seed", type=int, default=10, help="same seed, same text (default 10)")
 
+    soundtrack = commands.add_parser("soundtrack", help="give a silent clip (a take or a video file) its sound")
+    _common(soundtrack)
+    soundtrack.add_argument("source", help="a take id or a video file")
+    soundtrack.add_argument("--prompt", help="what it should sound like (default: the take's prompt)")
+    soundtrack.add_argument("--seed", type=int, default=-1)
+
+    retake = commands.add_parser("retake", help="regenerate one segment of a take; the rest stays as it is")
+    _common(retake)
+    retake.add_argument("take_id")
+    retake.add_argument("--start", type=float, required=True, help="segment start, seconds")
+    retake.add_argument("--end", type=float, required=True, help="segment end, seconds")
+    retake.add_argument("--prompt", help="what happens in the segment (default: the take's prompt)")
+    retake.add_argument("--what", default="both", help="both (picture and sound), video or audio")
+    retake.add_argument("--seed", type=int, default=-1)
+
     commands.add_parser("bench", help="measure the studio (see BENCHMARKS.md and bench --help)")
     return parser
 
@@ -200,12 +221,17 @@ def _request(args, variant: str | None):
         loras=args.lora,
         reference=args.reference,
         camera=args.camera,
+        soundtrack=args.audio,
+        soundtrack_start=args.audio_start,
     )
 
 
 def cmd_render(args) -> int:
     studio = _studio(args)  # loads no weights; the request is checked before any load
     take = studio.render(_request(args, args.variant), on_event=_progress_printer(args), preview=False)
+    track = take.settings.get("soundtrack") or {}
+    if track.get("cut") and not args.quiet:
+        sys.stderr.write(f"the soundtrack is longer than the clip: the take follows its first {track['seconds']:g} s\n")
     _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
 
@@ -232,6 +258,28 @@ def cmd_extend(args) -> int:
     take = studio.extend(
         args.take_id, args.seconds, prompt=args.prompt, backward=args.backward, on_event=_progress_printer(args)
     )
+    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    return 0
+
+
+def cmd_soundtrack(args) -> int:
+    studio = _studio(args)
+    take = studio.soundtrack(args.source, prompt=args.prompt, seed=args.seed, on_event=_progress_printer(args))
+    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    return 0
+
+
+def cmd_retake(args) -> int:
+    studio = _studio(args)
+    take = studio.retake(
+        args.take_id, args.start, args.end, prompt=args.prompt, what=args.what, seed=args.seed,
+        on_event=_progress_printer(args),
+    )  # fmt: skip
+    asked, used = take.snapped["retake"]["asked"], take.snapped["retake"]["used"]
+    if asked != used and not args.quiet:  # edges snap to whole latent frames (8 frames)
+        sys.stderr.write(
+            f"segment snapped to the latent grid: {asked[0]:g}-{asked[1]:g} s -> {used[0]:g}-{used[1]:g} s\n"
+        )
     _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
 
@@ -392,6 +440,8 @@ COMMANDS = {
     "batch": cmd_batch,
     "jobs": cmd_jobs,
     "models": cmd_models,
+    "soundtrack": cmd_soundtrack,
+    "retake": cmd_retake,
 }
 
 

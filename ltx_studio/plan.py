@@ -14,6 +14,7 @@ from . import loras, media, sizing
 from .conditions import Condition, Keyframe, SourceVideo, plan_keyframes, read_video
 from .errors import BadInput
 from .families import get_family
+from .sound import Soundtrack, read_soundtrack
 from .takes import Take
 from .variants import ModelSet, Variant
 
@@ -49,6 +50,8 @@ class RenderRequest:
     reference: str | Path | list | None = None  # IC-LoRA control (LTX-2): depth, pose or edges video
     reference_strength: float = 1.0
     camera: str | None = None  # a camera move (camera.NAMES): the set's camera-control LoRA
+    soundtrack: str | Path | Soundtrack | None = None  # audio-to-video (LTX-2): the picture follows this sound
+    soundtrack_start: float = 0.0  # seconds into the soundtrack
 
 
 @dataclass
@@ -76,6 +79,7 @@ class RenderPlan:
     loras: tuple[loras.LoraChoice, ...] = ()  # resolved and read; applied to the pipeline by the manager
     reference: SourceVideo | None = None  # IC-LoRA control video (its frames fitted at each stage's size)
     camera: str | None = None  # the camera move; its LoRA is the first of `loras`
+    soundtrack: Soundtrack | None = None  # held clean while the picture denoises; the mp4 carries it as given
 
     def reference_condition(self) -> Condition | None:
         if self.reference is None:
@@ -162,6 +166,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         long_side, short_side = max(variant.max_size), min(variant.max_size)
         raise BadInput(f"size {width}x{height} is over {variant.label}'s limit of {long_side}x{short_side}")
 
+    soundtrack = _soundtrack(request, model_set)
     video = None
     if request.video is not None:
         strength = _number("video strength", request.video_strength, float, 0, 1)
@@ -180,6 +185,10 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         asked = sizing.frames_for_seconds(_number("seconds", request.seconds, float, 0.01, 3600), fps)
     elif video is not None:
         asked = len(video.frames)  # the clip follows the video's length
+    elif soundtrack is not None:  # the clip follows the soundtrack's length, up to the variant's limit
+        asked = sizing.frames_for_seconds(soundtrack.seconds, fps)
+        if sizing.snap_frames(asked) > variant.max_frames:
+            asked = variant.max_frames
     else:
         asked = variant.draft_frames
     frames = _snap(snapped, "frames", asked, sizing.snap_frames(asked))
@@ -212,12 +221,30 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         snapped["keyframes"] = [{"asked": round(k.seconds * fps), "used": k.frame} for k in keyframes]
     fitted = media.fit_image(image, width, height) if image is not None else None
     source = media.bounded(image) if image is not None else None
-    audio = bool(request.audio) and model_set.has_audio
+    audio = (bool(request.audio) or soundtrack is not None) and model_set.has_audio
     typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed, auto_length, keyframes, video, chosen, reference, camera,
+        typed, auto_length, keyframes, video, chosen, reference, camera, soundtrack,
     )  # fmt: skip
+
+
+def _soundtrack(request: RenderRequest, model_set: ModelSet) -> Soundtrack | None:
+    """The request's soundtrack, read (audio-to-video needs a model set with sound), or None."""
+    if request.soundtrack is None or request.soundtrack == "":
+        return None
+    if not model_set.has_audio:
+        from .variants import load_registry
+
+        with_sound = ", ".join(name for name, s in load_registry().items() if s.has_audio)
+        raise BadInput(
+            f"model set {model_set.name} ({model_set.label}) has no audio model, so it cannot follow a soundtrack: "
+            f"use one that has (--model-set {with_sound.split(', ')[0]}; all: {with_sound})"
+        )
+    if isinstance(request.soundtrack, Soundtrack):
+        return request.soundtrack
+    start = _number("audio start", request.soundtrack_start or 0.0, float, 0, 24 * 3600)
+    return read_soundtrack(request.soundtrack, start)
 
 
 def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | None) -> tuple[float, float]:
@@ -273,5 +300,19 @@ def plan_from_take(take: Take, model_set: ModelSet, lora_folder: Path | None = N
             for k in take.settings.get("keyframes") or []
             if k.get("file") and (Path(take.folder) / k["file"]).exists()
         ],
+        soundtrack=_kept_soundtrack(take),
     )
     return plan_render(replace(request, **changes), model_set, lora_folder)
+
+
+SOUNDTRACK_FILE = "soundtrack.wav"  # an audio-to-video take keeps the sound it followed, as used
+
+
+def _kept_soundtrack(take: Take) -> Soundtrack | None:
+    """The soundtrack an audio-to-video take followed (its kept copy, named as the original), or None."""
+    record = take.settings.get("soundtrack")
+    path = Path(take.folder) / SOUNDTRACK_FILE
+    if not record or not path.exists():
+        return None
+    kept = read_soundtrack(path)
+    return Soundtrack(kept.waveform, kept.rate, record["file"], record["sha256"], record.get("start", 0.0))

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import torch
 
-from . import faults, media, sizing
+from . import faults, media, sizing, sound
+from .edits import Hold
 from .errors import Cancelled, StudioError
 from .events import CancelToken, EventSink, Preview, Progress, TakeDone
 from .families import Decoded, DenoiseJob, Latents
 from .manager import PipelineManager
-from .plan import RenderPlan, RenderRequest, plan_from_take, plan_render  # noqa: F401  (the render API)
+from .plan import SOUNDTRACK_FILE, RenderPlan, RenderRequest, plan_from_take, plan_render  # noqa: F401  (the render API)
 from .preview import calibration_for
 from .takes import Take, TakeStore, new_take_id
 from .variants import ModelSet, Sampling, Variant
@@ -39,12 +40,16 @@ def render_take(
     preview: bool = True,
     join: Callable[[Decoded], Decoded] | None = None,
     record: dict | None = None,
+    hold: Hold | None = None,
 ) -> Take:
     """Render a plan and store it as a take. With `start_latents`, refine them (upscale stage 2).
 
     `join` turns the decoded clip into the take's clip (an extension joins it to its source);
-    `record` adds to the take's settings."""
+    `record` adds to the take's settings; `hold` is what stays clean while the rest denoises (a
+    retake, a soundtrack for a clip; a plan's own soundtrack makes one)."""
     emit = on_event or (lambda event: None)
+    if hold is None and plan.soundtrack is not None:  # audio-to-video: the sound is given
+        hold, join = _follow_soundtrack(plan, join)
     timings = dict(timings or {})
     family = manager.family
 
@@ -60,7 +65,9 @@ def render_take(
     started = time.perf_counter()
     emit(Progress("load", 0.0, f"Loading {plan.variant.label}"))
     pipe = manager.get(plan.variant.name)
-    stages = _stages(plan, manager.model_set, refine=start_latents is not None)
+    stages = _stages(
+        plan, manager.model_set, refine=start_latents is not None, single=hold is not None and hold.single_stage
+    )
     for stage in stages:  # Pro's refine stage runs on the distilled transformer: both are loaded (cached) now
         stage.pipe = pipe if stage.variant is plan.variant else manager.get(stage.variant.name)
     manager.apply_loras([stage.pipe for stage in stages], plan.loras)  # exactly these adapters; none: all off
@@ -104,7 +111,10 @@ def render_take(
                 manager.model_set.upsample_tone_map_compression_ratio,
                 generator,
             )
-        latents = _run_stage(stage, latents, manager, generator, on_x0 if preview else None, emit, cancel, done, total)
+        lock = hold.lock(family, stage.pipe, stage.plan) if hold is not None else None
+        latents = _run_stage(
+            stage, latents, manager, generator, on_x0 if preview else None, emit, cancel, done, total, lock
+        )
         if cancel is not None and cancel.cancelled:
             raise Cancelled("render stopped")
     started = clock("denoise", started)
@@ -113,7 +123,8 @@ def render_take(
     emit(Progress("decode", 0.0, "Decoding"))
     faults.inject("decode")
     manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
-    decoded = family.decode(stages[-1].pipe, latents, plan.variant.sampling, generator, audio=plan.audio)
+    make_sound = plan.audio and plan.soundtrack is None  # a given soundtrack is not decoded again
+    decoded = family.decode(stages[-1].pipe, latents, plan.variant.sampling, generator, audio=make_sound)
     if join is not None:
         decoded = join(decoded)
     frames = decoded.frames
@@ -131,8 +142,8 @@ def render_take(
         model_set=manager.model_set.name,
         variant=plan.variant.name,
         seed=plan.seed,
-        width=plan.width,
-        height=plan.height,
+        width=int(frames.shape[2]),  # a soundtrack for a clip keeps the clip's own size
+        height=int(frames.shape[1]),
         frames=int(frames.shape[0]),
         fps=plan.fps,
         steps=total,
@@ -182,7 +193,7 @@ class _Stage:
     prompt_cached: bool = False
 
 
-def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool) -> list[_Stage]:
+def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool, single: bool = False) -> list[_Stage]:
     """The passes a plan runs: one; or, for a two-stage variant, half size + upsample + refine;
     or, refining given latents (upscale), the refine pass alone. A refine pass runs with the variant's
     `refine_variant` (Pro refines with the distilled transformer), at that variant's own guidance."""
@@ -192,7 +203,7 @@ def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool) -> list[_Sta
     finish = _Stage(plan, finisher, finish_guidance, True, False, finisher.sampling.refine_schedule()[3])
     if refine:
         return [finish]
-    if not sampling.two_stage:
+    if not sampling.two_stage or single:  # `single`: a held picture is at the plan's size
         return [_Stage(plan, plan.variant, plan.guidance, False, False, plan.num_steps)]
     first = _Stage(
         plan.at_size(plan.width // 2, plan.height // 2), plan.variant, plan.guidance, False, False, plan.num_steps
@@ -201,7 +212,7 @@ def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool) -> list[_Sta
     return [first, finish]
 
 
-def _run_stage(stage: _Stage, latents, manager, generator, on_x0, emit, cancel, done, total) -> Latents:
+def _run_stage(stage: _Stage, latents, manager, generator, on_x0, emit, cancel, done, total, lock=None) -> Latents:
     """Denoise one stage through the family, counting steps across stages for progress and previews."""
     family = manager.family
     offset = done["steps"]
@@ -220,6 +231,7 @@ def _run_stage(stage: _Stage, latents, manager, generator, on_x0, emit, cancel, 
         latents=latents if stage.refine else None,
         refine=stage.refine,
         on_step=on_step,
+        lock=lock,
     )
     shape = sizing.latent_shape(stage.plan.width, stage.plan.height, stage.plan.frames)
     capture = family.capture_denoised(stage.pipe, *shape, on_x0) if on_x0 is not None else nullcontext()
@@ -269,6 +281,8 @@ def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPla
     media.commit(tmp, take.path("latents"))
     if plan.source_image is not None:
         media.write_png(take.path("image"), plan.source_image)
+    if plan.soundtrack is not None and decoded.audio is not None:  # kept, so an upscale follows it too
+        sound.write_wav(Path(take.folder) / SOUNDTRACK_FILE, decoded.audio, decoded.sample_rate)
     for i, keyframe in enumerate(plan.keyframes):  # kept, so a Pro re-render passes through them too
         media.write_png(Path(take.folder) / f"keyframe-{i}.png", keyframe.image)
 
@@ -322,7 +336,24 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         settings["video"] = plan.video.record()
     if plan.reference is not None:
         settings["reference"] = plan.reference.record()
+    if plan.soundtrack is not None:
+        settings["soundtrack"] = plan.soundtrack.record(plan.frames / plan.fps)
     return settings
+
+
+def _follow_soundtrack(plan: RenderPlan, join):
+    """Audio-to-video: hold the soundtrack clean, and give the take the soundtrack itself (not a
+    decoded copy), cut or padded to the clip's length."""
+    track = plan.soundtrack
+    hold = Hold(waveform=track.waveform, rate=track.rate)
+
+    def with_soundtrack(decoded: Decoded) -> Decoded:
+        if join is not None:
+            decoded = join(decoded)
+        samples = round(len(decoded.frames) / plan.fps * track.rate)
+        return Decoded(decoded.frames, sound.fit(sound.channels(track.waveform, 2), samples), track.rate)
+
+    return hold, with_soundtrack
 
 
 def _vae_key(manager: PipelineManager) -> str:

@@ -23,6 +23,7 @@ from .events import CancelToken, Event, EventSink, Failed, Progress, TakeDone
 from .jobs import FINISHED, JobQueue, JobRecord, keep_file, new_job_id, read_kept
 from .plan import RenderRequest, plan_render
 from .runner import Runner
+from .sound import Soundtrack, write_wav
 from .takes import Take
 
 MAX_BATCH = 64  # renders in one batch job
@@ -169,6 +170,25 @@ class JobsMixin:
         params = {"take_id": take.id, "seconds": seconds, "prompt": prompt, "backward": backward}
         return self._enqueue("extend", params, owner, f"extend {take.id} by {seconds:g} s")
 
+    def submit_retake(
+        self, take_id: str, start, end, *, prompt=None, what: str = "both", seed: int = -1, owner: str = "api"
+    ) -> QueuedJob:
+        """Queue a retake of seconds [start, end) of a take (checked now: a bad range never waits in the queue)."""
+        from .edits import plan_retake
+
+        plan = plan_retake(self, take_id, start, end, prompt=prompt, what=what, seed=seed)[0]
+        params = {"take_id": take_id, "start": start, "end": end, "prompt": prompt, "what": what, "seed": plan.seed}
+        return self._enqueue("retake", params, owner, f"retake {start:g}-{end:g} s of {take_id}")
+
+    def submit_soundtrack(self, source: str, *, prompt=None, seed: int = -1, owner: str = "api") -> QueuedJob:
+        """Queue a soundtrack for a silent clip (a take id or a video file, which is kept with the job)."""
+        from .edits import plan_soundtrack
+
+        plan = plan_soundtrack(self, source, prompt=prompt, seed=seed)[0]
+        params = {"source": source, "prompt": prompt, "seed": plan.seed}
+        name = Path(str(source)).name
+        return self._enqueue("soundtrack", params, owner, f"sound for {name}")
+
     def submit_batch(self, requests: list[RenderRequest], *, owner: str = "api", label: str = "") -> QueuedJob:
         """Queue several renders as one job: each becomes an ordinary take tagged with the batch.
         Every request is checked first; one that cannot render names its row (1-based)."""
@@ -303,6 +323,19 @@ class JobsMixin:
                     cancel=cancel,
                 )
             ]
+        if record.kind == "retake":
+            return [
+                self.retake(
+                    params["take_id"], params["start"], params["end"], prompt=params.get("prompt"),
+                    what=params.get("what", "both"), seed=params["seed"], on_event=emit, cancel=cancel,
+                )
+            ]  # fmt: skip
+        if record.kind == "soundtrack":
+            return [
+                self.soundtrack(
+                    params["source"], prompt=params.get("prompt"), seed=params["seed"], on_event=emit, cancel=cancel
+                )
+            ]
         if record.kind == "batch":
             takes, failures = self._run_batch(record, emit, cancel)
             if failures and not takes and not record.take_ids:
@@ -359,6 +392,11 @@ def _freeze(params: dict, folder: Path) -> dict:
         data["image"] = keep_file(req.image, folder, f"{n}-image")
         data["video"] = keep_file(req.video, folder, f"{n}-video")
         data["reference"] = keep_file(req.reference, folder, f"{n}-reference")
+        track = req.soundtrack
+        if isinstance(track, Soundtrack):  # a soundtrack read in memory (Python callers): kept as a wav
+            (folder / f"{n}-soundtrack").mkdir(exist_ok=True)
+            track = write_wav(folder / f"{n}-soundtrack" / f"{Path(track.name).stem}.wav", track.waveform, track.rate)
+        data["soundtrack"] = keep_file(track, folder, f"{n}-soundtrack")
         data["keyframes"] = [
             {**dict(k), "image": keep_file(k.get("image"), folder, f"{n}-keyframe-{i}")}
             for i, k in enumerate(req.keyframes or [])
@@ -367,6 +405,9 @@ def _freeze(params: dict, folder: Path) -> dict:
         return data
 
     frozen = dict(params)
+    source = frozen.get("source")
+    if source is not None and Path(str(source)).is_file():  # a soundtrack's video file
+        frozen["source"] = keep_file(source, folder, "source")
     if "request" in frozen:
         frozen["request"] = request(frozen["request"], 0)
     if "requests" in frozen:

@@ -324,6 +324,20 @@ class Studio(JobsMixin):
 
         return extend_take(self, take_id, seconds, prompt=prompt, backward=backward, on_event=on_event, cancel=cancel)
 
+    def retake(self, take_id: str, start: float, end: float, *, prompt=None, what="both", seed=-1, on_event=None,
+               cancel=None) -> Take:  # fmt: skip
+        """Regenerate seconds [start, end) of a take (`what`: both, video or audio); the rest is the source's."""
+        from .edits import retake_take
+
+        return retake_take(self, take_id, start, end, prompt=prompt, what=what, seed=seed, on_event=on_event,
+                           cancel=cancel)  # fmt: skip
+
+    def soundtrack(self, source: str, *, prompt=None, seed=-1, on_event=None, cancel=None) -> Take:
+        """A soundtrack for a silent clip (a take id or a video file): a new take, the same picture."""
+        from .edits import soundtrack_take
+
+        return soundtrack_take(self, source, prompt=prompt, seed=seed, on_event=on_event, cancel=cancel)
+
     # --- rendering (streamed) ----------------------------------------------------------------
 
     def draft_job(self, request: RenderRequest, *, preview: bool = True, owner: str = "api") -> QueuedJob:

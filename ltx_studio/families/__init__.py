@@ -2,8 +2,8 @@
 
 A family provides: `shared` (component kinds shared by its variants), `has_audio`,
 `load_component`, `assemble`, `assemble_upsampler`, `encode_prompt`, `denoise` (-> `Latents`),
-`decode` (-> `Decoded`), `upsample`, `capture_denoised`, `encode_images`, `enhance_prompt` and
-`probe_step`. The manager, renderer and store only call those.
+`decode` (-> `Decoded`), `upsample`, `capture_denoised`, `encode_images`, `encode_video`, `enhance_prompt`
+and `probe_step`; LTX-2 adds `encode_audio`. The manager, renderer and store only call those.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class DenoiseJob:
     audio: bool = True  # denoise the sound stream too (families with sound)
     conditions: list = field(default_factory=list)  # conditions.Condition: keyframes and video, at this size
     reference: Any = None  # conditions.Condition: an IC-LoRA control video (LTX-2), at this size
+    lock: Any = None  # lock.Lock: latent frames held clean (audio-to-video, video-to-audio, retake)
 
 
 def get_family(name: str):

@@ -22,7 +22,7 @@ import torch
 
 from ..variants import FAMILY_COMPONENTS, Sampling
 from . import Decoded, DenoiseJob, Latents, PromptEmbeds
-from .ltxv import LTXVFamily, capture_x0, decode_frames
+from .ltxv import LTXVFamily, capture_x0, decode_frames, encode_clip
 
 MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default; a tokenizer with a shorter limit caps it
 
@@ -202,7 +202,10 @@ class LTX2Family:
                 LTX2ReferenceCondition(frames=job.reference.frames, strength=job.reference.strength)
             ]
             pipe = _in_context(pipe)
-        with _plain_schedule(pipe, sigmas is not None):
+        lock = job.lock
+        if lock is not None and lock.audio is not None and start is None:
+            start = Latents(None, lock.audio)  # the call takes the sound's length from these (held anyway)
+        with _plain_schedule(pipe, sigmas is not None), _held(pipe, lock):
             video, audio = pipe(
                 **extra,
                 conditions=conditions or None,
@@ -234,7 +237,44 @@ class LTX2Family:
                 callback_on_step_end=callback,
                 max_sequence_length=self.max_sequence_length(pipe),
             )
+        if lock is not None:
+            video, audio = lock.restore(video, audio)
         return Latents(video, audio if job.audio else None)
+
+    @torch.no_grad()
+    def encode_video(self, pipe, frames: np.ndarray) -> torch.Tensor:
+        """Video latents [1, C, F', H', W'] of uint8 frames [F, H, W, 3] (F = 8k + 1), as a pass leaves them."""
+        return encode_clip(pipe, frames, normalised=False)
+
+    @staticmethod
+    def audio_length(pipe, frames: int, fps: int) -> int:
+        """Latent steps of sound the pipeline makes for a clip (its own formula)."""
+        per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+        return round(frames / fps * per_second)
+
+    @torch.no_grad()
+    def encode_audio(self, pipe, waveform: np.ndarray, rate: int, frames: int, fps: int) -> torch.Tensor:
+        """Audio latents [1, C, L, M] of a waveform [channels, samples] for a clip of `frames` at `fps`
+        (cut or padded with silence to the clip's length): log-mel at the VAE's rate, then its encoder."""
+        from .. import sound
+
+        vae = pipe.audio_vae
+        length = self.audio_length(pipe, frames, fps)
+        rate_in, hop, ratio = pipe.audio_sampling_rate, pipe.audio_hop_length, pipe.audio_vae_temporal_compression_ratio
+        wave = sound.fit(sound.resample(waveform, rate, rate_in), length * ratio * hop)
+        mel = sound.log_mel(
+            wave,
+            rate_in,
+            sample_rate=rate_in,
+            hop=hop,
+            mel_bins=pipe.audio_mel_bins,
+            in_channels=vae.config.in_channels,
+        )[:, :, : length * ratio]
+        latents = vae.encode(mel.to(pipe._execution_device, vae.dtype)).latent_dist.mode().float()
+        if latents.shape[2] < length:  # a causal encoder may leave one step short
+            pad = latents[:, :, -1:].expand(-1, -1, length - latents.shape[2], -1)
+            latents = torch.cat([latents, pad], dim=2)
+        return latents[:, :, :length]
 
     @torch.no_grad()
     def decode(self, pipe, latents: Latents, sampling: Sampling, generator, audio: bool = True) -> Decoded:
@@ -377,6 +417,28 @@ def _in_context(pipe):
         cached.set_progress_bar_config(disable=True)
         pipe._in_context_pipe = cached
     return cached
+
+
+def _held(pipe, lock):
+    """Hold a lock's latent frames clean in this pass (LTX-2 appends keyframe tokens after the clip's)."""
+    if lock is None:
+        return contextlib.nullcontext()
+    from .lock import frames_to_tokens, held
+
+    device = pipe._execution_device
+    video = keep = audio = None
+    if lock.video is not None:
+        vae = pipe.vae
+        _, _, _, height, width = lock.video.shape
+        normal = pipe._normalize_latents(
+            lock.video.to(device, torch.float32), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+        )
+        video = pipe._pack_latents(normal, pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size)
+        keep = frames_to_tokens(lock.video_keep, height * width)
+    if lock.audio is not None:
+        packed = pipe._pack_audio_latents(lock.audio.to(device, torch.float32))
+        audio = pipe._normalize_audio_latents(packed, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
+    return held(pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep, sigmas=True)
 
 
 def _diffusion_decode(pipe, video: torch.Tensor, generator) -> np.ndarray:

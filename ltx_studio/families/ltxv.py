@@ -168,30 +168,34 @@ class LTXVFamily:
                     )
                 )
             image = None
-        result = pipe(
-            conditions=conditions,
-            image=image,
-            prompt_embeds=job.prompt.embeds,
-            prompt_attention_mask=job.prompt.mask,
-            negative_prompt_embeds=job.prompt.negative_embeds,
-            negative_prompt_attention_mask=job.prompt.negative_mask,
-            width=job.width,
-            height=job.height,
-            num_frames=job.frames,
-            frame_rate=job.fps,
-            num_inference_steps=steps,
-            timesteps=timesteps,
-            guidance_scale=job.guidance,
-            guidance_rescale=sampling.guidance_rescale if job.guidance > 1.0 else 0.0,
-            image_cond_noise_scale=sampling.image_cond_noise_scale,
-            denoise_strength=strength,
-            latents=job.latents.video if job.latents is not None else None,
-            generator=job.generator,
-            output_type="latent",
-            callback_on_step_end=callback,
-            max_sequence_length=MAX_SEQUENCE_LENGTH,
-        )
-        return Latents(result.frames)
+        with _held(pipe, job.lock):
+            result = pipe(
+                conditions=conditions,
+                image=image,
+                prompt_embeds=job.prompt.embeds,
+                prompt_attention_mask=job.prompt.mask,
+                negative_prompt_embeds=job.prompt.negative_embeds,
+                negative_prompt_attention_mask=job.prompt.negative_mask,
+                width=job.width,
+                height=job.height,
+                num_frames=job.frames,
+                frame_rate=job.fps,
+                num_inference_steps=steps,
+                timesteps=timesteps,
+                guidance_scale=job.guidance,
+                guidance_rescale=sampling.guidance_rescale if job.guidance > 1.0 else 0.0,
+                image_cond_noise_scale=sampling.image_cond_noise_scale,
+                denoise_strength=strength,
+                latents=job.latents.video if job.latents is not None else None,
+                generator=job.generator,
+                output_type="latent",
+                callback_on_step_end=callback,
+                max_sequence_length=MAX_SEQUENCE_LENGTH,
+            )
+        video = result.frames
+        if job.lock is not None:
+            video, _ = job.lock.restore(video, None)
+        return Latents(video)
 
     @torch.no_grad()
     def decode(
@@ -271,6 +275,11 @@ class LTXVFamily:
         raise BadInput("prompt enhancement needs an LTX-2 model set (LTX-Video has no enhancer)")
 
     @torch.no_grad()
+    def encode_video(self, pipe, frames: np.ndarray) -> torch.Tensor:
+        """Normalised latents [1, C, F', H', W'] of uint8 frames [F, H, W, 3] (F = 8k + 1), as a pass leaves them."""
+        return encode_clip(pipe, frames, normalised=True)
+
+    @torch.no_grad()
     def encode_images(self, pipe, images: torch.Tensor) -> torch.Tensor:
         """Normalised latents [N, C, 1, h, w] of images [N, 3, H, W] in -1..1 (for preview calibration)."""
         vae = pipe.vae
@@ -308,6 +317,33 @@ def capture_x0(
         previews.flush()
     finally:
         handle.remove()
+
+
+def encode_clip(pipe, frames: np.ndarray, *, normalised: bool) -> torch.Tensor:
+    """Video latents [1, C, F', H', W'] of uint8 frames [F, H, W, 3] through the VAE (both families);
+    `normalised`: with the VAE's statistics applied, as LTX-Video's passes keep them."""
+    vae = pipe.vae
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+    latents = vae.encode(pixels.to(pipe._execution_device, vae.dtype)).latent_dist.mode().float()
+    if normalised:
+        mean, std = vae.latents_mean.to(latents.device), vae.latents_std.to(latents.device)
+        latents = pipe._normalize_latents(latents, mean, std, vae.config.scaling_factor)
+    return latents
+
+
+def _held(pipe, lock):
+    """Hold a lock's latent frames clean in this pass (LTX-Video prepends condition tokens)."""
+    if lock is None or lock.video is None:
+        return contextlib.nullcontext()
+    from .lock import frames_to_tokens, held
+
+    device = pipe._execution_device
+    _, _, _, height, width = lock.video.shape
+    packed = pipe._pack_latents(
+        lock.video.to(device, torch.float32), pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
+    )
+    keep = frames_to_tokens(lock.video_keep, height * width)
+    return held(pipe.transformer, video=packed, video_keep=keep, main_first=False)
 
 
 def decode_frames(pipe, latents: torch.Tensor, sampling: Sampling, generator, *, normalised: bool) -> np.ndarray:

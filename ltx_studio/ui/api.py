@@ -1,5 +1,5 @@
 """The typed API endpoints for gradio_client and MCP agents: /draft, /upscale, /compare, /extend,
-/batch and /takes.
+/retake, /soundtrack, /batch and /takes.
 
 They are plain typed functions (gr.api), their parameters named after the RenderRequest fields, so a
 script drives the studio with the same words the page uses. Each render is a job in the studio's
@@ -57,6 +57,8 @@ def add_endpoints(studio: Studio) -> None:
         reference: FileData | None = None,
         reference_strength: float = 1.0,
         camera: str | None = None,
+        soundtrack: FileData | None = None,
+        audio_start: float = 0.0,
     ) -> tuple[FileData, dict]:
         """Render a draft video take from a text prompt (optionally a first frame) and keep it in the studio.
 
@@ -86,6 +88,10 @@ def add_endpoints(studio: Studio) -> None:
             reference_strength: how strongly the reference applies, 0 to 1.
             camera: a camera move for LTX-2 sets: dolly-in, dolly-out, dolly-left, dolly-right, jib-up, jib-down
                 or static (a camera-control LoRA); empty for none.
+            soundtrack: LTX-2 audio-to-video: an audio file (wav, mp3, m4a, flac) or a video with sound; the
+                picture follows it (speech moves lips, a beat moves the picture) and the mp4 carries it as
+                given. Without seconds/frames the clip lasts as long as the sound (up to the variant's limit).
+            audio_start: seconds into the soundtrack to start from.
 
         Returns:
             the mp4 (URL) and the take's record: id (for upscale/extend), seed, width, height, frames, fps,
@@ -114,6 +120,8 @@ def add_endpoints(studio: Studio) -> None:
                 reference=uploaded(reference),
                 reference_strength=reference_strength,
                 camera=camera or None,
+                soundtrack=uploaded(soundtrack),
+                soundtrack_start=audio_start or 0.0,
             )
         )  # a malformed field is one line, like any bad input
         take = visible(lambda: studio.wait(studio.submit_draft(request, preview=False, owner="api").id)[0])
@@ -208,6 +216,48 @@ def add_endpoints(studio: Studio) -> None:
         take = visible(lambda: studio.wait(job.id)[-1])
         return FileData(path=str(take.path("video"))), record(take)
 
+    def retake(
+        take_id: str, start: float, end: float, prompt: str | None = None, what: str = "both", seed: int = -1
+    ) -> tuple[FileData, dict]:
+        """Regenerate one segment of a take; outside it the picture and sound stay the take's own.
+
+        Args:
+            take_id: the take to retake, from a record's "id".
+            start: segment start in seconds (snapped to whole latent frames of 8 frames; the record says where).
+            end: segment end in seconds.
+            prompt: what happens in the segment; empty to keep the take's prompt.
+            what: "both" (picture and sound), "video" or "audio" (LTX-Video takes: video only).
+            seed: -1 for a random seed.
+
+        Returns:
+            the new clip's mp4 (URL) and its record (a new take whose parent is the source; settings.retake
+            has the range used and what was retaken).
+        """
+        job = visible(lambda: studio.submit_retake(take_id, start, end, prompt=prompt or None, what=what, seed=seed))
+        take = visible(lambda: studio.wait(job.id)[-1])
+        return FileData(path=str(take.path("video"))), record(take)
+
+    def soundtrack(
+        take_id: str | None = None, video: FileData | None = None, prompt: str | None = None, seed: int = -1
+    ) -> tuple[FileData, dict]:
+        """Give a silent clip its sound (video-to-audio, LTX-2 sets): the picture stays, a sound is made for it.
+
+        Args:
+            take_id: a take to add sound to (e.g. an LTX-Video take); or give `video`.
+            video: a video file uploaded with the request (any silent clip).
+            prompt: what it should sound like; empty for the take's prompt.
+            seed: -1 for a random seed.
+
+        Returns:
+            the mp4 with its new sound (URL) and its record (parent: the source take).
+        """
+        source = take_id or visible(lambda: uploaded(video))
+        if not source:
+            raise gr.Error("give a take_id or a video", print_exception=False)
+        job = visible(lambda: studio.submit_soundtrack(source, prompt=prompt or None, seed=seed))
+        take = visible(lambda: studio.wait(job.id)[-1])
+        return FileData(path=str(take.path("video"))), record(take)
+
     def batch(
         prompts: str,
         seeds: int = 1,
@@ -278,7 +328,7 @@ def add_endpoints(studio: Studio) -> None:
         return [record(t) for t in studio.takes(max(1, min(int(limit or 20), 200)))]
 
     gr.api(takes, api_name="takes", concurrency_limit=None)
-    for fn in (draft, upscale, compare, extend, batch):
+    for fn in (draft, upscale, compare, extend, retake, soundtrack, batch):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)  # each waits for its job in the studio's queue
 
 
