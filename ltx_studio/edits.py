@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from PIL import Image
 
 from . import media, sizing, sound
 from .errors import BadInput
@@ -69,7 +70,9 @@ class Hold:
             if video is None or tuple(video.shape[2:]) != latent:
                 key = ("video", plan.width, plan.height)
                 if key not in self._made:
-                    fitted = np.stack([np.asarray(media.fit_image(f, plan.width, plan.height)) for f in self.frames])
+                    fitted = np.stack(
+                        [np.asarray(media.fit_image(Image.fromarray(f), plan.width, plan.height)) for f in self.frames]
+                    )
                     self._made[key] = family.encode_video(pipe, fitted).cpu()
                 video = self._made[key]
             keep = torch.ones(video.shape[2], dtype=torch.bool)
