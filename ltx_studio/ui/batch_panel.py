@@ -114,10 +114,7 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of,
         run_batch,
         {
             *tab.settings,
-            tab.reference,
-            tab.source_video,
-            tab.source_strength,
-            tab.camera,
+            *tab.extras,
             shared.browser,
             *_inputs(panel),
         },  # fmt: skip

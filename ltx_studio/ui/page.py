@@ -78,7 +78,7 @@ def _wire_model_set(studio, shared, chooser, top, studio_tab: StudioTab, compare
     t, c = studio_tab, compare_tab
     outputs = [
         chooser, *top, t.variant, t.resolution, t.seconds, t.fps, t.steps, t.guidance, t.negative, t.sound,
-        t.enhance_btn, t.auto_length, c.variants, c.resolution, c.seconds, t.camera,
+        t.enhance_btn, t.auto_length, c.variants, c.resolution, c.seconds, t.camera, t.soundtrack_row,
     ]  # fmt: skip
 
     def updates() -> list:
@@ -102,6 +102,7 @@ def _wire_model_set(studio, shared, chooser, top, studio_tab: StudioTab, compare
             gr.update(choices=shared.resolutions, value="draft"),
             gr.update(maximum=shared.max_seconds),
             gr.update(choices=camera_choices(studio), value="", visible=bool(mset.cameras)),
+            gr.update(visible=mset.has_audio),
         ]
 
     def switch(name: str) -> list:

@@ -26,10 +26,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TABLE_HEADERS = [
-    "created (UTC)", "kind", "variant", "size", "sound", "seed", "time (s)", "approved", "parent", "prompt", "worker",
-    "id",
+    "created (UTC)", "kind", "variant", "size", "sound", "edit", "seed", "time (s)", "approved", "parent", "prompt",
+    "worker", "id",
 ]  # fmt: skip
-TABLE_WIDTHS = ["150px", "80px", "80px", "120px", "60px", "110px", "75px", "85px", "170px", "260px", "90px", "175px"]
+TABLE_WIDTHS = [
+    "150px", "80px", "80px", "120px", "150px", "170px", "110px", "75px", "85px", "170px", "260px", "90px", "175px",
+]  # fmt: skip
+WHAT = {"both": "picture and sound", "video": "picture", "audio": "sound"}
 
 
 def take_markdown(take: Take) -> str:
@@ -68,6 +71,15 @@ def take_markdown(take: Take) -> str:
     if take.settings.get("extend"):
         extend = take.settings["extend"]
         lines.append(f"extended {'backward' if extend['backward'] else 'forward'} by {extend['seconds']:g} s")
+    if take.settings.get("soundtrack"):
+        track = take.settings["soundtrack"]
+        cut = f", cut to its first {track['seconds']:g} s" if track["cut"] else ""
+        lines.append(f"follows soundtrack {track['file']} from {track['start']:g} s{cut}")
+    if take.settings.get("sound_for"):
+        lines.append(f"a soundtrack made for the picture of {take.settings['sound_for']['source']}")
+    if take.settings.get("retake"):
+        retake = take.settings["retake"]
+        lines.append(f"retook {retake['start']:g}-{retake['end']:g} s ({WHAT[retake['what']]}) of {retake['source']}")
     if take.worker:
         lines.append(f"rendered on {take.worker}")
     if take.approved:
@@ -89,7 +101,8 @@ def table_row(take: Take) -> list:
         take.kind + (" (files missing)" if take.status != "ok" else ""),
         take.variant,
         f"{take.width}x{take.height}, {take.frames} f",
-        "♪" if take.audio else "",
+        sound_cell(take),
+        edit_cell(take),
         take.seed,
         round(take.timings.get("total", 0.0), 2),
         "✓" if take.approved else "",
@@ -98,6 +111,30 @@ def table_row(take: Take) -> list:
         take.worker,
         take.id,
     ]
+
+
+def sound_cell(take: Take) -> str:
+    """The Takes table's sound column: where a take's sound came from, in words."""
+    settings = take.settings
+    if settings.get("soundtrack"):
+        return f"follows {settings['soundtrack']['file']}" + (" (cut)" if settings["soundtrack"]["cut"] else "")
+    if settings.get("sound_for"):
+        return "added"
+    return "made" if take.audio else "silent"
+
+
+def edit_cell(take: Take) -> str:
+    """The Takes table's edit column: what an edit of another take changed."""
+    settings = take.settings
+    if settings.get("retake"):
+        retake = settings["retake"]
+        return f"retake {retake['start']:g}-{retake['end']:g} s, {WHAT[retake['what']]}"
+    if settings.get("extend"):
+        extend = settings["extend"]
+        return f"extend {'-' if extend['backward'] else '+'}{extend['seconds']:g} s"
+    if settings.get("sound_for"):
+        return "sound added"
+    return ""
 
 
 def visible(fn: Callable[[], Any]) -> Any:

@@ -18,6 +18,7 @@ from .. import sizing
 from ..errors import StudioError
 from ..events import Failed
 from ..render import RenderRequest
+from ..sound import read_soundtrack
 from .batch_panel import BatchPanel, build_batch_panel, wire_batch_panel
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .live import wire_live
@@ -69,6 +70,15 @@ class StudioTab:
     source_strength: gr.Slider
     batch: BatchPanel  # variations and batches, filling a grid
     camera: gr.Dropdown  # a camera move ("" for none), on sets with camera LoRAs
+    soundtrack: gr.File  # audio-to-video (LTX-2): the picture follows this sound
+    soundtrack_start: gr.Number
+    soundtrack_row: gr.Row  # shown on sets with sound
+
+    @property
+    def extras(self) -> list[gr.components.Component]:
+        """The inputs a draft reads beside `settings` (see `settings_request`)."""
+        return [self.reference, self.source_video, self.source_strength, self.camera, self.soundtrack,
+                self.soundtrack_start]  # fmt: skip
 
     @property
     def settings(self) -> list[gr.components.Component]:
@@ -152,6 +162,8 @@ def draft_request(
     source_video: str | None = None,
     source_strength: float = 1.0,
     camera: str | None = None,
+    soundtrack: str | None = None,
+    soundtrack_start: float | None = 0.0,
 ) -> RenderRequest:
     """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset.
     `lora_rows`: the LoRA picker's values, row by row (name, path, weight)."""
@@ -176,6 +188,8 @@ def draft_request(
         video=source_video or None,
         video_strength=float(source_strength or 1.0),
         camera=camera or None,
+        soundtrack=soundtrack or None,
+        soundtrack_start=float(soundtrack_start or 0.0),
     )
 
 
@@ -230,6 +244,15 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                 container=False,
             )
             image = _first_frame_input()
+            with gr.Row(visible=mset.has_audio) as soundtrack_row:
+                soundtrack = gr.File(
+                    label="Soundtrack (optional): the picture follows it",
+                    file_types=["audio", "video"],
+                    elem_id="soundtrack",
+                    height=90,
+                    scale=3,
+                )
+                soundtrack_start = gr.Number(value=0.0, minimum=0, label="Start at (s)", scale=1, min_width=90)
             strip = build_keyframe_strip()
             with gr.Accordion("Video to video: restyle or re-time a clip", open=False):
                 source_video = gr.Video(label="Source video", sources=["upload"], elem_id="source-video", height=160)
@@ -254,6 +277,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                     value=round((default.draft_frames - 1) / default.sampling.fps, 1),
                     step=0.1,
                     label="Duration (s)",
+                    elem_id="duration",
                 )
             auto_length = gr.Checkbox(
                 value=False,
@@ -326,6 +350,9 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
         source_strength=source_strength,
         batch=batch,
         camera=camera,
+        soundtrack=soundtrack,
+        soundtrack_start=soundtrack_start,
+        soundtrack_row=soundtrack_row,
     )
 
 
@@ -371,6 +398,8 @@ def settings_request(studio: Studio, tab: StudioTab, data: dict) -> RenderReques
         source_video=data[tab.source_video],
         source_strength=data[tab.source_strength],
         camera=data[tab.camera],
+        soundtrack=data[tab.soundtrack],
+        soundtrack_start=data[tab.soundtrack_start],
     )
 
 
@@ -396,7 +425,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
 
     tab.draft_btn.click(
         run_draft,
-        {*tab.settings, tab.reference, tab.source_video, tab.source_strength, tab.camera, shared.browser},
+        {*tab.settings, *tab.extras, shared.browser},
         tab.result,
         show_progress_on=[tab.video],
         concurrency_limit=None,  # it only follows a queued job: the studio's queue orders the work
@@ -473,3 +502,12 @@ def _wire_settings(shared: Shared, tab: StudioTab) -> None:
         trigger(
             frames_note, [tab.seconds, tab.fps], [tab.frames_info], api_visibility="private", concurrency_limit=None
         )
+
+    def follow_soundtrack(path, start):  # the Duration slider follows an uploaded soundtrack (up to its maximum)
+        if not path:
+            return gr.update()
+        track = visible(lambda: read_soundtrack(path, float(start or 0)))
+        return gr.update(value=round(min(track.seconds, shared.max_seconds), 1))
+
+    for trigger in (tab.soundtrack.upload, tab.soundtrack_start.submit):
+        trigger(follow_soundtrack, [tab.soundtrack, tab.soundtrack_start], [tab.seconds], api_visibility="private")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from .edit_panel import EditPanel, build_edit_panel, panel_updates, wire_edit_panel
 from .lora_picker import lora_values
 from .relay import TABLE_HEADERS, TABLE_WIDTHS, Shared, table_row, take_markdown, visible
 
@@ -40,6 +41,7 @@ class TakesTab:
     delete_btn: gr.Button
     download: gr.DownloadButton
     extend_btn: gr.Button
+    edits: EditPanel  # Add sound, Retake
 
 
 def build_takes_tab(studio: Studio, page: gr.Blocks) -> TakesTab:
@@ -135,6 +137,7 @@ def _layout() -> TakesTab:
                     delete_btn = gr.Button("Delete", size="sm", variant="stop")
                     extend_btn = gr.Button("Extend +2 s", size="sm", elem_id="takes-extend")
                 download = gr.DownloadButton("Download mp4", visible=False)
+                edits = build_edit_panel()
     return TakesTab(
         tab=tab,
         refresh_btn=refresh_btn,
@@ -152,6 +155,7 @@ def _layout() -> TakesTab:
         delete_btn=delete_btn,
         download=download,
         extend_btn=extend_btn,
+        edits=edits,
     )
 
 
@@ -181,6 +185,7 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
             take_markdown(take) + f"\n\ncreated {take.created[:19].replace('T', ' ')} UTC",
             f"> {take.prompt}" if take.prompt else "_(no prompt: first frame only)_",
             gr.update(value=str(take.path("video")) if ok else None, visible=ok),
+            *panel_updates(studio, take),
         )
 
     def approve_selected(current, include_live):
@@ -209,8 +214,10 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
         trigger(list_takes, [tab.show_live], list_outputs, api_visibility="private", concurrency_limit=None)
     page.load(list_takes, [tab.show_live], list_outputs, api_visibility="private")
     shown = [tab.selected, tab.video, tab.info, tab.prompt, tab.download]
-    tab.gallery.select(select_in_gallery, [tab.shown_ids], shown, api_visibility="private")
-    tab.table.select(select_in_table, [tab.table_ids], shown, api_visibility="private")
+    picked = [*shown, *tab.edits.for_take]
+    tab.gallery.select(select_in_gallery, [tab.shown_ids], picked, api_visibility="private")
+    tab.table.select(select_in_table, [tab.table_ids], picked, api_visibility="private")
+    wire_edit_panel(studio, tab.edits, tab.selected, shown, list_takes, list_outputs, tab.show_live)
     tab.approve_btn.click(
         approve_selected, [tab.selected, tab.show_live], [tab.info, *list_outputs], api_visibility="private"
     )
