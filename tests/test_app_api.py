@@ -90,3 +90,21 @@ def test_a_lora_path_that_is_no_safetensors_file_is_refused_alike_whether_it_exi
             client.predict(prompt="x", width=96, height=64, frames=9, loras=[path], api_name="/draft")
         messages.append(str(refused.value).replace(path, "PATH"))
     assert messages[0] == messages[1] and "name a .safetensors file" in messages[0]
+
+
+def test_soundtrack_retake_and_add_sound_through_the_api(client, tmp_path):
+    from gradio_client import handle_file
+    from test_sound_edits import beat
+
+    track = beat(tmp_path / "beat.wav", seconds=1.0)
+    _, record = client.predict(
+        prompt="a drummer", soundtrack=handle_file(str(track)), width=96, height=64, api_name="/draft"
+    )
+    assert record["frames"] == 25 and record["settings"]["soundtrack"]["file"] == "beat.wav"
+    _, retake = client.predict(take_id=record["id"], start=0.4, end=0.8, what="video", api_name="/retake")
+    assert retake["parent"] == record["id"] and retake["settings"]["retake"]["end"] == 0.708
+    _, silent = client.predict(prompt="rain", frames=9, width=96, height=64, audio=False, api_name="/draft")
+    _, sounded = client.predict(take_id=silent["id"], prompt="rain on a roof", api_name="/soundtrack")
+    assert sounded["audio"] and sounded["parent"] == silent["id"] and sounded["kind"] == "sound"
+    with pytest.raises(Exception, match="the retake range is reversed"):
+        client.predict(take_id=record["id"], start=0.8, end=0.2, api_name="/retake")

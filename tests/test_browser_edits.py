@@ -50,9 +50,7 @@ def test_soundtrack_add_sound_and_retake_in_a_real_browser(browser, served, tmp_
     page.locator("#retake-end input[type=number]").fill("0.8")
     page.locator("#retake-end input[type=number]").press("Enter")
     page.get_by_role("button", name="Retake", exact=True).click()
-    page.wait_for_function(
-        "(document.querySelector('#edit-note')?.innerText || '').includes('Retook')", timeout=60_000
-    )
+    page.wait_for_function("(document.querySelector('#edit-note')?.innerText || '').includes('Retook')", timeout=60_000)
     note = page.locator("#edit-note").inner_text()
     assert "0.375-0.708 s (snapped to the latent grid)" in note
     retake = studio.takes()[0]
@@ -62,7 +60,7 @@ def test_soundtrack_add_sound_and_retake_in_a_real_browser(browser, served, tmp_
     # The table reads well at 1400 px: whole headers, sound and edit columns in words.
     page.get_by_role("button", name="Refresh", exact=True).click()
     page.wait_for_function(
-        f"(document.querySelector('#takes-table')?.innerText || '').includes('retake 0.375-0.708 s')", timeout=30_000
+        "(document.querySelector('#takes-table')?.innerText || '').includes('retake 0.375-0.708 s')", timeout=30_000
     )
     table = page.locator("#takes-table").inner_text()
     for words in ("follows beat.wav", "sound added", "retake 0.375-0.708 s, picture and sound", "silent"):

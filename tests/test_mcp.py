@@ -9,7 +9,7 @@ import re
 import pytest
 from conftest import free_port
 
-TOOLS = {"draft", "upscale", "compare", "extend", "batch", "takes"}
+TOOLS = {"draft", "upscale", "compare", "extend", "retake", "soundtrack", "batch", "takes"}
 
 
 @pytest.fixture(scope="module")

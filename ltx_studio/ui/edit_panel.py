@@ -92,7 +92,7 @@ def wire_edit_panel(studio: Studio, panel: EditPanel, selected: gr.State, shown:
         return (take.id, str(take.path("video")), take_markdown(take), f"> {take.prompt}",
                 gr.update(value=str(take.path("video")), visible=True), note, *listed(include_live))  # fmt: skip
 
-    def add_sound(current, prompt, include_live, progress=gr.Progress()):
+    def add_sound_to_picked(current, prompt, include_live, progress=gr.Progress()):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
         progress(0.0, desc="Making a soundtrack for the take")
@@ -100,7 +100,7 @@ def wire_edit_panel(studio: Studio, panel: EditPanel, selected: gr.State, shown:
         take = visible(lambda: studio.wait(job.id)[-1])
         return result(take, include_live, f"Sound added: take {take.id} (parent {current}).")
 
-    def retake(current, start, end, what, prompt, include_live, progress=gr.Progress()):
+    def retake_picked(current, start, end, what, prompt, include_live, progress=gr.Progress()):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
         progress(0.0, desc=f"Retaking {start:g}-{end:g} s")
@@ -112,7 +112,7 @@ def wire_edit_panel(studio: Studio, panel: EditPanel, selected: gr.State, shown:
 
     outputs = [*shown, panel.note, *list_outputs]
     common = {"api_visibility": "private", "concurrency_limit": None}  # each follows a queued job
-    panel.sound_btn.click(add_sound, [selected, panel.sound_prompt, show_live], outputs, **common)
+    panel.sound_btn.click(add_sound_to_picked, [selected, panel.sound_prompt, show_live], outputs, **common)
     panel.retake_btn.click(
-        retake, [selected, panel.start, panel.end, panel.what, panel.retake_prompt, show_live], outputs, **common
+        retake_picked, [selected, panel.start, panel.end, panel.what, panel.retake_prompt, show_live], outputs, **common
     )
