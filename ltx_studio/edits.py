@@ -163,35 +163,41 @@ def plan_retake(studio: Studio, take_id: str, start, end, *, prompt=None, what="
     first, stop = span_frames(a, b)
     stop = min(stop, len(frames))
     used = (round(first / source.fps, 3), round(stop / source.fps, 3))
+    # A clip longer than the variant renders is retaken in a window of it around the segment.
+    offset, window = _window(a, b, count, studio.model_set.variant(source.variant).max_frames, source.fps)
     plan = plan_from_take(
         source, studio.model_set, studio.lora_folder,
-        prompt=prompt or source.prompt, typed_prompt=None, seed=seed, frames=count, image=None, keyframes=[],
+        prompt=prompt or source.prompt, typed_prompt=None, seed=seed, frames=window, image=None, keyframes=[],
         soundtrack=None, audio=source.audio,
     )  # fmt: skip
     plan = replace(plan, snapped={**plan.snapped, "retake": {"asked": [start, end], "used": list(used)}})
-    held = _padded(frames, count)
-    latents = _own_latents(source)
+    held = _padded(frames, count)[offset : offset + window]
+    latents = _own_latents(source) if window == count else None  # a window's latents are encoded afresh
     sound_in, rate = media.read_audio(source.path("video")) if source.audio else (None, None)
     video_part, audio_part = what in ("both", "video"), what in ("both", "audio") and source.audio
+    shift = offset / source.fps
     hold = Hold(
         frames=held,
         video_latents=latents.video if latents is not None else None,
-        video_free=(a, b) if video_part else (0, 0),
-        waveform=sound_in,
+        video_free=(a - offset // 8, b - offset // 8) if video_part else (0, 0),
+        waveform=sound_in[:, round(shift * rate) :] if sound_in is not None else None,
         rate=rate,
         audio_latents=latents.audio if latents is not None else None,
-        audio_free_s=used if audio_part else None,
+        audio_free_s=(used[0] - shift, used[1] - shift) if audio_part else None,
         single_stage=True,
     )
 
     def join(decoded: Decoded) -> Decoded:
         picture = frames.copy()
         if video_part:
-            picture[first:stop] = decoded.frames[first:stop]
+            picture[first:stop] = decoded.frames[first - offset : stop - offset]
         audio, out_rate = sound_in, rate
         if audio_part and decoded.audio is not None:
-            made = sound.resample(decoded.audio, decoded.sample_rate, rate)
-            audio = sound.splice(sound_in, made, rate, *used)
+            made = sound.channels(sound.resample(decoded.audio, decoded.sample_rate, rate), sound_in.shape[0])
+            placed = np.zeros_like(sound_in)
+            at = round(shift * rate)
+            placed[:, at : at + made.shape[1]] = made[:, : sound_in.shape[1] - at]
+            audio = sound.splice(sound_in, placed, rate, *used)
         return Decoded(picture, audio, out_rate)
 
     record = {"retake": {"source": source.id, "start": used[0], "end": used[1], "asked": [start, end], "what": what}}
@@ -303,6 +309,21 @@ def _read_source(studio: Studio, source: str) -> tuple[Take | None, np.ndarray, 
         raise BadInput(f"{path.name} is not a video: a soundtrack is made for a video (a take id or an mp4/mov/webm)")
     fps = max(1, round(float(meta.get("fps") or 24)))
     return None, frames, fps, path.name
+
+
+def _window(a: int, b: int, count: int, max_frames: int, fps: int) -> tuple[int, int]:
+    """(first pixel frame, frame count) of the part of a clip of `count` frames a retake of latent
+    frames [a, b) renders: all of it when it fits the variant, else a window of `max_frames` around
+    the segment that starts on a multiple of 8, so its latent frames line up with the clip's."""
+    if count <= max_frames:
+        return 0, count
+    latents, size = (count - 1) // 8 + 1, (max_frames - 1) // 8 + 1
+    if b - a > size - 1:
+        most = sizing.seconds_for_frames(max_frames - 8, fps)
+        raise BadInput(f"a retake is at most {most:.1f} s at a time on this variant: retake the segment in parts")
+    j = min(max(round((a + b - size) / 2), b - size, 0), latents - size)
+    j = min(j, max(a - 1, 0))
+    return 8 * j, 8 * (size - 1) + 1
 
 
 def _padded(frames: np.ndarray, count: int) -> np.ndarray:

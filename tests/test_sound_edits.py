@@ -269,3 +269,19 @@ def test_edits_go_through_the_queue_and_keep_their_seed(studio, tmp_path):
     assert take.audio and take.frames == 9
     with pytest.raises(BadInput, match="reversed"):
         studio.submit_retake(source.id, 0.5, 0.2)
+
+
+def test_a_clip_longer_than_the_variant_renders_is_retaken_in_a_window(studio):
+    source = studio.render(RenderRequest(prompt="a long road", seed=12, frames=97, **SMALL))
+    longer = studio.extend(source.id, 2.0)  # 97 + 48 = 145 frames: past the demo Fast's 121
+    assert longer.frames == 145
+    take = studio.retake(longer.id, 5.0, 5.5, what="video", seed=1)
+    assert take.frames == 145 and take.parent == longer.id
+    record = take.settings["retake"]
+    first, stop = round(record["start"] * 24), round(record["end"] * 24)
+    before, _ = media.read_mp4(longer.path("video"))
+    after, _ = media.read_mp4(take.path("video"))
+    diff = mean_diff(after, before)
+    assert diff[first:stop].mean() > 2 * np.concatenate([diff[:first], diff[stop:]]).mean()
+    with pytest.raises(BadInput, match="^a retake is at most 4.7 s at a time on this variant"):
+        studio.retake(longer.id, 0.2, 5.9)
