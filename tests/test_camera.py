@@ -59,3 +59,30 @@ def test_the_cli_takes_a_camera_move(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown camera move 'zoom'")
+
+
+def test_ltx2_19b_camera_moves_are_the_lightricks_loras_it_was_trained_with(registry, tmp_path, monkeypatch):
+    """Every move of the LTX-2 (19B) set resolves to its LoRA file once that file is in the HF cache,
+    and is the usual one-line error with its download command before."""
+    from huggingface_hub import constants
+
+    from ltx_studio.camera import NAMES, camera_lora
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    mset = registry["ltx2-19b"]
+    assert tuple(mset.cameras) == NAMES
+    with pytest.raises(WeightsMissing, match=r"hf download Lightricks/LTX-2-19b-LoRA-Camera-Control-Static "):
+        camera_lora(mset, "static")
+    commit = "0" * 40
+    for name in NAMES:
+        owner, repo, file = mset.cameras[name].split("/")
+        assert (repo, file) == (
+            f"LTX-2-19b-LoRA-Camera-Control-{name.title()}",
+            f"ltx-2-19b-lora-camera-control-{name}.safetensors",
+        )
+        cached = tmp_path / "hub" / f"models--{owner}--{repo}"
+        (cached / "refs").mkdir(parents=True)
+        (cached / "refs" / "main").write_text(commit)
+        (cached / "snapshots" / commit).mkdir(parents=True)
+        (cached / "snapshots" / commit / file).write_bytes(b"{}")
+        assert camera_lora(mset, name) == str(cached / "snapshots" / commit / file)

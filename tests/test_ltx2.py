@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import FIRST_FRAMES, same_picture, small
 
 from ltx_studio import media
@@ -144,3 +145,90 @@ def test_the_page_enhances_a_prompt_and_the_draft_records_both_prompts(client, s
         RenderRequest(prompt=enhanced, typed_prompt="a cat on a wall", width=96, height=64, frames=9, seed=1)
     )
     assert studio.take(take.id).typed_prompt == "a cat on a wall" and take.prompt == enhanced.strip()
+
+
+def test_ltx2_19b_without_weights_exits_2_naming_lightricks_ltx2_and_the_download(tmp_path, monkeypatch, capsys):
+    from huggingface_hub import constants
+
+    from ltx_studio.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # weights in the user's cache must not count
+    code = main(["render", "--prompt", "a cat", "--model-set", "ltx2-19b", "--outputs", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "Lightricks/LTX-2/" in err and "models download fast --model-set ltx2-19b" in err
+
+
+# diffusers' LTX-2 transformer names -> Lightricks' (the inverse of diffusers' single-file conversion)
+LIGHTRICKS_NAMES = [
+    ("proj_in", "patchify_proj"),  # audio_proj_in -> audio_patchify_proj too
+    ("av_cross_attn_video_scale_shift", "av_ca_video_scale_shift_adaln_single"),
+    ("av_cross_attn_video_a2v_gate", "av_ca_a2v_gate_adaln_single"),
+    ("av_cross_attn_audio_scale_shift", "av_ca_audio_scale_shift_adaln_single"),
+    ("av_cross_attn_audio_v2a_gate", "av_ca_v2a_gate_adaln_single"),
+    ("video_a2v_cross_attn_scale_shift_table", "scale_shift_table_a2v_ca_video"),
+    ("audio_a2v_cross_attn_scale_shift_table", "scale_shift_table_a2v_ca_audio"),
+    ("norm_q", "q_norm"),
+    ("norm_k", "k_norm"),
+]
+
+
+def lightricks_checkpoint(transformer, path) -> None:
+    """A transformer saved as Lightricks ships LTX-2: one file, the transformer under
+    `model.diffusion_model.` in the original names, the VAEs and the text projection beside it."""
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for key, value in transformer.state_dict().items():
+        for ours, theirs in LIGHTRICKS_NAMES:
+            key = key.replace(ours, theirs)
+        for ours, theirs in (("time_embed.", "adaln_single."), ("audio_time_embed.", "audio_adaln_single.")):
+            key = theirs + key[len(ours) :] if key.startswith(ours) else key
+        tensors[f"model.diffusion_model.{key}"] = value.contiguous()
+    tensors["vae.per_channel_statistics.mean-of-means"] = torch.zeros(4)
+    tensors["text_embedding_projection.aggregate_embed.weight"] = torch.zeros(2, 2)
+    save_file(tensors, str(path))
+
+
+def hub_cached(hub, repo: str, name: str):
+    """Where `name` of `repo` lies in a Hugging Face cache at `hub` (made as a download leaves it)."""
+    commit = "0" * 40
+    root = hub / f"models--{repo.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(commit)
+    path = root / "snapshots" / commit / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_a_lightricks_single_file_loads_as_the_transformer_of_its_repo(tmp_path, monkeypatch, registry):
+    """The shipped Fast source (Lightricks/LTX-2, ltx-2-19b-distilled.safetensors, config Lightricks/LTX-2),
+    with a tiny transformer in Lightricks' layout in the HF cache: the same weights come out, through
+    diffusers' own conversion; the VAE and text-projection tensors beside it are not read."""
+    from huggingface_hub import constants
+
+    from ltx_studio.families.ltx2 import LTX2Family
+    from ltx_studio.tiny_ltx2 import build_transformer
+
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    original = build_transformer(2, seed=5)
+    source = registry["ltx2-19b"].variants["fast"].transformer
+    lightricks_checkpoint(original, hub_cached(hub, source.repo, source.file))
+    family = LTX2Family()
+
+    def load():
+        return family.load_component("transformer", source.repo, None, source.file, source.config, torch.float32)
+
+    with pytest.raises(
+        ValueError, match=r"^the architecture of ltx-2-19b-distilled\.safetensors is Lightricks/LTX-2's"
+    ):
+        load()  # the file alone: its config is missing, and the error says how to get it
+    original.save_config(hub_cached(hub, source.config, "transformer/config.json").parent)
+    loaded = load()
+    assert type(loaded) is type(original) and loaded.config.num_layers == 2
+    expected = original.state_dict()
+    assert set(loaded.state_dict()) == set(expected)
+    assert all(torch.equal(value, expected[key]) for key, value in loaded.state_dict().items())
+    with pytest.raises(ValueError, match="single files load as a transformer only"):
+        family.load_component("vae", source.repo, None, source.file, source.config, torch.float32)

@@ -86,3 +86,41 @@ def test_sizes_snap_to_32_and_seconds_become_frames():
     assert sizing.size_for_aspect(451 / 300, (768, 512)) == (768, 512)
     assert sizing.size_for_aspect(9 / 16, (768, 512)) == (480, 832)
     assert sizing.fits((704, 1280), (1280, 704)) and not sizing.fits((1300, 704), (1280, 704))
+
+
+def test_ltx2_19b_is_lightricks_ltx2_with_its_distilled_file_and_the_dev_folders(registry):
+    """LTX-2 (19B): every shared part from Lightricks/LTX-2's diffusers folders, Fast and Distilled from
+    Lightricks' distilled single file, Pro from the dev transformer folder, refined by the distilled one."""
+    from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES, STAGE_2_DISTILLED_SIGMA_VALUES
+
+    from ltx_studio.variants import Source
+
+    mset = registry["ltx2-19b"]
+    assert mset.family == "ltx2" and mset.has_audio and not mset.is_demo and mset.label == "LTX-2 (19B)"
+    for kind in ("text_encoder", "tokenizer", "connectors", "vae", "audio_vae", "vocoder", "scheduler"):
+        assert mset.components[kind] == Source("Lightricks/LTX-2", kind)
+    assert mset.components["processor"] == Source("diffusers/LTX-2.3-Diffusers", "processor")  # the same Gemma 3
+    assert mset.upsampler == Source("Lightricks/LTX-2", "latent_upsampler")
+    assert mset.default_variant == "fast" and set(mset.variants) == {"fast", "distilled", "pro"}
+    fast, distilled, pro = (mset.variants[name] for name in ("fast", "distilled", "pro"))
+    single_file = Source("Lightricks/LTX-2", file="ltx-2-19b-distilled.safetensors", config="Lightricks/LTX-2")
+    assert fast.transformer == distilled.transformer == single_file
+    assert pro.transformer == Source("Lightricks/LTX-2", "transformer")
+    assert [v.label.split(" (")[0] for v in (fast, distilled, pro)] == ["LTX-2 Fast", "LTX-2 Distilled", "LTX-2 Pro"]
+    for variant in (fast, distilled):
+        sampling = variant.sampling
+        assert list(sampling.sigmas) == DISTILLED_SIGMA_VALUES and sampling.num_steps == 8
+        assert list(sampling.refine_sigmas) == STAGE_2_DISTILLED_SIGMA_VALUES and sampling.guidance == 1.0
+        assert sampling.stg_scale == 0 and sampling.modality_scale == 1 and sampling.audio_guidance == 1
+    assert not fast.sampling.two_stage and distilled.sampling.two_stage
+    p = pro.sampling
+    assert (p.steps, p.guidance, p.guidance_rescale, p.stg_scale, p.stg_blocks, p.modality_scale) == (
+        40, 3.0, 0.7, 1.0, (29,), 3.0
+    )  # fmt: skip
+    assert (p.audio_guidance, p.audio_stg_scale, p.audio_modality_scale, p.audio_guidance_rescale) == (7, 1, 3, 0.7)
+    assert p.two_stage and p.refine_variant == "distilled" and p.sigmas is None
+    for variant in (fast, distilled, pro):
+        assert (variant.sampling.fps, variant.sampling.image_crf, variant.draft_frames) == (24, 33, 121)
+        assert variant.max_size == registry["ltx2"].variants[variant.name].max_size  # sizes as the ltx2 set's
+    assert mset.cameras == registry["ltx2"].cameras and len(mset.cameras) == 7
+    assert mset.negative_prompt == registry["ltx2"].negative_prompt  # Lightricks' own, unchanged since 2.0

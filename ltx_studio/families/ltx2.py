@@ -73,11 +73,20 @@ class LTX2Family:
     def load_component(
         self, kind: str, location: str, subfolder: str | None, file: str | None, config: str | None, dtype
     ):
-        """Load one component from a local folder or a Hub id already in the HF cache (never downloads)."""
+        """Load one component from a local folder or a Hub id already in the HF cache (never downloads).
+
+        A `file` is one of Lightricks' single-file checkpoints (e.g. `ltx-2-19b-distilled.safetensors`),
+        read for its transformer only; `config` names the diffusers repo or folder whose
+        `transformer/config.json` gives its architecture.
+        """
         cls = self.component_class(kind)
         common = {"local_files_only": True}
         if file:
-            raise ValueError("LTX-2 components load from diffusers folders; single files are not supported yet")
+            if kind != "transformer":
+                raise ValueError(
+                    f"LTX-2 single files load as a transformer only; the {kind} loads from a diffusers folder"
+                )
+            return self._load_single_file(cls, location, file, config, dtype)
         if kind in ("tokenizer", "processor"):
             return cls.from_pretrained(location, subfolder=subfolder or "", **common)
         if kind == "scheduler":
@@ -85,6 +94,41 @@ class LTX2Family:
         if kind == "vocoder":
             return self._load_vocoder(location, subfolder, dtype)
         return cls.from_pretrained(location, subfolder=subfolder, dtype=dtype, use_safetensors=True, **common)
+
+    def _load_single_file(self, cls, location: str, file: str, config: str | None, dtype):
+        """The transformer of a Lightricks checkpoint that holds the whole model (the transformer under
+        `model.diffusion_model.`, the VAEs, vocoder and text projection beside it): only the transformer's
+        tensors are read, then diffusers' own conversion (`from_single_file`) maps them."""
+        from pathlib import Path
+
+        from huggingface_hub import hf_hub_download
+        from safetensors import safe_open
+
+        if not config:
+            raise ValueError(
+                f"{file} needs a config: the diffusers repo or folder whose transformer/config.json it follows"
+            )
+        path = Path(location) / file
+        if not path.exists():
+            path = Path(hf_hub_download(location, file, local_files_only=True))
+        folder = Path(config).expanduser()
+        if (folder / "transformer" / "config.json").exists():
+            config = str(folder)
+        else:
+            try:  # a Hub id: its transformer config must be in the HF cache (never downloaded here)
+                hf_hub_download(config, "transformer/config.json", local_files_only=True)
+            except Exception:
+                raise ValueError(
+                    f"the architecture of {file} is {config}'s transformer/config.json, which is not on this "
+                    f"machine: hf download {config} transformer/config.json"
+                ) from None
+        prefix = "model.diffusion_model."
+        with safe_open(str(path), framework="pt") as checkpoint:
+            names = [key for key in checkpoint.keys() if key.startswith(prefix)]  # noqa: SIM118 (not a dict)
+            tensors = {key: checkpoint.get_tensor(key) for key in names}
+        if not tensors:
+            raise ValueError(f"{file} holds no transformer weights (no {prefix}* tensors)")
+        return cls.from_single_file(tensors, config=config, subfolder="transformer", dtype=dtype, local_files_only=True)
 
     def _load_vocoder(self, location: str, subfolder: str | None, dtype):
         """LTX-2.3 ships a vocoder with bandwidth extension (`LTX2VocoderWithBWE`): the config names its class."""
