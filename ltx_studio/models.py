@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from . import tiny
 from .errors import BadInput, StudioError
@@ -102,7 +103,11 @@ def _fetch(source: Source) -> str:
 
     try:
         if source.file:
-            return hf_hub_download(source.repo, source.file)
+            path = hf_hub_download(source.repo, source.file)
+            if source.config and "/" in source.config and not Path(source.config).exists():
+                # a single-file LTX-2 transformer takes its architecture from a diffusers repo's config
+                hf_hub_download(source.config, "transformer/config.json")
+            return path
         patterns = [f"{source.subfolder}/*"] if source.subfolder else None
         return snapshot_download(source.repo, allow_patterns=patterns)
     except Exception as exc:  # network, auth, disk: one line for the user
