@@ -25,7 +25,7 @@ from . import loras, tiny
 from .errors import BadInput, StudioError, WeightsMissing
 from .families import get_family
 from .placement import place_shared, place_transformer, set_vae_tiling
-from .policy import MemoryPolicy, choose_policy, detect_device, torchao_fp8_here, with_levers
+from .policy import MemoryPolicy, choose_policy, detect_device, detect_host_memory, torchao_fp8_here, with_levers
 from .variants import OPTIONAL_COMPONENTS, ModelSet, Source
 
 ProgressFn = Callable[[str, float], None]
@@ -168,8 +168,11 @@ class PipelineManager:
                 largest,
                 text_encoder_bytes=text_encoder,
                 torchao=torchao_fp8_here(device),
+                host_bytes=detect_host_memory(),
             )
             policy = with_levers(policy)
+            for note in policy.notes:
+                log.warning("memory plan: %s", note)
         if budget_bytes is not None:
             policy = replace(policy, budget_bytes=budget_bytes)
         self.policy = policy

@@ -1,7 +1,8 @@
 """Memory and speed policy: one small function decides how models sit on the device.
 
-Inputs are facts about the machine (device kind, free memory) and the model set (bytes of
-parameters); the output is a `MemoryPolicy` the manager applies. Nothing else decides offloading.
+Inputs are facts about the machine (device kind, free memory, host RAM), the model set (bytes of
+parameters) and the largest render to plan for; the output is a `MemoryPolicy` the manager applies.
+Nothing else decides offloading.
 """
 
 from __future__ import annotations
@@ -15,14 +16,32 @@ from pathlib import Path
 
 import torch
 
+from .sizing import FRAME_MULTIPLE, MIN_FRAMES, latent_shape
+
 log = logging.getLogger("ltx_studio")
 GIB = 1024**3
-# Activations, VAE decode and the CUDA context at 768x512x121 need room beside the weights.
+# Activations, VAE decode and the CUDA context at 768x512x121 need room beside the weights: the least
+# room a plan keeps (`activation_bytes` says how much more a larger render needs).
 ACTIVATION_HEADROOM = 8 * GIB
 # One prompt through the text encoder (Gemma 3 12B's stacked hidden states at 1024 tokens: < 1 GiB).
 ENCODE_HEADROOM = 2 * GIB
 TILING_BELOW = 32 * GIB  # cards smaller than this always decode in tiles
 TILING_FROM_PIXELS = 1920 * 1080  # and every card decodes 1080p and above in tiles
+# Beside the weights, a render's activations grow with its size (estimates: an out-of-memory error
+# still steps the policy down). The denoise: LTX-Desktop's budget for LTX-2.3 streaming its weights
+# (`video_job_budget.py`, measured by Lightricks on an RTX 5090): ~3.1 GiB plus 0.000315 GiB per video
+# token (a batch of one; guidance doubles the per-token part). A whole decode: the VAE's full-resolution feature maps, scaled
+# so that 768x512x121 needs ACTIVATION_HEADROOM (~180 B per output pixel and frame). A tiled one:
+# diffusers tiles in space only (512x512 tiles, every frame), and the decoded frames (bf16, stitched,
+# then through float32 to uint8: ~36 B per pixel and frame) sit beside the tile.
+REFERENCE_SIZE = (768, 512, 121)  # what ACTIVATION_HEADROOM was planned for; the default plan
+DENOISE_BASE = int(3.1 * GIB)
+DENOISE_PER_TOKEN = int(0.000315 * GIB)
+DECODE_PER_PIXEL = ACTIVATION_HEADROOM / (REFERENCE_SIZE[0] * REFERENCE_SIZE[1] * REFERENCE_SIZE[2])
+DECODE_TILE = 512
+DECODED_FRAMES_PER_PIXEL = 36
+# Host RAM the process needs besides the weights waiting there (Python, torch, CUDA's host side, the app).
+HOST_OVERHEAD = 4 * GIB
 # FP8 bytes per bf16 byte of a transformer: the linear weights (nearly all of them) halve; norms,
 # embeddings and the modulation tables stay bf16. Rounded up, so the plan errs towards fitting.
 FP8_FRACTION = 0.55
@@ -60,6 +79,10 @@ class MemoryPolicy:
     # (stays there), "visit" (on the CPU, moved whole to the device for one encode and back), or
     # "stream" (on the CPU, streamed through the device layer by layer when a whole visit does not fit).
     text_encoder: str = "device"
+    # Device bytes left for a render's activations and decode under this plan (None: not planned, e.g. a
+    # policy built by hand or the CPU); a step down only frees memory, so it stays a lower bound.
+    room_bytes: int | None = None
+    notes: tuple[str, ...] = ()  # what the plan could not fit (host RAM, the planned size), in words
 
     def __post_init__(self) -> None:
         weights = self.weights or ("fp8-torchao" if self.fp8 else _DTYPE_WEIGHTS.get(self.dtype, "bf16"))
@@ -71,6 +94,24 @@ class MemoryPolicy:
     def tiling_for(self, width: int, height: int) -> bool:
         """Whether a decode of this output size goes through the VAE in tiles."""
         return self.vae_tiling or width * height >= TILING_FROM_PIXELS
+
+    def fits(self, width: int, height: int, frames: int, *, guided: bool = False) -> bool:
+        """Whether a render of this size fits the device under this plan (`guided`: CFG's batch of two)."""
+        if self.room_bytes is None:
+            return True
+        tiled = self.tiling_for(width, height)
+        return activation_bytes(width, height, frames, tiled=tiled, guided=guided) <= self.room_bytes
+
+    def max_frames(self, width: int, height: int, *, guided: bool = False) -> int | None:
+        """The most frames (8k+1) a render of this size fits under this plan: 0 if none, None if not planned."""
+        if self.room_bytes is None:
+            return None
+        frames = MIN_FRAMES
+        if not self.fits(width, height, frames, guided=guided):
+            return 0
+        while frames < _SEARCH_FRAMES and self.fits(width, height, frames + FRAME_MULTIPLE, guided=guided):
+            frames += FRAME_MULTIPLE
+        return frames
 
     def step_down(self) -> tuple[MemoryPolicy, str] | None:
         """The next lower-memory policy after an out-of-memory error and what changed, or None.
@@ -106,7 +147,26 @@ class MemoryPolicy:
             f"{self.device}, {dtype}, weights {self.weights}, offload {self.offload}, "
             f"text encoder {_TEXT_ENCODER_WORDS[self.text_encoder]}, VAE tiling {tiling}, "
             f"transformer budget {self.budget_bytes / GIB:.1f} GiB{levers}"
+            + "".join(f"; {note}" for note in self.notes)
         )
+
+
+_SEARCH_FRAMES = 8 * 1024 + 1  # far past any variant's max_frames
+
+
+def activation_bytes(width: int, height: int, frames: int, *, tiled: bool, guided: bool = False) -> int:
+    """Device bytes a render of this size needs beside the weights: the denoise or the decode, whichever
+    is larger (estimates, see DENOISE_BASE). `tiled`: the decode goes through the VAE in tiles."""
+    latent_frames, latent_height, latent_width = latent_shape(width, height, frames)
+    tokens = latent_frames * latent_height * latent_width
+    denoise = DENOISE_BASE + tokens * DENOISE_PER_TOKEN * (2 if guided else 1)
+    pixels = width * height * frames
+    if tiled and max(width, height) > DECODE_TILE:  # diffusers leaves a frame within one tile whole
+        tile = min(width, DECODE_TILE) * min(height, DECODE_TILE) * frames
+        decode = DECODE_PER_PIXEL * tile + DECODED_FRAMES_PER_PIXEL * pixels
+    else:
+        decode = DECODE_PER_PIXEL * pixels
+    return int(max(denoise, decode))
 
 
 # --- speed levers per GPU class -------------------------------------------------------------------
@@ -302,39 +362,53 @@ def choose_policy(
     *,
     text_encoder_bytes: int = 0,
     torchao: bool = False,
+    host_bytes: int | None = None,
+    width: int = REFERENCE_SIZE[0],
+    height: int = REFERENCE_SIZE[1],
+    frames: int = REFERENCE_SIZE[2],
 ) -> MemoryPolicy:
     """Decide the policy from the device, its free memory and the model sizes (bytes of parameters).
 
     `shared_bytes` are the set's shared parts other than the text encoder (VAEs, vocoder, connectors),
     `text_encoder_bytes` the text encoder's (0: it is counted in `shared_bytes` and stays with them),
     `transformer_bytes` the largest variant's transformer in bf16; `torchao`: torchao's FP8 can run here.
+    `host_bytes`: the RAM available (None: not checked). `width` x `height` x `frames`: the largest
+    render to plan for (activations grow with it; at least the room of a 768x512x121 draft is kept).
 
     - CPU: float32 (bf16 matmuls are slow on most CPUs), no offload; budget half the free RAM.
     - GPU: bf16, the first plan that fits, from fastest to leanest: everything resident; model offload
-      if each model fits alone; FP8 weights resident (torchao, else layerwise casting); FP8 weights
-      with group offload. The text encoder, needed only for a new prompt (the manager caches
-      embeddings), stays on the device if it fits beside the resident models, else visits the
-      device whole for each new prompt, else streams through it layer by layer. VAE tiling on
-      cards under 32 GiB; `tiling_for` adds it for 1080p and above on any card.
+      if each model fits alone and the host can hold them all; FP8 weights resident (torchao, else
+      layerwise casting); FP8 weights with group offload (CUDA streams prefetch the next layer): the
+      16 GB and 12 GB cards' plan, where only the activations stay on the card. The text encoder,
+      needed only for a new prompt (the manager caches embeddings), stays on the device if it fits
+      beside the resident models, else waits on the CPU and visits the device whole for a new prompt,
+      else streams through it layer by layer (Gemma 3 12B on 24 GB cards and below). VAE tiling on
+      cards under 32 GiB, or where the planned size's whole decode does not fit; `tiling_for` adds
+      it for 1080p and above on any card. The notes say what does not fit: the planned size (and the
+      most frames that do), or the RAM the plan needs.
     """
     if device == "cpu":
         return MemoryPolicy("cpu", torch.float32, "none", False, max(free_bytes // 2, transformer_bytes))
-    room = free_bytes - ACTIVATION_HEADROOM
+    headroom = max(ACTIVATION_HEADROOM, activation_bytes(width, height, frames, tiled=True))
+    room = free_bytes - headroom
     fp8 = "fp8-torchao" if torchao else "fp8-layerwise"
     fp8_bytes = int(transformer_bytes * FP8_FRACTION)
+    whole_set = HOST_OVERHEAD + shared_bytes + text_encoder_bytes + transformer_bytes
+    host_holds_all = host_bytes is None or whole_set <= host_bytes
     if shared_bytes + transformer_bytes <= room:
         offload, weights, transformer_on_device = "none", "bf16", transformer_bytes
-    elif max(shared_bytes, transformer_bytes, text_encoder_bytes) <= room:
-        offload, weights, transformer_on_device = "model", "bf16", transformer_bytes
+    elif max(shared_bytes, transformer_bytes, text_encoder_bytes) <= room and host_holds_all:
+        offload, weights, transformer_on_device = "model", "bf16", transformer_bytes  # all of it waits in RAM
     elif shared_bytes + fp8_bytes <= room:
         offload, weights, transformer_on_device = "none", fp8, fp8_bytes
     else:
         offload, weights, transformer_on_device = "group", fp8, fp8_bytes
     if offload == "model":  # accelerate moves every model whole, the text encoder included
         text_encoder, budget = "visit", transformer_bytes  # one transformer at a time on the card
+        on_card = transformer_bytes
     elif offload == "group":  # the transformer and the shared parts stream: the text encoder has the card
         text_encoder = _text_encoder_place(0, text_encoder_bytes, room, free_bytes)
-        budget = transformer_on_device
+        budget, on_card = transformer_on_device, 0
     else:
         resident = shared_bytes + transformer_on_device
         text_encoder = _text_encoder_place(resident, text_encoder_bytes, room, free_bytes)
@@ -343,16 +417,48 @@ def choose_policy(
             "visit": min(room, free_bytes - text_encoder_bytes - ENCODE_HEADROOM),  # a visit still fits
             "stream": room,
         }[text_encoder]
-        budget = room_for_transformers - shared_bytes
-    return MemoryPolicy(
+        budget, on_card = room_for_transformers - shared_bytes, resident
+    room_bytes = free_bytes - on_card - (text_encoder_bytes if text_encoder == "device" else 0)
+    # Below 1080p (which always tiles) a planned size whose whole decode does not fit tiles every decode.
+    whole_decode_fits = activation_bytes(width, height, frames, tiled=False) <= room_bytes
+    tile = free_bytes < TILING_BELOW or (width * height < TILING_FROM_PIXELS and not whole_decode_fits)
+    policy = MemoryPolicy(
         device,
         torch.bfloat16,
         offload,
-        free_bytes < TILING_BELOW,
+        tile,
         max(budget, transformer_on_device),
         weights=weights,
         text_encoder=text_encoder,
+        room_bytes=room_bytes,
     )
+    notes = [] if policy.fits(width, height, frames) else [_size_note(policy, width, height, frames)]
+    if host_bytes is not None:
+        # In RAM: the process, what waits there between renders, and a transformer while it loads (in
+        # bf16, before it moves to the card or is cast to FP8).
+        in_ram = HOST_OVERHEAD + (shared_bytes if offload != "none" else 0)
+        in_ram += text_encoder_bytes if text_encoder != "device" else 0
+        transformer_in_ram = {"none": 0, "model": transformer_bytes, "group": fp8_bytes}[offload]
+        notes += _host_note(in_ram + transformer_in_ram, in_ram + transformer_bytes, host_bytes)
+    return replace(policy, notes=tuple(notes))
+
+
+def _host_note(waiting: int, loading: int, host_bytes: int) -> list[str]:
+    """What the plan's RAM needs mean on this host, if they do not fit it."""
+    available = f"{host_bytes / GIB:.0f} GiB available"
+    if waiting > host_bytes:
+        need = f"~{waiting / GIB:.0f} GiB of RAM for this plan (~{loading / GIB:.0f} GiB while loading)"
+        return [f"needs {need}, {available}: expect heavy swapping"]
+    if loading > host_bytes:
+        need = f"~{loading / GIB:.0f} GiB of RAM while loading (~{waiting / GIB:.0f} GiB after)"
+        return [f"needs {need}, {available}: loading may swap"]
+    return []
+
+
+def _size_note(policy: MemoryPolicy, width: int, height: int, frames: int) -> str:
+    most = policy.max_frames(width, height)
+    shorter = f"up to {most} frames at that size" if most else "not even 9 frames at that size"
+    return f"{width}x{height}x{frames} does not fit: {shorter}"
 
 
 def _text_encoder_place(resident: int, text_encoder_bytes: int, room: int, free_bytes: int) -> str:
@@ -362,6 +468,18 @@ def _text_encoder_place(resident: int, text_encoder_bytes: int, room: int, free_
     if resident + text_encoder_bytes + ENCODE_HEADROOM <= free_bytes:  # a denoise's activations are gone by then
         return "visit"
     return "stream"
+
+
+def detect_host_memory() -> int | None:
+    """RAM available to a new allocation now, in bytes (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def detect_device() -> tuple[str, int]:

@@ -16,6 +16,7 @@ from ltx_studio.policy import (
     GIB,
     Levers,
     MemoryPolicy,
+    activation_bytes,
     choose_policy,
     with_levers,
 )
@@ -26,10 +27,17 @@ LTXV_13B = (1e9, 26e9, 9.5e9)  # VAE; 13B transformer; T5-XXL
 LTXV_2B = (1e9, 4e9, 9.5e9)
 
 
-def plan(sizes, card_gb: int, *, torchao: bool = False) -> MemoryPolicy:
+DRAFT_720P = (1280, 704, 121)  # LTX-2.3 Distilled's draft: 5 s of 720p
+
+
+def plan(sizes, card_gb: int, *, torchao: bool = False, host_gb: int | None = None, size=None) -> MemoryPolicy:
     shared, transformer, text_encoder = (int(n) for n in sizes)
     free = card_gb * GIB - GIB
-    return choose_policy("cuda", free, shared, transformer, text_encoder_bytes=text_encoder, torchao=torchao)
+    host = None if host_gb is None else host_gb * GIB
+    planned = {} if size is None else dict(zip(("width", "height", "frames"), size, strict=True))
+    return choose_policy(
+        "cuda", free, shared, transformer, text_encoder_bytes=text_encoder, torchao=torchao, host_bytes=host, **planned
+    )
 
 
 @pytest.mark.parametrize(
@@ -159,3 +167,100 @@ def test_a_policy_built_by_hand_names_its_weights():
     assert MemoryPolicy("cpu", torch.float32, "none", False, GIB).weights == "fp32"
     with pytest.raises(ValueError, match="not a known placement"):
         MemoryPolicy("cpu", torch.float32, "none", False, GIB, text_encoder="cpu-ish")
+
+
+# --- the 16 GB card: host RAM and the render's size ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "card_gb, weights, offload, text_encoder, always_tile",
+    [
+        # Whole in bf16; the 720p decode goes in tiles (a whole one, ~18 GiB, does not fit beside 66 GiB).
+        (80, "bf16", "none", "device", True),
+        (48, "fp8-torchao", "none", "stream", False),  # FP8 weights stay on the card, Gemma streams
+        # 24, 16 and 12 GB: FP8 weights stream layer by layer (CUDA streams prefetch), Gemma waits on the CPU.
+        (24, "fp8-torchao", "group", "stream", True),
+        (16, "fp8-torchao", "group", "stream", True),
+        (12, "fp8-torchao", "group", "stream", True),
+    ],
+)
+def test_a_720p_ltx23_draft_fits_every_card_from_80_down_to_12_gb(card_gb, weights, offload, text_encoder, always_tile):
+    policy = plan(LTX23, card_gb, torchao=True, host_gb=128, size=DRAFT_720P)
+
+    assert (policy.weights, policy.offload, policy.text_encoder) == (weights, offload, text_encoder)
+    assert policy.vae_tiling == always_tile
+    assert policy.fits(*DRAFT_720P) and policy.notes == ()
+    assert_plan_fits(policy, LTX23, card_gb)
+
+
+@pytest.mark.parametrize("card_gb", [16, 12])
+def test_on_16_and_12_gb_cards_only_the_render_stays_on_the_card(card_gb):
+    policy = plan(LTX23, card_gb, host_gb=128, size=DRAFT_720P)
+
+    assert (policy.weights, policy.offload, policy.vae_tiling) == ("fp8-layerwise", "group", True)
+    assert policy.text_encoder == "stream"  # Gemma (~22 GiB) cannot visit whole: its layers pass through
+    assert policy.room_bytes == card_gb * GIB - GIB  # the card holds the activations and the decode only
+    assert policy.budget_bytes == int(44e9 * FP8_FRACTION)  # one FP8 transformer waits in RAM
+    assert "weights fp8-layerwise, offload group, text encoder streams through the device" in policy.describe()
+    assert policy.step_down() is None  # nothing leaner to fall back to
+    # LTX-Video 13B's T5 (~9 GiB) is small enough to visit the card whole for a new prompt.
+    assert plan(LTXV_13B, card_gb, size=DRAFT_720P).text_encoder == "visit"
+
+
+def test_1080p_fits_a_16_gb_card_and_only_shorter_clips_fit_12_gb():
+    sixteen, twelve = plan(LTX23, 16, size=DRAFT_720P), plan(LTX23, 12, size=DRAFT_720P)
+    assert sixteen.fits(1920, 1088, 121) and not sixteen.fits(1920, 1088, 481)
+    assert not twelve.fits(1920, 1088, 121)
+    most = twelve.max_frames(1920, 1088)
+    assert 9 <= most < 121 and twelve.fits(1920, 1088, most) and not twelve.fits(1920, 1088, most + 8)
+    # Guidance (Pro) denoises a batch of two: a 720p clip that fits 12 GB as a draft does not, guided.
+    assert twelve.fits(*DRAFT_720P) and not twelve.fits(*DRAFT_720P, guided=True)
+    assert sixteen.fits(*DRAFT_720P, guided=True)
+
+    planned_1080p = plan(LTX23, 12, size=(1920, 1088, 121))  # the plan says so, in words
+    assert planned_1080p.notes == (f"1920x1088x121 does not fit: up to {most} frames at that size",)
+    assert planned_1080p.describe().endswith(f"; 1920x1088x121 does not fit: up to {most} frames at that size")
+
+
+def test_activations_grow_with_width_height_and_frames_and_tiles_bound_the_decode():
+    draft = activation_bytes(*DRAFT_720P, tiled=True)
+    assert activation_bytes(768, 512, 121, tiled=False) == ACTIVATION_HEADROOM  # the headroom planned so far
+    assert activation_bytes(1920, 1088, 121, tiled=True) > draft > activation_bytes(1280, 704, 57, tiled=True)
+    assert activation_bytes(*DRAFT_720P, tiled=False) > 2 * draft  # a whole 720p decode
+    assert activation_bytes(512, 512, 121, tiled=True) == activation_bytes(512, 512, 121, tiled=False)  # one tile
+
+
+def test_planning_for_1080p_sends_gemma_off_a_32_gb_card_between_prompts():
+    assert plan(LTX23, 32).text_encoder == "device"  # the 768x512 draft leaves room for it
+    policy = plan(LTX23, 32, size=(1920, 1088, 121))
+    assert (policy.offload, policy.text_encoder) == ("group", "visit") and policy.fits(1920, 1088, 121)
+
+
+def test_a_host_short_of_ram_keeps_the_plan_and_says_so():
+    roomy, enough, short = (plan(LTX23, 16, host_gb=gb, size=DRAFT_720P) for gb in (128, 64, 32))
+    assert (short.weights, short.offload, short.text_encoder) == (roomy.weights, roomy.offload, roomy.text_encoder)
+    assert roomy.notes == ()
+    # The FP8 transformer, Gemma and the shared parts wait in RAM (~52 GiB); loading holds the bf16
+    # transformer before its FP8 cast (~70 GiB).
+    assert enough.notes == ("needs ~70 GiB of RAM while loading (~52 GiB after), 64 GiB available: loading may swap",)
+    assert short.notes == (
+        "needs ~52 GiB of RAM for this plan (~70 GiB while loading), 32 GiB available: expect heavy swapping",
+    )
+    assert short.describe().endswith("32 GiB available: expect heavy swapping")
+
+
+def test_model_offload_needs_a_host_that_holds_every_model():
+    """13B on a 40 GB card, T5 counted with the shared parts: one model at a time on the card while the
+    rest wait in RAM (~42 GiB); with less RAM, FP8 weights stay on the card instead."""
+    roomy = choose_policy("cuda", 40 * GIB, 12 * GIB, 26 * GIB, host_bytes=64 * GIB)
+    short = choose_policy("cuda", 40 * GIB, 12 * GIB, 26 * GIB, host_bytes=32 * GIB)
+    assert (roomy.offload, roomy.weights) == ("model", "bf16")
+    assert (short.offload, short.weights) == ("none", "fp8-layerwise") and short.notes == ()
+
+
+def test_a_policy_not_planned_here_claims_no_size_limit():
+    by_hand = MemoryPolicy("cuda", torch.bfloat16, "none", False, GIB)  # as the bench builds them
+    cpu = choose_policy("cpu", 24 * GIB, GIB, GIB, host_bytes=GIB, width=1920, height=1088, frames=481)
+    for policy in (by_hand, cpu):
+        assert policy.fits(1920, 1088, 481) and policy.max_frames(1920, 1088) is None
+        assert policy.notes == ()
