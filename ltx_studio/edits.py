@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 
 from . import media, sizing, sound
 from .errors import BadInput
 from .families import Decoded
 from .families.lock import Lock
-from .plan import RenderRequest, plan_from_take, plan_render
+from .plan import RenderRequest, plan_from_take, plan_render, sets_with_sound
 
 if TYPE_CHECKING:
     from .events import CancelToken, EventSink
@@ -52,7 +51,7 @@ class Hold:
     audio_latents: torch.Tensor | None = None
     audio_free_s: tuple[float, float] | None = None
     single_stage: bool = False  # the held picture is at the plan's size: no half-size first stage
-    _made: dict = field(default_factory=dict)
+    _made: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def holds_picture(self) -> bool:
@@ -70,9 +69,7 @@ class Hold:
             if video is None or tuple(video.shape[2:]) != latent:
                 key = ("video", plan.width, plan.height)
                 if key not in self._made:
-                    fitted = np.stack(
-                        [np.asarray(media.fit_image(Image.fromarray(f), plan.width, plan.height)) for f in self.frames]
-                    )
+                    fitted = media.fit_frames(self.frames, plan.width, plan.height)
                     self._made[key] = family.encode_video(pipe, fitted).cpu()
                 video = self._made[key]
             keep = torch.ones(video.shape[2], dtype=torch.bool)
@@ -154,9 +151,7 @@ def plan_retake(studio: Studio, take_id: str, start, end, *, prompt=None, what="
     if start < 0 or end > duration + 0.5 / source.fps:
         raise BadInput(f"the retake range {start:g}-{end:g} s is outside the clip (0-{duration:.2f} s)")
     frames, _ = media.read_mp4(source.path("video"))
-    count = sizing.snap_frames(len(frames))
-    if count < len(frames):
-        count += 8
+    count = _grid_frames(len(frames))
     a, b = latent_span(start, min(end, duration), count, source.fps)
     if a >= b:
         raise BadInput(f"the retake range {start:g}-{end:g} s is shorter than one latent frame (8 frames): widen it")
@@ -190,7 +185,9 @@ def plan_retake(studio: Studio, take_id: str, start, end, *, prompt=None, what="
     def join(decoded: Decoded) -> Decoded:
         picture = frames.copy()
         if video_part:
-            picture[first:stop] = decoded.frames[first - offset : stop - offset]
+            picture[first:stop] = media.fit_frames(
+                decoded.frames[first - offset : stop - offset], *picture.shape[2:0:-1]
+            )
         audio, out_rate = sound_in, rate
         if audio_part and decoded.audio is not None:
             made = sound.channels(sound.resample(decoded.audio, decoded.sample_rate, rate), sound_in.shape[0])
@@ -217,32 +214,30 @@ def soundtrack_take(
     seed: int = -1,
     on_event: EventSink | None = None,
     cancel: CancelToken | None = None,
+    files: bool = True,
 ) -> Take:
     """A new take with `source`'s picture (a take id or a video file) and a sound made for it."""
-    plan, hold, join, record, parent = plan_soundtrack(studio, source, prompt=prompt, seed=seed)
+    plan, hold, join, record, parent = plan_soundtrack(studio, source, prompt=prompt, seed=seed, files=files)
     return studio._render(
         plan, on_event=on_event, cancel=cancel, kind="sound", parent=parent, join=join, record=record, hold=hold
     )
 
 
-def plan_soundtrack(studio: Studio, source: str, *, prompt=None, seed=-1):
-    """(plan, hold, join, record, parent id) of video-to-audio, or BadInput with one line."""
+def plan_soundtrack(studio: Studio, source: str, *, prompt=None, seed=-1, files: bool = True):
+    """(plan, hold, join, record, parent id) of video-to-audio, or BadInput with one line.
+    `files`: `source` may name a video file (else only a take id: API callers)."""
     mset = studio.model_set
     if not mset.has_audio:
-        from .variants import load_registry
-
-        with_sound = ", ".join(name for name, s in load_registry().items() if s.has_audio)
         raise BadInput(
-            f"model set {mset.name} has no audio model to make a soundtrack: use one that has ({with_sound})"
+            f"model set {mset.name} has no audio model to make a soundtrack: use one that has ({sets_with_sound()})"
         )
-    take, frames, fps, name = _read_source(studio, source)
+    take, frames, fps, name = _read_source(studio, source, files)
+    frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # H.264 needs even sides
     variant = mset.variant(mset.default_variant)
     if len(frames) > variant.max_frames:
         limit = sizing.seconds_for_frames(variant.max_frames, fps)
         raise BadInput(f"{name} is {len(frames) / fps:.1f} s long: a soundtrack is made for at most {limit:.1f} s")
-    count = sizing.snap_frames(len(frames))
-    if count < len(frames):
-        count += 8
+    count = _grid_frames(len(frames))
     height, width = frames.shape[1:3]
     own = take is not None and take.model_set == mset.name and (width, height) == (take.width, take.height)
     if (
@@ -265,7 +260,7 @@ def plan_soundtrack(studio: Studio, source: str, *, prompt=None, seed=-1):
     def join(decoded: Decoded) -> Decoded:
         audio = None
         if decoded.audio is not None:
-            audio = sound.fit(decoded.audio, round(len(frames) / fps * decoded.sample_rate))
+            audio = media.fit_waveform(decoded.audio, round(len(frames) / fps * decoded.sample_rate))
         return Decoded(frames, audio, decoded.sample_rate)
 
     record = {"sound_for": {"source": take.id if take is not None else name, "frames": len(frames)}}
@@ -286,17 +281,19 @@ def _source_take(studio: Studio, take_id: str, verb: str) -> Take:
     return source
 
 
-def _read_source(studio: Studio, source: str) -> tuple[Take | None, np.ndarray, int, str]:
-    """(take or None, frames, fps, name) of a take id or a video file; BadInput if it is not a video."""
+def _read_source(studio: Studio, source: str, files: bool = True) -> tuple[Take | None, np.ndarray, int, str]:
+    """(take or None, frames, fps, name) of a take id or (with `files`) a video file; BadInput if it is not a video."""
     from .errors import StudioError
 
     text = str(source).strip()
     path = Path(text)
-    if not path.is_file():
+    if not files or not path.is_file():
         try:
             take = studio.store.get(text)
         except StudioError:
-            raise BadInput(f"{text!r} is neither a take id nor a video file") from None
+            raise BadInput(
+                f"{text[:60]!r} is {'neither a take id nor a video file' if files else 'not a take id'}"
+            ) from None
         if take.status != "ok":
             raise BadInput(f"take {take.id} has missing files")
         frames, _ = media.read_mp4(take.path("video"))
@@ -319,11 +316,16 @@ def _window(a: int, b: int, count: int, max_frames: int, fps: int) -> tuple[int,
         return 0, count
     latents, size = (count - 1) // 8 + 1, (max_frames - 1) // 8 + 1
     if b - a > size - 1:
-        most = sizing.seconds_for_frames(max_frames - 8, fps)
+        most = (max_frames - 1) / fps
         raise BadInput(f"a retake is at most {most:.1f} s at a time on this variant: retake the segment in parts")
     j = min(max(round((a + b - size) / 2), b - size, 0), latents - size)
     j = min(j, max(a - 1, 0))
     return 8 * j, 8 * (size - 1) + 1
+
+
+def _grid_frames(frames: int) -> int:
+    """The fewest frames on the 8k + 1 grid that hold `frames` (a clip is padded up to them, never cut)."""
+    return (max(frames, 1) + 6) // 8 * 8 + 1
 
 
 def _padded(frames: np.ndarray, count: int) -> np.ndarray:
@@ -338,7 +340,7 @@ def _own_latents(take: Take | None):
     from .errors import StudioError
     from .render import load_latents
 
-    if take is None:
+    if take is None or take.kind == "extend":  # an extension keeps its new render's latents, not the clip's
         return None
     try:
         return load_latents(take)

@@ -74,7 +74,7 @@ def extend_take(
     plan = plan_render(request, studio.model_set, studio.lora_folder)
 
     def join(decoded: Decoded) -> Decoded:
-        fresh = decoded.frames[overlap:]
+        fresh = media.fit_frames(decoded.frames[overlap:], frames.shape[2], frames.shape[1])  # a clip off the grid
         picture = np.concatenate([fresh[::-1], frames] if backward else [frames, fresh])
         audio = decoded.audio
         if audio is not None and sound is not None:

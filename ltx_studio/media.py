@@ -222,6 +222,13 @@ def h264_roundtrip(image: Image.Image, crf: int) -> Image.Image:
     return Image.fromarray(frames[0])
 
 
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8 frames [F, H, W, 3] fitted to width x height (as `fit_image`), or as they are if they already are."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    return np.stack([np.asarray(fit_image(Image.fromarray(f), width, height)) for f in frames])
+
+
 def bounded(image: Image.Image, longest: int = 2048) -> Image.Image:
     """The image, shrunk to at most `longest` pixels on its long side (kept for re-fitting later)."""
     if max(image.size) <= longest:

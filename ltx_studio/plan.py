@@ -229,18 +229,24 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
     )  # fmt: skip
 
 
+def sets_with_sound() -> str:
+    """The shipped model sets that make sound, for messages that need one."""
+    from .variants import load_registry
+
+    return ", ".join(name for name, s in load_registry().items() if s.has_audio)
+
+
 def _soundtrack(request: RenderRequest, model_set: ModelSet) -> Soundtrack | None:
     """The request's soundtrack, read (audio-to-video needs a model set with sound), or None."""
     if request.soundtrack is None or request.soundtrack == "":
         return None
     if not model_set.has_audio:
-        from .variants import load_registry
-
-        with_sound = ", ".join(name for name, s in load_registry().items() if s.has_audio)
         raise BadInput(
             f"model set {model_set.name} ({model_set.label}) has no audio model, so it cannot follow a soundtrack: "
-            f"use one that has (--model-set {with_sound.split(', ')[0]}; all: {with_sound})"
+            f"use one that has ({sets_with_sound()})"
         )
+    if not request.audio:
+        raise BadInput("a soundtrack is the clip's sound: leave sound on (no --no-audio) or leave the soundtrack out")
     if isinstance(request.soundtrack, Soundtrack):
         return request.soundtrack
     start = _number("audio start", request.soundtrack_start or 0.0, float, 0, 24 * 3600)
@@ -300,8 +306,9 @@ def plan_from_take(take: Take, model_set: ModelSet, lora_folder: Path | None = N
             for k in take.settings.get("keyframes") or []
             if k.get("file") and (Path(take.folder) / k["file"]).exists()
         ],
-        soundtrack=_kept_soundtrack(take),
     )
+    if "soundtrack" not in changes:  # read only when it is used
+        request.soundtrack = _kept_soundtrack(take)
     return plan_render(replace(request, **changes), model_set, lora_folder)
 
 
@@ -315,4 +322,5 @@ def _kept_soundtrack(take: Take) -> Soundtrack | None:
     if not record or not path.exists():
         return None
     kept = read_soundtrack(path)
-    return Soundtrack(kept.waveform, kept.rate, record["file"], record["sha256"], record.get("start", 0.0))
+    full = record["seconds"] if not record.get("cut") else record["seconds"] + 1.0  # it was cut: keep saying so
+    return Soundtrack(kept.waveform, kept.rate, record["file"], record["sha256"], record.get("start", 0.0), full)

@@ -351,7 +351,7 @@ def _follow_soundtrack(plan: RenderPlan, join):
         if join is not None:
             decoded = join(decoded)
         samples = round(len(decoded.frames) / plan.fps * track.rate)
-        return Decoded(decoded.frames, sound.fit(sound.channels(track.waveform, 2), samples), track.rate)
+        return Decoded(decoded.frames, media.fit_waveform(sound.channels(track.waveform, 2), samples), track.rate)
 
     return hold, with_soundtrack
 

@@ -180,12 +180,14 @@ class JobsMixin:
         params = {"take_id": take_id, "start": start, "end": end, "prompt": prompt, "what": what, "seed": plan.seed}
         return self._enqueue("retake", params, owner, f"retake {start:g}-{end:g} s of {take_id}")
 
-    def submit_soundtrack(self, source: str, *, prompt=None, seed: int = -1, owner: str = "api") -> QueuedJob:
-        """Queue a soundtrack for a silent clip (a take id or a video file, which is kept with the job)."""
+    def submit_soundtrack(
+        self, source: str, *, prompt=None, seed: int = -1, owner: str = "api", files: bool = True
+    ) -> QueuedJob:
+        """Queue a soundtrack for a silent clip: a take id or (with `files`) a video file, kept with the job."""
         from .edits import plan_soundtrack
 
-        plan = plan_soundtrack(self, source, prompt=prompt, seed=seed)[0]
-        params = {"source": source, "prompt": prompt, "seed": plan.seed}
+        plan = plan_soundtrack(self, source, prompt=prompt, seed=seed, files=files)[0]
+        params = {"source": source, "prompt": prompt, "seed": plan.seed, "files": files}
         name = Path(str(source)).name
         return self._enqueue("soundtrack", params, owner, f"sound for {name}")
 
@@ -333,8 +335,13 @@ class JobsMixin:
         if record.kind == "soundtrack":
             return [
                 self.soundtrack(
-                    params["source"], prompt=params.get("prompt"), seed=params["seed"], on_event=emit, cancel=cancel
-                )
+                    params["source"],
+                    prompt=params.get("prompt"),
+                    seed=params["seed"],
+                    on_event=emit,
+                    cancel=cancel,
+                    files=params.get("files", True),
+                )  # fmt: skip
             ]
         if record.kind == "batch":
             takes, failures = self._run_batch(record, emit, cancel)
@@ -406,7 +413,7 @@ def _freeze(params: dict, folder: Path) -> dict:
 
     frozen = dict(params)
     source = frozen.get("source")
-    if source is not None and Path(str(source)).is_file():  # a soundtrack's video file
+    if source is not None and frozen.get("files", True) and Path(str(source)).is_file():  # a soundtrack's video
         frozen["source"] = keep_file(source, folder, "source")
     if "request" in frozen:
         frozen["request"] = request(frozen["request"], 0)

@@ -14,10 +14,25 @@ import numpy as np
 import torch
 
 from .errors import BadInput
+from .media import fit_waveform
 
 AUDIO_SUFFIXES = ("wav", "mp3", "m4a", "flac", "ogg", "aac", "opus")
 N_FFT = 1024  # LTX-2's mel front end: 1024-point Hann STFT, hop 160 at 16 kHz, slaney mel, log
-SPLICE_FADE_S = 0.02  # a cross-fade at each seam of a retaken segment
+SPLICE_FADE_S = 0.02
+AAC_RATES = (
+    8000,
+    11025,
+    12000,
+    16000,
+    22050,
+    24000,
+    32000,
+    44100,
+    48000,
+    64000,
+    88200,
+    96000,
+)  # a cross-fade at each seam of a retaken segment
 
 
 @dataclass
@@ -29,6 +44,7 @@ class Soundtrack:
     name: str
     sha256: str
     start: float = 0.0
+    full_seconds: float | None = None  # of the soundtrack as first given (a take's kept copy is already cut)
 
     @property
     def seconds(self) -> float:
@@ -41,7 +57,7 @@ class Soundtrack:
             "sha256": self.sha256,
             "start": round(self.start, 3),
             "seconds": round(used_seconds, 3),
-            "cut": self.seconds > used_seconds + 0.5 / 24,
+            "cut": (self.full_seconds or self.seconds) > used_seconds + 0.5 / 24,
         }
 
 
@@ -74,6 +90,8 @@ def read_soundtrack(path: str | Path, start: float = 0.0) -> Soundtrack:
     if not chunks or rate <= 0 or sum(c.shape[1] for c in chunks) == 0:
         raise BadInput(f"{path.name} has no sound in it (zero length)")
     waveform = np.concatenate(chunks, axis=1).astype(np.float32)
+    if rate not in AAC_RATES:  # the mp4 carries it as AAC, which takes only these
+        waveform, rate = resample(waveform, rate, 48000), 48000
     skip = round(start * rate)
     if skip >= waveform.shape[1]:
         raise BadInput(f"audio start {start:g} s is past the end of {path.name} ({waveform.shape[1] / rate:.2f} s)")
@@ -82,12 +100,20 @@ def read_soundtrack(path: str | Path, start: float = 0.0) -> Soundtrack:
 
 
 def resample(waveform: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Linear-interpolation resampling (enough for the VAE's 16 kHz mel and for splicing takes)."""
+    """Band-limited resampling (FFmpeg's, through PyAV): no aliasing into the 16 kHz mel the VAE reads.
+    More than two channels are mixed down to two; the length is exactly the source's duration."""
     if rate == target:
         return waveform
-    samples = max(1, round(waveform.shape[1] * target / rate))
-    x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))[None]
-    return torch.nn.functional.interpolate(x, size=samples, mode="linear", align_corners=False)[0].numpy()
+    import av
+
+    wave = np.ascontiguousarray(waveform if waveform.shape[0] <= 2 else channels(waveform, 2), dtype=np.float32)
+    layout = "mono" if wave.shape[0] == 1 else "stereo"
+    frame = av.AudioFrame.from_ndarray(wave, format="fltp", layout=layout)
+    frame.sample_rate = int(rate)
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=int(target))
+    parts = [out.to_ndarray() for out in [*resampler.resample(frame), *resampler.resample(None)]]
+    out = np.concatenate(parts, axis=1) if parts else np.zeros((wave.shape[0], 0), np.float32)
+    return fit_waveform(out.astype(np.float32), max(1, round(waveform.shape[1] * target / rate)))
 
 
 def channels(waveform: np.ndarray, count: int) -> np.ndarray:
@@ -98,13 +124,6 @@ def channels(waveform: np.ndarray, count: int) -> np.ndarray:
         return np.repeat(waveform, count, axis=0)
     mixed = waveform.mean(axis=0, keepdims=True)
     return np.repeat(mixed, count, axis=0)
-
-
-def fit(waveform: np.ndarray, samples: int) -> np.ndarray:
-    """Cut or pad with silence to exactly `samples`."""
-    if waveform.shape[1] >= samples:
-        return waveform[:, :samples]
-    return np.pad(waveform, ((0, 0), (0, samples - waveform.shape[1])))
 
 
 def log_mel(
@@ -146,7 +165,7 @@ def _slaney_filters(rate: int, n_fft: int, bins: int) -> np.ndarray:
 def splice(source: np.ndarray, new: np.ndarray, rate: int, start_s: float, end_s: float) -> np.ndarray:
     """`source` with [start_s, end_s) taken from `new` (same rate and channels), cross-faded at each seam."""
     samples = source.shape[1]
-    new = fit(channels(new, source.shape[0]), samples)
+    new = fit_waveform(channels(new, source.shape[0]), samples)
     start, end = round(start_s * rate), min(samples, round(end_s * rate))
     fade = max(1, round(SPLICE_FADE_S * rate))
     weight = np.zeros(samples, dtype=np.float32)

@@ -249,6 +249,11 @@ class Studio(JobsMixin):
             raise BadInput(f"unknown upscale mode {mode!r} (choose from: latent, pro)")
         if mode == "latent" and (width is not None or height is not None):
             raise BadInput("latent upscale is always 2x the draft; width and height go with mode pro")
+        if mode == "latent" and draft.kind == "extend":
+            raise BadInput(
+                f"take {take_id} is an extension: its latents hold only its new part, so it has no 2x latent "
+                "upscale; upscale the take before extending it, or use Re-render with Pro (mode pro)"
+            )
         limit = self.model_set.variant(draft.variant).max_size
         if mode == "latent" and not sizing.fits((draft.width * 2, draft.height * 2), limit):
             raise BadInput(
@@ -263,13 +268,16 @@ class Studio(JobsMixin):
     def _upscale_latent(self, draft: Take, on_event, cancel) -> Take:
         import torch
 
-        plan = plan_from_take(draft, self.model_set, self.lora_folder, width=draft.width * 2, height=draft.height * 2)
+        latents = load_latents(draft)
+        # x2 the latents' own size and length (a clip off the grid renders at the nearest size on it, padded)
+        height, width = (side * sizing.SIZE_MULTIPLE * 2 for side in latents.video.shape[-2:])
+        frames = (latents.video.shape[2] - 1) * 8 + 1
+        plan = plan_from_take(draft, self.model_set, self.lora_folder, width=width, height=height, frames=frames)
         emit = on_event or (lambda event: None)
 
         def work() -> Take:
             started = time.perf_counter()
             emit(Progress("upsample", 0.0, "Upsampling the draft's latents x2"))
-            latents = load_latents(draft)
             upsampled = self.manager.family.upsample(
                 self.manager.upsampler(),
                 latents,
@@ -332,11 +340,11 @@ class Studio(JobsMixin):
         return retake_take(self, take_id, start, end, prompt=prompt, what=what, seed=seed, on_event=on_event,
                            cancel=cancel)  # fmt: skip
 
-    def soundtrack(self, source: str, *, prompt=None, seed=-1, on_event=None, cancel=None) -> Take:
-        """A soundtrack for a silent clip (a take id or a video file): a new take, the same picture."""
+    def soundtrack(self, source: str, *, prompt=None, seed=-1, on_event=None, cancel=None, files=True) -> Take:
+        """A soundtrack for a silent clip (a take id or, with `files`, a video file): a new take, the same picture."""
         from .edits import soundtrack_take
 
-        return soundtrack_take(self, source, prompt=prompt, seed=seed, on_event=on_event, cancel=cancel)
+        return soundtrack_take(self, source, prompt=prompt, seed=seed, on_event=on_event, cancel=cancel, files=files)
 
     # --- rendering (streamed) ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from ltx_studio import media
 from ltx_studio.errors import BadInput
 from ltx_studio.families import get_family
+from ltx_studio.render import RenderRequest
 from ltx_studio.studio import Studio
 
 ROCKET, COFFEE = str(FIRST_FRAMES / "rocket.jpg"), str(FIRST_FRAMES / "coffee.png")
@@ -118,3 +119,10 @@ def test_the_cli_takes_keyframes_and_extends(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["frames"] == 25 + 8
     assert main(["render", *common, "--prompt", "x", "--keyframe", "rocket.jpg"]) == 2
     assert "PATH@SECONDS" in capsys.readouterr().err
+
+
+def test_an_extension_refuses_a_latent_upscale_in_one_line(studio):
+    source = studio.render(RenderRequest(prompt="a cat", seed=1, width=96, height=64, frames=9))
+    longer = studio.extend(source.id, 0.4)
+    with pytest.raises(BadInput, match="is an extension: its latents hold only its new part"):
+        studio.upscale(longer.id)

@@ -283,5 +283,29 @@ def test_a_clip_longer_than_the_variant_renders_is_retaken_in_a_window(studio):
     after, _ = media.read_mp4(take.path("video"))
     diff = mean_diff(after, before)
     assert diff[first:stop].mean() > 2 * np.concatenate([diff[:first], diff[stop:]]).mean()
-    with pytest.raises(BadInput, match="^a retake is at most 4.7 s at a time on this variant"):
+    with pytest.raises(BadInput, match="^a retake is at most 5.0 s at a time on this variant"):
         studio.retake(longer.id, 0.2, 5.9)
+
+
+def test_odd_sizes_odd_rates_and_extensions_do_not_trip_the_edits(studio, tmp_path):
+    # A clip off the 32-pixel grid keeps its size; its retake, extension and upscale work on it.
+    clip = tmp_path / "phone.mp4"
+    rng = np.random.default_rng(0)
+    media.write_mp4(clip, rng.integers(0, 255, (12, 70, 100, 3), dtype=np.uint8), 24, {})
+    take = studio.soundtrack(str(clip), prompt="a phone clip", seed=1)
+    assert (take.width, take.height, take.frames) == (100, 70, 12)
+    assert studio.retake(take.id, 0.0, 0.3, what="video", seed=1).width == 100
+    assert studio.extend(take.id, 0.4).width == 100
+    assert studio.upscale(take.id).frames >= 12
+    # A soundtrack at a rate AAC cannot carry is resampled, not refused after the render.
+    t = np.arange(12345) / 12345
+    track = sound.write_wav(tmp_path / "odd.wav", np.sin(2 * np.pi * 300 * t)[None].astype(np.float32), 12345)
+    odd = studio.render(RenderRequest(prompt="x", soundtrack=str(track), seed=1, **SMALL))
+    assert odd.sample_rate == 48000 and odd.frames == 25
+    # An extension's stored latents are its new render's: a retake of it encodes the joined clip afresh.
+    short = studio.render(RenderRequest(prompt="a road", seed=3, frames=17, **SMALL))
+    back = studio.extend(short.id, 0.4, backward=True)
+    again = studio.retake(back.id, 0.0, 0.3, what="audio", seed=1)
+    assert not np.allclose(load_latents(again).video, load_latents(back).video)  # held as the clip, not reversed
+    with pytest.raises(BadInput, match="leave sound on"):
+        studio.render(RenderRequest(prompt="x", soundtrack=str(track), audio=False, **SMALL))

@@ -300,12 +300,12 @@ class LTX2Family:
     def encode_audio(self, pipe, waveform: np.ndarray, rate: int, frames: int, fps: int) -> torch.Tensor:
         """Audio latents [1, C, L, M] of a waveform [channels, samples] for a clip of `frames` at `fps`
         (cut or padded with silence to the clip's length): log-mel at the VAE's rate, then its encoder."""
-        from .. import sound
+        from .. import media, sound
 
         vae = pipe.audio_vae
         length = self.audio_length(pipe, frames, fps)
         rate_in, hop, ratio = pipe.audio_sampling_rate, pipe.audio_hop_length, pipe.audio_vae_temporal_compression_ratio
-        wave = sound.fit(sound.resample(waveform, rate, rate_in), length * ratio * hop)
+        wave = media.fit_waveform(sound.resample(waveform, rate, rate_in), length * ratio * hop)
         mel = sound.log_mel(
             wave,
             rate_in,

@@ -251,10 +251,13 @@ def add_endpoints(studio: Studio) -> None:
         Returns:
             the mp4 with its new sound (URL) and its record (parent: the source take).
         """
-        source = take_id or visible(lambda: uploaded(video))
-        if not source:
+        if not take_id and video is None:
             raise gr.Error("give a take_id or a video", print_exception=False)
-        job = visible(lambda: studio.submit_soundtrack(source, prompt=prompt or None, seed=seed))
+        if take_id:  # a take id only: a path on the server is never read
+            job = visible(lambda: studio.submit_soundtrack(take_id, prompt=prompt or None, seed=seed, files=False))
+        else:
+            upload = visible(lambda: uploaded(video))
+            job = visible(lambda: studio.submit_soundtrack(upload, prompt=prompt or None, seed=seed))
         take = visible(lambda: studio.wait(job.id)[-1])
         return FileData(path=str(take.path("video"))), record(take)
 

@@ -76,8 +76,8 @@ def panel_updates(studio: Studio, take: Take | None) -> list:
     note = "" if sound else f"Model set {studio.model_set.name} has no sound: Add sound needs an LTX-2 set."
     return [
         gr.update(interactive=sound and not take.audio, value="Add sound" if not take.audio else "Has sound"),
-        gr.update(maximum=seconds, value=round(seconds / 3, 2), step=round(1 / take.fps, 3)),
-        gr.update(maximum=seconds, value=round(2 * seconds / 3, 2), step=round(1 / take.fps, 3)),
+        gr.update(maximum=seconds, value=round(seconds / 3, 2), step=0.01),
+        gr.update(maximum=seconds, value=round(2 * seconds / 3, 2), step=0.01),
         gr.update(choices=choices, value=choices[0][1]),
         gr.update(interactive=True),
         note,
@@ -88,15 +88,16 @@ def wire_edit_panel(studio: Studio, panel: EditPanel, selected: gr.State, shown:
     """Add sound and Retake on the picked take; `shown` are the take view's outputs (id, video, info,
     prompt, download), `listed(include_live)` the list's new values."""
 
-    def result(take: Take, include_live: bool, note: str) -> tuple:
+    def result(take: Take, include_live: bool, note: str) -> tuple:  # the new take, picked
         return (take.id, str(take.path("video")), take_markdown(take), f"> {take.prompt}",
-                gr.update(value=str(take.path("video")), visible=True), note, *listed(include_live))  # fmt: skip
+                gr.update(value=str(take.path("video")), visible=True), *panel_updates(studio, take)[:-1], note,
+                *listed(include_live))  # fmt: skip
 
     def add_sound_to_picked(current, prompt, include_live, progress=gr.Progress()):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
         progress(0.0, desc="Making a soundtrack for the take")
-        job = visible(lambda: studio.submit_soundtrack(current, prompt=prompt or None, owner="page"))
+        job = visible(lambda: studio.submit_soundtrack(current, prompt=prompt or None, owner="page", files=False))
         take = visible(lambda: studio.wait(job.id)[-1])
         return result(take, include_live, f"Sound added: take {take.id} (parent {current}).")
 
@@ -110,7 +111,7 @@ def wire_edit_panel(studio: Studio, panel: EditPanel, selected: gr.State, shown:
         snapped = "" if [used["start"], used["end"]] == used["asked"] else " (snapped to the latent grid)"
         return result(take, include_live, f"Retook {used['start']:g}-{used['end']:g} s{snapped}: take {take.id}.")
 
-    outputs = [*shown, panel.note, *list_outputs]
+    outputs = [*shown, *panel.for_take, *list_outputs]
     common = {"api_visibility": "private", "concurrency_limit": None}  # each follows a queued job
     panel.sound_btn.click(add_sound_to_picked, [selected, panel.sound_prompt, show_live], outputs, **common)
     panel.retake_btn.click(
