@@ -3,8 +3,8 @@
 The last (or, backward, the first, in reverse order) frames of the take condition a new render as a
 video at index 0: the same mechanism as video-to-video. The new render repeats those frames (the
 overlap) and continues; the take keeps the source's frames, then the new ones after the overlap,
-so no frame is repeated or dropped at the seam. With sound, the new segment's soundtrack follows
-the source's. The result is a new take (parent = the source) holding the whole joined clip.
+so no frame is repeated or dropped at the seam. With sound, the overlap's own sound is held clean
+while the new sound denoises (forward), so it carries on from the source's. The result is a new take (parent = the source) holding the whole joined clip.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from . import media, sizing
 from .errors import BadInput
 from .families import Decoded
 from .plan import RenderRequest, plan_render
+from .sound import resample
 
 if TYPE_CHECKING:
     from .events import CancelToken, EventSink
@@ -72,18 +73,29 @@ def extend_take(
         loras=[(lora["name"], lora["weight"]) for lora in source.settings.get("loras", [])],
     )
     plan = plan_render(request, studio.model_set, studio.lora_folder)
+    hold = None
+    if sound is not None and not backward:  # the overlap's own sound is held, so the new sound carries on from it
+        from .edits import Hold
+
+        context_s = overlap / source.fps
+        hold = Hold(
+            waveform=sound[:, max(0, sound.shape[1] - round(context_s * rate)) :],
+            rate=rate,
+            audio_free_s=(context_s, plan.frames / plan.fps),
+        )
 
     def join(decoded: Decoded) -> Decoded:
         fresh = media.fit_frames(decoded.frames[overlap:], frames.shape[2], frames.shape[1])  # a clip off the grid
         picture = np.concatenate([fresh[::-1], frames] if backward else [frames, fresh])
-        audio = decoded.audio
+        audio, out_rate = decoded.audio, decoded.sample_rate
         if audio is not None and sound is not None:
             cut = round(overlap / source.fps * decoded.sample_rate)
-            tail = audio[:, cut:]
+            tail = resample(audio[:, cut:], decoded.sample_rate, rate)  # the source's rate (a soundtrack's may differ)
             audio = np.concatenate([tail[:, ::-1], sound] if backward else [sound, tail], axis=1)
-        return Decoded(picture, audio, decoded.sample_rate)
+            out_rate = rate
+        return Decoded(picture, audio, out_rate)
 
     record = {"extend": {"source": source.id, "seconds": seconds, "backward": backward, "overlap": overlap, "new": new}}
     return studio._render(
-        plan, on_event=on_event, cancel=cancel, kind="extend", parent=source.id, join=join, record=record
+        plan, on_event=on_event, cancel=cancel, kind="extend", parent=source.id, join=join, record=record, hold=hold
     )

@@ -309,3 +309,15 @@ def test_odd_sizes_odd_rates_and_extensions_do_not_trip_the_edits(studio, tmp_pa
     assert not np.allclose(load_latents(again).video, load_latents(back).video)  # held as the clip, not reversed
     with pytest.raises(BadInput, match="leave sound on"):
         studio.render(RenderRequest(prompt="x", soundtrack=str(track), audio=False, **SMALL))
+
+
+def test_an_extension_of_a_soundtrack_take_carries_on_from_its_sound(studio, tmp_path):
+    track = beat(tmp_path / "beat.wav", seconds=1.0)
+    source = studio.render(RenderRequest(prompt="a drummer", soundtrack=str(track), seed=5, **SMALL))
+    longer = studio.extend(source.id, 0.4)
+    assert longer.sample_rate == 44100 and longer.frames == 25 + 8
+    a, _ = media.read_audio(source.path("video"))
+    b, rate = media.read_audio(longer.path("video"))
+    assert abs(b.shape[1] / rate - 33 / 24) < 0.05  # one rate all through: the new part is not stretched
+    head = slice(0, int(0.9 * rate))
+    assert np.corrcoef(a[0, head], b[0, head])[0, 1] > 0.95
