@@ -111,7 +111,11 @@ def render_take(
                 manager.model_set.upsample_tone_map_compression_ratio,
                 generator,
             )
-        lock = hold.lock(family, stage.pipe, stage.plan) if hold is not None else None
+        lock = None
+        if hold is not None:
+            if hold.holds_picture:
+                manager.prepare_decode(stage.plan.width, stage.plan.height)  # its VAE encode tiles as a decode would
+            lock = hold.lock(family, stage.pipe, stage.plan)
         latents = _run_stage(
             stage, latents, manager, generator, on_x0 if preview else None, emit, cancel, done, total, lock
         )

@@ -102,16 +102,17 @@ def test_no_audio_on_the_command_line(capsys, tmp_path):
     assert code == 0 and take["audio"] is False and media.probe_mp4(take["video"])["audio"] is None
 
 
-def test_ltx2_without_weights_exits_2_naming_the_repo_and_the_download(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("set_name, repo", [("ltx2", "diffusers/LTX-2.3"), ("ltx2-19b", "Lightricks/LTX-2/")])
+def test_ltx2_without_weights_exits_2_naming_the_repo_and_the_download(set_name, repo, tmp_path, monkeypatch, capsys):
     from huggingface_hub import constants
 
     from ltx_studio.cli import main
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # weights in the user's cache must not count
-    code = main(["render", "--prompt", "a cat", "--model-set", "ltx2", "--outputs", str(tmp_path), "--quiet"])
+    code = main(["render", "--prompt", "a cat", "--model-set", set_name, "--outputs", str(tmp_path), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert "diffusers/LTX-2.3" in err and "models download fast --model-set ltx2" in err
+    assert repo in err and f"models download fast --model-set {set_name}" in err
 
 
 def test_ltxv_demo_still_renders_and_upscales_without_sound(tmp_path):
@@ -145,18 +146,6 @@ def test_the_page_enhances_a_prompt_and_the_draft_records_both_prompts(client, s
         RenderRequest(prompt=enhanced, typed_prompt="a cat on a wall", width=96, height=64, frames=9, seed=1)
     )
     assert studio.take(take.id).typed_prompt == "a cat on a wall" and take.prompt == enhanced.strip()
-
-
-def test_ltx2_19b_without_weights_exits_2_naming_lightricks_ltx2_and_the_download(tmp_path, monkeypatch, capsys):
-    from huggingface_hub import constants
-
-    from ltx_studio.cli import main
-
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # weights in the user's cache must not count
-    code = main(["render", "--prompt", "a cat", "--model-set", "ltx2-19b", "--outputs", str(tmp_path), "--quiet"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1
-    assert "Lightricks/LTX-2/" in err and "models download fast --model-set ltx2-19b" in err
 
 
 # diffusers' LTX-2 transformer names -> Lightricks' (the inverse of diffusers' single-file conversion)
