@@ -246,7 +246,7 @@ def _soundtrack(request: RenderRequest, model_set: ModelSet) -> Soundtrack | Non
             f"use one that has ({sets_with_sound()})"
         )
     if not request.audio:
-        raise BadInput("a soundtrack is the clip's sound: leave sound on (no --no-audio) or leave the soundtrack out")
+        raise BadInput("a soundtrack is the clip's sound: turn sound on (drop --no-audio), or leave the soundtrack out")
     if isinstance(request.soundtrack, Soundtrack):
         return request.soundtrack
     start = _number("audio start", request.soundtrack_start or 0.0, float, 0, 24 * 3600)

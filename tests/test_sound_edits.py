@@ -307,7 +307,7 @@ def test_odd_sizes_odd_rates_and_extensions_do_not_trip_the_edits(studio, tmp_pa
     back = studio.extend(short.id, 0.4, backward=True)
     again = studio.retake(back.id, 0.0, 0.3, what="audio", seed=1)
     assert not np.allclose(load_latents(again).video, load_latents(back).video)  # held as the clip, not reversed
-    with pytest.raises(BadInput, match="leave sound on"):
+    with pytest.raises(BadInput, match="a soundtrack is the clip.s sound: turn sound on"):
         studio.render(RenderRequest(prompt="x", soundtrack=str(track), audio=False, **SMALL))
 
 

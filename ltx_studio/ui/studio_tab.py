@@ -503,11 +503,16 @@ def _wire_settings(shared: Shared, tab: StudioTab) -> None:
             frames_note, [tab.seconds, tab.fps], [tab.frames_info], api_visibility="private", concurrency_limit=None
         )
 
-    def follow_soundtrack(path, start):  # the Duration slider follows an uploaded soundtrack (up to its maximum)
+    def follow_soundtrack(path, start):  # Duration follows an uploaded soundtrack (to its maximum); sound on
         if not path:
-            return gr.update()
+            return gr.update(), gr.update()
         track = visible(lambda: read_soundtrack(path, float(start or 0)))
-        return gr.update(value=round(min(track.seconds, shared.max_seconds), 1))
+        return gr.update(value=round(min(track.seconds, shared.max_seconds), 1)), True
 
     for trigger in (tab.soundtrack.upload, tab.soundtrack_start.submit):
-        trigger(follow_soundtrack, [tab.soundtrack, tab.soundtrack_start], [tab.seconds], api_visibility="private")
+        trigger(
+            follow_soundtrack,
+            [tab.soundtrack, tab.soundtrack_start],
+            [tab.seconds, tab.sound],
+            api_visibility="private",
+        )
