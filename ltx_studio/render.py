@@ -129,6 +129,7 @@ def render_take(
     manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
     make_sound = plan.audio and plan.soundtrack is None  # a given soundtrack is not decoded again
     decoded = family.decode(stages[-1].pipe, latents, plan.variant.sampling, generator, audio=make_sound)
+    decoder = decoded.decoder  # (a join makes a new clip)
     if join is not None:
         decoded = join(decoded)
     frames = decoded.frames
@@ -155,7 +156,11 @@ def render_take(
         parent=parent,
         image="first_frame.png" if plan.source_image is not None else None,
         snapped=plan.snapped,
-        settings={**_settings(plan, stages, prompt_cached=all(s.prompt_cached for s in stages)), **(record or {})},
+        settings={
+            **_settings(plan, stages, prompt_cached=all(s.prompt_cached for s in stages)),
+            **({"decoder": decoder} if decoder else {}),
+            **(record or {}),
+        },
         audio=decoded.audio is not None,
         sample_rate=decoded.sample_rate,
         typed_prompt=plan.typed_prompt,

@@ -110,3 +110,19 @@ def test_the_studio_switches_model_sets_and_keeps_every_take(tmp_path, registry)
     with pytest.raises(BadInput, match="unknown model set"):
         studio.use_model_set("nope")
     assert studio.model_set.name == "demo"
+
+
+def test_a_large_diffusion_decode_on_a_cpu_falls_back_to_the_vae_and_says_so(tmp_path):
+    """On a CPU the diffusion decoder's attention runs unfused: past its budget the VAE decodes (a
+    Pro re-render at full size once took more than 24 GB and the process with it)."""
+    from ltx_studio.families.ltx2 import CPU_DIFFUSION_DECODE_MAX
+    from ltx_studio.render import RenderRequest
+    from ltx_studio.studio import Studio
+
+    studio = Studio(model_set_name="demo-ltx25", outputs=tmp_path)
+    draft = studio.render(RenderRequest(prompt="x", width=128, height=128, frames=17, seed=1))
+    final = studio.upscale(draft.id, mode="pro")
+    assert final.width * final.height * final.frames > CPU_DIFFUSION_DECODE_MAX
+    assert final.settings["decoder"] == "vae" and final.status == "ok"
+    small = studio.render(RenderRequest(prompt="x", variant="pro", width=128, height=96, frames=9, seed=1))
+    assert small.settings["decoder"] == "diffusion"

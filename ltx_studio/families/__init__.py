@@ -35,6 +35,7 @@ class Decoded:
     frames: Any  # numpy uint8
     audio: Any = None  # numpy float32 in -1..1
     sample_rate: int | None = None
+    decoder: str | None = None  # set when the picture was decoded otherwise than the variant says
 
 
 @dataclass

@@ -327,16 +327,18 @@ class LTX2Family:
         `sampling.decoder == "diffusion"`: LTX-2.5's diffusion decoder turns the latents into pixels
         (it draws its own noise from `generator`), as `LTX2VideoDiffusionDecodePipeline` calls it.
         """
-        if sampling.decoder == "diffusion":
+        decoder = None
+        if sampling.decoder == "diffusion" and _diffusion_decodes_here(pipe, latents.video):
             frames = _diffusion_decode(pipe, latents.video, generator)
         else:
+            decoder = "vae" if sampling.decoder == "diffusion" else None  # the take says so
             frames = decode_frames(pipe, latents.video, sampling, generator, normalised=False)
         if not audio or latents.audio is None:
-            return Decoded(frames)
+            return Decoded(frames, decoder=decoder)
         audio_vae = pipe.audio_vae
         mel = audio_vae.decode(latents.audio.to(pipe._execution_device, audio_vae.dtype), return_dict=False)[0]
         waveform = pipe.vocoder(mel.to(pipe.vocoder.dtype))[0].float().clamp(-1, 1).cpu().numpy()
-        return Decoded(frames, waveform, int(pipe.vocoder.config.output_sampling_rate))
+        return Decoded(frames, waveform, int(pipe.vocoder.config.output_sampling_rate), decoder)
 
     @torch.no_grad()
     def upsample(self, up_pipe, latents: Latents, adain_factor: float, tone_map: float, generator) -> Latents:
@@ -483,6 +485,25 @@ def _held(pipe, lock):
         packed = pipe._pack_audio_latents(lock.audio.to(device, torch.float32))
         audio = pipe._normalize_audio_latents(packed, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
     return held(pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep, sigmas=True)
+
+
+CPU_DIFFUSION_DECODE_MAX = 256 * 192 * 17  # pixels x frames: its neighbourhood attention runs unfused on a CPU
+
+
+def _diffusion_decodes_here(pipe, video: torch.Tensor) -> bool:
+    """Whether the diffusion decoder can take these latents here. On a CPU, flex attention runs unfused
+    and holds whole score matrices (a 256x192x17 clip takes ~3.5 GB in tiles, 512x384x25 more than 24 GB),
+    so larger clips decode with the VAE instead (the take records it)."""
+    decoder = getattr(pipe, "diffusion_decoder", None)
+    if decoder is None or decoder.device.type != "cpu":
+        return True
+    _, _, frames, height, width = video.shape
+    pixels = (frames - 1) * 8 + 1
+    pixels *= height * pipe.vae_spatial_compression_ratio * width * pipe.vae_spatial_compression_ratio
+    if pixels > CPU_DIFFUSION_DECODE_MAX:
+        return False
+    decoder.enable_tiling(128, 128, 16, 96, 96, 12)  # small tiles keep the unfused attention within ~4 GB
+    return True
 
 
 def _diffusion_decode(pipe, video: torch.Tensor, generator) -> np.ndarray:
