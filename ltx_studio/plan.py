@@ -4,6 +4,7 @@ grids and within the variant's limits (or BadInput with one clear line). Nothing
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -185,10 +186,8 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         asked = sizing.frames_for_seconds(_number("seconds", request.seconds, float, 0.01, 3600), fps)
     elif video is not None:
         asked = len(video.frames)  # the clip follows the video's length
-    elif soundtrack is not None:  # the clip follows the soundtrack's length, up to the variant's limit
-        asked = sizing.frames_for_seconds(soundtrack.seconds, fps)
-        if sizing.snap_frames(asked) > variant.max_frames:
-            asked = variant.max_frames
+    elif soundtrack is not None:  # the clip holds the whole soundtrack (rounded up to 8k+1), up to the limit
+        asked = min(max(9, math.ceil((soundtrack.seconds * fps - 1) / 8) * 8 + 1), variant.max_frames)
     else:
         asked = variant.draft_frames
     frames = _snap(snapped, "frames", asked, sizing.snap_frames(asked))

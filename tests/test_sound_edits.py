@@ -321,3 +321,9 @@ def test_an_extension_of_a_soundtrack_take_carries_on_from_its_sound(studio, tmp
     assert abs(b.shape[1] / rate - 33 / 24) < 0.05  # one rate all through: the new part is not stretched
     head = slice(0, int(0.9 * rate))
     assert np.corrcoef(a[0, head], b[0, head])[0, 1] > 0.95
+
+
+def test_the_clip_holds_the_whole_soundtrack_rounded_up_to_the_frame_grid(studio, tmp_path):
+    track = beat(tmp_path / "short.wav", seconds=0.8)  # 19.2 frames at 24 fps: 25, not 17 (which would cut it)
+    take = studio.render(RenderRequest(prompt="x", soundtrack=str(track), seed=1, **SMALL))
+    assert take.frames == 25 and not take.settings["soundtrack"]["cut"]
