@@ -289,7 +289,7 @@ def cmd_batch(args) -> int:
     --json prints one JSON line per take as it lands; a terminal shows a progress bar."""
     from pathlib import Path
 
-    from .service import read_prompts
+    from .prompts import read_prompts
 
     rows, problems = None, []
     if args.prompts:

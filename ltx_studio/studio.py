@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 from . import loras, sizing
-from .errors import BadInput, Cancelled, StudioError, TakeNotFound, WeightsMissing
+from .errors import BadInput, Cancelled, StudioError, WeightsMissing
 from .events import CancelToken, Event, EventSink, Failed, Progress
+from .live import LiveMixin
 from .manager import PipelineManager, default_model_set_name, is_on_disk, required_components
 from .render import RenderRequest, denoise_job, load_latents, plan_from_take, plan_render, render_take
 from .service import JobsMixin, QueuedJob
@@ -30,7 +31,6 @@ from .variants import ModelSet, load_registry, model_set
 
 log = logging.getLogger(__name__)
 _END = object()
-LIVE_KEEP = 24  # live-mode drafts kept (newest first); approved ones and parents are always kept
 
 
 class Job:
@@ -72,7 +72,7 @@ class Job:
         return not self._thread.is_alive()
 
 
-class Studio(JobsMixin):
+class Studio(JobsMixin, LiveMixin):
     """Drafts, comparisons, upscales, live drafts and the takes library over one model set."""
 
     def __init__(
@@ -364,68 +364,6 @@ class Studio(JobsMixin):
 
     def upscale_job(self, take_id: str, *, mode: str = "latent", width=None, height=None, owner="api") -> QueuedJob:
         return self.submit_upscale(take_id, mode=mode, width=width, height=height, owner=owner)
-
-    def live_request(self, prompt: str, image=None, seed: int = -1) -> RenderRequest:
-        """A quick preview draft: the set's live variant at its small live size and few frames."""
-        width, height = self.model_set.live_size
-        if image is not None:
-            from .media import load_image
-
-            image = image if hasattr(image, "width") else load_image(image)
-            width, height = sizing.size_for_aspect(image.width / image.height, self.model_set.live_size)
-        return RenderRequest(
-            prompt=prompt,
-            image=image,
-            seed=seed,
-            variant=self.model_set.live_variant,
-            width=width,
-            height=height,
-            frames=self.model_set.live_frames,
-        )
-
-    def live_job(self, session: str, request: RenderRequest) -> Job:
-        """Start a live draft for `session`, cancelling that session's previous one if still running."""
-        with self._live_lock:
-            previous = self._live.get(session)
-            if previous is not None:
-                previous.cancel()
-            job = Job(lambda emit, cancel: self._live_draft(session, request, emit, cancel), "live")
-            self._live[session] = job
-        return job
-
-    def cancel_live(self, session: str) -> None:
-        """Stop a session's live draft (a deliberate Draft takes over its outputs)."""
-        with self._live_lock:
-            job = self._live.get(session)
-        if job is not None:
-            job.cancel()
-
-    def _live_draft(self, session: str, request: RenderRequest, emit: EventSink, cancel: CancelToken) -> Take:
-        try:
-            take = self.render(request, on_event=emit, cancel=cancel, kind="live")
-        finally:
-            with self._live_lock:
-                if self._live.get(session) is not None and self._live[session].cancel_token is cancel:
-                    del self._live[session]
-        self._prune_live()
-        return take
-
-    def _prune_live(self) -> None:
-        """Live mode makes a take per pause in typing: keep the newest LIVE_KEEP (and any approved or upscaled).
-
-        Housekeeping: a failure here is logged, never reported as a failed render.
-        """
-        try:
-            takes = self.store.list()
-            parents = {t.parent for t in takes if t.parent}
-            live = [t for t in takes if t.kind == "live" and not t.approved and t.id not in parents]
-            for take in live[LIVE_KEEP:]:
-                with contextlib.suppress(TakeNotFound):
-                    self.store.delete(take.id)
-        except Exception:
-            log.exception("pruning live drafts failed")
-
-    # --- prompt enhancement ------------------------------------------------------------------
 
     def enhance(
         self, prompt: str, *, image=None, seed: int = 10, on_event: EventSink | None = None, cancel=None

@@ -85,7 +85,7 @@ def test_a_batch_of_four_seeds_encodes_the_prompt_once_and_tags_each_take(studio
 
 
 def test_a_csv_batch_names_its_bad_rows_and_runs_the_rest(studio, tmp_path):
-    from ltx_studio.service import read_prompts
+    from ltx_studio.prompts import read_prompts
 
     (tmp_path / "frame.png").write_bytes((FIRST_FRAMES / "coffee.png").read_bytes())
     text = (

@@ -115,7 +115,7 @@ def test_the_studio_switches_model_sets_and_keeps_every_take(tmp_path, registry)
 def test_a_large_diffusion_decode_on_a_cpu_falls_back_to_the_vae_and_says_so(tmp_path):
     """On a CPU the diffusion decoder's attention runs unfused: past its budget the VAE decodes (a
     Pro re-render at full size once took more than 24 GB and the process with it)."""
-    from ltx_studio.families.ltx2 import CPU_DIFFUSION_DECODE_MAX
+    from ltx_studio.families.diffusion_decoder import CPU_DIFFUSION_DECODE_MAX
     from ltx_studio.render import RenderRequest
     from ltx_studio.studio import Studio
 

@@ -102,3 +102,36 @@ def held(
 def frames_to_tokens(keep: torch.Tensor, tokens_per_frame: int) -> torch.Tensor:
     """A per-latent-frame mask spread over that frame's tokens (frames are the outer token axis)."""
     return keep.repeat_interleave(tokens_per_frame)
+
+
+def hold_ltxv(pipe, lock: Lock | None):
+    """Hold a lock's latent frames clean in this pass (LTX-Video prepends condition tokens)."""
+    if lock is None or lock.video is None:
+        return contextlib.nullcontext()
+    device = pipe._execution_device
+    _, _, _, height, width = lock.video.shape
+    packed = pipe._pack_latents(
+        lock.video.to(device, torch.float32), pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
+    )
+    keep = frames_to_tokens(lock.video_keep, height * width)
+    return held(pipe.transformer, video=packed, video_keep=keep, main_first=False)
+
+
+def hold_ltx2(pipe, lock: Lock | None):
+    """Hold a lock's latent frames clean in this pass (LTX-2 appends keyframe tokens after the clip's)."""
+    if lock is None:
+        return contextlib.nullcontext()
+    device = pipe._execution_device
+    video = keep = audio = None
+    if lock.video is not None:
+        vae = pipe.vae
+        _, _, _, height, width = lock.video.shape
+        normal = pipe._normalize_latents(
+            lock.video.to(device, torch.float32), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+        )
+        video = pipe._pack_latents(normal, pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size)
+        keep = frames_to_tokens(lock.video_keep, height * width)
+    if lock.audio is not None:
+        packed = pipe._pack_audio_latents(lock.audio.to(device, torch.float32))
+        audio = pipe._normalize_audio_latents(packed, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
+    return held(pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep, sigmas=True)

@@ -22,6 +22,8 @@ import torch
 
 from ..variants import FAMILY_COMPONENTS, Sampling
 from . import Decoded, DenoiseJob, Latents, PromptEmbeds
+from .diffusion_decoder import diffusion_decode, diffusion_decodes_here
+from .lock import hold_ltx2
 from .ltxv import LTXVFamily, capture_x0, decode_frames, encode_clip
 
 MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default; a tokenizer with a shorter limit caps it
@@ -249,7 +251,7 @@ class LTX2Family:
         lock = job.lock
         if lock is not None and lock.audio is not None and start is None:
             start = Latents(None, lock.audio)  # the call takes the sound's length from these (held anyway)
-        with _plain_schedule(pipe, sigmas is not None), _held(pipe, lock):
+        with _plain_schedule(pipe, sigmas is not None), hold_ltx2(pipe, lock):
             video, audio = pipe(
                 **extra,
                 conditions=conditions or None,
@@ -328,8 +330,8 @@ class LTX2Family:
         (it draws its own noise from `generator`), as `LTX2VideoDiffusionDecodePipeline` calls it.
         """
         decoder = None
-        if sampling.decoder == "diffusion" and _diffusion_decodes_here(pipe, latents.video):
-            frames = _diffusion_decode(pipe, latents.video, generator)
+        if sampling.decoder == "diffusion" and diffusion_decodes_here(pipe, latents.video):
+            frames = diffusion_decode(pipe, latents.video, generator)
         else:
             decoder = "vae" if sampling.decoder == "diffusion" else None  # the take says so
             frames = decode_frames(pipe, latents.video, sampling, generator, normalised=False)
@@ -463,59 +465,6 @@ def _in_context(pipe):
         cached.set_progress_bar_config(disable=True)
         pipe._in_context_pipe = cached
     return cached
-
-
-def _held(pipe, lock):
-    """Hold a lock's latent frames clean in this pass (LTX-2 appends keyframe tokens after the clip's)."""
-    if lock is None:
-        return contextlib.nullcontext()
-    from .lock import frames_to_tokens, held
-
-    device = pipe._execution_device
-    video = keep = audio = None
-    if lock.video is not None:
-        vae = pipe.vae
-        _, _, _, height, width = lock.video.shape
-        normal = pipe._normalize_latents(
-            lock.video.to(device, torch.float32), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
-        )
-        video = pipe._pack_latents(normal, pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size)
-        keep = frames_to_tokens(lock.video_keep, height * width)
-    if lock.audio is not None:
-        packed = pipe._pack_audio_latents(lock.audio.to(device, torch.float32))
-        audio = pipe._normalize_audio_latents(packed, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
-    return held(pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep, sigmas=True)
-
-
-CPU_DIFFUSION_DECODE_MAX = 256 * 192 * 17  # pixels x frames: its neighbourhood attention runs unfused on a CPU
-
-
-def _diffusion_decodes_here(pipe, video: torch.Tensor) -> bool:
-    """Whether the diffusion decoder can take these latents here. On a CPU, flex attention runs unfused
-    and holds whole score matrices (a 256x192x17 clip takes ~3.5 GB in tiles, 512x384x25 more than 24 GB),
-    so larger clips decode with the VAE instead (the take records it)."""
-    decoder = getattr(pipe, "diffusion_decoder", None)
-    if decoder is None or decoder.device.type != "cpu":
-        return True
-    _, _, frames, height, width = video.shape
-    pixels = (frames - 1) * 8 + 1
-    pixels *= height * pipe.vae_spatial_compression_ratio * width * pipe.vae_spatial_compression_ratio
-    if pixels > CPU_DIFFUSION_DECODE_MAX:
-        return False
-    decoder.enable_tiling(128, 128, 16, 96, 96, 12)  # small tiles keep the unfused attention within ~4 GB
-    return True
-
-
-def _diffusion_decode(pipe, video: torch.Tensor, generator) -> np.ndarray:
-    from ..errors import BadInput
-
-    decoder = getattr(pipe, "diffusion_decoder", None)
-    if decoder is None:
-        raise BadInput("this variant decodes with a diffusion decoder, but the model set has none loaded")
-    # Latents from `output_type="latent"` are already denormalised: no statistics applied here.
-    pixels = decoder.decode(video.to(decoder.device, decoder.dtype), generator=generator, return_dict=False)[0]
-    pixels = (pixels[0].float().clamp(-1, 1) + 1) * 127.5  # [C, F, H, W] in 0..255
-    return pixels.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
 
 
 def _schedule(sampling: Sampling, job: DenoiseJob) -> tuple[list[float] | None, int]:

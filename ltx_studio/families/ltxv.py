@@ -18,6 +18,7 @@ from .. import media
 from ..preview import StepPreviews
 from ..variants import Sampling
 from . import Decoded, DenoiseJob, Latents, PromptEmbeds
+from .lock import hold_ltxv
 
 # "mu must be passed when use_dynamic_shifting is True": custom timesteps need a plain schedule.
 # Also no shift or sigma reshaping: the sigmas must equal timestep / 1000, which the preview relies on.
@@ -168,7 +169,7 @@ class LTXVFamily:
                     )
                 )
             image = None
-        with _held(pipe, job.lock):
+        with hold_ltxv(pipe, job.lock):
             result = pipe(
                 conditions=conditions,
                 image=image,
@@ -329,21 +330,6 @@ def encode_clip(pipe, frames: np.ndarray, *, normalised: bool) -> torch.Tensor:
         mean, std = vae.latents_mean.to(latents.device), vae.latents_std.to(latents.device)
         latents = pipe._normalize_latents(latents, mean, std, vae.config.scaling_factor)
     return latents
-
-
-def _held(pipe, lock):
-    """Hold a lock's latent frames clean in this pass (LTX-Video prepends condition tokens)."""
-    if lock is None or lock.video is None:
-        return contextlib.nullcontext()
-    from .lock import frames_to_tokens, held
-
-    device = pipe._execution_device
-    _, _, _, height, width = lock.video.shape
-    packed = pipe._pack_latents(
-        lock.video.to(device, torch.float32), pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
-    )
-    keep = frames_to_tokens(lock.video_keep, height * width)
-    return held(pipe.transformer, video=packed, video_keep=keep, main_first=False)
 
 
 def decode_frames(pipe, latents: torch.Tensor, sampling: Sampling, generator, *, normalised: bool) -> np.ndarray:

@@ -292,7 +292,7 @@ def add_endpoints(studio: Studio) -> None:
             the takes' mp4s (URLs), their records (each tagged with its batch), and a line per row that
             was skipped (e.g. "row 3: seed must be a whole number").
         """
-        from ..service import read_prompts
+        from ..prompts import read_prompts
 
         rows, problems = read_prompts(prompts or "", files=False)  # no paths on the server over the API
         if not rows:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..errors import StudioError
-from ..service import SEEDS_RANGE, read_prompts
+from ..prompts import SEEDS_RANGE, read_prompts
 from .relay import Shared, owner, visible
 
 if TYPE_CHECKING:

@@ -18,12 +18,12 @@ from .. import sizing
 from ..errors import StudioError
 from ..events import Failed
 from ..render import RenderRequest
-from ..sound import read_soundtrack
 from .batch_panel import BatchPanel, build_batch_panel, wire_batch_panel
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .live import wire_live
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, owner, take_markdown, visible
+from .soundtrack_input import build_soundtrack_input, wire_soundtrack_input
 
 if TYPE_CHECKING:
     from ..studio import Studio
@@ -244,15 +244,7 @@ def _layout(studio: Studio, shared: Shared) -> StudioTab:
                 container=False,
             )
             image = _first_frame_input()
-            with gr.Row(visible=mset.has_audio) as soundtrack_row:
-                soundtrack = gr.File(
-                    label="Soundtrack (optional): the picture follows it",
-                    file_types=["audio", "video"],
-                    elem_id="soundtrack",
-                    height=90,
-                    scale=3,
-                )
-                soundtrack_start = gr.Number(value=0.0, minimum=0, label="Start at (s)", scale=1, min_width=90)
+            soundtrack_row, soundtrack, soundtrack_start = build_soundtrack_input(mset.has_audio)
             strip = build_keyframe_strip()
             with gr.Accordion("Video to video: restyle or re-time a clip", open=False):
                 source_video = gr.Video(label="Source video", sources=["upload"], elem_id="source-video", height=160)
@@ -502,17 +494,4 @@ def _wire_settings(shared: Shared, tab: StudioTab) -> None:
         trigger(
             frames_note, [tab.seconds, tab.fps], [tab.frames_info], api_visibility="private", concurrency_limit=None
         )
-
-    def follow_soundtrack(path, start):  # Duration follows an uploaded soundtrack (to its maximum); sound on
-        if not path:
-            return gr.update(), gr.update()
-        track = visible(lambda: read_soundtrack(path, float(start or 0)))
-        return gr.update(value=round(min(track.seconds, shared.max_seconds), 1)), True
-
-    for trigger in (tab.soundtrack.upload, tab.soundtrack_start.submit):
-        trigger(
-            follow_soundtrack,
-            [tab.soundtrack, tab.soundtrack_start],
-            [tab.seconds, tab.sound],
-            api_visibility="private",
-        )
+    wire_soundtrack_input(shared, tab)
