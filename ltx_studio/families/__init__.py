@@ -70,6 +70,19 @@ class DenoiseJob:
     reference: Any = None  # conditions.Condition: an IC-LoRA control video (LTX-2), at this size
     lock: Any = None  # lock.Lock: latent frames held clean (audio-to-video, video-to-audio, retake)
 
+    def call_basics(self) -> dict:
+        """The arguments both families' condition pipelines take alike: the encoded prompt, size and length."""
+        return {
+            "prompt_embeds": self.prompt.embeds,
+            "prompt_attention_mask": self.prompt.mask,
+            "negative_prompt_embeds": self.prompt.negative_embeds,
+            "negative_prompt_attention_mask": self.prompt.negative_mask,
+            "width": self.width,
+            "height": self.height,
+            "num_frames": self.frames,
+            "frame_rate": self.fps,
+        }
+
 
 def get_family(name: str):
     """The adapter for a family name from the variants registry."""

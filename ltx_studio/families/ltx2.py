@@ -255,14 +255,7 @@ class LTX2Family:
             video, audio = pipe(
                 **extra,
                 conditions=conditions or None,
-                prompt_embeds=job.prompt.embeds,
-                prompt_attention_mask=job.prompt.mask,
-                negative_prompt_embeds=job.prompt.negative_embeds,
-                negative_prompt_attention_mask=job.prompt.negative_mask,
-                width=job.width,
-                height=job.height,
-                num_frames=job.frames,
-                frame_rate=job.fps,
+                **job.call_basics(),
                 num_inference_steps=steps,
                 sigmas=sigmas,
                 # Every guidance value is passed: the call's defaults (CFG 3, STG 1, audio CFG 7) are Pro's.
