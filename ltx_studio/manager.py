@@ -24,8 +24,9 @@ import torch
 from . import loras, tiny
 from .errors import BadInput, StudioError, WeightsMissing
 from .families import get_family
+from .levers import torchao_fp8_here, with_levers
 from .placement import place_shared, place_transformer, set_vae_tiling
-from .policy import MemoryPolicy, choose_policy, detect_device, detect_host_memory, torchao_fp8_here, with_levers
+from .policy import MemoryPolicy, choose_policy, detect_device, detect_host_memory
 from .variants import OPTIONAL_COMPONENTS, ModelSet, Source
 
 ProgressFn = Callable[[str, float], None]

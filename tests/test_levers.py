@@ -9,8 +9,8 @@ import pytest
 
 from ltx_studio.cli import main
 from ltx_studio.errors import BadInput
+from ltx_studio.levers import Levers, default_levers, gpu_class, levers_file, save_levers
 from ltx_studio.manager import PipelineManager
-from ltx_studio.policy import Levers, default_levers, gpu_class, levers_file, save_levers
 
 
 @pytest.fixture

@@ -9,16 +9,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ltx_studio.levers import Levers, with_levers
 from ltx_studio.policy import (
     ACTIVATION_HEADROOM,
     ENCODE_HEADROOM,
     FP8_FRACTION,
     GIB,
-    Levers,
     MemoryPolicy,
     activation_bytes,
     choose_policy,
-    with_levers,
 )
 
 # (shared parts other than the text encoder, largest transformer, text encoder), bytes in bf16

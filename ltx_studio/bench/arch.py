@@ -141,7 +141,7 @@ def arch_bench(args: argparse.Namespace) -> dict:
     """
     import os
 
-    from ..policy import levers_file
+    from ..levers import levers_file
 
     save_to = levers_file()  # measured levers are for this machine: they go to the real cache
     previous = os.environ.get("LTX_STUDIO_CACHE")

@@ -125,7 +125,7 @@ def choose_levers(
     count are then measured together and kept together only if that is safe and faster than the
     best single one.
     """
-    from ..policy import Levers, gpu_class, save_levers
+    from ..levers import Levers, gpu_class, save_levers
 
     base_label = configs[0][0]
     results += run(f"{base_label} again", configs[0][1])
