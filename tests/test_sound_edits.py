@@ -50,6 +50,7 @@ def test_a_soundtrack_drives_the_picture_and_the_mp4_carries_it_as_given(studio,
     given, _ = sound.read_soundtrack(track).waveform, None
     decoded, rate = media.read_audio(take.path("video"))
     assert rate == 44100 and correlation(decoded, given) > 0.99  # after AAC
+    assert abs(decoded.shape[1] / rate - take.frames / take.fps) < 0.05  # the sound lasts as long as the picture
     record = take.settings["soundtrack"]
     assert record["file"] == "beat.wav" and record["start"] == 0.0 and not record["cut"]
     assert len(record["sha256"]) == 64
