@@ -30,6 +30,13 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[0, :n], b[0, :n])[0, 1])
 
 
+# A take's own sound after AAC twice (its mp4, then the edit's) correlates ~0.95 with itself; how far
+# under depends on the machine's encoder (0.9499 was seen on a fresh CI machine). A sound made anew
+# correlates ~0 with it, so 0.8 tells the two apart with room on both sides; where the latents are
+# held too, the tests also assert them exactly.
+SAME_SOUND_AFTER_AAC_TWICE = 0.8
+
+
 def mean_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=(1, 2, 3))
 
@@ -175,7 +182,7 @@ def test_a_retake_changes_the_segment_and_keeps_the_rest(studio):
     a, rate = media.read_audio(source.path("video"))
     b, _ = media.read_audio(take.path("video"))
     head = slice(0, round(record["start"] * rate) - int(0.05 * rate))
-    assert np.corrcoef(a[0, head], b[0, head])[0, 1] > 0.95
+    assert np.corrcoef(a[0, head], b[0, head])[0, 1] > SAME_SOUND_AFTER_AAC_TWICE
     old, new = load_latents(source).audio, load_latents(take).audio  # 25 latent steps per second
     inside = slice(int(record["start"] * 25), int(record["end"] * 25))
     assert np.allclose(old[:, :, : inside.start], new[:, :, : inside.start])
@@ -195,7 +202,8 @@ def test_retake_video_only_keeps_the_sound_and_audio_only_keeps_the_picture(stud
     video = studio.retake(source.id, 0.3, 0.7, what="video", seed=1)
     b, _ = media.read_audio(video.path("video"))
     n = min(a.shape[1], b.shape[1])
-    assert np.corrcoef(a[0, :n], b[0, :n])[0, 1] > 0.95  # the whole sound is the source's
+    assert np.corrcoef(a[0, :n], b[0, :n])[0, 1] > SAME_SOUND_AFTER_AAC_TWICE  # the whole sound is the source's
+    assert np.array_equal(load_latents(video).audio, load_latents(source).audio)  # held exactly, not made anew
     audio = studio.retake(source.id, 0.3, 0.7, what="audio", seed=1)
     assert np.allclose(load_latents(audio).video, load_latents(source).video)  # the picture held whole
     assert audio.settings["retake"]["what"] == "audio"
@@ -321,7 +329,7 @@ def test_an_extension_of_a_soundtrack_take_carries_on_from_its_sound(studio, tmp
     b, rate = media.read_audio(longer.path("video"))
     assert abs(b.shape[1] / rate - 33 / 24) < 0.05  # one rate all through: the new part is not stretched
     head = slice(0, int(0.9 * rate))
-    assert np.corrcoef(a[0, head], b[0, head])[0, 1] > 0.95
+    assert np.corrcoef(a[0, head], b[0, head])[0, 1] > SAME_SOUND_AFTER_AAC_TWICE
 
 
 def test_the_clip_holds_the_whole_soundtrack_rounded_up_to_the_frame_grid(studio, tmp_path):
