@@ -8,8 +8,8 @@ import sys
 import threading
 import time
 
-from .cli import OneLineParser, quiet_libraries
-from .errors import StudioError
+from .core.commandline import OneLineParser, quiet_libraries
+from .core.errors import StudioError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     quiet_libraries()
     try:
+        from .jobs.workers import parse_devices
         from .studio import Studio
-        from .ui import launch
-        from .workers import parse_devices
+        from .ui.page import launch
 
         devices = parse_devices(args.devices)  # a bad device is one line, before anything loads
         studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=args.outputs)
         if args.parallel_final is not None:
-            from .parallel import check_parallel_final
+            from .jobs.parallel import check_parallel_final
 
             if devices or args.ray:
                 raise StudioError("--parallel-final goes without --devices and --ray (it uses the GPUs itself)")

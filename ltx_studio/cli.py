@@ -11,8 +11,8 @@ import json
 import os
 import sys
 
-from .commandline import EXIT_BAD_INPUT, OneLineParser, quiet_libraries
-from .errors import StudioError
+from .core.commandline import EXIT_BAD_INPUT, OneLineParser, quiet_libraries
+from .core.errors import StudioError
 
 
 def _common(parser: argparse.ArgumentParser, *, variants_flag: bool = True) -> None:
@@ -166,7 +166,7 @@ def _print(args, data, text: str) -> None:
 
 
 def _progress_printer(args):
-    from .events import Progress
+    from .core.events import Progress
 
     if args.quiet:
         return None
@@ -197,8 +197,8 @@ def _studio(args):
 
 
 def _request(args, variant: str | None):
-    from .conditions import parse_keyframe
-    from .render import RenderRequest
+    from .render.conditions import parse_keyframe
+    from .render.plan import RenderRequest
 
     return RenderRequest(
         prompt=args.prompt,
@@ -289,7 +289,7 @@ def cmd_batch(args) -> int:
     --json prints one JSON line per take as it lands; a terminal shows a progress bar."""
     from pathlib import Path
 
-    from .prompts import read_prompts
+    from .render.prompts import read_prompts
 
     rows, problems = None, []
     if args.prompts:
@@ -313,7 +313,7 @@ def cmd_batch(args) -> int:
     bar = _Bar(len(requests), enabled=not args.quiet and sys.stderr.isatty())
 
     def on_event(event) -> None:
-        from .events import Progress, TakeDone
+        from .core.events import Progress, TakeDone
 
         if isinstance(event, TakeDone):
             bar.done(event.take)
@@ -366,9 +366,9 @@ class _Bar:
 def cmd_jobs(args) -> int:
     """The queue of the studio serving this outputs folder: read from its database; a cancel is
     asked for through it (a queued job never runs; the server stops a running one after its step)."""
-    from .errors import BadInput
-    from .jobs import JobQueue, describe
-    from .takes import TakeStore
+    from .core.errors import BadInput
+    from .jobs.queue import JobQueue, describe
+    from .library.takes import TakeStore
 
     jobs = JobQueue(TakeStore(_outputs(args)))
     if args.action == "list":
@@ -393,8 +393,8 @@ def cmd_enhance(args) -> int:
 
 
 def cmd_takes(args) -> int:
-    from .errors import BadInput
-    from .takes import TakeStore
+    from .core.errors import BadInput
+    from .library.takes import TakeStore
 
     store = TakeStore(_outputs(args))
     if args.action == "list":
@@ -416,7 +416,7 @@ def cmd_takes(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from . import models
+    from .models import download as models
 
     if args.action == "list":
         data = models.describe_sets(args.variants_file)

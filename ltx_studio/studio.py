@@ -19,15 +19,17 @@ from pathlib import Path
 
 import torch
 
-from . import loras, sizing
-from .errors import BadInput, Cancelled, StudioError, WeightsMissing
-from .events import CancelToken, Event, EventSink, Failed, Progress
-from .live import LiveMixin
-from .manager import PipelineManager, default_model_set_name, is_on_disk, required_components
-from .render import RenderRequest, denoise_job, load_latents, plan_from_take, plan_render, render_take
-from .service import JobsMixin, QueuedJob
-from .takes import Take, TakeStore
-from .variants import ModelSet, load_registry, model_set
+from .core import sizing
+from .core.errors import BadInput, Cancelled, StudioError, WeightsMissing
+from .core.events import CancelToken, Event, EventSink, Failed, Progress
+from .jobs.live import LiveMixin
+from .jobs.service import JobsMixin, QueuedJob
+from .library.takes import Take, TakeStore
+from .models import loras
+from .models.manager import PipelineManager, default_model_set_name, is_on_disk, required_components
+from .models.variants import ModelSet, load_registry, model_set
+from .render.plan import RenderRequest, plan_from_take, plan_render
+from .render.story import denoise_job, load_latents, render_take
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -328,21 +330,21 @@ class Studio(JobsMixin, LiveMixin):
         cancel: CancelToken | None = None,
     ) -> Take:
         """Continue a take by `seconds` (before its start with `backward`): a new take of the joined clip."""
-        from .extend import extend_take
+        from .render.extend import extend_take
 
         return extend_take(self, take_id, seconds, prompt=prompt, backward=backward, on_event=on_event, cancel=cancel)
 
     def retake(self, take_id: str, start: float, end: float, *, prompt=None, what="both", seed=-1, on_event=None,
                cancel=None) -> Take:  # fmt: skip
         """Regenerate seconds [start, end) of a take (`what`: both, video or audio); the rest is the source's."""
-        from .edits import retake_take
+        from .render.edits import retake_take
 
         return retake_take(self, take_id, start, end, prompt=prompt, what=what, seed=seed, on_event=on_event,
                            cancel=cancel)  # fmt: skip
 
     def soundtrack(self, source: str, *, prompt=None, seed=-1, on_event=None, cancel=None, files=True) -> Take:
         """A soundtrack for a silent clip (a take id or, with `files`, a video file): a new take, the same picture."""
-        from .edits import soundtrack_take
+        from .render.edits import soundtrack_take
 
         return soundtrack_take(self, source, prompt=prompt, seed=seed, on_event=on_event, cancel=cancel, files=files)
 
@@ -373,8 +375,8 @@ class Studio(JobsMixin, LiveMixin):
         Returns {"prompt": typed, "enhanced": rewritten}; same seed, same text. With a first frame the
         image-to-video system prompt is used. LTX-Video sets have no enhancer (BadInput).
         """
-        from .media import load_image
-        from .plan import MAX_PROMPT_CHARS, MAX_SEED, _number
+        from .library.media import load_image
+        from .render.plan import MAX_PROMPT_CHARS, MAX_SEED, _number
 
         prompt = (prompt or "").strip()
         if not prompt:

@@ -66,7 +66,7 @@ def studio_cache(tmp_path_factory):
     os.environ["LTX_STUDIO_CACHE"] = str(cache)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    from ltx_studio.cli import quiet_libraries
+    from ltx_studio.core.commandline import quiet_libraries
 
     quiet_libraries()
     return cache
@@ -74,7 +74,7 @@ def studio_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def registry():
-    from ltx_studio.variants import load_registry
+    from ltx_studio.models.variants import load_registry
 
     return load_registry()
 
@@ -87,7 +87,7 @@ def demo(registry):
 @pytest.fixture(scope="session")
 def shared_manager(demo):
     """One real PipelineManager over the demo set, shared by tests that don't count loads."""
-    from ltx_studio.manager import PipelineManager
+    from ltx_studio.models.manager import PipelineManager
 
     return PipelineManager(demo)
 
@@ -114,7 +114,7 @@ def free_port() -> int:
 def served(tmp_path_factory, shared_manager):
     """The real app (ui.launch) serving a Studio over a fresh outputs folder: (studio, url)."""
     from ltx_studio.studio import Studio
-    from ltx_studio.ui import launch
+    from ltx_studio.ui.page import launch
 
     studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("served"), manager=shared_manager)
     port = free_port()
@@ -151,7 +151,7 @@ def armed_pickle(path: Path, marker: Path) -> Path:
 
 def small(**changes):
     """A small, quick request: 96x64, 9 frames."""
-    from ltx_studio.render import RenderRequest
+    from ltx_studio.render.plan import RenderRequest
 
     base = dict(prompt="a cat walks on the street", width=96, height=64, frames=9, seed=7)
     base.update(changes)
@@ -166,7 +166,7 @@ def same_picture(first, second) -> bool:
     from PIL import Image
     from safetensors.torch import load_file
 
-    from ltx_studio import media
+    from ltx_studio.library import media
 
     latents = [load_file(str(t.path("latents")))["latents"] for t in (first, second)]
     posters = [np.asarray(Image.open(t.path("poster"))) for t in (first, second)]

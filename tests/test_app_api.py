@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import FIRST_FRAMES
 
-from ltx_studio import media
+from ltx_studio.library import media
 
 
 def test_draft_compare_and_upscale_through_the_api(served, client):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from ltx_studio import faults
 from ltx_studio.cli import main
+from ltx_studio.core import faults
 
 SMALL = ("--width", "96", "--height", "64", "--frames", "9")
 
@@ -49,7 +49,8 @@ def test_every_row_prints_each_sides_spread_and_the_ratio_of_medians(capsys):
 def test_the_bare_call_gets_the_arguments_the_studio_gives_the_pipeline(studio):
     """Both pipeline calls recorded as the pipeline saw them (defaults included): equal, and built from the plan."""
     from ltx_studio.bench.baseline import bare_latents, differences, recorded_calls
-    from ltx_studio.render import RenderRequest, load_latents, plan_render
+    from ltx_studio.render.plan import RenderRequest, plan_render
+    from ltx_studio.render.story import load_latents
 
     request = RenderRequest(prompt="a red rocket flies over the sea", width=96, height=64, frames=9, seed=3)
     plan = plan_render(request, studio.model_set)
@@ -124,8 +125,8 @@ def test_markdown_tables_say_where_they_came_from(capsys):
 
 
 def test_previews_still_arrive_every_step_on_the_cpu(studio):
-    from ltx_studio.events import Preview
-    from ltx_studio.render import RenderRequest
+    from ltx_studio.core.events import Preview
+    from ltx_studio.render.plan import RenderRequest
 
     previews = []
     take = studio.render(
@@ -137,7 +138,7 @@ def test_previews_still_arrive_every_step_on_the_cpu(studio):
 
 
 def test_step_previews_hand_cpu_estimates_straight_on():
-    from ltx_studio.preview import StepPreviews
+    from ltx_studio.models.preview import StepPreviews
 
     seen = []
     previews = StepPreviews(seen.append)

@@ -61,7 +61,7 @@ WATCH_PREVIEW = """
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, shared_manager):
     from ltx_studio.studio import Studio
-    from ltx_studio.ui import launch
+    from ltx_studio.ui.page import launch
 
     studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("browser"), manager=shared_manager)
     port = free_port()
@@ -227,7 +227,7 @@ def test_first_and_last_keyframes_then_extend_in_a_real_browser(browser, app_url
 def test_restyle_a_short_mp4_in_a_real_browser(browser, app_url, tmp_path):
     import numpy as np
 
-    from ltx_studio import media
+    from ltx_studio.library import media
 
     clip = tmp_path / "clip.mp4"
     media.write_mp4(

@@ -7,7 +7,7 @@ import pytest
 from conftest import small
 from test_browser import browser  # noqa: F401 - the module's Chromium, shared
 
-from ltx_studio import faults
+from ltx_studio.core import faults
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import sys
 import pytest
 from conftest import ROOT, small
 
-from ltx_studio import loras
-from ltx_studio.errors import BadInput, WeightsMissing
-from ltx_studio.render import load_latents, plan_from_take
+from ltx_studio.core.errors import BadInput, WeightsMissing
+from ltx_studio.models import loras
+from ltx_studio.render.plan import plan_from_take
+from ltx_studio.render.story import load_latents
 
 
 def test_a_camera_move_changes_the_frames_is_recorded_and_its_lora_is_read_once(studio):
@@ -30,7 +31,7 @@ def test_a_camera_move_changes_the_frames_is_recorded_and_its_lora_is_read_once(
 
 
 def test_camera_moves_refuse_in_one_line(studio, registry):
-    from ltx_studio.camera import camera_lora
+    from ltx_studio.models.camera import camera_lora
 
     with pytest.raises(BadInput, match=r"^unknown camera move 'zoom' \(choose from: dolly-in, dolly-out, "):
         studio.render(small(camera="zoom"))
@@ -66,7 +67,7 @@ def test_ltx2_19b_camera_moves_are_the_lightricks_loras_it_was_trained_with(regi
     and is the usual one-line error with its download command before."""
     from huggingface_hub import constants
 
-    from ltx_studio.camera import NAMES, camera_lora
+    from ltx_studio.models.camera import NAMES, camera_lora
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     mset = registry["ltx2-19b"]

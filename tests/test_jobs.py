@@ -13,10 +13,10 @@ import time
 import pytest
 from conftest import FIRST_FRAMES, ROOT, free_port, small
 
-from ltx_studio.errors import BadInput
-from ltx_studio.events import TakeDone
-from ltx_studio.jobs import JobQueue
-from ltx_studio.takes import TakeStore
+from ltx_studio.core.errors import BadInput
+from ltx_studio.core.events import TakeDone
+from ltx_studio.jobs.queue import JobQueue
+from ltx_studio.library.takes import TakeStore
 
 
 def wait_for(condition, timeout=60.0, what="the condition"):
@@ -85,7 +85,7 @@ def test_a_batch_of_four_seeds_encodes_the_prompt_once_and_tags_each_take(studio
 
 
 def test_a_csv_batch_names_its_bad_rows_and_runs_the_rest(studio, tmp_path):
-    from ltx_studio.prompts import read_prompts
+    from ltx_studio.render.prompts import read_prompts
 
     (tmp_path / "frame.png").write_bytes((FIRST_FRAMES / "coffee.png").read_bytes())
     text = (

@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from ltx_studio.cli import main
-from ltx_studio.errors import BadInput
-from ltx_studio.levers import Levers, default_levers, gpu_class, levers_file, save_levers
-from ltx_studio.manager import PipelineManager
+from ltx_studio.core.errors import BadInput
+from ltx_studio.models.levers import Levers, default_levers, gpu_class, levers_file, save_levers
+from ltx_studio.models.manager import PipelineManager
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_a_compiled_transformer_compiles_once_per_process_for_every_size(own_cac
     """
     from torch._dynamo.utils import counters
 
-    from ltx_studio.render import RenderRequest
+    from ltx_studio.render.plan import RenderRequest
     from ltx_studio.studio import Studio
 
     monkeypatch.setenv("LTX_STUDIO_COMPILE", "1")

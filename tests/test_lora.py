@@ -14,10 +14,11 @@ import torch
 from conftest import armed_pickle, small
 from safetensors.torch import load_file, save_file
 
-from ltx_studio import loras, media
 from ltx_studio.cli import main
-from ltx_studio.errors import BadInput
-from ltx_studio.manager import PipelineManager, resolve
+from ltx_studio.core.errors import BadInput
+from ltx_studio.library import media
+from ltx_studio.models import loras
+from ltx_studio.models.manager import PipelineManager, resolve
 from ltx_studio.studio import Studio
 from ltx_studio.ui.lora_picker import lora_values
 from ltx_studio.ui.relay import take_markdown

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import FIRST_FRAMES, same_picture, small
 
-from ltx_studio import media
+from ltx_studio.library import media
 
 
 def sound_of(path) -> np.ndarray:
@@ -76,7 +76,7 @@ def test_enhance_rewrites_the_idea_the_same_way_for_the_same_seed(studio):
 
 
 def test_enhance_refuses_empty_prompts_and_ltxv_sets(studio, tmp_path, shared_manager):
-    from ltx_studio.errors import BadInput
+    from ltx_studio.core.errors import BadInput
     from ltx_studio.studio import Studio
 
     with pytest.raises(BadInput, match="needs a prompt"):
@@ -137,7 +137,7 @@ def test_models_list_shows_each_variants_sizes_and_frame_limit(capsys):
 
 def test_the_page_enhances_a_prompt_and_the_draft_records_both_prompts(client, served):
     """Through the page's API: Enhance fills the prompt box; a draft of the enhanced text keeps the typed idea."""
-    from ltx_studio.render import RenderRequest
+    from ltx_studio.render.plan import RenderRequest
 
     studio, _ = served
     enhanced = client.predict(prompt_text="a cat on a wall", image_path=None, seed_value=4, api_name="/enhance")
@@ -196,8 +196,8 @@ def test_a_lightricks_single_file_loads_as_the_transformer_of_its_repo(tmp_path,
     diffusers' own conversion; the VAE and text-projection tensors beside it are not read."""
     from huggingface_hub import constants
 
-    from ltx_studio.families.ltx2 import LTX2Family
-    from ltx_studio.tiny_ltx2 import build_transformer
+    from ltx_studio.models.families.ltx2 import LTX2Family
+    from ltx_studio.models.tiny_ltx2 import build_transformer
 
     hub = tmp_path / "hub"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))

@@ -6,14 +6,15 @@ from __future__ import annotations
 import pytest
 from conftest import small
 
-from ltx_studio import media, sizing
-from ltx_studio.errors import BadInput
-from ltx_studio.variants import parse_registry
+from ltx_studio.core import sizing
+from ltx_studio.core.errors import BadInput
+from ltx_studio.library import media
+from ltx_studio.models.variants import parse_registry
 
 
 @pytest.fixture(scope="module")
 def studio25(tmp_path_factory, registry):
-    from ltx_studio.manager import PipelineManager
+    from ltx_studio.models.manager import PipelineManager
     from ltx_studio.studio import Studio
 
     manager = PipelineManager(registry["demo-ltx25"])
@@ -115,8 +116,8 @@ def test_the_studio_switches_model_sets_and_keeps_every_take(tmp_path, registry)
 def test_a_large_diffusion_decode_on_a_cpu_falls_back_to_the_vae_and_says_so(tmp_path):
     """On a CPU the diffusion decoder's attention runs unfused: past its budget the VAE decodes (a
     Pro re-render at full size once took more than 24 GB and the process with it)."""
-    from ltx_studio.families.diffusion_decoder import CPU_DIFFUSION_DECODE_MAX
-    from ltx_studio.render import RenderRequest
+    from ltx_studio.models.families.diffusion_decoder import CPU_DIFFUSION_DECODE_MAX
+    from ltx_studio.render.plan import RenderRequest
     from ltx_studio.studio import Studio
 
     studio = Studio(model_set_name="demo-ltx25", outputs=tmp_path)

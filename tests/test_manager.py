@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import small
 
-from ltx_studio.errors import WeightsMissing
-from ltx_studio.manager import PipelineManager, parameter_bytes
-from ltx_studio.policy import MemoryPolicy
+from ltx_studio.core.errors import WeightsMissing
+from ltx_studio.models.manager import PipelineManager, parameter_bytes
+from ltx_studio.models.policy import MemoryPolicy
+from ltx_studio.models.variants import load_registry
 from ltx_studio.studio import Studio
-from ltx_studio.variants import load_registry
 
 
 def transformer_loads(manager, variant):
@@ -74,7 +74,7 @@ def test_two_threads_asking_for_the_same_variant_load_it_once(demo):
 
 
 def test_a_local_folder_loads_through_the_same_code_as_a_hub_repo(tmp_path):
-    from ltx_studio.tiny import ensure_demo_set
+    from ltx_studio.models.tiny import ensure_demo_set
 
     folder = ensure_demo_set()
     text = f"""
@@ -100,7 +100,7 @@ max_frames = 17
 
 
 def missing_set(tmp_path, transformer: str):
-    from ltx_studio.tiny import ensure_demo_set
+    from ltx_studio.models.tiny import ensure_demo_set
 
     folder = ensure_demo_set()
     path = tmp_path / "variants.toml"
@@ -156,15 +156,15 @@ def test_load_progress_is_reported(demo):
 def test_weights_that_are_there_but_broken_are_reported_as_such_not_as_missing(tmp_path):
     import shutil
 
-    from ltx_studio.errors import StudioError
-    from ltx_studio.tiny import ensure_demo_set
+    from ltx_studio.core.errors import StudioError
+    from ltx_studio.models.tiny import ensure_demo_set
 
     copy = tmp_path / "demo-copy"
     shutil.copytree(ensure_demo_set(), copy)
     for weights in (copy / "transformer-fast").glob("*.safetensors"):
         weights.write_bytes(b"not a safetensors file")
     registry_file = tmp_path / "variants.toml"
-    shipped = (Path(__file__).resolve().parent.parent / "ltx_studio" / "variants.toml").read_text()
+    shipped = (Path(__file__).resolve().parent.parent / "ltx_studio" / "models" / "variants.toml").read_text()
     registry_file.write_text(shipped.replace('repo = "tiny:ltxv"', f'repo = "{copy}"'))
     manager = PipelineManager(load_registry(registry_file)["demo-ltxv"])
 
@@ -175,8 +175,8 @@ def test_weights_that_are_there_but_broken_are_reported_as_such_not_as_missing(t
 
 
 def test_a_bad_device_setting_is_a_clear_error(monkeypatch):
-    from ltx_studio.errors import BadInput
-    from ltx_studio.policy import detect_device
+    from ltx_studio.core.errors import BadInput
+    from ltx_studio.models.policy import detect_device
 
     monkeypatch.setenv("LTX_STUDIO_DEVICE", "warp-drive")
     with pytest.raises(BadInput, match="not a device"):
@@ -184,7 +184,7 @@ def test_a_bad_device_setting_is_a_clear_error(monkeypatch):
 
 
 def test_speed_levers_from_the_environment_apply_once_per_transformer(demo, monkeypatch):
-    from ltx_studio.errors import BadInput
+    from ltx_studio.core.errors import BadInput
 
     monkeypatch.setenv("LTX_STUDIO_ATTENTION", "native")
     manager = PipelineManager(demo)
@@ -200,8 +200,8 @@ def test_speed_levers_from_the_environment_apply_once_per_transformer(demo, monk
 def test_a_half_downloaded_sharded_model_is_not_on_disk(tmp_path):
     import json
 
-    from ltx_studio.manager import is_on_disk
-    from ltx_studio.variants import Source
+    from ltx_studio.models.manager import is_on_disk
+    from ltx_studio.models.variants import Source
 
     folder = tmp_path / "repo" / "text_encoder"
     folder.mkdir(parents=True)
@@ -240,7 +240,7 @@ def test_between_prompts_the_text_encoder_waits_on_the_cpu_and_visits_for_a_new_
 
 
 def test_a_small_card_plan_runs_fp8_layerwise_weights_with_group_offload_and_a_streamed_text_encoder(demo, tmp_path):
-    from ltx_studio.errors import BadInput
+    from ltx_studio.core.errors import BadInput
 
     manager = PipelineManager(demo, policy=cpu_policy(offload="group", weights="fp8-layerwise", text_encoder="stream"))
     studio = Studio(model_set_name="demo", outputs=tmp_path, manager=manager)

@@ -15,7 +15,7 @@ TOOLS = {"draft", "upscale", "compare", "extend", "retake", "soundtrack", "batch
 @pytest.fixture(scope="module")
 def mcp_url(tmp_path_factory, shared_manager):
     from ltx_studio.studio import Studio
-    from ltx_studio.ui import launch
+    from ltx_studio.ui.page import launch
 
     studio = Studio(model_set_name="demo", outputs=tmp_path_factory.mktemp("mcp"), manager=shared_manager)
     port = free_port()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltx_studio.levers import Levers, with_levers
-from ltx_studio.policy import (
+from ltx_studio.models.levers import Levers, with_levers
+from ltx_studio.models.policy import (
     ACTIVATION_HEADROOM,
     ENCODE_HEADROOM,
     FP8_FRACTION,

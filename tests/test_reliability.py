@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from conftest import FIRST_FRAMES, ROOT, armed_pickle, free_port, small
 
-from ltx_studio import faults, media
-from ltx_studio.errors import StudioError
-from ltx_studio.events import Progress
-from ltx_studio.takes import TakeStore
+from ltx_studio.core import faults
+from ltx_studio.core.errors import StudioError
+from ltx_studio.core.events import Progress
+from ltx_studio.library import media
+from ltx_studio.library.takes import TakeStore
 
 # --- files that are not what they claim --------------------------------------------------------
 
@@ -147,7 +148,7 @@ def test_many_clients_at_once_each_finish_or_hear_the_queue_is_full_and_no_take_
     from gradio_client.utils import QueueError
 
     from ltx_studio.studio import Studio
-    from ltx_studio.ui import QUEUE_SIZE, launch
+    from ltx_studio.ui.page import QUEUE_SIZE, launch
 
     studio = Studio(model_set_name="demo", outputs=tmp_path / "out", manager=shared_manager)
     port = free_port()
@@ -187,7 +188,7 @@ def test_many_clients_at_once_each_finish_or_hear_the_queue_is_full_and_no_take_
 @pytest.fixture
 def fresh_studio(tmp_path, demo):
     """A Studio with its own manager: out-of-memory handling changes the manager's policy."""
-    from ltx_studio.manager import PipelineManager
+    from ltx_studio.models.manager import PipelineManager
     from ltx_studio.studio import Studio
 
     return Studio(model_set_name="demo", outputs=tmp_path / "outputs", manager=PipelineManager(demo))
@@ -365,7 +366,7 @@ def test_auth_protects_the_page_and_the_api(tmp_path, shared_manager):
     from gradio_client.exceptions import AuthenticationError
 
     from ltx_studio.studio import Studio
-    from ltx_studio.ui import launch
+    from ltx_studio.ui.page import launch
 
     studio = Studio(model_set_name="demo", outputs=tmp_path / "out", manager=shared_manager)
     port = free_port()
@@ -417,9 +418,9 @@ def test_the_studio_binds_locally_and_warns_when_exposed_without_a_password():
 
 
 def test_pickle_weights_are_refused_never_unpickled(tmp_path):
-    from ltx_studio.manager import PipelineManager
-    from ltx_studio.tiny import ensure_demo_set
-    from ltx_studio.variants import load_registry
+    from ltx_studio.models.manager import PipelineManager
+    from ltx_studio.models.tiny import ensure_demo_set
+    from ltx_studio.models.variants import load_registry
 
     marker = tmp_path / "ran"
     demo = ensure_demo_set(family="ltx2") / "transformer-fast"

@@ -10,9 +10,9 @@ from conftest import FIRST_FRAMES, same_picture, small
 from PIL import Image
 from safetensors.torch import load_file
 
-from ltx_studio import media
-from ltx_studio.errors import BadInput, Cancelled
-from ltx_studio.events import CancelToken, Preview, Progress
+from ltx_studio.core.errors import BadInput, Cancelled
+from ltx_studio.core.events import CancelToken, Preview, Progress
+from ltx_studio.library import media
 
 
 def test_text_to_video_writes_a_playable_mp4_with_the_right_frames_and_size(studio):

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from test_cli import cli
 
-from ltx_studio import media, sound
-from ltx_studio.errors import BadInput
-from ltx_studio.render import RenderRequest, load_latents
+from ltx_studio.core.errors import BadInput
+from ltx_studio.library import media, sound
+from ltx_studio.render.plan import RenderRequest
+from ltx_studio.render.story import load_latents
 from ltx_studio.studio import Studio
 
 SMALL = {"width": 96, "height": 64}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FIRST_FRAMES, free_port
 
-from ltx_studio import media
+from ltx_studio.library import media
 
 SPACE_NEGATIVE = "worst quality, inconsistent motion, blurry, jittery, distorted"
 DISTILLED_PARAMETERS = [
@@ -29,7 +29,7 @@ def ltxv_client(tmp_path_factory):
     from gradio_client import Client
 
     from ltx_studio.studio import Studio
-    from ltx_studio.ui import launch
+    from ltx_studio.ui.page import launch
 
     studio = Studio(model_set_name="demo-ltxv", outputs=tmp_path_factory.mktemp("served-ltxv"))
     port = free_port()

@@ -7,9 +7,9 @@ import threading
 import pytest
 from conftest import small
 
-from ltx_studio import faults
-from ltx_studio.errors import BadInput
-from ltx_studio.events import Failed, Preview, Progress, TakeDone
+from ltx_studio.core import faults
+from ltx_studio.core.errors import BadInput
+from ltx_studio.core.events import Failed, Preview, Progress, TakeDone
 
 
 def kinds(events):

@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import armed_pickle, small
 
-from ltx_studio.errors import BadInput, StudioError, TakeNotFound
+from ltx_studio.core.errors import BadInput, StudioError, TakeNotFound
+from ltx_studio.library.takes import TakeStore
 from ltx_studio.studio import Studio
-from ltx_studio.takes import TakeStore
 
 
 def test_a_restart_lists_every_take_newest_first(studio):

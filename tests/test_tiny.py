@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ltx_studio import tiny
+from ltx_studio.models import tiny
 
 
 def test_the_demo_set_is_a_diffusers_folder_with_three_transformers_and_an_upsampler():

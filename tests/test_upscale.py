@@ -6,8 +6,8 @@ import pytest
 from conftest import FIRST_FRAMES, small
 from safetensors.torch import load_file
 
-from ltx_studio import media
-from ltx_studio.events import Preview
+from ltx_studio.core.events import Preview
+from ltx_studio.library import media
 
 
 def test_approve_and_upscale_a_draft_the_new_take_is_2x_and_points_at_its_parent(studio):
@@ -55,7 +55,7 @@ def test_re_render_with_pro_at_a_chosen_size(studio):
 
 
 def test_a_draft_too_large_for_2x_says_so_and_points_at_pro(studio):
-    from ltx_studio.errors import BadInput
+    from ltx_studio.core.errors import BadInput
 
     draft = studio.render(small(width=768, height=512))
     with pytest.raises(BadInput, match="too large for a 2x upscale .* Re-render with Pro"):
@@ -66,7 +66,7 @@ def test_a_draft_too_large_for_2x_says_so_and_points_at_pro(studio):
 def test_a_take_from_another_model_set_is_not_upscaled_with_this_one(studio, tmp_path):
     import json
 
-    from ltx_studio.errors import BadInput
+    from ltx_studio.core.errors import BadInput
 
     draft = studio.render(small())
     record = json.loads(draft.path("record").read_text())

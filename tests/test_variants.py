@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ltx_studio import sizing
-from ltx_studio.errors import BadInput
-from ltx_studio.variants import load_registry, parse_registry
+from ltx_studio.core import sizing
+from ltx_studio.core.errors import BadInput
+from ltx_studio.models import variants
+from ltx_studio.models.variants import load_registry, parse_registry
 
 
 def test_the_shipped_registry_has_ltxv_and_demo_with_three_variants(registry):
@@ -23,7 +24,7 @@ def test_the_shipped_registry_has_ltxv_and_demo_with_three_variants(registry):
 
 def test_a_user_file_replaces_a_shipped_set(tmp_path, registry):
     path = tmp_path / "v.toml"
-    shipped = Path(sizing.__file__).with_name("variants.toml").read_text()
+    shipped = Path(variants.__file__).with_name("variants.toml").read_text()
     path.write_text(shipped.replace('label = "Fast (tiny, 1 block)"', 'label = "My fast"'))
     assert load_registry(path)["demo"].variants["fast"].label == "My fast"
 
@@ -93,7 +94,7 @@ def test_ltx2_19b_is_lightricks_ltx2_with_its_distilled_file_and_the_dev_folders
     Lightricks' distilled single file, Pro from the dev transformer folder, refined by the distilled one."""
     from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES, STAGE_2_DISTILLED_SIGMA_VALUES
 
-    from ltx_studio.variants import Source
+    from ltx_studio.models.variants import Source
 
     mset = registry["ltx2-19b"]
     assert mset.family == "ltx2" and mset.has_audio and not mset.is_demo and mset.label == "LTX-2 (19B)"

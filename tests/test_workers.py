@@ -13,9 +13,9 @@ import time
 import pytest
 from conftest import ROOT, small
 
-from ltx_studio import faults
-from ltx_studio.errors import BadInput
-from ltx_studio.workers import parse_devices
+from ltx_studio.core import faults
+from ltx_studio.core.errors import BadInput
+from ltx_studio.jobs.workers import parse_devices
 
 
 @pytest.fixture
@@ -183,8 +183,8 @@ def test_bench_workers_prints_drafts_per_minute_with_one_and_two_workers(capsys)
 def test_a_parallel_final_is_checked_before_anything_runs():
     import torch
 
-    from ltx_studio.families import get_family
-    from ltx_studio.parallel import check_parallel_final
+    from ltx_studio.jobs.parallel import check_parallel_final
+    from ltx_studio.models.families import get_family
 
     for name in ("ltxv", "ltx2"):  # both transformers can split their sequence (diffusers' _cp_plan)
         assert get_family(name).component_class("transformer")._cp_plan

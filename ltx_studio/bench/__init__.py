@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import sys
 
-from ..commandline import EXIT_BAD_INPUT, quiet_libraries
-from ..errors import StudioError
+from ..core.commandline import EXIT_BAD_INPUT, quiet_libraries
+from ..core.errors import StudioError
 from .arch import arch_bench
 from .cli import build_parser, flag_problem, print_figures
 from .studio import studio_bench

@@ -16,18 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .levers import (
-    SAFE_STEP_ERROR,
-    against_reference,
-    apply_step_cache,
-    choose_levers,
-    lever_configs,
-    lever_policy,
-)
+from .levers import SAFE_STEP_ERROR, against_reference, apply_step_cache, choose_levers, lever_configs, lever_policy
 from .measure import PeakRSS, machine_info
 
 if TYPE_CHECKING:
-    from ..variants import ModelSet
+    from ..models.variants import ModelSet
 
 PEAK_BF16_TFLOPS = 790.0  # measured bf16 matmul rate of an H100 (LTX_FACTS)
 
@@ -97,7 +90,7 @@ def build_arch(arch: str, device: str, dtype) -> tuple[dict, object, object]:
     """Shared components and one transformer of an LTX-Video architecture, random weights, built on the device."""
     import torch
 
-    from .. import tiny
+    from ..models import tiny
 
     real = arch != "tiny"
     previous = torch.get_default_dtype()
@@ -126,7 +119,7 @@ def decoded_output(manager, take, sampling) -> tuple:
     with decode noise from a fixed seed, and the latents themselves."""
     import torch
 
-    from ..render import load_latents
+    from ..render.story import load_latents
 
     latents = load_latents(take)
     pipe = manager.get(take.variant)
@@ -141,7 +134,7 @@ def arch_bench(args: argparse.Namespace) -> dict:
     """
     import os
 
-    from ..levers import levers_file
+    from ..models.levers import levers_file
 
     save_to = levers_file()  # measured levers are for this machine: they go to the real cache
     previous = os.environ.get("LTX_STUDIO_CACHE")
@@ -156,7 +149,7 @@ def arch_bench(args: argparse.Namespace) -> dict:
 
 
 def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
-    from ..variants import load_registry
+    from ..models.variants import load_registry
 
     registry = load_registry(args.variants_file)
     mset = registry[ARCHS[args.arch].model_set]
@@ -192,8 +185,8 @@ def run_configuration(
 
     import torch
 
-    from ..manager import PipelineManager
-    from ..render import RenderRequest, plan_render
+    from ..models.manager import PipelineManager
+    from ..render.plan import RenderRequest, plan_render
     from ..studio import Studio
 
     arch = ARCHS[args.arch]

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from ..families import Decoded, Latents
-    from ..render import RenderPlan
+    from ..models.families import Decoded, Latents
+    from ..render.plan import RenderPlan
 
 # Arguments allowed to differ, and why: everything else must be equal for the comparison to stand.
 GPU_TOLERANCE = 1e-3  # relative L2: what run-to-run kernel choices may leave on a GPU (0 is asked on the CPU)
@@ -36,7 +36,7 @@ NOT_COMPARED = {
 
 def check_plan(plan: RenderPlan) -> None:
     """Refuse plans the bare baselines cannot mirror (two stages, a first frame)."""
-    from ..errors import BadInput
+    from ..core.errors import BadInput
 
     if plan.variant.sampling.two_stage or plan.image is not None:
         raise BadInput(
@@ -47,8 +47,8 @@ def check_plan(plan: RenderPlan) -> None:
 
 def max_sequence_length(family: str, pipe) -> int:
     """The prompt length the studio encodes to (T5: 256; Gemma: 1024, or the tokenizer's limit if lower)."""
-    from ..families.ltx2 import LTX2Family
-    from ..families.ltxv import MAX_SEQUENCE_LENGTH
+    from ..models.families.ltx2 import LTX2Family
+    from ..models.families.ltxv import MAX_SEQUENCE_LENGTH
 
     return MAX_SEQUENCE_LENGTH if family == "ltxv" else LTX2Family.max_sequence_length(pipe)
 
@@ -123,7 +123,7 @@ def as_given_sigmas(pipe, family: str, plan: RenderPlan) -> Iterator[None]:
 @torch.no_grad()
 def bare_latents(plan: RenderPlan, family, pipe, generator: torch.Generator) -> Latents:
     """`pipe.encode_prompt`, then one `pipe(...)` with the plan's arguments and `output_type="latent"`."""
-    from ..families import Latents
+    from ..models.families import Latents
 
     name = family.name
     embeds, mask, negative, negative_mask = encode(plan, name, pipe)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..commandline import OneLineParser
+from ..core.commandline import OneLineParser
 from .arch import ARCHS
 from .levers import LEVERS
 from .report import format_arch, format_studio, markdown

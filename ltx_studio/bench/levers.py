@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import BadInput
+from ..core.errors import BadInput
 from .measure import machine_info
 
 LEVERS = ("bf16", "compile", "attention", "fp8", "cache", "tiling")
@@ -45,7 +45,7 @@ def lever_policy(device: str, levers: dict):
     """The memory/speed policy a lever configuration asks for: the studio applies it, not the bench."""
     import torch
 
-    from ..policy import MemoryPolicy
+    from ..models.policy import MemoryPolicy
 
     return MemoryPolicy(
         device,
@@ -125,7 +125,7 @@ def choose_levers(
     count are then measured together and kept together only if that is safe and faster than the
     best single one.
     """
-    from ..levers import Levers, gpu_class, save_levers
+    from ..models.levers import Levers, gpu_class, save_levers
 
     base_label = configs[0][0]
     results += run(f"{base_label} again", configs[0][1])

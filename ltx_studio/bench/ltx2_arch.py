@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import tiny_ltx2
+from ..models import tiny_ltx2
 
 # The LTX-2.3 structure, shared by both sizes: gated attention, prompt modulation of cross-attention,
 # per-modality text projections in the connectors (no caption projection in the transformer), STG.

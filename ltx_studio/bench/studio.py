@@ -39,8 +39,8 @@ from .baseline import (
 from .measure import Samples, interleaved, machine_info
 
 if TYPE_CHECKING:
-    from ..manager import PipelineManager
-    from ..render import RenderPlan, RenderRequest
+    from ..models.manager import PipelineManager
+    from ..render.plan import RenderPlan, RenderRequest
     from ..studio import Studio
 
 CASES = ("overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview", "batch of 8")
@@ -138,10 +138,10 @@ def studio_bench(args: argparse.Namespace) -> dict:
 
 
 def _setup(args: argparse.Namespace) -> StudioSetup:
-    from ..manager import PipelineManager
-    from ..render import RenderRequest, plan_render
+    from ..models.manager import PipelineManager
+    from ..models.variants import load_registry, model_set
+    from ..render.plan import RenderRequest, plan_render
     from ..studio import Studio
-    from ..variants import load_registry, model_set
 
     mset = model_set(load_registry(args.variants_file), args.model_set)
     outputs = Path(tempfile.mkdtemp(prefix="ltx-bench-"))
@@ -166,8 +166,8 @@ def check_same_work(setup: StudioSetup) -> dict:
     latents must be equal, or the overhead rows would compare different work (a StudioError says where)."""
     import torch
 
-    from ..errors import StudioError
-    from ..render import load_latents
+    from ..core.errors import StudioError
+    from ..render.story import load_latents
 
     check_plan(setup.plan)
     manager, family = setup.manager, setup.manager.family
@@ -197,7 +197,7 @@ def check_same_work(setup: StudioSetup) -> dict:
 def _studio_draft(setup: StudioSetup, until_write: bool) -> float:
     """Seconds of one studio draft from the call (validation included) to the start of its file writes, or to
     the stored take. The prompt embedding cache is cleared first: the bare call encodes the prompt too."""
-    from ..events import Progress
+    from ..core.events import Progress
 
     setup.manager.prompt_cache.clear()
     marks: dict[str, float] = {}
@@ -229,7 +229,7 @@ def _overhead_row(setup: StudioSetup) -> Row:
 
 
 def _e2e_row(setup: StudioSetup) -> Row:
-    from .. import media
+    from ..library import media
 
     family, plan = setup.manager.family, setup.plan
 
@@ -268,7 +268,7 @@ def _plain_row(setup: StudioSetup) -> Row:
 
 def _switch_row(setup: StudioSetup) -> Row:
     """A cold load of a transformer (evicted first) vs a switch back to a cached one."""
-    from ..manager import parameter_bytes
+    from ..models.manager import parameter_bytes
 
     manager, current = setup.manager, setup.plan.variant.name
     other = next(name for name in setup.studio.model_set.variants if name != current)
@@ -301,7 +301,7 @@ def _switch_row(setup: StudioSetup) -> Row:
 
 def _prompt_cache_row(setup: StudioSetup) -> Row:
     """The text stage of a render with the prompt embedding cached vs encoded (and both renders' totals)."""
-    from ..render import render_take
+    from ..render.story import render_take
 
     manager, plan, store = setup.manager, setup.plan, setup.studio.store
     totals = {"cached": [], "encoded": []}
@@ -332,7 +332,7 @@ def _prompt_cache_row(setup: StudioSetup) -> Row:
 
 def _preview_row(setup: StudioSetup) -> Row:
     """Seconds per denoising step with the live preview on vs off."""
-    from ..render import render_take
+    from ..render.story import render_take
 
     manager, plan, store = setup.manager, setup.plan, setup.studio.store
     steps = plan.num_steps

@@ -23,7 +23,7 @@ from .measure import machine_info
 def workers_bench(args: argparse.Namespace) -> dict:
     import torch
 
-    from ..render import RenderRequest
+    from ..render.plan import RenderRequest
     from ..studio import Studio
 
     n = args.workers

@@ -16,9 +16,9 @@ import gradio as gr
 import gradio.utils as gradio_utils
 from gradio.data_classes import FileData
 
-from ..errors import BadInput
-from ..render import RenderRequest
-from ..takes import Take
+from ..core.errors import BadInput
+from ..library.takes import Take
+from ..render.plan import RenderRequest
 from .relay import visible
 
 if TYPE_CHECKING:
@@ -292,7 +292,7 @@ def add_endpoints(studio: Studio) -> None:
             the takes' mp4s (URLs), their records (each tagged with its batch), and a line per row that
             was skipped (e.g. "row 3: seed must be a whole number").
         """
-        from ..prompts import read_prompts
+        from ..render.prompts import read_prompts
 
         rows, problems = read_prompts(prompts or "", files=False)  # no paths on the server over the API
         if not rows:
@@ -339,7 +339,7 @@ def safe_loras(items) -> list:
     """A request's LoRAs as an API client may name them: a name in the studio's LoRA folder, a Hub id
     in its cache, or a path to a .safetensors file on the studio's machine (scripts on the same
     machine use those); any other path is refused in the same words, whether or not it exists."""
-    from ..loras import parse
+    from ..models.loras import parse
 
     for item in items or []:
         name, _weight = parse(item)

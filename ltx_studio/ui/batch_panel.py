@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..errors import StudioError
-from ..prompts import SEEDS_RANGE, read_prompts
+from ..core.errors import StudioError
+from ..render.prompts import SEEDS_RANGE, read_prompts
 from .relay import Shared, owner, visible
 
 if TYPE_CHECKING:

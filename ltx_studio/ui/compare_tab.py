@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..render import RenderRequest
+from ..render.plan import RenderRequest
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, owner, take_markdown, visible

@@ -12,8 +12,8 @@ import gradio as gr
 from .relay import take_markdown, visible
 
 if TYPE_CHECKING:
+    from ..library.takes import Take
     from ..studio import Studio
-    from ..takes import Take
 
 HELP = (
     "**Add sound** gives a silent take (an LTX-Video take, a take rendered without sound) a soundtrack made "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 from .relay import Shared
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 if TYPE_CHECKING:
+    from ..library.takes import Take
     from ..studio import Studio
-    from ..takes import Take
 
 LORA_ROWS = 3  # the Studio and Compare handlers take three rows' values by name
 NONE = ("—", "")  # the dropdown's "no LoRA" choice

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..jobs import JobRecord
+from ..jobs.queue import JobRecord
 from .relay import Shared, owner, visible
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def wire_resume(studio: Studio, shared: Shared, page: gr.Blocks, load_event, res
         if newest is None or newest.state in ("failed", "cancelled"):
             yield [gr.skip()] * len(result)
             return
-        from ..service import QueuedJob
+        from ..jobs.service import QueuedJob
 
         job = QueuedJob(studio, newest)
         for kind, value in shared.sessions.relay(job, request.session_hash, progress):

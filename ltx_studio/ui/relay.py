@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from .. import sizing
-from ..errors import StudioError
-from ..events import Failed, Preview, Progress, TakeDone
-from ..takes import Take
-from ..variants import Variant
+from ..core import sizing
+from ..core.errors import StudioError
+from ..core.events import Failed, Preview, Progress, TakeDone
+from ..library.takes import Take
+from ..models.variants import Variant
 
 if TYPE_CHECKING:
     from ..studio import Job, Studio

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..sound import read_soundtrack
+from ..library.sound import read_soundtrack
 from .relay import Shared, visible
 
 if TYPE_CHECKING:

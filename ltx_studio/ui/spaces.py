@@ -25,11 +25,12 @@ import gradio as gr
 import numpy as np
 from gradio.data_classes import FileData, GradioModel
 
-from .. import media, sizing
-from ..conditions import read_video
-from ..errors import BadInput
-from ..plan import MAX_PROMPT_CHARS, RenderRequest, plan_render
-from ..takes import Take
+from ..core import sizing
+from ..core.errors import BadInput
+from ..library import media
+from ..library.takes import Take
+from ..render.conditions import read_video
+from ..render.plan import MAX_PROMPT_CHARS, RenderRequest, plan_render
 from .api import uploaded
 from .relay import visible
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from .. import sizing
-from ..errors import StudioError
-from ..events import Failed
-from ..render import RenderRequest
+from ..core import sizing
+from ..core.errors import StudioError
+from ..core.events import Failed
+from ..render.plan import RenderRequest
 from .batch_panel import BatchPanel, build_batch_panel, wire_batch_panel
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .live import wire_live

@@ -1,0 +1,102 @@
+"""Extend a take: carry a good clip on past its length, forward or backward.
+
+The last (or, backward, the first, in reverse order) frames of the take condition a new render as a
+video at index 0: the same mechanism as video-to-video. The new render repeats those frames (the
+overlap) and continues; the take keeps the source's frames, then the new ones after the overlap,
+so no frame is repeated or dropped at the seam. With sound, the overlap's own sound is held clean
+while the new sound denoises (forward), so it carries on from the source's. The result is a new take (parent = the source) holding the whole joined clip.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..core import sizing
+from ..core.errors import BadInput
+from ..library import media
+from ..library.sound import resample
+from ..models.families import Decoded
+from .plan import RenderRequest, plan_render
+
+if TYPE_CHECKING:
+    from ..core.events import CancelToken, EventSink
+    from ..library.takes import Take
+    from ..studio import Studio
+
+OVERLAP = 17  # frames of the source the continuation starts from (two latent frames past the first)
+
+
+def extend_take(
+    studio: Studio,
+    take_id: str,
+    seconds: float,
+    *,
+    prompt: str | None = None,
+    backward: bool = False,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+) -> Take:
+    source = studio.store.get(take_id)
+    if source.status != "ok":
+        raise BadInput(f"take {take_id} has missing files and cannot be extended")
+    if source.model_set != studio.model_set.name or source.variant not in studio.model_set.variants:
+        raise BadInput(
+            f"take {take_id} was made with model set {source.model_set!r}; switch the model set to it to extend it"
+        )
+    try:
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        raise BadInput(f"seconds must be a number, got {seconds!r}") from None
+    if not 0 < seconds <= 60:
+        raise BadInput(f"an extension must be between 0 and 60 seconds, got {seconds:g}")
+    variant = studio.model_set.variant(source.variant)
+    new = max(8, round(seconds * source.fps / 8) * 8)  # whole latent frames
+    frames, _ = media.read_mp4(source.path("video"))
+    overlap = min(OVERLAP, ((len(frames) - 1) // 8) * 8 + 1)
+    if overlap + new > variant.max_frames:
+        most = sizing.seconds_for_frames(variant.max_frames - overlap, source.fps)
+        raise BadInput(f"an extension of {seconds:g} s is over {variant.label}'s limit: at most {most:.1f} s at a time")
+    context = frames[-overlap:] if not backward else frames[:overlap][::-1]
+    sound, rate = media.read_audio(source.path("video")) if source.audio else (None, None)
+    request = RenderRequest(
+        prompt=prompt or source.prompt,
+        negative_prompt=source.negative_prompt,
+        variant=source.variant,
+        seed=source.seed,
+        width=source.width,
+        height=source.height,
+        frames=overlap + new,
+        fps=source.fps,
+        video=list(context),
+        audio=source.audio,
+        loras=[(lora["name"], lora["weight"]) for lora in source.settings.get("loras", [])],
+    )
+    plan = plan_render(request, studio.model_set, studio.lora_folder)
+    hold = None
+    if sound is not None and not backward:  # the overlap's own sound is held, so the new sound carries on from it
+        from .edits import Hold
+
+        context_s = overlap / source.fps
+        hold = Hold(
+            waveform=sound[:, max(0, sound.shape[1] - round(context_s * rate)) :],
+            rate=rate,
+            audio_free_s=(context_s, plan.frames / plan.fps),
+        )
+
+    def join(decoded: Decoded) -> Decoded:
+        fresh = media.fit_frames(decoded.frames[overlap:], frames.shape[2], frames.shape[1])  # a clip off the grid
+        picture = np.concatenate([fresh[::-1], frames] if backward else [frames, fresh])
+        audio, out_rate = decoded.audio, decoded.sample_rate
+        if audio is not None and sound is not None:
+            cut = round(overlap / source.fps * decoded.sample_rate)
+            tail = resample(audio[:, cut:], decoded.sample_rate, rate)  # the source's rate (a soundtrack's may differ)
+            audio = np.concatenate([tail[:, ::-1], sound] if backward else [sound, tail], axis=1)
+            out_rate = rate
+        return Decoded(picture, audio, out_rate)
+
+    record = {"extend": {"source": source.id, "seconds": seconds, "backward": backward, "overlap": overlap, "new": new}}
+    return studio._render(
+        plan, on_event=on_event, cancel=cancel, kind="extend", parent=source.id, join=join, record=record, hold=hold
+    )

@@ -1,0 +1,370 @@
+"""One render, start to finish: load, encode, denoise (with live previews), decode, write, store.
+
+`render_take` runs a `RenderPlan` (see plan.py: `plan_render` validates and snaps a request)
+through the manager's pipeline and the family adapter and stores a `Take`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..core import faults, sizing
+from ..core.errors import Cancelled, StudioError
+from ..core.events import CancelToken, EventSink, Preview, Progress, TakeDone
+from ..library import media, sound
+from ..library.takes import Take, TakeStore, new_take_id
+from ..models.families import Decoded, DenoiseJob, Latents
+from ..models.manager import PipelineManager
+from ..models.preview import calibration_for
+from ..models.variants import ModelSet, Sampling, Variant
+from .edits import Hold
+from .plan import SOUNDTRACK_FILE, RenderPlan, RenderRequest, plan_from_take, plan_render  # noqa: F401  (the render API)
+
+
+def render_take(
+    plan: RenderPlan,
+    *,
+    manager: PipelineManager,
+    store: TakeStore,
+    kind: str = "draft",
+    parent: str | None = None,
+    start_latents: Latents | None = None,
+    timings: dict[str, float] | None = None,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+    preview: bool = True,
+    join: Callable[[Decoded], Decoded] | None = None,
+    record: dict | None = None,
+    hold: Hold | None = None,
+) -> Take:
+    """Render a plan and store it as a take. With `start_latents`, refine them (upscale stage 2).
+
+    `join` turns the decoded clip into the take's clip (an extension joins it to its source);
+    `record` adds to the take's settings; `hold` is what stays clean while the rest denoises (a
+    retake, a soundtrack for a clip; a plan's own soundtrack makes one)."""
+    emit = on_event or (lambda event: None)
+    if hold is None and plan.soundtrack is not None:  # audio-to-video: the sound is given
+        hold, join = _follow_soundtrack(plan, join)
+    timings = dict(timings or {})
+    family = manager.family
+
+    def clock(stage: str, started: float) -> float:
+        if manager.policy.device.startswith("cuda"):
+            torch.cuda.synchronize()  # stage times must not bleed into the next stage
+        now = time.perf_counter()
+        timings[stage] = round(timings.get(stage, 0.0) + now - started, 4)
+        emit(Progress(stage, 1.0))
+        return now
+
+    # 1. Load (a cache hit costs nothing).
+    started = time.perf_counter()
+    emit(Progress("load", 0.0, f"Loading {plan.variant.label}"))
+    pipe = manager.get(plan.variant.name)
+    stages = _stages(
+        plan, manager.model_set, refine=start_latents is not None, single=hold is not None and hold.single_stage
+    )
+    for stage in stages:  # Pro's refine stage runs on the distilled transformer: both are loaded (cached) now
+        stage.pipe = pipe if stage.variant is plan.variant else manager.get(stage.variant.name)
+    manager.apply_loras([stage.pipe for stage in stages], plan.loras)  # exactly these adapters; none: all off
+    to_rgb = calibration_for(family, pipe, _vae_key(manager)) if preview else None  # cached on disk
+    started = clock("load", started)
+
+    if cancel is not None and cancel.cancelled:
+        raise Cancelled("render stopped")
+
+    # 2. Encode the prompt for each stage (cached by text encoder + prompt + negative prompt).
+    emit(Progress("text", 0.0, "Encoding the prompt"))
+    for stage in stages:
+        stage.embeds, stage.prompt_cached = manager.prompt_embeds(
+            stage.pipe, plan.prompt, plan.negative_prompt, stage.guidance
+        )
+    if plan.auto_length is not None:  # LTX-2.5 reads the length off the prompt
+        frames = family.predict_frames(stages[0].pipe, stages[0].embeds, plan.fps, *plan.auto_length)
+        plan = replace(plan, frames=frames, snapped={**plan.snapped, "frames": {"asked": "auto", "used": frames}})
+        for stage in stages:
+            stage.plan = replace(stage.plan, frames=frames)
+    started = clock("text", started)
+
+    # 3. Denoise (both stages of a two-stage variant), streaming the denoised estimate of each step.
+    generator = torch.Generator("cpu").manual_seed(plan.seed)
+    total = sum(stage.steps for stage in stages)
+    emit(Progress("denoise", 0.0, f"Denoising ({total} steps)"))
+    done = {"steps": 0, "previews": 0}
+
+    def on_x0(x0):
+        done["previews"] += 1
+        emit(Preview(min(done["previews"], total), total, to_rgb.image(x0)))
+
+    latents = start_latents
+    for stage in stages:
+        if stage.upsample_first:
+            emit(Progress("upsample", 0.0, "Upsampling the first stage x2"))
+            latents = family.upsample(
+                manager.upsampler(),
+                latents,
+                manager.model_set.upsample_adain_factor,
+                manager.model_set.upsample_tone_map_compression_ratio,
+                generator,
+            )
+        lock = None
+        if hold is not None:
+            if hold.holds_picture:
+                manager.prepare_decode(stage.plan.width, stage.plan.height)  # its VAE encode tiles as a decode would
+            lock = hold.lock(family, stage.pipe, stage.plan)
+        latents = _run_stage(
+            stage, latents, manager, generator, on_x0 if preview else None, emit, cancel, done, total, lock
+        )
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("render stopped")
+    started = clock("denoise", started)
+
+    # 4. Decode (the picture, and the soundtrack when asked).
+    emit(Progress("decode", 0.0, "Decoding"))
+    faults.inject("decode")
+    manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
+    make_sound = plan.audio and plan.soundtrack is None  # a given soundtrack is not decoded again
+    decoded = family.decode(stages[-1].pipe, latents, plan.variant.sampling, generator, audio=make_sound)
+    decoder = decoded.decoder  # (a join makes a new clip)
+    if join is not None:
+        decoded = join(decoded)
+    frames = decoded.frames
+    started = clock("decode", started)
+    if cancel is not None and cancel.cancelled:
+        raise Cancelled("render stopped")
+
+    # 5. Write the files aside, then move them into the store in one rename.
+    emit(Progress("write", 0.0, "Writing the video"))
+    take = Take(
+        id=new_take_id(),
+        kind=kind,
+        prompt=plan.prompt,
+        negative_prompt=plan.negative_prompt,
+        model_set=manager.model_set.name,
+        variant=plan.variant.name,
+        seed=plan.seed,
+        width=int(frames.shape[2]),  # a soundtrack for a clip keeps the clip's own size
+        height=int(frames.shape[1]),
+        frames=int(frames.shape[0]),
+        fps=plan.fps,
+        steps=total,
+        guidance=plan.guidance,
+        parent=parent,
+        image="first_frame.png" if plan.source_image is not None else None,
+        snapped=plan.snapped,
+        settings={
+            **_settings(plan, stages, prompt_cached=all(s.prompt_cached for s in stages)),
+            **({"decoder": decoder} if decoder else {}),
+            **(record or {}),
+        },
+        audio=decoded.audio is not None,
+        sample_rate=decoded.sample_rate,
+        typed_prompt=plan.typed_prompt,
+    )
+    staged = None
+    try:
+        staged = store.stage()
+        take.folder = str(staged)
+        _write_files(take, decoded, latents, plan)
+        clock("write", started)
+        take.timings = timings
+        take.timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 4)
+        take = store.add(take, staged)
+    except BaseException as exc:
+        full = media.disk_full(exc, store.root)  # measured before the partial files are removed
+        if staged is not None:
+            store.discard(staged)  # nothing half-written stays behind; earlier takes are untouched
+        if full:
+            raise StudioError(
+                f"the disk holding {store.root} is full: free some space and render again; earlier takes are untouched"
+            ) from None
+        raise
+    emit(TakeDone(take))
+    return take
+
+
+@dataclass
+class _Stage:
+    """One denoising pass of a render: its size, variant, guidance and steps (and, once loaded, its pipe)."""
+
+    plan: RenderPlan  # the plan at this stage's size
+    variant: Variant
+    guidance: float
+    refine: bool
+    upsample_first: bool  # the previous stage's latents go through the x2 upsampler first
+    steps: int
+    pipe: object = None
+    embeds: object = None
+    prompt_cached: bool = False
+
+
+def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool, single: bool = False) -> list[_Stage]:
+    """The passes a plan runs: one; or, for a two-stage variant, half size + upsample + refine;
+    or, refining given latents (upscale), the refine pass alone. A refine pass runs with the variant's
+    `refine_variant` (Pro refines with the distilled transformer), at that variant's own guidance."""
+    sampling = plan.variant.sampling
+    finisher = model_set.variants[sampling.refine_variant] if sampling.refine_variant else plan.variant
+    finish_guidance = plan.guidance if finisher is plan.variant else finisher.sampling.guidance
+    finish = _Stage(plan, finisher, finish_guidance, True, False, finisher.sampling.refine_schedule()[3])
+    if refine:
+        return [finish]
+    if not sampling.two_stage or single:  # `single`: a held picture is at the plan's size
+        return [_Stage(plan, plan.variant, plan.guidance, False, False, plan.num_steps)]
+    first = _Stage(
+        plan.at_size(plan.width // 2, plan.height // 2), plan.variant, plan.guidance, False, False, plan.num_steps
+    )
+    finish.upsample_first = True
+    return [first, finish]
+
+
+def _run_stage(stage: _Stage, latents, manager, generator, on_x0, emit, cancel, done, total, lock=None) -> Latents:
+    """Denoise one stage through the family, counting steps across stages for progress and previews."""
+    family = manager.family
+    offset = done["steps"]
+
+    def on_step(step: int, steps: int) -> bool:
+        done["steps"] = offset + step
+        emit(Progress("denoise", done["steps"] / max(total, 1), f"Step {done['steps']} of {total}"))
+        return cancel is not None and cancel.cancelled
+
+    job = denoise_job(
+        stage.plan,
+        stage.embeds,
+        generator,
+        sampling=stage.variant.sampling,
+        guidance=stage.guidance,
+        latents=latents if stage.refine else None,
+        refine=stage.refine,
+        on_step=on_step,
+        lock=lock,
+    )
+    shape = sizing.latent_shape(stage.plan.width, stage.plan.height, stage.plan.frames)
+    capture = family.capture_denoised(stage.pipe, *shape, on_x0) if on_x0 is not None else nullcontext()
+    with capture:
+        faults.inject("denoise")
+        return family.denoise(stage.pipe, job)
+
+
+def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options) -> DenoiseJob:
+    """The family's denoise job for a plan: its size, sampling, guidance, steps, first frame and sound."""
+    values = dict(
+        prompt=embeds,
+        width=plan.width,
+        height=plan.height,
+        frames=plan.frames,
+        fps=plan.fps,
+        sampling=plan.variant.sampling,
+        generator=generator,
+        guidance=plan.guidance,
+        steps=plan.steps,
+        image=plan.image,
+        audio=plan.audio,
+        conditions=plan.conditions(),
+        reference=plan.reference_condition(),
+    )
+    values.update(options)
+    if values.get("refine"):
+        values["steps"] = None  # a refine pass runs its own schedule
+    return DenoiseJob(**values)
+
+
+def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPlan) -> None:
+    from safetensors.torch import save_file
+
+    metadata = {
+        k: getattr(take, k)
+        for k in ("id", "prompt", "seed", "model_set", "variant", "width", "height", "frames", "fps")
+    }
+    media.write_mp4(take.path("video"), decoded.frames, take.fps, metadata, decoded.audio, decoded.sample_rate)
+    faults.inject("write")
+    media.write_png(take.path("poster"), decoded.frames[len(decoded.frames) // 2])
+    tensors = {"latents": latents.video.float().cpu().contiguous()}
+    if latents.audio is not None:  # kept for upscale, which refines the sound too
+        tensors["audio_latents"] = latents.audio.float().cpu().contiguous()
+    tmp = take.path("latents").with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"take": take.id})
+    media.commit(tmp, take.path("latents"))
+    if plan.source_image is not None:
+        media.write_png(take.path("image"), plan.source_image)
+    if plan.soundtrack is not None and decoded.audio is not None:  # kept, so an upscale follows it too
+        sound.write_wav(Path(take.folder) / SOUNDTRACK_FILE, decoded.audio, decoded.sample_rate)
+    for i, keyframe in enumerate(plan.keyframes):  # kept, so a Pro re-render passes through them too
+        media.write_png(Path(take.folder) / f"keyframe-{i}.png", keyframe.image)
+
+
+def load_latents(take: Take) -> Latents:
+    """A take's stored latents (picture, and sound where it was kept)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(take.path("latents")))
+        return Latents(tensors["latents"], tensors.get("audio_latents"))
+    except (OSError, SafetensorError, KeyError):
+        raise StudioError(f"take {take.id}: its latents file is unreadable, so it cannot be upscaled") from None
+
+
+def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) -> dict:
+    sampling: Sampling = stages[-1].variant.sampling
+    refine = stages[-1].refine
+    settings = {
+        "steps_override": plan.steps,
+        "timesteps": list((sampling.refine_timesteps if refine else sampling.timesteps) or []) or None,
+        "sigmas": list((sampling.refine_sigmas if refine else sampling.sigmas) or []) or None,
+        "guidance_rescale": sampling.guidance_rescale,
+        "decode_timestep": sampling.decode_timestep,
+        "decode_noise_scale": sampling.decode_noise_scale,
+        "image_cond_noise_scale": sampling.image_cond_noise_scale,
+        "prompt_cached": prompt_cached,
+        "decoder": plan.variant.sampling.decoder,
+        "loras": [lora.record() for lora in plan.loras],
+        "camera": {"name": plan.camera, "lora": plan.loras[0].name} if plan.camera else None,
+        "stages": [
+            {"variant": s.variant.name, "size": [s.plan.width, s.plan.height], "steps": s.steps, "refine": s.refine}
+            for s in stages
+        ],
+    }
+    if refine:
+        settings["refine_denoise_strength"] = sampling.refine_denoise_strength
+    if plan.keyframes:
+        settings["keyframes"] = [
+            {
+                "name": k.name,
+                "seconds": k.seconds,
+                "frame": k.frame,
+                "strength": k.strength,
+                "file": f"keyframe-{i}.png",
+            }
+            for i, k in enumerate(plan.keyframes)
+        ]
+    if plan.video is not None:
+        settings["video"] = plan.video.record()
+    if plan.reference is not None:
+        settings["reference"] = plan.reference.record()
+    if plan.soundtrack is not None:
+        settings["soundtrack"] = plan.soundtrack.record(plan.frames / plan.fps)
+    return settings
+
+
+def _follow_soundtrack(plan: RenderPlan, join):
+    """Audio-to-video: hold the soundtrack clean, and give the take the soundtrack itself (not a
+    decoded copy), cut or padded to the clip's length."""
+    track = plan.soundtrack
+    hold = Hold(waveform=track.waveform, rate=track.rate)
+
+    def with_soundtrack(decoded: Decoded) -> Decoded:
+        if join is not None:
+            decoded = join(decoded)
+        samples = round(len(decoded.frames) / plan.fps * track.rate)
+        return Decoded(decoded.frames, media.fit_waveform(sound.channels(track.waveform, 2), samples), track.rate)
+
+    return hold, with_soundtrack
+
+
+def _vae_key(manager: PipelineManager) -> str:
+    return f"{manager.model_set.name}|{manager.model_set.components['vae'].describe()}"
