@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             if devices or args.ray:
                 raise StudioError("--parallel-final goes without --devices and --ray (it uses the GPUs itself)")
             check_parallel_final(args.parallel_final, studio.manager.family)
-            studio.parallel_final = args.parallel_final
+            studio.start_jobs(parallel_final=args.parallel_final)
         auth = None
         if args.auth:
             user, sep, password = args.auth.partition(":")

@@ -198,7 +198,7 @@ def _studio(args):
 
 def _request(args, variant: str | None):
     from .render.conditions import parse_keyframe
-    from .render.plan import RenderRequest
+    from .render.request import RenderRequest
 
     return RenderRequest(
         prompt=args.prompt,

@@ -151,7 +151,7 @@ def armed_pickle(path: Path, marker: Path) -> Path:
 
 def small(**changes):
     """A small, quick request: 96x64, 9 frames."""
-    from ltx_studio.render.plan import RenderRequest
+    from ltx_studio.render.request import RenderRequest
 
     base = dict(prompt="a cat walks on the street", width=96, height=64, frames=9, seed=7)
     base.update(changes)

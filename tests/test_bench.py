@@ -49,7 +49,8 @@ def test_every_row_prints_each_sides_spread_and_the_ratio_of_medians(capsys):
 def test_the_bare_call_gets_the_arguments_the_studio_gives_the_pipeline(studio):
     """Both pipeline calls recorded as the pipeline saw them (defaults included): equal, and built from the plan."""
     from ltx_studio.bench.baseline import bare_latents, differences, recorded_calls
-    from ltx_studio.render.plan import RenderRequest, plan_render
+    from ltx_studio.render.plan import plan_render
+    from ltx_studio.render.request import RenderRequest
     from ltx_studio.render.story import load_latents
 
     request = RenderRequest(prompt="a red rocket flies over the sea", width=96, height=64, frames=9, seed=3)
@@ -126,7 +127,7 @@ def test_markdown_tables_say_where_they_came_from(capsys):
 
 def test_previews_still_arrive_every_step_on_the_cpu(studio):
     from ltx_studio.core.events import Preview
-    from ltx_studio.render.plan import RenderRequest
+    from ltx_studio.render.request import RenderRequest
 
     previews = []
     take = studio.render(

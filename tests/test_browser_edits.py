@@ -7,7 +7,7 @@ import numpy as np
 from test_browser import browser, plays_with_sound  # noqa: F401 - the module's Chromium, shared
 from test_sound_edits import beat
 
-from ltx_studio.render.plan import RenderRequest
+from ltx_studio.render.request import RenderRequest
 
 
 def test_soundtrack_add_sound_and_retake_in_a_real_browser(browser, served, tmp_path):  # noqa: F811

@@ -8,6 +8,7 @@ from conftest import small
 from test_browser import browser  # noqa: F401 - the module's Chromium, shared
 
 from ltx_studio.core import faults
+from ltx_studio.jobs.ops import Draft
 
 
 @pytest.fixture
@@ -61,9 +62,9 @@ def test_a_queued_job_cancelled_from_the_queue_panel_never_runs(browser, served,
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     page.wait_for_selector("#queue")
-    with studio._device_lock:  # the GPU is busy: the first job waits for it, the second waits in the queue
-        first = studio.submit_draft(small(prompt="first in line", seed=11), preview=False)
-        doomed = studio.submit_draft(small(prompt="never rendered", seed=12), preview=False)
+    with studio.renderer.device_lock:  # the GPU is busy: the first job waits for it, the second waits in the queue
+        first = studio.submit(Draft(small(prompt="first in line", seed=11), preview=False))
+        doomed = studio.submit(Draft(small(prompt="never rendered", seed=12), preview=False))
         page.wait_for_function(
             f"(document.querySelector('#queue')?.innerText || '').includes('{doomed.id}')", timeout=30_000
         )

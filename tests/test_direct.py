@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from ltx_studio.core.errors import BadInput
 from ltx_studio.library import media
 from ltx_studio.models.families import get_family
-from ltx_studio.render.plan import RenderRequest
+from ltx_studio.render.request import RenderRequest
 from ltx_studio.studio import Studio
 
 ROCKET, COFFEE = str(FIRST_FRAMES / "rocket.jpg"), str(FIRST_FRAMES / "coffee.png")

@@ -15,6 +15,7 @@ from conftest import FIRST_FRAMES, ROOT, free_port, small
 
 from ltx_studio.core.errors import BadInput
 from ltx_studio.core.events import TakeDone
+from ltx_studio.jobs.ops import Batch, Draft
 from ltx_studio.jobs.queue import JobQueue
 from ltx_studio.library.takes import TakeStore
 
@@ -27,26 +28,26 @@ def wait_for(condition, timeout=60.0, what="the condition"):
 
 
 def test_jobs_run_in_order_show_their_position_and_a_cancelled_queued_job_never_runs(studio):
-    with studio._device_lock:  # the device is busy: the first job runs (waiting for it), the rest queue
-        first = studio.draft_job(small(seed=1), preview=False)
+    with studio.renderer.device_lock:  # the device is busy: the first job runs (waiting for it), the rest queue
+        first = studio.submit(Draft(small(seed=1), preview=False))
         wait_for(lambda: studio.jobs.get(first.id).state == "running", what="the first job to start")
-        second = studio.draft_job(small(seed=2), preview=False)
-        doomed = studio.draft_job(small(seed=3), preview=False)
-        last = studio.draft_job(small(seed=4), preview=False)
+        second = studio.submit(Draft(small(seed=2), preview=False))
+        doomed = studio.submit(Draft(small(seed=3), preview=False))
+        last = studio.submit(Draft(small(seed=4), preview=False))
         assert [j.state for j in studio.jobs.list()][:4] == ["running", "queued", "queued", "queued"]
-        assert [studio.jobs.position(j.id) for j in (first, second, doomed, last)] == [None, 1, 2, 3]
-        assert studio.cancel_job(doomed.id).state == "cancelled"
-        assert studio.jobs.position(last.id) == 2
+        assert [studio.jobs.queue.position(j.id) for j in (first, second, doomed, last)] == [None, 1, 2, 3]
+        assert studio.cancel(doomed.id).state == "cancelled"
+        assert studio.jobs.queue.position(last.id) == 2
     assert [t.seed for t in studio.wait(last.id)] == [4]
     assert [studio.jobs.get(j.id).state for j in (first, second, doomed, last)] == ["done", "done", "cancelled", "done"]
     assert sorted(t.seed for t in studio.takes()) == [1, 2, 4]  # the cancelled one never ran
     assert list(studio.follow(doomed.id))[-1].cancelled
     with pytest.raises(BadInput, match="has already ended"):
-        studio.cancel_job(first.id)
+        studio.cancel(first.id)
 
 
 def test_a_job_outlives_whoever_follows_it_and_a_later_follower_gets_its_take(studio):
-    job = studio.draft_job(small())
+    job = studio.submit(Draft(small()))
     events = job.events()
     next(events)
     events.close()  # the page went away one event in
@@ -55,16 +56,16 @@ def test_a_job_outlives_whoever_follows_it_and_a_later_follower_gets_its_take(st
     assert [type(e) for e in studio.follow(job.id)] == [TakeDone]  # finished: its take at once
     record = studio.jobs.get(job.id)
     assert record.state == "done" and record.take_ids == [takes[0].id] and record.progress == 1.0
-    assert not (studio.jobs.folder / job.id).exists()  # its inputs went with it
+    assert not (studio.jobs.queue.folder / job.id).exists()  # its inputs went with it
 
 
 def test_inputs_are_kept_with_the_job_so_a_restart_can_run_it(studio, tmp_path):
     photo = tmp_path / "first.png"
     photo.write_bytes((FIRST_FRAMES / "coffee.png").read_bytes())
-    with studio._device_lock:
-        blocker = studio.draft_job(small(), preview=False)
+    with studio.renderer.device_lock:
+        blocker = studio.submit(Draft(small(), preview=False))
         wait_for(lambda: studio.jobs.get(blocker.id).state == "running")
-        job = studio.draft_job(small(image=str(photo), seed=-1), preview=False)
+        job = studio.submit(Draft(small(image=str(photo), seed=-1), preview=False))
         photo.unlink()  # the upload goes away (Gradio's temp folder, a restart)
         frozen = studio.jobs.get(job.id).params["request"]
         assert frozen["image"].endswith("/first.png") and os.path.exists(frozen["image"])
@@ -77,7 +78,7 @@ def test_a_batch_of_four_seeds_encodes_the_prompt_once_and_tags_each_take(studio
     requests, problems = studio.prepare_batch(small(seed=100), seeds=4)
     assert problems == [] and [r.seed for r in requests] == [100, 101, 102, 103]
     studio.manager.prompt_cache.clear()
-    takes = studio.wait(studio.submit_batch(requests).id)
+    takes = studio.wait(studio.submit(Batch(requests)).id)
     assert sorted(t.seed for t in takes) == [100, 101, 102, 103]
     assert [t.settings["prompt_cached"] for t in takes] == [False, True, True, True]  # encoded once
     batch = [t.settings["batch"] for t in takes]
@@ -103,14 +104,14 @@ def test_a_csv_batch_names_its_bad_rows_and_runs_the_rest(studio, tmp_path):
     ]
     requests, refused = studio.prepare_batch(small(frames=None), rows)
     assert len(refused) == 1 and refused[0].startswith("row 6: ")  # 999 s is past the variant's length
-    takes = studio.wait(studio.submit_batch(requests).id)
+    takes = studio.wait(studio.submit(Batch(requests)).id)
     assert [(t.prompt, t.seed, bool(t.image)) for t in sorted(takes, key=lambda t: t.seed)] == [
         ("a cat, walking", 5, False),
         ("a cup of coffee", 9, True),
     ]
     assert read_prompts("a cat\n\na dog\n")[0] == [{"prompt": "a cat", "row": 1}, {"prompt": "a dog", "row": 2}]
     with pytest.raises(BadInput, match="^row 1: prompt is empty"):
-        studio.submit_batch([small(prompt="")])
+        studio.submit(Batch([small(prompt="")]))
 
 
 def test_jobs_list_and_cancel_from_the_command_line(studio, tmp_path):
@@ -125,10 +126,10 @@ def test_jobs_list_and_cancel_from_the_command_line(studio, tmp_path):
             cwd=tmp_path,
         )
 
-    with studio._device_lock:
-        running = studio.draft_job(small(seed=1), preview=False)
+    with studio.renderer.device_lock:
+        running = studio.submit(Draft(small(seed=1), preview=False))
         wait_for(lambda: studio.jobs.get(running.id).state == "running")
-        queued = studio.draft_job(small(seed=2), preview=False)
+        queued = studio.submit(Draft(small(seed=2), preview=False))
         listed = cli("list", "--json")
         assert listed.returncode == 0, listed.stderr
         assert [(j["id"], j["state"]) for j in json.loads(listed.stdout)] == [
@@ -234,7 +235,7 @@ def test_a_source_video_given_as_frames_in_memory_is_kept_with_the_job(studio):
     import numpy as np
 
     frames = [np.full((64, 96, 3), 40 * i % 255, np.uint8) for i in range(9)]
-    job = studio.draft_job(small(video=frames, video_strength=0.8), preview=False)
+    job = studio.submit(Draft(small(video=frames, video_strength=0.8), preview=False))
     (take,) = studio.wait(job.id)
     assert take.settings["video"]["strength"] == 0.8 and take.frames == 9
 

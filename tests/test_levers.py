@@ -92,7 +92,7 @@ def test_a_compiled_transformer_compiles_once_per_process_for_every_size(own_cac
     """
     from torch._dynamo.utils import counters
 
-    from ltx_studio.render.plan import RenderRequest
+    from ltx_studio.render.request import RenderRequest
     from ltx_studio.studio import Studio
 
     monkeypatch.setenv("LTX_STUDIO_COMPILE", "1")

@@ -137,7 +137,7 @@ def test_models_list_shows_each_variants_sizes_and_frame_limit(capsys):
 
 def test_the_page_enhances_a_prompt_and_the_draft_records_both_prompts(client, served):
     """Through the page's API: Enhance fills the prompt box; a draft of the enhanced text keeps the typed idea."""
-    from ltx_studio.render.plan import RenderRequest
+    from ltx_studio.render.request import RenderRequest
 
     studio, _ = served
     enhanced = client.predict(prompt_text="a cat on a wall", image_path=None, seed_value=4, api_name="/enhance")

@@ -117,7 +117,7 @@ def test_a_large_diffusion_decode_on_a_cpu_falls_back_to_the_vae_and_says_so(tmp
     """On a CPU the diffusion decoder's attention runs unfused: past its budget the VAE decodes (a
     Pro re-render at full size once took more than 24 GB and the process with it)."""
     from ltx_studio.models.families.diffusion_decoder import CPU_DIFFUSION_DECODE_MAX
-    from ltx_studio.render.plan import RenderRequest
+    from ltx_studio.render.request import RenderRequest
     from ltx_studio.studio import Studio
 
     studio = Studio(model_set_name="demo-ltx25", outputs=tmp_path)

@@ -11,8 +11,9 @@ import pytest
 from test_cli import cli
 
 from ltx_studio.core.errors import BadInput
+from ltx_studio.jobs.ops import AddSound, Retake
 from ltx_studio.library import media, sound
-from ltx_studio.render.plan import RenderRequest
+from ltx_studio.render.request import RenderRequest
 from ltx_studio.render.story import load_latents
 from ltx_studio.studio import Studio
 
@@ -267,18 +268,18 @@ def test_the_cli_retakes_says_what_it_snapped_and_adds_sound(capsys, tmp_path):
 
 def test_edits_go_through_the_queue_and_keep_their_seed(studio, tmp_path):
     source = studio.render(RenderRequest(prompt="a street", seed=11, frames=17, **SMALL))
-    job = studio.submit_retake(source.id, 0.2, 0.5, what="video", owner="test")
+    job = studio.submit(Retake(source.id, 0.2, 0.5, what="video"), owner="test")
     assert job.record.params["seed"] >= 0
     [take] = studio.wait(job.id)
     assert take.seed == job.record.params["seed"] and take.parent == source.id
     clip = tmp_path / "clip.mp4"
     media.write_mp4(clip, np.full((9, 64, 96, 3), 90, np.uint8), 24, {})
-    job = studio.submit_soundtrack(str(clip), owner="test")
+    job = studio.submit(AddSound(str(clip)), owner="test")
     clip.unlink()  # the job kept its own copy
     [take] = studio.wait(job.id)
     assert take.audio and take.frames == 9
     with pytest.raises(BadInput, match="reversed"):
-        studio.submit_retake(source.id, 0.5, 0.2)
+        studio.submit(Retake(source.id, 0.5, 0.2))
 
 
 def test_a_clip_longer_than_the_variant_renders_is_retaken_in_a_window(studio):

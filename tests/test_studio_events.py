@@ -10,6 +10,7 @@ from conftest import small
 from ltx_studio.core import faults
 from ltx_studio.core.errors import BadInput
 from ltx_studio.core.events import Failed, Preview, Progress, TakeDone
+from ltx_studio.jobs.ops import Compare, Draft, Upscale
 
 
 def kinds(events):
@@ -17,7 +18,7 @@ def kinds(events):
 
 
 def test_a_draft_job_yields_stage_progress_a_preview_per_step_then_the_take(studio):
-    events = list(studio.draft_job(small()).events())
+    events = list(studio.submit(Draft(small())).events())
 
     assert isinstance(events[-1], TakeDone) and events[-1].take.status == "ok"
     stages = []
@@ -32,24 +33,24 @@ def test_a_draft_job_yields_stage_progress_a_preview_per_step_then_the_take(stud
 
 def test_bad_input_is_refused_before_anything_is_queued_and_the_studio_keeps_working(studio):
     with pytest.raises(BadInput, match="^prompt is empty: describe the video"):
-        studio.draft_job(small(prompt=""))
+        studio.submit(Draft(small(prompt="")))
     assert studio.jobs.list() == []
-    assert isinstance(list(studio.draft_job(small()).events())[-1], TakeDone)
+    assert isinstance(list(studio.submit(Draft(small())).events())[-1], TakeDone)
 
 
 def test_a_failure_while_running_ends_the_job_with_its_one_line_and_the_queue_records_it(studio, monkeypatch):
     monkeypatch.setenv("LTX_STUDIO_FAULTS", "enospc@write:1")
     faults.reset()
-    job = studio.draft_job(small())
+    job = studio.submit(Draft(small()))
     events = list(job.events())
     assert isinstance(events[-1], Failed) and "is full: free some space" in events[-1].message
     record = studio.jobs.get(job.id)
     assert record.state == "failed" and "is full" in record.error and record.take_ids == []
-    assert isinstance(list(studio.draft_job(small()).events())[-1], TakeDone)
+    assert isinstance(list(studio.submit(Draft(small())).events())[-1], TakeDone)
 
 
 def test_cancel_ends_a_job_with_a_cancelled_event_and_stores_nothing(studio):
-    job = studio.draft_job(small())
+    job = studio.submit(Draft(small()))
     events = []
     for event in job.events():
         events.append(event)
@@ -61,7 +62,7 @@ def test_cancel_ends_a_job_with_a_cancelled_event_and_stores_nothing(studio):
 
 
 def test_a_compare_job_yields_a_take_per_variant_as_each_finishes(studio):
-    events = list(studio.compare_job(small(seed=-1), ["fast", "distilled", "pro"]).events())
+    events = list(studio.submit(Compare(small(seed=-1), ["fast", "distilled", "pro"])).events())
     takes = [e.take for e in events if isinstance(e, TakeDone)]
     assert [t.variant for t in takes] == ["fast", "distilled", "pro"]
     assert len({t.seed for t in takes}) == 1
@@ -73,14 +74,14 @@ def test_a_compare_job_yields_a_take_per_variant_as_each_finishes(studio):
 
 def test_an_upscale_job_yields_upsample_progress_then_the_final(studio):
     draft = studio.render(small())
-    events = list(studio.upscale_job(draft.id).events())
+    events = list(studio.submit(Upscale(draft.id)).events())
     assert any(isinstance(e, Progress) and e.stage == "upsample" for e in events)
     assert events[-1].take.parent == draft.id and events[-1].take.width == 2 * draft.width
 
 
 def test_a_job_waiting_for_the_busy_device_says_so(studio):
-    with studio._device_lock:
-        job = studio.draft_job(small())
+    with studio.renderer.device_lock:
+        job = studio.submit(Draft(small()))
         events = job.events()
         first = next(events)
         if first.message.startswith("In the queue"):  # followed before the runner took it
@@ -91,7 +92,7 @@ def test_a_job_waiting_for_the_busy_device_says_so(studio):
 
 def test_a_newer_live_draft_supersedes_a_waiting_one_so_nothing_piles_up(studio):
     session = "browser-1"
-    with studio._device_lock:  # the device is busy, so both live drafts must wait
+    with studio.renderer.device_lock:  # the device is busy, so both live drafts must wait
         older = studio.live_job(session, studio.live_request("a cat"))
         newer = studio.live_job(session, studio.live_request("a cat walks"))
         older_events = list(older.events())

@@ -15,6 +15,7 @@ from conftest import ROOT, small
 
 from ltx_studio.core import faults
 from ltx_studio.core.errors import BadInput
+from ltx_studio.jobs.ops import Batch, Draft, Upscale
 from ltx_studio.jobs.workers import parse_devices
 
 
@@ -46,7 +47,7 @@ def test_two_workers_run_four_drafts_two_at_a_time_each_loading_its_pipeline_onc
     studio = two_workers
     stop = threading.Event()
     seen = running_counts(studio, stop)
-    jobs = [studio.submit_draft(small(seed=i, frames=17), preview=False) for i in range(4)]
+    jobs = [studio.submit(Draft(small(seed=i, frames=17), preview=False)) for i in range(4)]
     takes = [take for job in jobs for take in studio.wait(job.id)]
     stop.set()
     assert sorted(t.seed for t in takes) == [0, 1, 2, 3] and all(t.status == "ok" for t in takes)
@@ -61,11 +62,11 @@ def test_two_workers_run_four_drafts_two_at_a_time_each_loading_its_pipeline_onc
 
 def test_a_draft_goes_to_the_worker_already_holding_its_variant(two_workers):
     studio = two_workers
-    first = [studio.submit_draft(small(variant=v, seed=1), preview=False) for v in ("fast", "pro")]
+    first = [studio.submit(Draft(small(variant=v, seed=1), preview=False)) for v in ("fast", "pro")]
     warm = {studio.wait(job.id)[-1].variant: studio.wait(job.id)[-1].worker for job in first}
     assert len(set(warm.values())) == 2  # one variant warm on each worker
     for variant in ("pro", "fast", "pro"):
-        (take,) = studio.wait(studio.submit_draft(small(variant=variant, seed=2), preview=False).id)
+        (take,) = studio.wait(studio.submit(Draft(small(variant=variant, seed=2), preview=False)).id)
         assert take.worker == warm[variant]
 
 
@@ -77,7 +78,7 @@ def test_a_worker_killed_mid_job_is_restarted_and_the_job_runs_once_more(tmp_pat
     studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs")
     studio.start_jobs(["cpu"])
     try:
-        job = studio.submit_draft(small(seed=9), preview=False)
+        job = studio.submit(Draft(small(seed=9), preview=False))
         deadline = time.monotonic() + 60
         while studio.jobs.get(job.id).state != "running" or not studio.workers[0].busy:
             assert time.monotonic() < deadline
@@ -152,9 +153,9 @@ def _ray_drafts(tmp_path, report):
     studio.start_jobs(["cpu", "cpu"], ray="local")
     try:
         assert [w.name for w in studio.workers] == ["r0 cpu", "r1 cpu"]
-        jobs = [studio.submit_draft(small(seed=i), preview=False) for i in range(2)]
+        jobs = [studio.submit(Draft(small(seed=i), preview=False)) for i in range(2)]
         takes = [take for job in jobs for take in studio.wait(job.id)]
-        (final,) = studio.wait(studio.submit_upscale(takes[0].id).id)  # the draft's files travel to its actor
+        (final,) = studio.wait(studio.submit(Upscale(takes[0].id)).id)  # the draft's files travel to its actor
     finally:
         studio.close()
     assert sorted(t.seed for t in takes) == [0, 1] and {t.worker for t in takes} == {"r0 cpu", "r1 cpu"}
@@ -213,13 +214,13 @@ def test_on_a_worker_a_batch_row_that_fails_is_noted_and_a_cancel_at_once_is_hea
     studio.start_jobs(["cpu"])
     try:
         requests, _ = studio.prepare_batch(small(seed=20), seeds=2)
-        job = studio.submit_batch(requests)
+        job = studio.submit(Batch(requests))
         (take,) = studio.wait(job.id)
         record = studio.jobs.get(job.id)
         assert record.state == "done" and take.seed == 21
         assert record.note.startswith("row 1: the disk holding") and "is full" in record.note
-        stopped = studio.submit_draft(small(seed=30), preview=False)
-        studio.cancel_job(stopped.id)  # at once: queued, or just sent to the worker
+        stopped = studio.submit(Draft(small(seed=30), preview=False))
+        studio.cancel(stopped.id)  # at once: queued, or just sent to the worker
         with pytest.raises(Exception, match="was cancelled"):
             studio.wait(stopped.id)
         assert studio.jobs.get(stopped.id).state == "cancelled"

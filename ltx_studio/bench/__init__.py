@@ -40,7 +40,7 @@ __all__ = ["main"]
 
 def main(argv: list[str]) -> int:
     """Run the bench the flags ask for and print its figures; bad input is one line on stderr and exit code 2."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(__doc__.splitlines()[0]).parse_args(argv)  # the docstring's first line describes it
     problem = flag_problem(args)
     if problem:
         return _fail(problem)

@@ -186,7 +186,8 @@ def run_configuration(
     import torch
 
     from ..models.manager import PipelineManager
-    from ..render.plan import RenderRequest, plan_render
+    from ..render.plan import plan_render
+    from ..render.request import RenderRequest
     from ..studio import Studio
 
     arch = ARCHS[args.arch]

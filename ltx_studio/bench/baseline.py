@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from ..models.families import Decoded, Latents
+    from ..models.families.base import Decoded, Latents
     from ..render.plan import RenderPlan
 
 # Arguments allowed to differ, and why: everything else must be equal for the comparison to stand.
@@ -123,7 +123,7 @@ def as_given_sigmas(pipe, family: str, plan: RenderPlan) -> Iterator[None]:
 @torch.no_grad()
 def bare_latents(plan: RenderPlan, family, pipe, generator: torch.Generator) -> Latents:
     """`pipe.encode_prompt`, then one `pipe(...)` with the plan's arguments and `output_type="latent"`."""
-    from ..models.families import Latents
+    from ..models.families.base import Latents
 
     name = family.name
     embeds, mask, negative, negative_mask = encode(plan, name, pipe)

@@ -14,11 +14,10 @@ from .studio import CASES
 DEFAULT_REPEAT = 30  # on this shared 2-core CPU about +-3% on the overhead ratio (BENCHMARKS.md); rows say when not
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """`python -m ltx_studio bench` flags; a usage error is one line and exit code 2."""
-    from .. import bench  # the package's docstring is the bench's description
-
-    parser = OneLineParser(prog="python -m ltx_studio bench", description=bench.__doc__.splitlines()[0])
+def build_parser(description: str) -> argparse.ArgumentParser:
+    """`python -m ltx_studio bench` flags; a usage error is one line and exit code 2. `description`: the
+    first line of the bench package's docstring (handed in, so this module does not import its package)."""
+    parser = OneLineParser(prog="python -m ltx_studio bench", description=description)
     parser.add_argument(
         "--model-set", default="demo", help="for the studio bench (default demo, LTX-2; demo-ltxv for LTX-Video)"
     )

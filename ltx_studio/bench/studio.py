@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..jobs.ops import Batch
 from .baseline import (
     GPU_TOLERANCE,
     bare_draft,
@@ -40,7 +41,8 @@ from .measure import Samples, interleaved, machine_info
 
 if TYPE_CHECKING:
     from ..models.manager import PipelineManager
-    from ..render.plan import RenderPlan, RenderRequest
+    from ..render.plan import RenderPlan
+    from ..render.request import RenderRequest
     from ..studio import Studio
 
 CASES = ("overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview", "batch of 8")
@@ -140,7 +142,8 @@ def studio_bench(args: argparse.Namespace) -> dict:
 def _setup(args: argparse.Namespace) -> StudioSetup:
     from ..models.manager import PipelineManager
     from ..models.variants import load_registry, model_set
-    from ..render.plan import RenderRequest, plan_render
+    from ..render.plan import plan_render
+    from ..render.request import RenderRequest
     from ..studio import Studio
 
     mset = model_set(load_registry(args.variants_file), args.model_set)
@@ -359,7 +362,7 @@ def _batch_row(setup: StudioSetup) -> Row:
 
     def batch() -> None:
         studio.manager.prompt_cache.clear()
-        takes = studio.wait(studio.submit_batch(requests, owner="bench").id)
+        takes = studio.wait(studio.submit(Batch(requests), owner="bench").id)
         assert sorted(t.seed for t in takes) == seeds
 
     def separate() -> None:

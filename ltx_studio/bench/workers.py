@@ -17,13 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..jobs.ops import Draft
 from .measure import machine_info
 
 
 def workers_bench(args: argparse.Namespace) -> dict:
     import torch
 
-    from ..render.plan import RenderRequest
+    from ..render.request import RenderRequest
     from ..studio import Studio
 
     n = args.workers
@@ -44,14 +45,14 @@ def workers_bench(args: argparse.Namespace) -> dict:
             studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=root / str(count))
             studio.start_jobs(devices[:count])
             studios[count] = studio
-            warm = [studio.submit_draft(request(i), preview=False) for i in range(count)]  # each worker loads once
+            warm = [studio.submit(Draft(request(i), preview=False)) for i in range(count)]  # each worker loads once
             for job in warm:
                 studio.wait(job.id)
         for _round in range(args.repeat):
             for count in (1, n):
                 studio = studios[count]
                 started = time.perf_counter()
-                jobs = [studio.submit_draft(request(100 + i), preview=False) for i in range(drafts)]
+                jobs = [studio.submit(Draft(request(100 + i), preview=False)) for i in range(drafts)]
                 for job in jobs:
                     studio.wait(job.id)
                 runs[count].append(drafts / (time.perf_counter() - started) * 60)

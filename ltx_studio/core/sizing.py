@@ -8,6 +8,7 @@ SIZE_MULTIPLE = 32  # the VAE's spatial compression
 FRAME_MULTIPLE = 8  # the VAE's temporal compression: frames are 8k+1
 MIN_SIDE = 64
 MIN_FRAMES = 9
+DURATION_STEP = 0.1  # seconds: how finely the page shows and sends a Duration
 
 # Presets that share one grid (multiples of 32), landscape; portrait swaps them.
 RESOLUTIONS = {
@@ -31,6 +32,24 @@ def snap_frames(frames: float) -> int:
 def frames_for_seconds(seconds: float, fps: float) -> int:
     """Frames for a duration: seconds * fps + 1, snapped to 8k+1."""
     return snap_frames(seconds * fps + 1)
+
+
+def frames_to_hold(seconds: float, fps: float) -> int:
+    """The fewest frames on the 8k+1 grid that hold `seconds` whole (at least 9): rounds up, never cuts."""
+    needed = round(seconds * fps, 6)  # n frames play for n / fps seconds (rounded: 3.0 * 24 is 72, not 72.00001)
+    k = max((MIN_FRAMES - 1) // FRAME_MULTIPLE, math.ceil((needed - 1) / FRAME_MULTIPLE))
+    return k * FRAME_MULTIPLE + 1
+
+
+def frames_for_soundtrack(track_seconds: float, fps: float, max_frames: int, asked_seconds: float | None = None) -> int:
+    """The frames of a clip that follows a soundtrack: the one rule for the page, the CLI and the API.
+
+    Asked nothing, or the track's own length (within half a DURATION_STEP: the page rounds what it shows
+    and sends), the clip holds all of the track, rounded up to the grid, up to `max_frames` (the take
+    then says the track was cut). Asked another length, the clip is that long (the track cut, or silent after)."""
+    if asked_seconds is None or abs(asked_seconds - track_seconds) <= DURATION_STEP / 2 + 1e-9:
+        return min(frames_to_hold(track_seconds, fps), max_frames)
+    return frames_for_seconds(asked_seconds, fps)
 
 
 def seconds_for_frames(frames: int, fps: float) -> float:

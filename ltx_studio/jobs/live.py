@@ -1,88 +1,131 @@
-"""Live mode's drafts on the Studio: a quick draft per pause in typing, superseding the session's
-last one, and the housekeeping that keeps only the newest of them (mixed into `Studio`)."""
+"""Live mode's drafts: a quick draft per pause in typing, run in a thread of the page's own (not the
+queue: a live draft ends with its page), superseding the session's last one; and the housekeeping
+that keeps only the newest of them. `Job` is that thread, for any work a page follows directly."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+import queue
+import threading
+from collections.abc import Callable, Iterator
 
 from ..core import sizing
-from ..core.errors import TakeNotFound
-from ..core.events import CancelToken, EventSink
+from ..core.errors import Cancelled, StudioError, TakeNotFound
+from ..core.events import CancelToken, Event, EventSink, Failed
+from ..library.media import load_image
 from ..library.takes import Take
-from ..render.plan import RenderRequest
-
-if TYPE_CHECKING:
-    from ..studio import Job
+from ..render.renderer import Renderer
+from ..render.request import RenderRequest
 
 log = logging.getLogger(__name__)
 LIVE_KEEP = 24  # live-mode drafts kept (newest first); approved ones and parents are always kept
+_END = object()
 
 
-class LiveMixin:
-    """Needs `model_set`, `store`, `render`, `_live` (session -> Job) and `_live_lock` from the Studio."""
+class Job:
+    """Work running in a thread; `events()` yields its events as they happen, then ends.
 
-    def live_request(self, prompt: str, image=None, seed: int = -1) -> RenderRequest:
+    A job that fails ends with a `Failed` event (its message is meant for the user); `result`
+    holds what the work returned (a Take or a list of them) once `events()` is exhausted.
+    """
+
+    def __init__(self, work: Callable[[EventSink, CancelToken], object], name: str = "job"):
+        self.cancel_token = CancelToken()
+        self.result = None
+        self._events: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, args=(work,), name=f"ltx-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, work) -> None:
+        try:
+            self.result = work(self._events.put, self.cancel_token)
+        except Cancelled:
+            self._events.put(Failed("Stopped", cancelled=True))
+        except StudioError as exc:
+            self._events.put(Failed(str(exc)))
+        except Exception as exc:  # the server keeps serving; the user sees one line, the log the rest
+            log.exception("render failed")
+            self._events.put(Failed(f"Render failed: {type(exc).__name__}: {exc}"))
+        finally:
+            self._events.put(_END)
+
+    def events(self) -> Iterator[Event]:
+        while (event := self._events.get()) is not _END:
+            yield event
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+class LiveDrafts:
+    """The live drafts of every page session over one Renderer: one running per session at most."""
+
+    def __init__(self, renderer: Renderer):
+        self.renderer = renderer
+        self._running: dict[str, Job] = {}  # session -> its live draft
+        self._lock = threading.Lock()
+
+    def request(self, prompt: str, image=None, seed: int = -1) -> RenderRequest:
         """A quick preview draft: the set's live variant at its small live size and few frames."""
-        width, height = self.model_set.live_size
+        mset = self.renderer.model_set
+        width, height = mset.live_size
         if image is not None:
-            from ..library.media import load_image
-
             image = image if hasattr(image, "width") else load_image(image)
-            width, height = sizing.size_for_aspect(image.width / image.height, self.model_set.live_size)
+            width, height = sizing.size_for_aspect(image.width / image.height, mset.live_size)
         return RenderRequest(
             prompt=prompt,
             image=image,
             seed=seed,
-            variant=self.model_set.live_variant,
+            variant=mset.live_variant,
             width=width,
             height=height,
-            frames=self.model_set.live_frames,
+            frames=mset.live_frames,
         )
 
-    def live_job(self, session: str, request: RenderRequest) -> Job:
+    def start(self, session: str, request: RenderRequest) -> Job:
         """Start a live draft for `session`, cancelling that session's previous one if still running."""
-        with self._live_lock:
-            previous = self._live.get(session)
+        with self._lock:
+            previous = self._running.get(session)
             if previous is not None:
                 previous.cancel()
-            from ..studio import Job
-
-            job = Job(lambda emit, cancel: self._live_draft(session, request, emit, cancel), "live")
-            self._live[session] = job
+            job = Job(lambda emit, cancel: self._draft(session, request, emit, cancel), "live")
+            self._running[session] = job
         return job
 
-    def cancel_live(self, session: str) -> None:
+    def cancel(self, session: str) -> None:
         """Stop a session's live draft (a deliberate Draft takes over its outputs)."""
-        with self._live_lock:
-            job = self._live.get(session)
+        with self._lock:
+            job = self._running.get(session)
         if job is not None:
             job.cancel()
 
-    def _live_draft(self, session: str, request: RenderRequest, emit: EventSink, cancel: CancelToken) -> Take:
+    def _draft(self, session: str, request: RenderRequest, emit: EventSink, cancel: CancelToken) -> Take:
         try:
-            take = self.render(request, on_event=emit, cancel=cancel, kind="live")
+            take = self.renderer.render(request, on_event=emit, cancel=cancel, kind="live")
         finally:
-            with self._live_lock:
-                if self._live.get(session) is not None and self._live[session].cancel_token is cancel:
-                    del self._live[session]
-        self._prune_live()
+            with self._lock:
+                if self._running.get(session) is not None and self._running[session].cancel_token is cancel:
+                    del self._running[session]
+        self.prune()
         return take
 
-    def _prune_live(self) -> None:
+    def prune(self) -> None:
         """Live mode makes a take per pause in typing: keep the newest LIVE_KEEP (and any approved or upscaled).
 
         Housekeeping: a failure here is logged, never reported as a failed render.
         """
+        store = self.renderer.store
         try:
-            takes = self.store.list()
+            takes = store.list()
             parents = {t.parent for t in takes if t.parent}
             live = [t for t in takes if t.kind == "live" and not t.approved and t.id not in parents]
             for take in live[LIVE_KEEP:]:
                 with contextlib.suppress(TakeNotFound):
-                    self.store.delete(take.id)
+                    store.delete(take.id)
         except Exception:
             log.exception("pruning live drafts failed")
-
-    # --- prompt enhancement ------------------------------------------------------------------

@@ -45,22 +45,22 @@ def check_parallel_final(n: int, family) -> None:
         raise BadInput("--parallel-final: this diffusers' transformer has no context-parallel plan")
 
 
-def run_final(studio, take_id: str, mode: str, n: int, emit: EventSink, cancel: CancelToken, width=None, height=None):
-    """Render the final of `take_id` across N GPUs (torchrun) and add it to the studio's store."""
+def run_final(renderer, take_id: str, mode: str, n: int, emit: EventSink, cancel: CancelToken, width=None, height=None):
+    """Render the final of `take_id` across N GPUs (torchrun) and add it to the renderer's store."""
     import queue
     import signal
     import threading
 
-    draft = studio.store.get(take_id)
-    studio.store.approve(draft.id)  # as a one-GPU final does first
-    staged = studio.store.stage()
+    draft = renderer.store.get(take_id)
+    renderer.store.approve(draft.id)  # as a one-GPU final does first
+    staged = renderer.store.stage()
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
-        "-m", "ltx_studio.jobs.parallel", "--take", draft.id, "--mode", mode, "--outputs", str(studio.store.root),
-        "--stage", str(staged), "--model-set", studio.model_set.name,
+        "-m", "ltx_studio.jobs.parallel", "--take", draft.id, "--mode", mode, "--outputs", str(renderer.store.root),
+        "--stage", str(staged), "--model-set", renderer.model_set.name,
     ]  # fmt: skip
-    if studio.variants_file:
-        command += ["--variants-file", str(studio.variants_file)]
+    if renderer.variants_file:
+        command += ["--variants-file", str(renderer.variants_file)]
     if width or height:
         command += ["--width", str(width or ""), "--height", str(height or "")]
     emit(Progress("final", 0.0, f"Rendering the final across {n} GPUs"))
@@ -92,11 +92,11 @@ def run_final(studio, take_id: str, mode: str, n: int, emit: EventSink, cancel: 
         record = json.loads((staged / "take.json").read_text(encoding="utf-8"))
         take = Take.from_record(record, staged)
         take.worker = f"{n} GPUs (context parallel)"
-        take = studio.store.add(take, staged)
+        take = renderer.store.add(take, staged)
     except BaseException:
         if process.poll() is None:
             _stop(process, signal)
-        studio.store.discard(staged)
+        renderer.store.discard(staged)
         raise
     finally:
         log.close()
@@ -174,13 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         from diffusers import ContextParallelConfig
 
         from ..core.commandline import quiet_libraries
-        from ..studio import Studio
+        from ..render.renderer import Renderer
+        from ..render.upscale import upscale
 
         quiet_libraries()
 
         store = _RankStore(Path(args.outputs), Path(args.stage), rank)
-        studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, store=store)
-        studio.manager.transformer_hook = lambda transformer: transformer.enable_parallelism(
+        renderer = Renderer(model_set_name=args.model_set, variants_file=args.variants_file, store=store)
+        renderer.manager.transformer_hook = lambda transformer: transformer.enable_parallelism(
             config=ContextParallelConfig(ulysses_degree=world)
         )
         last = [0.0]
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                     json.dumps({"stage": event.stage, "fraction": event.fraction, "message": event.message}), flush=True
                 )
 
-        studio.upscale(args.take, mode=args.mode, width=args.width, height=args.height, on_event=report)
+        upscale(renderer, args.take, mode=args.mode, width=args.width, height=args.height, on_event=report)
     finally:
         dist.destroy_process_group()
     return 0

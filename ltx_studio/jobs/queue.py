@@ -25,7 +25,6 @@ from ..core.errors import BadInput
 
 log = logging.getLogger(__name__)
 
-KINDS = ("draft", "compare", "upscale", "extend", "batch")
 FINISHED = ("done", "failed", "cancelled")
 MAX_ATTEMPTS = 2  # the first run, and one more after an interruption
 KEEP_FINISHED = 200  # finished rows kept for the Queue panel and `jobs list`
@@ -54,6 +53,10 @@ class JobRecord:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def cancellable_by(self, who: str) -> bool:
+        """Whether `who` may cancel this job: their own, or one a script queued (api, cli, mcp, a Space client)."""
+        return self.owner == who or not self.owner.startswith(("browser:", "user:"))
 
 
 def new_job_id() -> str:

@@ -140,18 +140,22 @@ class Runner:
                 self._channels[job_id] = Channel(lambda: _ended(self.jobs, job_id))
             return self._channels[job_id]
 
-    def drop(self, job_id: str, last: Event | None) -> None:
-        """End the channel of a job that will never run (cancelled while queued)."""
-        with self._lock:
-            channel = self._channels.pop(job_id, None)
-        if channel is not None:
-            channel.end(last)
-
-    def cancel(self, job_id: str) -> None:
+    def hear_cancel(self, job_id: str) -> None:
+        """Act on the cancel a job's row asks for: the one path from a cancel (this process's, the CLI's
+        or another page's) to the job. A job cancelled while queued never runs and its followers are
+        told; a running one's token is cancelled, which its worker hears (in process, through its
+        pipe, or through a Ray queue) and stops between steps."""
+        try:
+            record = self.jobs.get(job_id)
+        except Exception:
+            return
         with self._lock:
             token = self._tokens.get(job_id)
-        if token is not None:
+            channel = self._channels.pop(job_id, None) if record.state == "cancelled" and token is None else None
+        if token is not None and (record.state == "cancelled" or self.jobs.cancel_requested(job_id)):
             token.cancel()
+        if channel is not None:
+            channel.end(Failed("Stopped", cancelled=True))
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop taking jobs, stop the running ones (re-queued on the next start), give up the queue."""
@@ -263,11 +267,11 @@ class Runner:
         token.cancel()  # ends the watcher
 
     def _watch(self, job_id: str, token: CancelToken) -> None:
-        """Pass on a cancel asked for by another process (the CLI) while the job runs."""
+        """Hear a cancel asked for through the row by another process (the CLI) while the job runs."""
         while not token.cancelled:
             with contextlib.suppress(Exception):
                 if self.jobs.cancel_requested(job_id):
-                    token.cancel()
+                    self.hear_cancel(job_id)
                     return
             time.sleep(0.25)
 

@@ -1,9 +1,10 @@
-"""The studio as a service: its work as server-owned jobs (see jobs.py), and batches of variations.
+"""The studio's work as server-owned jobs: submit, follow, wait, cancel (the ComfyUI pattern).
 
-`Studio` mixes this in. `submit_*` checks a request (BadInput before anything is queued), copies
-its files into the job's folder and queues it; `follow` yields the job's events (from any page,
-as often as asked); `wait` returns its takes. The blocking `render`/`upscale`/... calls stay: the
-runner calls them, and so does the command line, which renders in its own process.
+`JobService.submit(op)` checks an operation (BadInput before anything is queued: a bad request never
+waits in the queue), draws its seed (a re-run after a restart makes the same take), copies its files
+into the job's folder and queues it; `follow` yields a job's events (from any page, as often as
+asked); `wait` returns its takes; `cancel` is the one way to stop a job, whoever asks and wherever it
+runs: the request goes into the job's row, and the runner turns the row into the job's one token.
 """
 
 from __future__ import annotations
@@ -13,16 +14,24 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, fields, replace
-from pathlib import Path
+from dataclasses import replace
 
+from ..core import sizing
 from ..core.errors import BadInput, StudioError
 from ..core.events import CancelToken, Event, EventSink, Failed, Progress, TakeDone
-from ..library.sound import Soundtrack, write_wav
 from ..library.takes import Take
-from ..render.plan import RenderRequest, plan_render
+from ..render.compare import check_variants
+from ..render.plan import choose_seed
 from ..render.prompts import batch_requests
-from .queue import FINISHED, JobQueue, JobRecord, keep_file, new_job_id, read_kept
+from ..render.renderer import Renderer
+from ..render.request import RenderRequest
+from ..render.retake import check_retake
+from ..render.soundtrack import plan_soundtrack
+from ..render.upscale import check_upscale
+from .execute import execute
+from .ops import AddSound, Batch, Compare, Draft, Extend, Operation, Retake, Upscale
+from .params import from_params, to_params
+from .queue import FINISHED, JobQueue, JobRecord, new_job_id
 from .runner import Runner
 
 MAX_BATCH = 64  # renders in one batch job
@@ -36,52 +45,52 @@ class QueuedJob:
 
     outlives_page = True
 
-    def __init__(self, studio, record: JobRecord):
-        self.studio = studio
+    def __init__(self, service: JobService, record: JobRecord):
+        self.service = service
         self.id = record.id
         self.record = record
         self.result: list[Take] = []
 
     def events(self) -> Iterator[Event]:
-        for event in self.studio.follow(self.id):
+        for event in self.service.follow(self.id):
             if isinstance(event, TakeDone):
                 self.result.append(event.take)
             yield event
 
     def cancel(self) -> None:
         with contextlib.suppress(BadInput):  # it ended meanwhile: nothing to stop
-            self.studio.cancel_job(self.id)
+            self.service.cancel(self.id, owner=self.record.owner)
 
 
-class JobsMixin:
-    """Jobs for `Studio` (which provides store, model_set, lora_folder and the blocking calls)."""
+class JobService:
+    """The queue of one outputs folder, run by this process's Runner over a Renderer."""
 
-    _runner: Runner | None = None
-    _runner_lock = threading.Lock()
+    def __init__(self, renderer: Renderer):
+        self.renderer = renderer
+        self.queue = JobQueue(renderer.store)
+        self.parallel_final = 0  # GPUs one upscale job spreads over (app --parallel-final)
+        self._runner: Runner | None = None
+        self._lock = threading.Lock()
+        self._ready: dict[str, Operation] = {}  # checked here, files read once: this process runs them as they are
 
-    # --- the queue -------------------------------------------------------------------------------
+    # --- running the queue ---------------------------------------------------------------------------
 
-    @property
-    def jobs(self) -> JobQueue:
-        if getattr(self, "_jobs", None) is None:
-            self._jobs = JobQueue(self.store)
-        return self._jobs
-
-    def start_jobs(self, devices: list[str] | None = None, ray: str | None = None) -> Runner:
+    def start(self, devices: list[str] | None = None, ray: str | None = None) -> Runner:
         """Own the queue and start running it (the app does this at start; a submit does it too).
         Jobs a killed process left running are queued again now.
 
         `devices`: one worker process per device (workers.py); `ray`: a Ray cluster's address ("auto",
-        "local"), one actor per GPU there (or per device named); neither: this process renders, as ever."""
+        "local"), one actor per GPU there (or per device named); neither: this process renders."""
         from .workers import LocalWorker, ProcessWorker, variant_of
 
-        with self._runner_lock:
+        with self._lock:
             if self._runner is None:
+                renderer = self.renderer
                 common = {
-                    "model_set": self.model_set.name,
-                    "variants_file": self.variants_file,
-                    "outputs": self.store.root,
-                    "store": self.store,
+                    "model_set": renderer.model_set.name,
+                    "variants_file": renderer.variants_file,
+                    "outputs": renderer.store.root,
+                    "store": renderer.store,
                 }
 
                 def workers() -> list:  # made once the queue is this process's
@@ -91,118 +100,112 @@ class JobsMixin:
                         return [RayWorker(i, d, **common) for i, d in enumerate(actor_devices(connect(ray), devices))]
                     if devices:
                         return [ProcessWorker(i, device, **common) for i, device in enumerate(devices)]
-                    return [LocalWorker(self)]
+                    return [LocalWorker(renderer, self.run)]
 
-                default = self.model_set.default_variant
-                self._runner = Runner(self.jobs, workers, lambda record: variant_of(record, default))
+                default = renderer.model_set.default_variant
+                self._runner = Runner(self.queue, workers, lambda record: variant_of(record, default))
             return self._runner
 
     @property
     def workers(self) -> list:
-        """The workers running the queue (after start_jobs): name, busy, and the variants each holds."""
+        """The workers running the queue (after start): name, busy, and the variants each holds."""
         return list(self._runner.workers) if self._runner is not None else []
 
     def close(self) -> None:
         """Stop running jobs (an unfinished one runs again on the next start) and give up the queue."""
-        with self._runner_lock:
+        with self._lock:
             runner, self._runner = self._runner, None
         if runner is not None:
             runner.close()
 
-    def _enqueue(self, kind: str, params: dict, owner: str, label: str) -> QueuedJob:
-        runner = self.start_jobs()
-        if len(self.jobs.list(("queued",), limit=MAX_WAITING + 1)) >= MAX_WAITING:
+    def run(self, record: JobRecord, emit: EventSink, cancel: CancelToken) -> list[Take]:
+        """Run a job in this process: as it was checked here if it was (its files already read), else from its row."""
+        op = self._ready.pop(record.id, None) or from_params(record.kind, record.params)
+        return execute(
+            self.renderer, op, emit, cancel, job_id=record.id, done=record.take_ids, parallel_final=self.parallel_final
+        )
+
+    # --- submitting --------------------------------------------------------------------------------
+
+    def submit(self, op: Operation, *, owner: str = "api") -> QueuedJob:
+        """Check an operation and queue it; returns its handle (follow it with `.events()`)."""
+        stored, ready = self.check(op)
+        runner = self.start()
+        if len(self.queue.list(("queued",), limit=MAX_WAITING + 1)) >= MAX_WAITING:
             raise BadInput(f"the queue is full ({MAX_WAITING} jobs waiting): try again when some have run")
         job_id = new_job_id()
-        folder = self.jobs.inputs(job_id)
+        folder = self.queue.inputs(job_id)
         try:
-            params = _freeze(params, folder)  # files first: a worker may take the job the moment it is queued
+            params = to_params(stored, folder)  # files first: a worker may take the job the moment it is queued
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         runner.open_channel(job_id)
-        record = self.jobs.add(kind, params, owner=owner, label=label, job_id=job_id)
+        self._ready[job_id] = _as_read(from_params(stored.kind, params), ready)  # its kept files, its sound as read
+        try:
+            record = self.queue.add(stored.kind, params, owner=owner, label=stored.label(), job_id=job_id)
+        except BaseException:
+            self._ready.pop(job_id, None)
+            raise
         runner.wake()
         return QueuedJob(self, record)
 
-    def _checked(self, request: RenderRequest) -> RenderRequest:
-        """The request with its seed drawn (a re-run after a restart makes the same take), or BadInput."""
-        plan = plan_render(request, self.model_set, self.lora_folder)
-        return replace(request, seed=plan.seed)
+    def check(self, op: Operation) -> tuple[Operation, Operation]:
+        """(what the queue keeps, what was read to check it) of an operation, or BadInput with one line.
+        Seeds are drawn now; a request's soundtrack is read now, once: the run here reuses it."""
+        renderer = self.renderer
+        if isinstance(op, Draft) and op.half_first:  # checked as asked first: a size over the limit names it
+            plan = renderer.plan(op.request)
+            half = (sizing.snap_side(plan.width / 2), sizing.snap_side(plan.height / 2))
+            op = replace(op, request=replace(op.request, width=half[0], height=half[1]), half_first=False, upscale=True)
+        if isinstance(op, Draft):
+            kept, ready = self._checked(op.request)
+            return replace(op, request=kept), replace(op, request=ready)
+        if isinstance(op, Compare):
+            check_variants(op.variants)
+            for name in op.variants[1:]:
+                self._checked(replace(op.request, variant=name))
+            kept, ready = self._checked(replace(op.request, variant=op.variants[0]))
+            return replace(op, request=kept), replace(op, request=ready)
+        if isinstance(op, Upscale):
+            check_upscale(renderer, op.take_id, op.mode, op.width, op.height)
+            return op, op
+        if isinstance(op, Extend):
+            renderer.store.get(op.take_id)
+            return op, op
+        if isinstance(op, Retake):
+            check_retake(renderer, op.take_id, op.start, op.end, op.what)  # from the take's record: nothing decoded
+            op = replace(op, seed=choose_seed(op.seed))
+            return op, op
+        if isinstance(op, AddSound):
+            plan, _ = plan_soundtrack(renderer, op.source, prompt=op.prompt, seed=op.seed, files=op.files)
+            op = replace(op, seed=plan.seed)
+            return op, op
+        if isinstance(op, Batch):
+            return self._checked_batch(op)
+        raise BadInput(f"unknown operation {type(op).__name__}")
 
-    def submit_draft(
-        self, request: RenderRequest, *, owner: str = "api", preview: bool = True, upscale: bool = False
-    ) -> QueuedJob:
-        """Queue a draft; with `upscale`, its latent x2 final follows in the same job (the two-stage recipe)."""
-        request = self._checked(request)
-        params = {"request": request, "preview": preview, "upscale": upscale, "count": 2 if upscale else 1}
-        return self._enqueue("draft", params, owner, request.prompt or "(first frame)")
+    def _checked(self, request: RenderRequest) -> tuple[RenderRequest, RenderRequest]:
+        """(to keep, to run here) of a request: its seed drawn, and to run here its soundtrack as read."""
+        plan = self.renderer.plan(request)
+        kept = replace(request, seed=plan.seed)
+        return kept, replace(kept, soundtrack=plan.soundtrack) if plan.soundtrack is not None else kept
 
-    def submit_compare(
-        self, request: RenderRequest, variants: list[str], *, owner: str = "api", preview: bool = False
-    ) -> QueuedJob:
-        if not variants:
-            raise BadInput("compare needs at least one variant")
-        if len(set(variants)) != len(variants):
-            raise BadInput("compare: each variant once, please")
-        for name in variants:
-            self._checked(replace(request, variant=name))
-        request = self._checked(replace(request, variant=variants[0]))
-        params = {"request": request, "variants": list(variants), "preview": preview, "count": len(variants)}
-        return self._enqueue("compare", params, owner, f"{'/'.join(variants)}: {request.prompt}")
-
-    def submit_upscale(
-        self, take_id: str, *, mode: str = "latent", width=None, height=None, owner: str = "api"
-    ) -> QueuedJob:
-        take = self.store.get(take_id)
-        if mode not in ("latent", "pro"):
-            raise BadInput(f"unknown upscale mode {mode!r} (choose from: latent, pro)")
-        params = {"take_id": take.id, "mode": mode, "width": width, "height": height}
-        return self._enqueue("upscale", params, owner, f"{mode} final of {take.id}")
-
-    def submit_extend(
-        self, take_id: str, seconds: float, *, prompt=None, backward: bool = False, owner: str = "api"
-    ) -> QueuedJob:
-        take = self.store.get(take_id)
-        params = {"take_id": take.id, "seconds": seconds, "prompt": prompt, "backward": backward}
-        return self._enqueue("extend", params, owner, f"extend {take.id} by {seconds:g} s")
-
-    def submit_retake(
-        self, take_id: str, start, end, *, prompt=None, what: str = "both", seed: int = -1, owner: str = "api"
-    ) -> QueuedJob:
-        """Queue a retake of seconds [start, end) of a take (checked now: a bad range never waits in the queue)."""
-        from ..render.edits import plan_retake
-
-        plan = plan_retake(self, take_id, start, end, prompt=prompt, what=what, seed=seed)[0]
-        params = {"take_id": take_id, "start": start, "end": end, "prompt": prompt, "what": what, "seed": plan.seed}
-        return self._enqueue("retake", params, owner, f"retake {start:g}-{end:g} s of {take_id}")
-
-    def submit_soundtrack(
-        self, source: str, *, prompt=None, seed: int = -1, owner: str = "api", files: bool = True
-    ) -> QueuedJob:
-        """Queue a soundtrack for a silent clip: a take id or (with `files`) a video file, kept with the job."""
-        from ..render.edits import plan_soundtrack
-
-        plan = plan_soundtrack(self, source, prompt=prompt, seed=seed, files=files)[0]
-        params = {"source": source, "prompt": prompt, "seed": plan.seed, "files": files}
-        name = Path(str(source)).name
-        return self._enqueue("soundtrack", params, owner, f"sound for {name}")
-
-    def submit_batch(self, requests: list[RenderRequest], *, owner: str = "api", label: str = "") -> QueuedJob:
-        """Queue several renders as one job: each becomes an ordinary take tagged with the batch.
-        Every request is checked first; one that cannot render names its row (1-based)."""
-        if not requests:
+    def _checked_batch(self, op: Batch) -> tuple[Batch, Batch]:
+        """Every render of a batch checked; one that cannot render names its row (1-based)."""
+        if not op.requests:
             raise BadInput("a batch needs at least one prompt")
-        if len(requests) > MAX_BATCH:
-            raise BadInput(f"a batch holds at most {MAX_BATCH} renders; this one has {len(requests)}")
-        checked = []
-        for row, request in enumerate(requests, 1):
+        if len(op.requests) > MAX_BATCH:
+            raise BadInput(f"a batch holds at most {MAX_BATCH} renders; this one has {len(op.requests)}")
+        kept, ready = [], []
+        for row, request in enumerate(op.requests, 1):
             try:
-                checked.append(self._checked(request))
+                pair = self._checked(request)
             except StudioError as exc:
                 raise BadInput(f"row {row}: {exc}") from None
-        params = {"requests": checked, "count": len(checked)}
-        return self._enqueue("batch", params, owner, label or f"{len(checked)} × {checked[0].prompt}")
+            kept.append(pair[0])
+            ready.append(pair[1])
+        return replace(op, requests=kept), replace(op, requests=ready)
 
     def prepare_batch(
         self, base: RenderRequest, rows: list[dict] | None = None, seeds: int = 1
@@ -213,21 +216,29 @@ class JobsMixin:
         for number, row in enumerate(rows or [{}], 1):
             try:
                 made = batch_requests(base, [row], seeds)
-                requests.extend(self._checked(request) for request in made)
+                requests.extend(self._checked(request)[0] for request in made)
             except StudioError as exc:
                 problems.append(f"row {row.get('row', number)}: {exc}")
         return requests, problems
 
+    # --- following, waiting, cancelling -----------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        return self.queue.get(job_id)
+
+    def list(self, states: tuple[str, ...] | None = None, limit: int = 50) -> list[JobRecord]:
+        return self.queue.list(states, limit=limit)
+
     def follow(self, job_id: str) -> Iterator[Event]:
         """The job's events from now until it ends: a late follower first catches up (progress, the
         latest preview, the takes so far); a finished job yields its takes (or its failure) at once."""
-        record = self.jobs.get(job_id)
+        record = self.queue.get(job_id)
         runner = self._runner
         channel = runner.channel(job_id) if runner is not None else None
         events = channel.follow() if channel is not None else None
         seen = set()
         if events is not None:
-            if record.state == "queued" and (position := self.jobs.position(job_id)):
+            if record.state == "queued" and (position := self.queue.position(job_id)):
                 yield Progress("queue", 0.0, f"In the queue (#{position})")
             for event in events:
                 if isinstance(event, TakeDone):
@@ -241,12 +252,12 @@ class JobsMixin:
 
     def _finished_events(self, job_id: str) -> Iterator[Event]:
         """A job's outcome read from its row (waiting while another process still runs it)."""
-        while (record := self.jobs.get(job_id)).state not in FINISHED:
+        while (record := self.queue.get(job_id)).state not in FINISHED:
             yield Progress("queue" if record.state == "queued" else "running", record.progress, record.stage)
             time.sleep(0.5)
         for take_id in record.take_ids:
             try:
-                yield TakeDone(self.store.get(take_id))
+                yield TakeDone(self.renderer.store.get(take_id))
             except StudioError:
                 continue  # deleted since
         if record.state == "cancelled":
@@ -254,176 +265,62 @@ class JobsMixin:
         elif record.state == "failed":
             yield Failed(record.error)
 
-    def wait(self, job_id: str) -> list[Take]:
-        """Follow a job to its end: its takes, or the failure's one line as a StudioError."""
-        takes = []
-        for event in self.follow(job_id):
-            if isinstance(event, TakeDone):
-                takes.append(event.take)
-            elif isinstance(event, Failed):
-                raise StudioError(f"job {job_id} was cancelled" if event.cancelled else event.message)
-        return takes
+    def wait(self, job_id: str, timeout: float | None = None) -> list[Take]:
+        """Follow a job to its end: its takes, or the failure's one line as a StudioError; a job that has
+        not ended within `timeout` seconds is a StudioError too (it runs on: cancel it to stop it)."""
+        outcome: dict = {}
 
-    def cancel_job(self, job_id: str) -> JobRecord:
-        """Cancel a queued job (it never runs) or stop a running one between steps."""
-        record = self.jobs.request_cancel(job_id)
+        def follow() -> None:
+            takes = []
+            try:
+                for event in self.follow(job_id):
+                    if isinstance(event, TakeDone):
+                        takes.append(event.take)
+                    elif isinstance(event, Failed):
+                        raise StudioError(f"job {job_id} was cancelled" if event.cancelled else event.message)
+                outcome["takes"] = takes
+            except BaseException as exc:  # raised again in the caller's thread
+                outcome["error"] = exc
+
+        follower = threading.Thread(target=follow, name=f"ltx-wait-{job_id}", daemon=True)
+        follower.start()
+        follower.join(timeout)
+        if follower.is_alive():
+            raise StudioError(f"job {job_id} did not end within {timeout:g} s (it goes on: jobs cancel {job_id})")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["takes"]
+
+    def cancel(self, job_id: str, *, owner: str | None = None) -> JobRecord:
+        """Cancel a queued job (it never runs) or stop a running one between steps, wherever it runs.
+        With `owner`, only a job that person may cancel: their own, or one a script queued."""
+        if owner is not None and not self.queue.get(job_id).cancellable_by(owner):
+            raise BadInput(f"job {job_id} belongs to another browser")
+        record = self.queue.request_cancel(job_id)
         if self._runner is not None:
-            if record.state == "running":
-                self._runner.cancel(job_id)
-            else:
-                self._runner.drop(job_id, Failed("Stopped", cancelled=True))
+            self._runner.hear_cancel(job_id)  # at once here; another process's runner hears it from the row
         return record
 
-    # --- running a job ----------------------------------------------------------------------------
-
-    def _execute(self, record: JobRecord, emit: EventSink, cancel: CancelToken) -> list[Take]:
-        params, done = record.params, record.take_ids  # takes made before an interruption are kept
-        if record.kind == "draft":
-            request = _thaw(params["request"])
-            if done:
-                draft = self.store.get(done[0])
-            else:
-                draft = self.render(request, on_event=emit, cancel=cancel, preview=params.get("preview", True))
-            if params.get("upscale"):
-                return [draft, self.upscale(draft.id, mode="latent", on_event=emit, cancel=cancel)]
-            return [draft]
-        if record.kind == "compare":
-            variants = params["variants"][len(done) :]
-            request = _thaw(params["request"])
-            return self.compare(request, variants, on_event=emit, cancel=cancel, preview=params.get("preview", False))
-        if record.kind == "upscale" and getattr(self, "parallel_final", 0) >= 2:
-            from .parallel import run_final  # one final across N GPUs (unverified; see parallel.py)
-
-            return [
-                run_final(
-                    self, params["take_id"], params["mode"], self.parallel_final, emit, cancel,
-                    params.get("width"), params.get("height"),
-                )
-            ]  # fmt: skip
-        if record.kind == "upscale":
-            return [
-                self.upscale(
-                    params["take_id"],
-                    mode=params["mode"],
-                    width=params.get("width"),
-                    height=params.get("height"),
-                    on_event=emit,
-                    cancel=cancel,
-                )
-            ]
-        if record.kind == "extend":
-            return [
-                self.extend(
-                    params["take_id"],
-                    params["seconds"],
-                    prompt=params.get("prompt"),
-                    backward=params.get("backward", False),
-                    on_event=emit,
-                    cancel=cancel,
-                )
-            ]
-        if record.kind == "retake":
-            return [
-                self.retake(
-                    params["take_id"], params["start"], params["end"], prompt=params.get("prompt"),
-                    what=params.get("what", "both"), seed=params["seed"], on_event=emit, cancel=cancel,
-                )
-            ]  # fmt: skip
-        if record.kind == "soundtrack":
-            return [
-                self.soundtrack(
-                    params["source"],
-                    prompt=params.get("prompt"),
-                    seed=params["seed"],
-                    on_event=emit,
-                    cancel=cancel,
-                    files=params.get("files", True),
-                )  # fmt: skip
-            ]
-        if record.kind == "batch":
-            takes, failures = self._run_batch(record, emit, cancel)
-            if failures and not takes and not record.take_ids:
-                raise StudioError("; ".join(failures))
-            if failures:
-                emit(Progress("note", 1.0, "; ".join(failures)))  # the runner keeps it with the job
-            return takes
-        raise StudioError(f"unknown job kind {record.kind!r}")
-
-    def _run_batch(self, record: JobRecord, emit: EventSink, cancel: CancelToken) -> tuple[list[Take], list[str]]:
-        """Each render of a batch in turn; one row's trouble does not stop the rest. Returns the takes
-        and a line per row that failed. Rows whose take was made before an interruption are skipped."""
-        requests = record.params["requests"]
-        made = set()
-        for take_id in record.take_ids:
-            try:
-                made.add(self.store.get(take_id).settings.get("batch", {}).get("index"))
-            except StudioError:
-                continue
-        takes, failures = [], []
-        for index, data in enumerate(requests):
-            if index in made:
-                continue
-            tag = {"batch": {"id": record.id, "index": index, "count": len(requests)}}
-            try:
-                takes.append(self.render(_thaw(data), on_event=emit, cancel=cancel, record=tag))
-            except StudioError as exc:
-                failures.append(f"row {index + 1}: {exc}")
-                emit(Progress("batch", (index + 1) / len(requests), failures[-1]))
-        return takes, failures
-
-    def batch(
-        self,
-        requests: list[RenderRequest],
-        *,
-        on_event: EventSink | None = None,
-        cancel: CancelToken | None = None,
-    ) -> tuple[list[Take], list[str]]:
-        """Render a batch in this process (the command line), each take tagged with the batch.
-        Returns the takes and a line per row that failed."""
-        job_id = f"batch-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-        record = JobRecord(id=job_id, kind="batch", params={"requests": requests, "count": len(requests)})
-        return self._run_batch(record, on_event or (lambda event: None), cancel or CancelToken())
+    def newest(self, owner: str, kinds: tuple[str, ...]) -> QueuedJob | None:
+        """This person's newest job of these kinds, unless it failed or was cancelled (a reopened page resumes it)."""
+        newest = max(
+            (job for job in self.queue.list(limit=200) if job.owner == owner and job.kind in kinds),
+            key=lambda job: job.created,
+            default=None,
+        )
+        if newest is None or newest.state in ("failed", "cancelled"):
+            return None
+        return QueuedJob(self, newest)
 
 
-# --- requests as JSON, with their files kept ------------------------------------------------------
-
-
-def _freeze(params: dict, folder: Path) -> dict:
-    """A job's parameters as JSON can hold them, every file copied into `folder`."""
-
-    def request(req: RenderRequest, n: int) -> dict:
-        data = {f.name: getattr(req, f.name) for f in fields(RenderRequest)}
-        data["image"] = keep_file(req.image, folder, f"{n}-image")
-        data["video"] = keep_file(req.video, folder, f"{n}-video")
-        data["reference"] = keep_file(req.reference, folder, f"{n}-reference")
-        track = req.soundtrack
-        if isinstance(track, Soundtrack):  # a soundtrack read in memory (Python callers): kept as a wav
-            (folder / f"{n}-soundtrack").mkdir(exist_ok=True)
-            track = write_wav(folder / f"{n}-soundtrack" / f"{Path(track.name).stem}.wav", track.waveform, track.rate)
-        data["soundtrack"] = keep_file(track, folder, f"{n}-soundtrack")
-        data["keyframes"] = [
-            {**dict(k), "image": keep_file(k.get("image"), folder, f"{n}-keyframe-{i}")}
-            for i, k in enumerate(req.keyframes or [])
+def _as_read(op: Operation, checked: Operation) -> Operation:
+    """`op` (thawed from its row: its inputs are the job's own copies) with the soundtracks `checked` read."""
+    if isinstance(op, Draft | Compare) and checked.request.soundtrack is not None:
+        return replace(op, request=replace(op.request, soundtrack=checked.request.soundtrack))
+    if isinstance(op, Batch):
+        requests = [
+            replace(mine, soundtrack=read.soundtrack) if read.soundtrack is not None else mine
+            for mine, read in zip(op.requests, checked.requests, strict=True)
         ]
-        data["loras"] = [asdict(x) if hasattr(x, "__dataclass_fields__") else x for x in req.loras or []]
-        return data
-
-    frozen = dict(params)
-    source = frozen.get("source")
-    if source is not None and frozen.get("files", True) and Path(str(source)).is_file():  # a soundtrack's video
-        frozen["source"] = keep_file(source, folder, "source")
-    if "request" in frozen:
-        frozen["request"] = request(frozen["request"], 0)
-    if "requests" in frozen:
-        frozen["requests"] = [request(r, i) for i, r in enumerate(frozen["requests"])]
-    return frozen
-
-
-def _thaw(data: dict | RenderRequest) -> RenderRequest:
-    if isinstance(data, RenderRequest):
-        return data
-    known = {f.name for f in fields(RenderRequest)}
-    values = {k: v for k, v in data.items() if k in known}
-    for name in ("video", "reference"):
-        values[name] = read_kept(values.get(name))
-    return RenderRequest(**values)
+        return replace(op, requests=requests)
+    return op

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from ..core.errors import BadInput, Cancelled, StudioError
 from ..core.events import CancelToken, EventSink
+from .execute import execute
+from .params import from_params
 from .queue import JobRecord
 
 log = logging.getLogger(__name__)
@@ -71,18 +73,19 @@ def variant_of(record: JobRecord, default: str) -> str | None:
 
 
 class LocalWorker:
-    """The studio's own process: jobs run in it exactly as they always have."""
+    """The studio's own process: jobs run in it, on its Renderer, as they always have."""
 
-    def __init__(self, studio, name: str = ""):
-        self.studio = studio
-        self.name = name or studio.manager.policy.device
+    def __init__(self, renderer, run, name: str = ""):
+        self.renderer = renderer
+        self._run = run  # JobService.run: the job as checked here, else read from its row
+        self.name = name or renderer.manager.policy.device
         self.busy = False
 
     def holds(self, variant: str | None) -> bool:
-        return variant is not None and variant in self.studio.manager.cached_variants()
+        return variant is not None and variant in self.renderer.manager.cached_variants()
 
     def execute(self, record: JobRecord, emit: EventSink, cancel: CancelToken) -> list:
-        return self.studio._execute(record, emit, cancel)
+        return self._run(record, emit, cancel)
 
     def close(self) -> None:
         pass
@@ -287,7 +290,7 @@ class HandBackStore:
 def worker_main(
     conn, device: str, name: str, model_set: str, variants_file: str | None, outputs: str, ship: bool = False
 ) -> None:
-    """A worker: one device, one Studio over a HandBackStore; jobs one at a time until told to stop.
+    """A worker: one device, one Renderer over a HandBackStore; jobs one at a time until told to stop.
     `conn` is a pipe (a process worker) or a pair of Ray queues (a Ray actor, `ship`: files travel)."""
     import queue
 
@@ -315,16 +318,16 @@ def worker_main(
 
     try:
         from ..core.commandline import quiet_libraries
-        from ..studio import Studio
+        from ..render.renderer import Renderer
 
         quiet_libraries()
         store = HandBackStore(Path(outputs), call, ship=ship)
         store.worker = name
-        studio = Studio(model_set_name=model_set, variants_file=variants_file, outputs=outputs, store=store)
+        renderer = Renderer(model_set_name=model_set, variants_file=variants_file, outputs=outputs, store=store)
     except Exception as exc:
         send(("failed_start", f"{type(exc).__name__}: {exc}"))
         return
-    send(("ready", {"pid": os.getpid(), "device": studio.manager.policy.device}))
+    send(("ready", {"pid": os.getpid(), "device": renderer.manager.policy.device}))
 
     def read() -> None:  # the pipe's other direction: replies, cancels, the next job, stop
         while True:
@@ -348,8 +351,11 @@ def worker_main(
     while (item := jobs.get()) is not None:
         record, token = item
         try:
-            takes = studio._execute(record, lambda event: send(("event", event)), token)
-            send(("done", takes, studio.manager.cached_variants(), dict(studio.manager.loads)))
+            op = from_params(record.kind, record.params)
+            takes = execute(
+                renderer, op, lambda event: send(("event", event)), token, job_id=record.id, done=record.take_ids
+            )
+            send(("done", takes, renderer.manager.cached_variants(), dict(renderer.manager.loads)))
         except Cancelled as exc:
             send(("failed", str(exc) or "stopped", True))
         except StudioError as exc:

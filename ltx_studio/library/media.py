@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -54,11 +55,10 @@ def write_mp4(
 ) -> Path:
     """Write uint8 frames [F, H, W, 3] as H.264 yuv420p mp4 (faststart), metadata in its comment tag.
 
-    With `audio` (float [channels, samples] in -1..1) the file gets an AAC track of exactly the
-    picture's duration, muxed by diffusers' own LTX-2 export helpers (PyAV).
+    With `audio` (float [channels, samples] in -1..1, mono or stereo) the file gets a stereo AAC
+    track at `sample_rate`, of exactly the picture's duration.
     """
     import av
-    from diffusers.utils.export_utils import _prepare_audio_stream, _write_audio
 
     path = Path(path)
     tmp = _tmp_path(path)
@@ -70,15 +70,13 @@ def write_mp4(
         stream = container.add_stream("libx264", rate=int(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast"}
-        sound = _prepare_audio_stream(container, sample_rate) if audio is not None else None  # before any packet
+        sound = _add_aac_stream(container, int(sample_rate)) if audio is not None else None  # before any packet
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
         container.mux(stream.encode())
         if audio is not None:
-            import torch
-
             samples = fit_waveform(np.asarray(audio, dtype=np.float32), round(len(frames) / fps * sample_rate))
-            _write_audio(container, sound, torch.from_numpy(samples), sample_rate, av)
+            _encode_sound(container, sound, samples, int(sample_rate))
     finally:
         container.close()
     # Make sure the file holds every frame before it gets its final name.
@@ -89,6 +87,39 @@ def write_mp4(
     if written != len(frames):
         raise OSError(f"the video writer wrote {written} of {len(frames)} frames")
     return commit(tmp, path)
+
+
+def _add_aac_stream(container, rate: int):
+    """A stereo AAC stream at `rate` (callers keep to rates AAC takes), in the encoder's default bit rate."""
+    stream = container.add_stream("aac", rate=rate)
+    stream.codec_context.layout = "stereo"
+    stream.codec_context.time_base = Fraction(1, rate)  # one tick a sample: pts count samples
+    return stream
+
+
+def _encode_sound(container, stream, waveform: np.ndarray, rate: int) -> None:
+    """Encode a float [channels, samples] waveform into `stream` and flush the encoder.
+
+    The track is always stereo: mono is played on both sides, as the LTX-2 exporters wrote it.
+    """
+    import av
+
+    wave = np.atleast_2d(waveform)
+    if wave.shape[0] == 1:
+        wave = np.repeat(wave, 2, axis=0)
+    if wave.shape[0] != 2:
+        raise ValueError(f"expected a mono or stereo waveform [channels, samples], got shape {waveform.shape}")
+    # On the 16-bit grid, as the sound was encoded before (diffusers' helpers went through s16): that
+    # step is also a noise floor FFmpeg's AAC encoder handles pure synthetic tones better with.
+    wave = (np.round(np.clip(wave, -1.0, 1.0) * 32767) / 32767).astype(np.float32)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave), format="fltp", layout="stereo")
+    frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+    # One frame for the whole track: PyAV cuts it into the encoder's 1024-sample frames and hands over
+    # the short last one unpadded, so the track's duration ends on the last real sample.
+    for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode(None):  # flush: that short last frame, then what the encoder held back
+        container.mux(packet)
 
 
 def fit_waveform(waveform: np.ndarray, samples: int) -> np.ndarray:

@@ -7,6 +7,8 @@ Waveforms are float32 [channels, samples] in -1..1, as `media.write_mp4` takes t
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,15 +63,40 @@ class Soundtrack:
         }
 
 
-def read_soundtrack(path: str | Path, start: float = 0.0) -> Soundtrack:
-    """The sound of an audio file (wav, mp3, m4a, flac, ...) or of a video's audio track, from `start` seconds."""
-    import av
+_READ: OrderedDict[tuple, Soundtrack] = OrderedDict()  # the last few files read, by path, size, mtime and start
+_READ_KEEP = 4
+_READ_LOCK = threading.Lock()
 
+
+def read_soundtrack(path: str | Path, start: float = 0.0) -> Soundtrack:
+    """The sound of an audio file (wav, mp3, m4a, flac, ...) or of a video's audio track, from `start` seconds.
+
+    A file is decoded and hashed once: the page reads an upload to show its length, then the draft
+    that follows it is checked and run with the same file; each of those reads after the first is a
+    lookup (keyed by the file's path, size and modification time, so a changed file is read again)."""
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"soundtrack {path.name}: no such file")
     if start < 0 or start != start:
         raise BadInput(f"audio start must be 0 or more seconds, got {start}")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, float(start))
+    with _READ_LOCK:
+        if key in _READ:
+            _READ.move_to_end(key)
+            return _READ[key]
+    track = _decode_soundtrack(path, start)
+    track.waveform.setflags(write=False)  # shared by every reader of the file: never changed in place
+    with _READ_LOCK:
+        _READ[key] = track
+        while len(_READ) > _READ_KEEP:
+            _READ.popitem(last=False)
+    return track
+
+
+def _decode_soundtrack(path: Path, start: float) -> Soundtrack:
+    import av
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:

@@ -21,6 +21,7 @@ SOUND_FAMILIES = ("ltx2",)
 OPTIONAL_COMPONENTS = ("processor", "prompt_enhancer", "duration_head", "diffusion_decoder")
 DECODERS = ("vae", "diffusion")
 VARIANT_NAMES = ("fast", "distilled", "pro")
+CAMERA_MOVES = ("dolly-in", "dolly-out", "dolly-left", "dolly-right", "jib-up", "jib-down", "static")
 # Components a set may name; which ones a family needs is the family's `shared` (checked at parse time).
 SHARED_COMPONENTS = (
     "text_encoder",
@@ -367,16 +368,14 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
 
 
 def _cameras(table: _Table) -> dict[str, str]:
-    """A set's camera moves: {name: LoRA}, names from camera.NAMES."""
-    from .camera import NAMES
-
+    """A set's camera moves: {name: LoRA}, names from CAMERA_MOVES."""
     cameras = table.data.get("cameras", {})
     if not isinstance(cameras, dict) or not all(isinstance(v, str) and v for v in cameras.values()):
         raise BadInput(f"{table.origin}: {table.where}.cameras must map camera moves to LoRA names")
-    unknown = [name for name in cameras if name not in NAMES]
+    unknown = [name for name in cameras if name not in CAMERA_MOVES]
     if unknown:
         raise BadInput(
-            f"{table.origin}: {table.where}.cameras: unknown move {unknown[0]!r} (moves: {', '.join(NAMES)})"
+            f"{table.origin}: {table.where}.cameras: unknown move {unknown[0]!r} (moves: {', '.join(CAMERA_MOVES)})"
         )
     return dict(cameras)
 

@@ -17,19 +17,21 @@ from ..core import sizing
 from ..core.errors import BadInput
 from ..library import media
 from ..library.sound import resample
-from ..models.families import Decoded
-from .plan import RenderRequest, plan_render
+from ..models.families.base import Decoded
+from .hold import Hold
+from .request import RenderRequest
+from .story import TakeSpec
 
 if TYPE_CHECKING:
     from ..core.events import CancelToken, EventSink
     from ..library.takes import Take
-    from ..studio import Studio
+    from .renderer import Renderer
 
 OVERLAP = 17  # frames of the source the continuation starts from (two latent frames past the first)
 
 
-def extend_take(
-    studio: Studio,
+def extend(
+    renderer: Renderer,
     take_id: str,
     seconds: float,
     *,
@@ -38,20 +40,15 @@ def extend_take(
     on_event: EventSink | None = None,
     cancel: CancelToken | None = None,
 ) -> Take:
-    source = studio.store.get(take_id)
-    if source.status != "ok":
-        raise BadInput(f"take {take_id} has missing files and cannot be extended")
-    if source.model_set != studio.model_set.name or source.variant not in studio.model_set.variants:
-        raise BadInput(
-            f"take {take_id} was made with model set {source.model_set!r}; switch the model set to it to extend it"
-        )
+    """Continue a take by `seconds` (before its start with `backward`): a new take of the joined clip."""
+    source = renderer.own_take(take_id, "extended")
     try:
         seconds = float(seconds)
     except (TypeError, ValueError):
         raise BadInput(f"seconds must be a number, got {seconds!r}") from None
     if not 0 < seconds <= 60:
         raise BadInput(f"an extension must be between 0 and 60 seconds, got {seconds:g}")
-    variant = studio.model_set.variant(source.variant)
+    variant = renderer.model_set.variant(source.variant)
     new = max(8, round(seconds * source.fps / 8) * 8)  # whole latent frames
     frames, _ = media.read_mp4(source.path("video"))
     overlap = min(OVERLAP, ((len(frames) - 1) // 8) * 8 + 1)
@@ -73,11 +70,9 @@ def extend_take(
         audio=source.audio,
         loras=[(lora["name"], lora["weight"]) for lora in source.settings.get("loras", [])],
     )
-    plan = plan_render(request, studio.model_set, studio.lora_folder)
+    plan = renderer.plan(request)
     hold = None
     if sound is not None and not backward:  # the overlap's own sound is held, so the new sound carries on from it
-        from .edits import Hold
-
         context_s = overlap / source.fps
         hold = Hold(
             waveform=sound[:, max(0, sound.shape[1] - round(context_s * rate)) :],
@@ -97,6 +92,5 @@ def extend_take(
         return Decoded(picture, audio, out_rate)
 
     record = {"extend": {"source": source.id, "seconds": seconds, "backward": backward, "overlap": overlap, "new": new}}
-    return studio._render(
-        plan, on_event=on_event, cancel=cancel, kind="extend", parent=source.id, join=join, record=record, hold=hold
-    )
+    spec = TakeSpec(kind="extend", parent=source.id, record=record, hold=hold, join=join)
+    return renderer.run(plan, spec, on_event=on_event, cancel=cancel)

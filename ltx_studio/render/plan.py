@@ -4,7 +4,6 @@ grids and within the variant's limits (or BadInput with one clear line). Nothing
 
 from __future__ import annotations
 
-import math
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,41 +19,12 @@ from ..models import loras
 from ..models.families import get_family
 from ..models.variants import ModelSet, Variant
 from .conditions import Condition, Keyframe, SourceVideo, plan_keyframes, read_video
+from .request import RenderRequest
 
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
 MAX_SIDE_ASKED = 8192
 AUTO_MAX_SECONDS = 20.0  # the duration head's own default upper bound
-
-
-@dataclass
-class RenderRequest:
-    """What a person asks for. Anything left None takes the variant's default."""
-
-    prompt: str = ""
-    negative_prompt: str | None = None
-    variant: str | None = None
-    seed: int = -1  # -1: random; the seed used is always recorded
-    width: int | None = None
-    height: int | None = None
-    resolution: str | None = None  # a preset of sizing.RESOLUTIONS, instead of width/height
-    frames: int | None = None
-    seconds: float | str | None = None  # instead of frames; "auto": the model picks (LTX-2.5's duration head)
-    fps: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    image: str | Path | Image.Image | None = None  # first frame
-    audio: bool = True  # the soundtrack, for model sets that make one (LTX-2); False: a silent mp4
-    typed_prompt: str | None = None  # what the person typed, when `prompt` is its enhanced rewrite
-    keyframes: list = field(default_factory=list)  # {image, seconds, strength}: images the clip passes through
-    video: str | Path | list | None = None  # a source video (file or frames) to restyle or continue
-    video_strength: float = 1.0
-    loras: list = field(default_factory=list)  # "NAME[:WEIGHT]", (name, weight) or {"lora", "weight"}: loras.choose
-    reference: str | Path | list | None = None  # IC-LoRA control (LTX-2): depth, pose or edges video
-    reference_strength: float = 1.0
-    camera: str | None = None  # a camera move (camera.NAMES): the set's camera-control LoRA
-    soundtrack: str | Path | Soundtrack | None = None  # audio-to-video (LTX-2): the picture follows this sound
-    soundtrack_start: float = 0.0  # seconds into the soundtrack
 
 
 @dataclass
@@ -110,7 +80,13 @@ class RenderPlan:
         return replace(self, width=width, height=height, image=image)
 
 
-def _number(name: str, value, kind: type, low: float, high: float):
+def choose_seed(seed) -> int:
+    """The seed a render uses: the one given (checked), or a random one for -1."""
+    seed = check_number("seed", seed, int, -1, MAX_SEED)
+    return secrets.randbelow(MAX_SEED + 1) if seed == -1 else seed
+
+
+def check_number(name: str, value, kind: type, low: float, high: float):
     """`value` as int/float within [low, high], or BadInput naming the field."""
     if isinstance(value, bool) or value is None:
         raise BadInput(f"{name} must be a number, got {value!r}")
@@ -149,12 +125,10 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
     if len(negative) > MAX_PROMPT_CHARS:
         raise BadInput(f"negative prompt is too long: {len(negative)} characters (at most {MAX_PROMPT_CHARS})")
 
-    seed = _number("seed", request.seed, int, -1, MAX_SEED)
-    if seed == -1:
-        seed = secrets.randbelow(MAX_SEED + 1)
-    fps = _number("fps", request.fps if request.fps is not None else sampling.fps, int, 1, 120)
-    steps = None if request.steps is None else _number("steps", request.steps, int, 1, 200)
-    guidance = _number(
+    seed = choose_seed(request.seed)
+    fps = check_number("fps", request.fps if request.fps is not None else sampling.fps, int, 1, 120)
+    steps = None if request.steps is None else check_number("steps", request.steps, int, 1, 200)
+    guidance = check_number(
         "guidance", request.guidance if request.guidance is not None else sampling.guidance, float, 0, 30
     )
 
@@ -172,51 +146,22 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
     soundtrack = _soundtrack(request, model_set)
     video = None
     if request.video is not None:
-        strength = _number("video strength", request.video_strength, float, 0, 1)
-        video = read_video(request.video, fps, variant.max_frames, strength)
-    auto_length = None
-    if isinstance(request.seconds, str) and request.seconds.strip().lower() == "auto" and request.frames is None:
-        if not model_set.auto_duration:
-            raise BadInput(f'length "auto" needs a model set with a duration head (LTX-2.5); {model_set.name} has none')
-        if request.keyframes or video:
-            raise BadInput('length "auto" cannot place keyframes or follow a video: give the seconds')
-        auto_length = (1.0, min(AUTO_MAX_SECONDS, sizing.seconds_for_frames(variant.max_frames, fps)))
-        asked = variant.draft_frames  # until the duration head has read the prompt
-    elif request.frames is not None:
-        asked = _number("frames", request.frames, int, 1, 100_000)
-    elif request.seconds is not None:
-        asked = sizing.frames_for_seconds(_number("seconds", request.seconds, float, 0.01, 3600), fps)
-    elif video is not None:
-        asked = len(video.frames)  # the clip follows the video's length
-    elif soundtrack is not None:  # the clip holds the whole soundtrack (rounded up to 8k+1), up to the limit
-        asked = min(max(9, math.ceil((soundtrack.seconds * fps - 1) / 8) * 8 + 1), variant.max_frames)
-    else:
-        asked = variant.draft_frames
-    frames = _snap(snapped, "frames", asked, sizing.snap_frames(asked))
-    if frames > variant.max_frames:
-        limit = sizing.seconds_for_frames(variant.max_frames, fps)
-        raise BadInput(
-            f"{frames} frames is over {variant.label}'s limit of {variant.max_frames} ({limit:.1f} s at {fps} fps)"
-        )
+        strength = check_number("video strength", request.video_strength, float, 0, 1)
+        most = variant.max_frames
+        if request.video_frames is not None:
+            most = min(most, check_number("video frames", request.video_frames, int, 1, 100_000))
+        video = read_video(request.video, fps, most, strength)
+    frames, auto_length = _plan_frames(request, model_set, variant, fps, video, soundtrack, snapped)
 
     keyframes = plan_keyframes(request.keyframes, get_family(model_set.family), frames, fps)
-    chosen = loras.choose(request.loras, lora_folder)
-    camera = None
-    if request.camera:
-        from ..models.camera import camera_lora
-
-        camera = request.camera.strip().lower()
-        move = loras.choose([(camera_lora(model_set, camera), 1.0)], None)
-        if len(chosen) >= loras.MAX_LORAS:
-            raise BadInput(f"too many LoRAs with the camera move: at most {loras.MAX_LORAS - 1} besides it")
-        chosen = (*move, *(c for c in chosen if c.file.sha256 != move[0].file.sha256))
+    chosen, camera = _plan_loras(request, model_set, lora_folder)
     reference = None
     if request.reference is not None:
         if model_set.family != "ltx2":
             raise BadInput("a reference video (IC-LoRA control) needs an LTX-2 model set")
         if not chosen:
             raise BadInput("a reference video steers the picture through an IC-LoRA: add one with --lora")
-        strength = _number("reference strength", request.reference_strength, float, 0, 1)
+        strength = check_number("reference strength", request.reference_strength, float, 0, 1)
         reference = read_video(request.reference, fps, variant.max_frames, strength)
     if keyframes:
         snapped["keyframes"] = [{"asked": round(k.seconds * fps), "used": k.frame} for k in keyframes]
@@ -228,6 +173,55 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
         typed, auto_length, keyframes, video, chosen, reference, camera, soundtrack,
     )  # fmt: skip
+
+
+def _plan_frames(request, model_set, variant, fps, video, soundtrack, snapped) -> tuple[int, tuple | None]:
+    """The clip's frame count (snapped, within the variant's limit) and, for "auto", the range the
+    duration head may choose from."""
+    auto_length = None
+    if isinstance(request.seconds, str) and request.seconds.strip().lower() == "auto" and request.frames is None:
+        if not model_set.auto_duration:
+            raise BadInput(f'length "auto" needs a model set with a duration head (LTX-2.5); {model_set.name} has none')
+        if request.keyframes or video:
+            raise BadInput('length "auto" cannot place keyframes or follow a video: give the seconds')
+        auto_length = (1.0, min(AUTO_MAX_SECONDS, sizing.seconds_for_frames(variant.max_frames, fps)))
+        asked = variant.draft_frames  # until the duration head has read the prompt
+    elif request.frames is not None:
+        asked = check_number("frames", request.frames, int, 1, 100_000)
+    elif request.seconds is not None and soundtrack is not None:  # sizing's one rule for a clip and its track
+        seconds = check_number("seconds", request.seconds, float, 0.01, 3600)
+        asked = sizing.frames_for_soundtrack(soundtrack.seconds, fps, variant.max_frames, seconds)
+    elif request.seconds is not None:
+        asked = sizing.frames_for_seconds(check_number("seconds", request.seconds, float, 0.01, 3600), fps)
+    elif video is not None:
+        asked = len(video.frames)  # the clip follows the video's length
+    elif soundtrack is not None:  # the clip holds the whole soundtrack (rounded up to 8k+1), up to the limit
+        asked = sizing.frames_for_soundtrack(soundtrack.seconds, fps, variant.max_frames)
+    else:
+        asked = variant.draft_frames
+    frames = _snap(snapped, "frames", asked, sizing.snap_frames(asked))
+    if frames > variant.max_frames:
+        limit = sizing.seconds_for_frames(variant.max_frames, fps)
+        raise BadInput(
+            f"{frames} frames is over {variant.label}'s limit of {variant.max_frames} ({limit:.1f} s at {fps} fps)"
+        )
+
+    return frames, auto_length
+
+
+def _plan_loras(request: RenderRequest, model_set: ModelSet, lora_folder: Path | None):
+    """The LoRAs to apply (read and checked), the camera move's first; and the camera move's name."""
+    chosen = loras.choose(request.loras, lora_folder)
+    camera = None
+    if request.camera:
+        from ..models.camera import camera_lora
+
+        camera = request.camera.strip().lower()
+        move = loras.choose([(camera_lora(model_set, camera), 1.0)], None)
+        if len(chosen) >= loras.MAX_LORAS:
+            raise BadInput(f"too many LoRAs with the camera move: at most {loras.MAX_LORAS - 1} besides it")
+        chosen = (*move, *(c for c in chosen if c.file.sha256 != move[0].file.sha256))
+    return chosen, camera
 
 
 def sets_with_sound() -> str:
@@ -250,7 +244,7 @@ def _soundtrack(request: RenderRequest, model_set: ModelSet) -> Soundtrack | Non
         raise BadInput("a soundtrack is the clip's sound: turn sound on (drop --no-audio), or leave the soundtrack out")
     if isinstance(request.soundtrack, Soundtrack):
         return request.soundtrack
-    start = _number("audio start", request.soundtrack_start or 0.0, float, 0, 24 * 3600)
+    start = check_number("audio start", request.soundtrack_start or 0.0, float, 0, 24 * 3600)
     return read_soundtrack(request.soundtrack, start)
 
 
@@ -261,9 +255,9 @@ def _plan_size(request: RenderRequest, variant: Variant, image: Image.Image | No
         raise BadInput(f"unknown resolution {request.resolution!r} (choose from: {', '.join(sizing.RESOLUTIONS)})")
     width, height = request.width, request.height
     if width is not None:
-        width = _number("width", width, int, 1, MAX_SIDE_ASKED)
+        width = check_number("width", width, int, 1, MAX_SIDE_ASKED)
     if height is not None:
-        height = _number("height", height, int, 1, MAX_SIDE_ASKED)
+        height = check_number("height", height, int, 1, MAX_SIDE_ASKED)
     if width is not None and height is not None:
         return width, height
     if request.resolution:

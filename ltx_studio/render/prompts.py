@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import BadInput
-from .plan import RenderRequest
+from .request import RenderRequest
 
 SEEDS_RANGE = (1, 16)  # variations of one prompt from the page and the CLI
 CSV_COLUMNS = ("prompt", "seed", "seconds", "first_frame")

@@ -1,7 +1,8 @@
 """One render, start to finish: load, encode, denoise (with live previews), decode, write, store.
 
-`render_take` runs a `RenderPlan` (see plan.py: `plan_render` validates and snaps a request)
-through the manager's pipeline and the family adapter and stores a `Take`.
+`render_take` runs a `RenderPlan` (plan.py: `plan_render` validates and snaps a request) through the
+manager's pipeline and the family adapter and stores a `Take`; a `TakeSpec` says what the render makes
+of it besides (an upscale's start latents, an edit's held tokens and join, the take's kind and parent).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -19,173 +20,203 @@ from ..core.errors import Cancelled, StudioError
 from ..core.events import CancelToken, EventSink, Preview, Progress, TakeDone
 from ..library import media, sound
 from ..library.takes import Take, TakeStore, new_take_id
-from ..models.families import Decoded, DenoiseJob, Latents
+from ..models.families.base import Decoded, DenoiseJob, Latents
 from ..models.manager import PipelineManager
 from ..models.preview import calibration_for
 from ..models.variants import ModelSet, Sampling, Variant
-from .edits import Hold
-from .plan import SOUNDTRACK_FILE, RenderPlan, RenderRequest, plan_from_take, plan_render  # noqa: F401  (the render API)
+from .hold import Hold
+from .plan import SOUNDTRACK_FILE, RenderPlan
+
+
+@dataclass
+class TakeSpec:
+    """What a render makes of its plan besides the plan itself.
+
+    `kind` and `parent` go into the take; `record` adds to its settings; `hold` is what stays clean
+    while the rest denoises (a retake, a soundtrack for a clip; a plan's own soundtrack makes one);
+    `join` turns the decoded clip into the take's clip (an extension joins it to its source);
+    `start_latents` are refined instead of starting from noise (upscale stage 2); `timings` are
+    stages already timed (the upsample)."""
+
+    kind: str = "draft"
+    parent: str | None = None
+    record: dict | None = None
+    hold: Hold | None = None
+    join: Callable[[Decoded], Decoded] | None = None
+    start_latents: Latents | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def render_take(
     plan: RenderPlan,
+    spec: TakeSpec | None = None,
     *,
     manager: PipelineManager,
     store: TakeStore,
-    kind: str = "draft",
-    parent: str | None = None,
-    start_latents: Latents | None = None,
-    timings: dict[str, float] | None = None,
     on_event: EventSink | None = None,
     cancel: CancelToken | None = None,
     preview: bool = True,
-    join: Callable[[Decoded], Decoded] | None = None,
-    record: dict | None = None,
-    hold: Hold | None = None,
 ) -> Take:
-    """Render a plan and store it as a take. With `start_latents`, refine them (upscale stage 2).
+    """Render a plan and store it as a take (see `TakeSpec` for what else it makes)."""
+    spec = spec or TakeSpec()
+    if spec.hold is None and plan.soundtrack is not None:  # audio-to-video: the sound is given
+        spec = _following_soundtrack(plan, spec)
+    run = _Run(manager, on_event or (lambda event: None), cancel, dict(spec.timings))
+    stages, to_rgb = run.load(plan, spec, preview)  # 1. load (a cache hit costs nothing)
+    plan = run.encode_prompt(plan, stages)  # 2. encode the prompt for each stage (cached)
+    latents = run.denoise(stages, spec, to_rgb)  # 3. denoise every stage, streaming previews
+    decoded = run.decode(plan, stages, spec, latents)  # 4. decode (and join)
+    take = run.store(plan, stages, spec, decoded, latents, store)  # 5. write aside, move into the store
+    run.emit(TakeDone(take))
+    return take
 
-    `join` turns the decoded clip into the take's clip (an extension joins it to its source);
-    `record` adds to the take's settings; `hold` is what stays clean while the rest denoises (a
-    retake, a soundtrack for a clip; a plan's own soundtrack makes one)."""
-    emit = on_event or (lambda event: None)
-    if hold is None and plan.soundtrack is not None:  # audio-to-video: the sound is given
-        hold, join = _follow_soundtrack(plan, join)
-    timings = dict(timings or {})
-    family = manager.family
 
-    def clock(stage: str, started: float) -> float:
-        if manager.policy.device.startswith("cuda"):
+class _Run:
+    """The steps of one render, sharing its event sink, cancel token and stage clock."""
+
+    def __init__(self, manager: PipelineManager, emit: EventSink, cancel: CancelToken | None, timings: dict):
+        self.manager, self.family, self.emit, self.cancel = manager, manager.family, emit, cancel
+        self.timings = timings
+        self.started = time.perf_counter()
+        self.generator: torch.Generator | None = None
+
+    def clock(self, stage: str) -> None:
+        if self.manager.policy.device.startswith("cuda"):
             torch.cuda.synchronize()  # stage times must not bleed into the next stage
         now = time.perf_counter()
-        timings[stage] = round(timings.get(stage, 0.0) + now - started, 4)
-        emit(Progress(stage, 1.0))
-        return now
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + now - self.started, 4)
+        self.emit(Progress(stage, 1.0))
+        self.started = now
 
-    # 1. Load (a cache hit costs nothing).
-    started = time.perf_counter()
-    emit(Progress("load", 0.0, f"Loading {plan.variant.label}"))
-    pipe = manager.get(plan.variant.name)
-    stages = _stages(
-        plan, manager.model_set, refine=start_latents is not None, single=hold is not None and hold.single_stage
-    )
-    for stage in stages:  # Pro's refine stage runs on the distilled transformer: both are loaded (cached) now
-        stage.pipe = pipe if stage.variant is plan.variant else manager.get(stage.variant.name)
-    manager.apply_loras([stage.pipe for stage in stages], plan.loras)  # exactly these adapters; none: all off
-    to_rgb = calibration_for(family, pipe, _vae_key(manager)) if preview else None  # cached on disk
-    started = clock("load", started)
-
-    if cancel is not None and cancel.cancelled:
-        raise Cancelled("render stopped")
-
-    # 2. Encode the prompt for each stage (cached by text encoder + prompt + negative prompt).
-    emit(Progress("text", 0.0, "Encoding the prompt"))
-    for stage in stages:
-        stage.embeds, stage.prompt_cached = manager.prompt_embeds(
-            stage.pipe, plan.prompt, plan.negative_prompt, stage.guidance
-        )
-    if plan.auto_length is not None:  # LTX-2.5 reads the length off the prompt
-        frames = family.predict_frames(stages[0].pipe, stages[0].embeds, plan.fps, *plan.auto_length)
-        plan = replace(plan, frames=frames, snapped={**plan.snapped, "frames": {"asked": "auto", "used": frames}})
-        for stage in stages:
-            stage.plan = replace(stage.plan, frames=frames)
-    started = clock("text", started)
-
-    # 3. Denoise (both stages of a two-stage variant), streaming the denoised estimate of each step.
-    generator = torch.Generator("cpu").manual_seed(plan.seed)
-    total = sum(stage.steps for stage in stages)
-    emit(Progress("denoise", 0.0, f"Denoising ({total} steps)"))
-    done = {"steps": 0, "previews": 0}
-
-    def on_x0(x0):
-        done["previews"] += 1
-        emit(Preview(min(done["previews"], total), total, to_rgb.image(x0)))
-
-    latents = start_latents
-    for stage in stages:
-        if stage.upsample_first:
-            emit(Progress("upsample", 0.0, "Upsampling the first stage x2"))
-            latents = family.upsample(
-                manager.upsampler(),
-                latents,
-                manager.model_set.upsample_adain_factor,
-                manager.model_set.upsample_tone_map_compression_ratio,
-                generator,
-            )
-        lock = None
-        if hold is not None:
-            if hold.holds_picture:
-                manager.prepare_decode(stage.plan.width, stage.plan.height)  # its VAE encode tiles as a decode would
-            lock = hold.lock(family, stage.pipe, stage.plan)
-        latents = _run_stage(
-            stage, latents, manager, generator, on_x0 if preview else None, emit, cancel, done, total, lock
-        )
-        if cancel is not None and cancel.cancelled:
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.cancelled:
             raise Cancelled("render stopped")
-    started = clock("denoise", started)
 
-    # 4. Decode (the picture, and the soundtrack when asked).
-    emit(Progress("decode", 0.0, "Decoding"))
-    faults.inject("decode")
-    manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
-    make_sound = plan.audio and plan.soundtrack is None  # a given soundtrack is not decoded again
-    decoded = family.decode(stages[-1].pipe, latents, plan.variant.sampling, generator, audio=make_sound)
-    decoder = decoded.decoder  # (a join makes a new clip)
-    if join is not None:
-        decoded = join(decoded)
+    def load(self, plan: RenderPlan, spec: TakeSpec, preview: bool):
+        manager = self.manager
+        self.emit(Progress("load", 0.0, f"Loading {plan.variant.label}"))
+        pipe = manager.get(plan.variant.name)
+        single = spec.hold is not None and spec.hold.single_stage
+        stages = _stages(plan, manager.model_set, refine=spec.start_latents is not None, single=single)
+        for stage in stages:  # Pro's refine stage runs on the distilled transformer: both are loaded (cached) now
+            stage.pipe = pipe if stage.variant is plan.variant else manager.get(stage.variant.name)
+        manager.apply_loras([stage.pipe for stage in stages], plan.loras)  # exactly these adapters; none: all off
+        to_rgb = calibration_for(self.family, pipe, _vae_key(manager)) if preview else None  # cached on disk
+        self.clock("load")
+        self.check()
+        return stages, to_rgb
+
+    def encode_prompt(self, plan: RenderPlan, stages: list[_Stage]) -> RenderPlan:
+        self.emit(Progress("text", 0.0, "Encoding the prompt"))
+        for stage in stages:  # cached by text encoder + prompt + negative prompt
+            stage.embeds, stage.prompt_cached = self.manager.prompt_embeds(
+                stage.pipe, plan.prompt, plan.negative_prompt, stage.guidance
+            )
+        if plan.auto_length is not None:  # LTX-2.5 reads the length off the prompt
+            frames = self.family.predict_frames(stages[0].pipe, stages[0].embeds, plan.fps, *plan.auto_length)
+            plan = replace(plan, frames=frames, snapped={**plan.snapped, "frames": {"asked": "auto", "used": frames}})
+            for stage in stages:
+                stage.plan = replace(stage.plan, frames=frames)
+        self.clock("text")
+        self.generator = torch.Generator("cpu").manual_seed(plan.seed)
+        return plan
+
+    def denoise(self, stages: list[_Stage], spec: TakeSpec, to_rgb) -> Latents:
+        """Both stages of a two-stage variant, streaming the denoised estimate of each step."""
+        manager, family, generator = self.manager, self.family, self.generator
+        total = sum(stage.steps for stage in stages)
+        self.emit(Progress("denoise", 0.0, f"Denoising ({total} steps)"))
+        done = {"steps": 0, "previews": 0}
+
+        def on_x0(x0):
+            done["previews"] += 1
+            self.emit(Preview(min(done["previews"], total), total, to_rgb.image(x0)))
+
+        latents, hold = spec.start_latents, spec.hold
+        for stage in stages:
+            if stage.upsample_first:
+                self.emit(Progress("upsample", 0.0, "Upsampling the first stage x2"))
+                mset = manager.model_set
+                latents = family.upsample(
+                    manager.upsampler(), latents, mset.upsample_adain_factor,
+                    mset.upsample_tone_map_compression_ratio, generator,
+                )  # fmt: skip
+            lock = None
+            if hold is not None:
+                if hold.holds_picture:  # its VAE encode tiles as a decode would
+                    manager.prepare_decode(stage.plan.width, stage.plan.height)
+                lock = hold.lock(family, stage.pipe, stage.plan)
+            on_step = _step_counter(self.emit, self.cancel, done, total)
+            latents = _run_stage(stage, latents, manager, generator, on_x0 if to_rgb else None, on_step, lock)
+            self.check()
+        self.clock("denoise")
+        return latents
+
+    def decode(self, plan: RenderPlan, stages: list[_Stage], spec: TakeSpec, latents: Latents) -> Decoded:
+        self.emit(Progress("decode", 0.0, "Decoding"))
+        faults.inject("decode")
+        self.manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
+        make_sound = plan.audio and plan.soundtrack is None  # a given soundtrack is not decoded again
+        decoded = self.family.decode(stages[-1].pipe, latents, plan.variant.sampling, self.generator, audio=make_sound)
+        if spec.join is not None:
+            decoded = replace(spec.join(decoded), decoder=decoded.decoder)  # (a join makes a new clip)
+        self.clock("decode")
+        self.check()
+        return decoded
+
+    def store(self, plan, stages, spec: TakeSpec, decoded: Decoded, latents: Latents, store: TakeStore) -> Take:
+        self.emit(Progress("write", 0.0, "Writing the video"))
+        take = _take(plan, stages, spec, decoded, self.manager.model_set.name)
+        staged = None
+        try:
+            staged = store.stage()
+            take.folder = str(staged)
+            _write_files(take, decoded, latents, plan)
+            self.clock("write")
+            take.timings = self.timings
+            take.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 4)
+            return store.add(take, staged)
+        except BaseException as exc:
+            full = media.disk_full(exc, store.root)  # measured before the partial files are removed
+            if staged is not None:
+                store.discard(staged)  # nothing half-written stays behind; earlier takes are untouched
+            if full:
+                raise StudioError(
+                    f"the disk holding {store.root} is full: free some space and render again; "
+                    "earlier takes are untouched"
+                ) from None
+            raise
+
+
+def _take(plan: RenderPlan, stages: list[_Stage], spec: TakeSpec, decoded: Decoded, model_set: str) -> Take:
+    """The take's record (its files are written next)."""
     frames = decoded.frames
-    started = clock("decode", started)
-    if cancel is not None and cancel.cancelled:
-        raise Cancelled("render stopped")
-
-    # 5. Write the files aside, then move them into the store in one rename.
-    emit(Progress("write", 0.0, "Writing the video"))
-    take = Take(
+    return Take(
         id=new_take_id(),
-        kind=kind,
+        kind=spec.kind,
         prompt=plan.prompt,
         negative_prompt=plan.negative_prompt,
-        model_set=manager.model_set.name,
+        model_set=model_set,
         variant=plan.variant.name,
         seed=plan.seed,
         width=int(frames.shape[2]),  # a soundtrack for a clip keeps the clip's own size
         height=int(frames.shape[1]),
         frames=int(frames.shape[0]),
         fps=plan.fps,
-        steps=total,
+        steps=sum(stage.steps for stage in stages),
         guidance=plan.guidance,
-        parent=parent,
+        parent=spec.parent,
         image="first_frame.png" if plan.source_image is not None else None,
         snapped=plan.snapped,
         settings={
             **_settings(plan, stages, prompt_cached=all(s.prompt_cached for s in stages)),
-            **({"decoder": decoder} if decoder else {}),
-            **(record or {}),
+            **({"decoder": decoded.decoder} if decoded.decoder else {}),
+            **(spec.record or {}),
         },
         audio=decoded.audio is not None,
         sample_rate=decoded.sample_rate,
         typed_prompt=plan.typed_prompt,
     )
-    staged = None
-    try:
-        staged = store.stage()
-        take.folder = str(staged)
-        _write_files(take, decoded, latents, plan)
-        clock("write", started)
-        take.timings = timings
-        take.timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 4)
-        take = store.add(take, staged)
-    except BaseException as exc:
-        full = media.disk_full(exc, store.root)  # measured before the partial files are removed
-        if staged is not None:
-            store.discard(staged)  # nothing half-written stays behind; earlier takes are untouched
-        if full:
-            raise StudioError(
-                f"the disk holding {store.root} is full: free some space and render again; earlier takes are untouched"
-            ) from None
-        raise
-    emit(TakeDone(take))
-    return take
 
 
 @dataclass
@@ -222,9 +253,8 @@ def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool, single: bool
     return [first, finish]
 
 
-def _run_stage(stage: _Stage, latents, manager, generator, on_x0, emit, cancel, done, total, lock=None) -> Latents:
-    """Denoise one stage through the family, counting steps across stages for progress and previews."""
-    family = manager.family
+def _step_counter(emit: EventSink, cancel: CancelToken | None, done: dict, total: int):
+    """A stage's step callback: progress counted across stages; True asks the family to stop."""
     offset = done["steps"]
 
     def on_step(step: int, steps: int) -> bool:
@@ -232,6 +262,12 @@ def _run_stage(stage: _Stage, latents, manager, generator, on_x0, emit, cancel, 
         emit(Progress("denoise", done["steps"] / max(total, 1), f"Step {done['steps']} of {total}"))
         return cancel is not None and cancel.cancelled
 
+    return on_step
+
+
+def _run_stage(stage: _Stage, latents, manager, generator, on_x0, on_step, lock=None) -> Latents:
+    """Denoise one stage through the family."""
+    family = manager.family
     job = denoise_job(
         stage.plan,
         stage.embeds,
@@ -309,6 +345,16 @@ def load_latents(take: Take) -> Latents:
         raise StudioError(f"take {take.id}: its latents file is unreadable, so it cannot be upscaled") from None
 
 
+def own_latents(take: Take | None) -> Latents | None:
+    """A take's stored latents where they are the whole clip's, else None (then the picture is encoded)."""
+    if take is None or take.kind == "extend":  # an extension keeps its new render's latents, not the clip's
+        return None
+    try:
+        return load_latents(take)
+    except StudioError:
+        return None
+
+
 def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) -> dict:
     sampling: Sampling = stages[-1].variant.sampling
     refine = stages[-1].refine
@@ -351,11 +397,10 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
     return settings
 
 
-def _follow_soundtrack(plan: RenderPlan, join):
+def _following_soundtrack(plan: RenderPlan, spec: TakeSpec) -> TakeSpec:
     """Audio-to-video: hold the soundtrack clean, and give the take the soundtrack itself (not a
     decoded copy), cut or padded to the clip's length."""
-    track = plan.soundtrack
-    hold = Hold(waveform=track.waveform, rate=track.rate)
+    track, join = plan.soundtrack, spec.join
 
     def with_soundtrack(decoded: Decoded) -> Decoded:
         if join is not None:
@@ -363,7 +408,7 @@ def _follow_soundtrack(plan: RenderPlan, join):
         samples = round(len(decoded.frames) / plan.fps * track.rate)
         return Decoded(decoded.frames, media.fit_waveform(sound.channels(track.waveform, 2), samples), track.rate)
 
-    return hold, with_soundtrack
+    return replace(spec, hold=Hold(waveform=track.waveform, rate=track.rate), join=with_soundtrack)
 
 
 def _vae_key(manager: PipelineManager) -> str:

@@ -5,30 +5,19 @@ panel, where Approve & upscale, Re-render with Pro and Extend work on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from ..core.errors import StudioError
+from ..jobs.ops import Batch
 from ..render.prompts import SEEDS_RANGE, read_prompts
 from .relay import Shared, owner, visible
+from .studio_parts import BatchPanel, StudioTab
 
 if TYPE_CHECKING:
     from ..studio import Studio
-    from .studio_tab import StudioTab
-
-
-@dataclass
-class BatchPanel:
-    seeds: gr.Slider
-    prompt_list: gr.Textbox
-    prompt_file: gr.File
-    run_btn: gr.Button
-    note: gr.Markdown
-    grid: gr.Gallery
-    ids: gr.State
 
 
 def build_batch_panel() -> BatchPanel:
@@ -95,7 +84,7 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of,
             problems += refused
             if not requests:
                 raise StudioError("no row of the batch can render: " + "; ".join(problems)[:300])
-            job = studio.submit_batch(requests, owner=owner(data[shared.browser], request))
+            job = studio.submit(Batch(requests), owner=owner(data[shared.browser], request))
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         note = f"**{len(requests)} renders queued** as `{job.id}`."

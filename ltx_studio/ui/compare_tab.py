@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..render.plan import RenderRequest
+from ..jobs.ops import Compare, Upscale
+from ..render.request import RenderRequest
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
 from .relay import Shared, owner, take_markdown, visible
@@ -125,7 +126,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
         videos = [None] * SLOTS
         infos = ["Waiting…" if i < len(chosen) else "" for i in range(SLOTS)]
         yield [ids, *videos, *infos]
-        job = visible(lambda: studio.compare_job(req, list(chosen), owner=owner(data[shared.browser], request)))
+        job = visible(lambda: studio.submit(Compare(req, list(chosen)), owner=owner(data[shared.browser], request)))
         for kind, value in sessions.relay(job, request.session_hash, progress):
             if kind == "take":
                 i = len(ids)
@@ -148,7 +149,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
         def handler(ids, browser_id, request: gr.Request, progress=gr.Progress()):
             if index >= len(ids):
                 raise gr.Error("That take is not rendered yet.", print_exception=False)
-            job = visible(lambda: studio.upscale_job(ids[index], owner=owner(browser_id, request)))
+            job = visible(lambda: studio.submit(Upscale(ids[index]), owner=owner(browser_id, request)))
             for kind, value in sessions.relay(job, request.session_hash, progress):
                 if kind == "take":
                     yield str(value.path("video")), take_markdown(value)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from .relay import take_markdown, visible
+from ..jobs.ops import AddSound, Retake
+from .relay import Shared, owner, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..library.takes import Take
@@ -84,7 +85,9 @@ def panel_updates(studio: Studio, take: Take | None) -> list:
     ]
 
 
-def wire_edit_panel(studio: Studio, panel: EditPanel, selected: gr.State, shown: list, listed, list_outputs, show_live):
+def wire_edit_panel(
+    studio: Studio, shared: Shared, panel: EditPanel, selected: gr.State, shown: list, listed, list_outputs, show_live
+):
     """Add sound and Retake on the picked take; `shown` are the take view's outputs (id, video, info,
     prompt, download), `listed(include_live)` the list's new values."""
 
@@ -93,27 +96,38 @@ def wire_edit_panel(studio: Studio, panel: EditPanel, selected: gr.State, shown:
                 gr.update(value=str(take.path("video")), visible=True), *panel_updates(studio, take)[:-1], note,
                 *listed(include_live))  # fmt: skip
 
-    def add_sound_to_picked(current, prompt, include_live, progress=gr.Progress()):
+    def add_sound_to_picked(current, prompt, include_live, browser_id, request: gr.Request, progress=gr.Progress()):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
         progress(0.0, desc="Making a soundtrack for the take")
-        job = visible(lambda: studio.submit_soundtrack(current, prompt=prompt or None, owner="page", files=False))
-        take = visible(lambda: studio.wait(job.id)[-1])
+        job = visible(
+            lambda: studio.submit(
+                AddSound(current, prompt=prompt or None, files=False), owner=owner(browser_id, request)
+            )
+        )
+        take = shared.sessions.follow_to_take(job, request.session_hash, progress)  # Stop reaches it
         return result(take, include_live, f"Sound added: take {take.id} (parent {current}).")
 
-    def retake_picked(current, start, end, what, prompt, include_live, progress=gr.Progress()):
+    def retake_picked(
+        current, start, end, what, prompt, include_live, browser_id, request: gr.Request, progress=gr.Progress()
+    ):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
         progress(0.0, desc=f"Retaking {start:g}-{end:g} s")
-        job = visible(lambda: studio.submit_retake(current, start, end, prompt=prompt or None, what=what, owner="page"))
-        take = visible(lambda: studio.wait(job.id)[-1])
+        job = visible(
+            lambda: studio.submit(
+                Retake(current, start, end, prompt=prompt or None, what=what), owner=owner(browser_id, request)
+            )
+        )
+        take = shared.sessions.follow_to_take(job, request.session_hash, progress)  # Stop reaches it
         used = take.settings["retake"]
         snapped = "" if [used["start"], used["end"]] == used["asked"] else " (snapped to the latent grid)"
         return result(take, include_live, f"Retook {used['start']:g}-{used['end']:g} s{snapped}: take {take.id}.")
 
     outputs = [*shown, *panel.for_take, *list_outputs]
     common = {"api_visibility": "private", "concurrency_limit": None}  # each follows a queued job
-    panel.sound_btn.click(add_sound_to_picked, [selected, panel.sound_prompt, show_live], outputs, **common)
+    inputs = [show_live, shared.browser]
+    panel.sound_btn.click(add_sound_to_picked, [selected, panel.sound_prompt, *inputs], outputs, **common)
     panel.retake_btn.click(
-        retake_picked, [selected, panel.start, panel.end, panel.what, panel.retake_prompt, show_live], outputs, **common
+        retake_picked, [selected, panel.start, panel.end, panel.what, panel.retake_prompt, *inputs], outputs, **common
     )

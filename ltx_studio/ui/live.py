@@ -15,7 +15,7 @@ from .relay import Shared
 
 if TYPE_CHECKING:
     from ..studio import Studio
-    from .studio_tab import StudioTab
+    from .studio_parts import StudioTab
 
 LIVE_DEBOUNCE_S = 0.8
 

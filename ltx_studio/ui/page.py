@@ -54,7 +54,7 @@ def build(studio: Studio) -> gr.Blocks:
         with gr.Tabs() as tabs:
             studio_tab = build_studio_tab(studio, shared)
             compare_tab = build_compare_tab(studio, shared)
-            takes_tab = build_takes_tab(studio, page)
+            takes_tab = build_takes_tab(studio, shared, page)
         queue_panel.build_queue_panel(studio, shared, page)
         known = queue_panel.wire_browser_id(shared, page)
         queue_panel.wire_resume(
@@ -139,12 +139,7 @@ def launch(
         share=share,
         # Only the take folders and the example photos; not takes.db, not the rest of the disk.
         allowed_paths=[str(studio.store.takes_dir), str(ASSETS)],
-        blocked_paths=[
-            str(studio.store.db_path),
-            str(studio.store.root / ".staging"),
-            str(studio.jobs.folder),
-            str(studio.store.root / "browser.key"),
-        ],
+        blocked_paths=[str(path) for path in studio.private_paths()],
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=not block,
         css=CSS,

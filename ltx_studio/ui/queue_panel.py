@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..jobs.queue import JobRecord
 from .relay import Shared, owner, visible
 
 if TYPE_CHECKING:
@@ -54,14 +53,9 @@ def build_queue_panel(studio: Studio, shared: Shared, page: gr.Blocks) -> QueueP
     return panel
 
 
-def mine(record: JobRecord, who: str) -> bool:
-    """Whether `who` may cancel the job: their own, or one a script queued (api, cli, mcp, a Space client)."""
-    return record.owner == who or not record.owner.startswith(("browser:", "user:"))
-
-
 def listing(studio: Studio, who: str) -> tuple[str, list[tuple[str, str]]]:
     """The panel's table (Markdown) and the jobs this person may cancel, as dropdown choices."""
-    jobs = studio.jobs.list(limit=SHOWN + 32)
+    jobs = studio.job_list(limit=SHOWN + 32)
     active = [job for job in jobs if job.state in ("running", "queued")]
     ended = [job for job in jobs if job.state not in ("running", "queued")][:SHOWN]
     if not active and not ended:
@@ -76,12 +70,14 @@ def listing(studio: Studio, who: str) -> tuple[str, list[tuple[str, str]]]:
         state = job.state + (f" ({_cell(job.note)})" if job.note else "")  # e.g. re-run after a restart
         if job.state == "failed":
             state += f": {job.error[:80]}"
-        who_note = "" if mine(job, who) else " (another browser)"
+        who_note = "" if job.cancellable_by(who) else " (another browser)"
         rows.append(
             f"| {where} | `{job.id}` | {job.kind} | {state} | {progress} | {_cell(job.label)}{who_note} | "
             f"{' '.join(f'`{t}`' for t in job.take_ids)} |"
         )
-    choices = [(f"{job.id} · {job.kind} · {job.state} · {job.label[:40]}", job.id) for job in active if mine(job, who)]
+    choices = [
+        (f"{job.id} · {job.kind} · {job.state} · {job.label[:40]}", job.id) for job in active if job.cancellable_by(who)
+    ]
     return "\n".join(rows), choices
 
 
@@ -98,10 +94,7 @@ def _wire(studio: Studio, shared: Shared, panel: QueuePanel, page: gr.Blocks) ->
     def cancel(browser_id, chosen, request: gr.Request):
         if not chosen:
             raise gr.Error("Pick a queued or running job to cancel.", print_exception=False)
-        record = visible(lambda: studio.jobs.get(chosen))
-        if not mine(record, owner(browser_id, request)):
-            raise gr.Error("That job belongs to another browser.", print_exception=False)
-        record = visible(lambda: studio.cancel_job(chosen))
+        record = visible(lambda: studio.cancel(chosen, owner=owner(browser_id, request)))
         gr.Info(f"{chosen}: " + ("cancelled" if record.state == "cancelled" else "stopping after this step"))
         return refresh(browser_id, None, request)
 
@@ -133,17 +126,10 @@ def wire_resume(studio: Studio, shared: Shared, page: gr.Blocks, load_event, res
 
     def resume(browser_id, request: gr.Request, progress=gr.Progress()):
         who = owner(browser_id, request)
-        newest = max(
-            (job for job in studio.jobs.list(limit=200) if job.owner == who and job.kind in RESUMED_KINDS),
-            key=lambda job: job.created,
-            default=None,
-        )
-        if newest is None or newest.state in ("failed", "cancelled"):
+        job = studio.resume(who, RESUMED_KINDS)
+        if job is None:
             yield [gr.skip()] * len(result)
             return
-        from ..jobs.service import QueuedJob
-
-        job = QueuedJob(studio, newest)
         for kind, value in shared.sessions.relay(job, request.session_hash, progress):
             if kind in ("take", "preview"):
                 yield updates(kind, value)

@@ -22,7 +22,8 @@ from ..library.takes import Take
 from ..models.variants import Variant
 
 if TYPE_CHECKING:
-    from ..studio import Job, Studio
+    from ..jobs.live import Job
+    from ..studio import Studio
 
 log = logging.getLogger(__name__)
 TABLE_HEADERS = [
@@ -212,6 +213,18 @@ class Sessions:
                 running.discard(job)
                 if not running:
                     self.jobs.pop(session, None)
+
+    def follow_to_take(self, job, session: str, progress: Callable[..., Any]) -> Take:
+        """Follow a job the page started to its (last) take, as `relay` does: the page's Stop reaches it."""
+        take = None
+        for kind, value in self.relay(job, session, progress):
+            if kind == "take":
+                take = value
+            elif kind == "stopped":
+                raise gr.Error("Stopped: no new take.", print_exception=False)
+        if take is None:
+            raise gr.Error("The job ended without a take.", print_exception=False)
+        return take
 
 
 def owner(browser_id: str | None, request: gr.Request | None) -> str:

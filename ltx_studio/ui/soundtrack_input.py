@@ -11,7 +11,7 @@ from ..library.sound import read_soundtrack
 from .relay import Shared, visible
 
 if TYPE_CHECKING:
-    from .studio_tab import StudioTab
+    from .studio_parts import StudioTab
 
 
 def build_soundtrack_input(shown: bool) -> tuple[gr.Row, gr.File, gr.Number]:

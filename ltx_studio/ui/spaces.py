@@ -16,21 +16,18 @@ the README ("Scripts written for Lightricks' Spaces").
 import logging
 import math
 import random
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import gradio as gr
-import numpy as np
 from gradio.data_classes import FileData, GradioModel
 
 from ..core import sizing
 from ..core.errors import BadInput
-from ..library import media
+from ..jobs.ops import Draft
 from ..library.takes import Take
-from ..render.conditions import read_video
-from ..render.plan import MAX_PROMPT_CHARS, RenderRequest, plan_render
+from ..render.plan import MAX_PROMPT_CHARS
+from ..render.request import RenderRequest
 from .api import uploaded
 from .relay import visible
 
@@ -130,13 +127,9 @@ def _distilled_endpoint(studio: "Studio", api_name: str, endpoint_mode: Mode, su
             if endpoint_mode == "image-to-video":
                 request.image = _file(input_image_filepath)
             two_stage = _flag(improve_texture_flag, True)
-            video = _file(input_video_filepath) if endpoint_mode == "video-to-video" else None
-            if video is None:
-                take = _render(studio, request, two_stage=two_stage)
-            else:
-                with tempfile.TemporaryDirectory(prefix="ltx-space-") as folder:  # the job keeps its own copy
-                    request.video = _first_frames(studio, video, ui_frames_to_use, Path(folder))
-                    take = _render(studio, request, two_stage=two_stage)
+            if endpoint_mode == "video-to-video" and (video := _file(input_video_filepath)) is not None:
+                request.video, request.video_frames = video, _frames_to_use(ui_frames_to_use)
+            take = _render(studio, request, two_stage=two_stage)
             return SpaceVideo(video=FileData(path=str(take.path("video")))), take.seed
 
         return visible(run)
@@ -195,10 +188,10 @@ def _ltx23_endpoint(studio: "Studio"):
             )
             if (width_asked, height_asked) == LTX23_SIZE:
                 request = _fit_space_default(studio, request)
-            plan_render(request, mset, studio.lora_folder)  # a bad request fails before the enhancer runs
+            studio.check(Draft(request))  # a bad request fails before the enhancer runs
             if typed and _flag(enhance_prompt, True):
                 request = _enhanced(studio, request)
-            take = studio.wait(studio.submit_draft(request, preview=False, owner=OWNER).id)[-1]
+            take = studio.wait(studio.submit(Draft(request, preview=False), owner=OWNER).id)[-1]
             return FileData(path=str(take.path("video"))), take.seed
 
         return visible(run)
@@ -228,12 +221,7 @@ def _enhanced(studio: "Studio", request: RenderRequest) -> RenderRequest:
 def _render(studio: "Studio", request: RenderRequest, *, two_stage: bool) -> Take:
     """One job: a draft at the size asked, or (`two_stage`) a half-size draft and its latent x2 final.
     Returns the job's last take."""
-    if not two_stage:
-        return studio.wait(studio.submit_draft(request, preview=False, owner=OWNER).id)[-1]
-    # Planned as asked first: a bad value, or a size or length over the variant's limits, fails here naming it.
-    plan = plan_render(request, studio.model_set, studio.lora_folder)
-    half = replace(request, width=sizing.snap_side(plan.width / 2), height=sizing.snap_side(plan.height / 2))
-    return studio.wait(studio.submit_draft(half, preview=False, owner=OWNER, upscale=True).id)[-1]
+    return studio.wait(studio.submit(Draft(request, preview=False, half_first=two_stage), owner=OWNER).id)[-1]
 
 
 def _fit_space_default(studio: "Studio", request: RenderRequest) -> RenderRequest:
@@ -246,16 +234,10 @@ def _fit_space_default(studio: "Studio", request: RenderRequest) -> RenderReques
     return replace(request, width=width, height=height)
 
 
-def _first_frames(studio: "Studio", path: str, frames_to_use, folder: Path) -> str:
-    """The first `frames_to_use` frames of the input video (8k+1, 9..257) at the model's fps, as an mp4 in
-    `folder` named after the input. (A job keeps its inputs as files; a list of frames would not come back.)"""
+def _frames_to_use(frames_to_use) -> int:
+    """The distilled Space's "frames to use" of the input video: 8k+1, 9..257."""
     low, high = FRAMES_TO_USE
-    count = min(max(sizing.snap_frames(_whole(frames_to_use, "ui_frames_to_use", low)), low), high)
-    mset = studio.model_set
-    fps = mset.variant(mset.default_variant).sampling.fps
-    frames = np.stack([np.asarray(frame) for frame in read_video(path, fps, count).frames])
-    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # H.264 wants even sides
-    return str(media.write_mp4(folder / f"{Path(path).stem}-first-{len(frames)}.mp4", frames[:, :height, :width], fps))
+    return min(max(sizing.snap_frames(_whole(frames_to_use, "ui_frames_to_use", low)), low), high)
 
 
 # --- values as clients send them ----------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 Draft, Approve & upscale and Re-render with Pro each run a Studio job and relay its events into the
 result panel; live mode drafts as the prompt changes, debounced per session; Stop cancels the
-session's jobs.
+session's jobs. `_layout` builds the tab section by section, top to bottom; the components it returns,
+by name, are a `StudioTab` (studio_parts.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,97 +17,21 @@ import gradio as gr
 
 from ..core import sizing
 from ..core.errors import StudioError
-from ..core.events import Failed
-from ..render.plan import RenderRequest
-from .batch_panel import BatchPanel, build_batch_panel, wire_batch_panel
-from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
+from ..jobs.ops import Draft, Extend, Upscale
+from ..library.sound import read_soundtrack
+from ..render.request import RenderRequest
+from .batch_panel import build_batch_panel, wire_batch_panel
+from .keyframes import build_keyframe_strip, keyframes_of, wire_first_last
 from .live import wire_live
-from .lora_picker import LoraPicker, build_lora_picker, lora_request
+from .lora_picker import build_lora_picker, lora_request
 from .relay import Shared, owner, take_markdown, visible
 from .soundtrack_input import build_soundtrack_input, wire_soundtrack_input
+from .studio_parts import StudioTab
 
 if TYPE_CHECKING:
     from ..studio import Studio
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
-
-@dataclass
-class StudioTab:
-    """The Studio tab's components; the Takes tab's Reuse settings writes a take's settings into them."""
-
-    prompt: gr.Textbox
-    draft_btn: gr.Button
-    stop_btn: gr.Button
-    live: gr.Checkbox
-    image: gr.Image
-    variant: gr.Radio
-    resolution: gr.Dropdown
-    seconds: gr.Slider
-    frames_info: gr.Markdown
-    fps: gr.Number
-    seed: gr.Number
-    randomize: gr.Checkbox
-    negative: gr.Textbox
-    steps: gr.Number
-    guidance: gr.Number
-    preview: gr.Image
-    video: gr.Video
-    info: gr.Markdown
-    take_id: gr.State
-    upscale_btn: gr.Button
-    pro_btn: gr.Button
-    sound: gr.Checkbox
-    enhance_btn: gr.Button
-    typed: gr.State  # {"typed": idea, "enhanced": text} of the last Enhance, so the take records both
-    auto_length: gr.Checkbox  # LTX-2.5: the duration head picks the length
-    keyframes: KeyframeStrip
-    extend_btn: gr.Button
-    extend_seconds: gr.Number
-    extend_back: gr.Checkbox
-    loras: LoraPicker
-    reference: gr.Video  # LTX-2 IC-LoRA control video
-    source_video: gr.Video  # video-to-video: the clip to restyle
-    source_strength: gr.Slider
-    batch: BatchPanel  # variations and batches, filling a grid
-    camera: gr.Dropdown  # a camera move ("" for none), on sets with camera LoRAs
-    soundtrack: gr.File  # audio-to-video (LTX-2): the picture follows this sound
-    soundtrack_start: gr.Number
-    soundtrack_row: gr.Row  # shown on sets with sound
-
-    @property
-    def extras(self) -> list[gr.components.Component]:
-        """The inputs a draft reads beside `settings` (see `settings_request`)."""
-        return [self.reference, self.source_video, self.source_strength, self.camera, self.soundtrack,
-                self.soundtrack_start]  # fmt: skip
-
-    @property
-    def settings(self) -> list[gr.components.Component]:
-        """What a draft is made of: `draft_request`'s arguments in order (BASE_SETTINGS of them),
-        then the keyframe strip's and the LoRA picker's values."""
-        return [
-            self.prompt,
-            self.negative,
-            self.image,
-            self.variant,
-            self.seed,
-            self.randomize,
-            self.resolution,
-            self.seconds,
-            self.fps,
-            self.steps,
-            self.guidance,
-            self.sound,
-            self.typed,
-            self.auto_length,
-            *self.keyframes.inputs,
-            *self.loras.inputs,
-        ]
-
-    @property
-    def result(self) -> list[gr.components.Component]:
-        """The result panel every job writes into, in the order of `result_updates`."""
-        return [self.preview, self.video, self.info, self.seed, self.take_id, self.variant]
 
 
 def build_studio_tab(studio: Studio, shared: Shared) -> StudioTab:
@@ -127,12 +52,21 @@ def variant_choices(studio: Studio) -> list[tuple[str, str]]:
     return [(f"{v.label} · {states[name]}", name) for name, v in studio.model_set.variants.items()]
 
 
-def frames_note_for(shared: Shared) -> Callable[[float, float], str]:
-    """The note under Duration: how many frames that is, at the fps asked (the default fps if none)."""
+def frames_note_for(shared: Shared) -> Callable[..., str]:
+    """The note under Duration: how many frames that is, at the fps asked (the default fps if none);
+    with a soundtrack, by the rule the render follows (core.sizing: the clip holds all of it)."""
 
-    def frames_note(seconds: float, fps: float) -> str:
-        frames = sizing.frames_for_seconds(seconds or 0.1, fps or shared.default.sampling.fps)
-        return f"{frames} frames · {sizing.seconds_for_frames(frames, fps or 24):.2f} s at {int(fps or 24)} fps"
+    def frames_note(seconds: float, fps: float, soundtrack=None, start=0.0) -> str:
+        fps = fps or shared.default.sampling.fps
+        frames, held = sizing.frames_for_seconds(seconds or 0.1, fps), ""
+        if soundtrack:
+            with contextlib.suppress(StudioError):  # a bad file is said where it was uploaded
+                track = read_soundtrack(soundtrack, float(start or 0))
+                most = max(v.max_frames for v in shared.variants.values())
+                frames = sizing.frames_for_soundtrack(track.seconds, fps, most, seconds)
+                if frames / fps >= track.seconds - 1e-6:
+                    held = f" · holds all {track.seconds:.2f} s of the soundtrack"
+        return f"{frames} frames · {sizing.seconds_for_frames(frames, fps):.2f} s at {int(fps)} fps{held}"
 
     return frames_note
 
@@ -214,160 +148,66 @@ def result_updates(studio: Studio, kind: str, value: Any) -> list:
 
 
 def _layout(studio: Studio, shared: Shared) -> StudioTab:
-    mset, default = studio.model_set, shared.default
+    """The tab's components, top to bottom: the prompt and its settings on the left, the take on the right."""
     with gr.Tab("Studio", id="studio"), gr.Row():
         with gr.Column(scale=5):
-            prompt = gr.Textbox(
-                label="Prompt",
-                lines=3,
-                elem_id="prompt",
-                placeholder="A cat walks along a sunlit wall, the camera follows slowly",
-            )
-            with gr.Row():
-                draft_btn = gr.Button("Draft", variant="primary", elem_id="draft", scale=3)
-                enhance_btn = gr.Button(
-                    "Enhance", elem_id="enhance", scale=1, visible=mset.has_audio, variant="secondary"
-                )
-                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
-            sound = gr.Checkbox(
-                value=mset.has_audio,
-                visible=mset.has_audio,
-                label="Sound: the take comes with its soundtrack",
-                elem_id="sound",
-                container=False,
-            )
-            typed = gr.State(None)
-            live = gr.Checkbox(
-                value=False,
-                label="Live mode: draft as I type (Fast variant, small size, 0.8 s after the last keystroke)",
-                elem_id="live",
-                container=False,
-            )
-            image = _first_frame_input()
-            soundtrack_row, soundtrack, soundtrack_start = build_soundtrack_input(mset.has_audio)
-            strip = build_keyframe_strip()
-            with gr.Accordion("Video to video: restyle or re-time a clip", open=False):
-                source_video = gr.Video(label="Source video", sources=["upload"], elem_id="source-video", height=160)
-                source_strength = gr.Slider(0.05, 1.0, value=0.8, step=0.05, label="How closely to follow it")
-            with gr.Accordion("IC-LoRA control: a depth, pose or edges video (with an IC-LoRA)", open=False):
-                reference = gr.Video(label="Reference video", sources=["upload"], elem_id="reference", height=160)
-            variant = gr.Radio(
-                choices=variant_choices(studio), value=mset.default_variant, label="Variant", elem_id="variant"
-            )
-            camera = gr.Dropdown(
-                choices=camera_choices(studio),
-                value="",
-                label="Camera move (a camera-control LoRA)",
-                elem_id="camera",
-                visible=bool(mset.cameras),
-            )
-            with gr.Row():
-                resolution = gr.Dropdown(choices=shared.resolutions, value="draft", label="Resolution")
-                seconds = gr.Slider(
-                    0.4,
-                    shared.max_seconds,
-                    value=round((default.draft_frames - 1) / default.sampling.fps, 1),
-                    step=0.1,
-                    label="Duration (s)",
-                    elem_id="duration",
-                )
-            auto_length = gr.Checkbox(
-                value=False,
-                visible=mset.auto_duration,
-                label="Auto length: the model reads the duration off the prompt",
-                elem_id="auto-length",
-                container=False,
-            )
-            frames_note = frames_note_for(shared)
-            frames_info = gr.Markdown(
-                frames_note((default.draft_frames - 1) / default.sampling.fps, default.sampling.fps)
-            )
-            with gr.Row():
-                fps = gr.Number(value=default.sampling.fps, label="fps", precision=0, minimum=1, maximum=120)
-                seed = gr.Number(value=-1, label="Seed", precision=0, elem_id="seed")
-                randomize = gr.Checkbox(value=True, label="Randomize seed")
-            with gr.Accordion("Advanced", open=False):
-                negative = gr.Textbox(value=mset.negative_prompt, label="Negative prompt", lines=2)
-                steps = gr.Number(value=default.sampling.num_steps, label="Steps", precision=0, minimum=1)
-                guidance = gr.Number(value=default.sampling.guidance, label="Guidance", minimum=0)
-            loras = build_lora_picker(studio, "studio")
+            parts = _prompt_section(studio) | _source_section(studio) | _model_section(studio)
+            parts |= _length_section(studio, shared) | _sampling_section(studio, shared)
+            parts["loras"] = build_lora_picker(studio, "studio")
         with gr.Column(scale=6):
-            preview = gr.Image(
-                label="Live preview (denoised estimate)", elem_id="preview", interactive=False, height=220, format="png"
-            )
-            video = gr.Video(label="Take", elem_id="take", interactive=False, autoplay=True, loop=True)
-            info = gr.Markdown(elem_classes=["take-info"], elem_id="take-info")
-            take_id = gr.State(None)
-            with gr.Row():
-                upscale_btn = gr.Button("Approve & upscale", elem_id="upscale")
-                pro_btn = gr.Button("Re-render with Pro", elem_id="rerender-pro")
-            with gr.Row():
-                extend_seconds = gr.Number(value=2.0, label="Extend by (s)", minimum=0.3, maximum=60, scale=1)
-                extend_back = gr.Checkbox(value=False, label="before its start", scale=1)
-                extend_btn = gr.Button("Extend the take", elem_id="extend", scale=2)
-            batch = build_batch_panel()
-    return StudioTab(
-        prompt=prompt,
-        draft_btn=draft_btn,
-        stop_btn=stop_btn,
+            parts |= _take_section() | _extend_section()
+            parts["batch"] = build_batch_panel()
+    return StudioTab(**parts)
+
+
+def _prompt_section(studio: Studio) -> dict[str, Any]:
+    """The prompt, Draft / Enhance / Stop, the Sound and Live mode switches."""
+    mset = studio.model_set
+    prompt = gr.Textbox(
+        label="Prompt",
+        lines=3,
+        elem_id="prompt",
+        placeholder="A cat walks along a sunlit wall, the camera follows slowly",
+    )
+    with gr.Row():
+        draft_btn = gr.Button("Draft", variant="primary", elem_id="draft", scale=3)
+        enhance_btn = gr.Button("Enhance", elem_id="enhance", scale=1, visible=mset.has_audio, variant="secondary")
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+    sound = gr.Checkbox(
+        value=mset.has_audio,
+        visible=mset.has_audio,
+        label="Sound: the take comes with its soundtrack",
+        elem_id="sound",
+        container=False,
+    )
+    typed = gr.State(None)
+    live = gr.Checkbox(
+        value=False,
+        label="Live mode: draft as I type (Fast variant, small size, 0.8 s after the last keystroke)",
+        elem_id="live",
+        container=False,
+    )
+    return dict(
+        prompt=prompt, draft_btn=draft_btn, enhance_btn=enhance_btn, stop_btn=stop_btn, sound=sound, typed=typed,
         live=live,
-        image=image,
-        variant=variant,
-        resolution=resolution,
-        seconds=seconds,
-        frames_info=frames_info,
-        fps=fps,
-        seed=seed,
-        randomize=randomize,
-        negative=negative,
-        steps=steps,
-        guidance=guidance,
-        preview=preview,
-        video=video,
-        info=info,
-        take_id=take_id,
-        upscale_btn=upscale_btn,
-        pro_btn=pro_btn,
-        sound=sound,
-        enhance_btn=enhance_btn,
-        typed=typed,
-        auto_length=auto_length,
-        keyframes=strip,
-        extend_btn=extend_btn,
-        extend_seconds=extend_seconds,
-        extend_back=extend_back,
-        loras=loras,
-        reference=reference,
-        source_video=source_video,
-        source_strength=source_strength,
-        batch=batch,
-        camera=camera,
-        soundtrack=soundtrack,
-        soundtrack_start=soundtrack_start,
-        soundtrack_row=soundtrack_row,
-    )
+    )  # fmt: skip
 
 
-def _wire_enhance(studio: Studio, tab: StudioTab) -> None:
-    """Enhance: the idea in the prompt box becomes a detailed LTX-2 prompt, editable before drafting."""
-    note = " (demo models: the text is gibberish)" if studio.model_set.is_demo else ""
-
-    def enhance(prompt_text, image_path, seed_value):
-        seed = 10 if seed_value is None or int(seed_value) < 0 else int(seed_value)
-        job = studio.enhance_job(prompt_text or "", image=image_path or None, seed=seed)
-        failed = [event for event in job.events() if isinstance(event, Failed)]
-        if failed or job.result is None:
-            raise gr.Error(failed[0].message if failed else "enhancing failed", print_exception=False)
-        gr.Info("Prompt enhanced" + note + ": edit it, then Draft.")
-        return job.result["enhanced"], {"typed": job.result["prompt"], "enhanced": job.result["enhanced"]}
-
-    tab.enhance_btn.click(
-        enhance,
-        [tab.prompt, tab.image, tab.seed],
-        [tab.prompt, tab.typed],
-        concurrency_id="gpu",
-        api_name="enhance",
-    )
+def _source_section(studio: Studio) -> dict[str, Any]:
+    """What the video starts from or follows: a first frame, a soundtrack, keyframes, a source clip, a
+    control video."""
+    image = _first_frame_input()
+    soundtrack_row, soundtrack, soundtrack_start = build_soundtrack_input(studio.model_set.has_audio)
+    strip = build_keyframe_strip()
+    with gr.Accordion("Video to video: restyle or re-time a clip", open=False):
+        source_video = gr.Video(label="Source video", sources=["upload"], elem_id="source-video", height=160)
+        source_strength = gr.Slider(0.05, 1.0, value=0.8, step=0.05, label="How closely to follow it")
+    with gr.Accordion("IC-LoRA control: a depth, pose or edges video (with an IC-LoRA)", open=False):
+        reference = gr.Video(label="Reference video", sources=["upload"], elem_id="reference", height=160)
+    return dict(
+        image=image, soundtrack_row=soundtrack_row, soundtrack=soundtrack, soundtrack_start=soundtrack_start,
+        keyframes=strip, source_video=source_video, source_strength=source_strength, reference=reference,
+    )  # fmt: skip
 
 
 def _first_frame_input() -> gr.Image:
@@ -377,6 +217,101 @@ def _first_frame_input() -> gr.Image:
     if examples:
         gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Example first frames")
     return image
+
+
+def _model_section(studio: Studio) -> dict[str, Any]:
+    """The variant that renders it, and a camera move on sets with camera LoRAs."""
+    mset = studio.model_set
+    variant = gr.Radio(choices=variant_choices(studio), value=mset.default_variant, label="Variant", elem_id="variant")
+    camera = gr.Dropdown(
+        choices=camera_choices(studio),
+        value="",
+        label="Camera move (a camera-control LoRA)",
+        elem_id="camera",
+        visible=bool(mset.cameras),
+    )
+    return dict(variant=variant, camera=camera)
+
+
+def _length_section(studio: Studio, shared: Shared) -> dict[str, Any]:
+    """Resolution and duration, Auto length on LTX-2.5 sets, and the frames the duration makes."""
+    default = shared.default
+    with gr.Row():
+        resolution = gr.Dropdown(choices=shared.resolutions, value="draft", label="Resolution")
+        seconds = gr.Slider(
+            0.4,
+            shared.max_seconds,
+            value=round((default.draft_frames - 1) / default.sampling.fps, 1),
+            step=0.1,
+            label="Duration (s)",
+            elem_id="duration",
+        )
+    auto_length = gr.Checkbox(
+        value=False,
+        visible=studio.model_set.auto_duration,
+        label="Auto length: the model reads the duration off the prompt",
+        elem_id="auto-length",
+        container=False,
+    )
+    frames_note = frames_note_for(shared)
+    frames_info = gr.Markdown(frames_note((default.draft_frames - 1) / default.sampling.fps, default.sampling.fps))
+    return dict(resolution=resolution, seconds=seconds, auto_length=auto_length, frames_info=frames_info)
+
+
+def _sampling_section(studio: Studio, shared: Shared) -> dict[str, Any]:
+    """fps and seed, then under Advanced the negative prompt, steps and guidance."""
+    default = shared.default
+    with gr.Row():
+        fps = gr.Number(value=default.sampling.fps, label="fps", precision=0, minimum=1, maximum=120)
+        seed = gr.Number(value=-1, label="Seed", precision=0, elem_id="seed")
+        randomize = gr.Checkbox(value=True, label="Randomize seed")
+    with gr.Accordion("Advanced", open=False):
+        negative = gr.Textbox(value=studio.model_set.negative_prompt, label="Negative prompt", lines=2)
+        steps = gr.Number(value=default.sampling.num_steps, label="Steps", precision=0, minimum=1)
+        guidance = gr.Number(value=default.sampling.guidance, label="Guidance", minimum=0)
+    return dict(fps=fps, seed=seed, randomize=randomize, negative=negative, steps=steps, guidance=guidance)
+
+
+def _take_section() -> dict[str, Any]:
+    """The result panel: the live preview, the take and what it is, Approve & upscale, Re-render with Pro."""
+    preview = gr.Image(
+        label="Live preview (denoised estimate)", elem_id="preview", interactive=False, height=220, format="png"
+    )
+    video = gr.Video(label="Take", elem_id="take", interactive=False, autoplay=True, loop=True)
+    info = gr.Markdown(elem_classes=["take-info"], elem_id="take-info")
+    take_id = gr.State(None)
+    with gr.Row():
+        upscale_btn = gr.Button("Approve & upscale", elem_id="upscale")
+        pro_btn = gr.Button("Re-render with Pro", elem_id="rerender-pro")
+    return dict(preview=preview, video=video, info=info, take_id=take_id, upscale_btn=upscale_btn, pro_btn=pro_btn)
+
+
+def _extend_section() -> dict[str, Any]:
+    """Extend the take by some seconds, after its end or before its start."""
+    with gr.Row():
+        extend_seconds = gr.Number(value=2.0, label="Extend by (s)", minimum=0.3, maximum=60, scale=1)
+        extend_back = gr.Checkbox(value=False, label="before its start", scale=1)
+        extend_btn = gr.Button("Extend the take", elem_id="extend", scale=2)
+    return dict(extend_seconds=extend_seconds, extend_back=extend_back, extend_btn=extend_btn)
+
+
+def _wire_enhance(studio: Studio, tab: StudioTab) -> None:
+    """Enhance: the idea in the prompt box becomes a detailed LTX-2 prompt, editable before drafting."""
+    note = " (demo models: the text is gibberish)" if studio.model_set.is_demo else ""
+
+    def enhance(prompt_text, image_path, seed_value):
+        seed = 10 if seed_value is None or int(seed_value) < 0 else int(seed_value)
+        result = visible(lambda: studio.enhance(prompt_text or "", image=image_path or None, seed=seed))
+        gr.Info("Prompt enhanced" + note + ": edit it, then Draft.")
+        return result["enhanced"], {"typed": result["prompt"], "enhanced": result["enhanced"]}
+
+    tab.enhance_btn.click(
+        enhance,
+        [tab.prompt, tab.image, tab.seed],
+        [tab.prompt, tab.typed],
+        concurrency_id="gpu",
+        api_name="enhance",
+    )
 
 
 def settings_request(studio: Studio, tab: StudioTab, data: dict) -> RenderRequest:
@@ -408,7 +343,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
             request_ = settings_request(studio, tab, data)
-            job = studio.draft_job(request_, owner=owner(data[shared.browser], request))
+            job = studio.submit(Draft(request_), owner=owner(data[shared.browser], request))
         except StudioError as exc:
             yield result_updates(studio, "error", str(exc))  # beside the result, then as a toast
             raise gr.Error(str(exc), print_exception=False) from None
@@ -428,7 +363,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         def handler(current, browser_id, request: gr.Request, progress=gr.Progress()):
             if not current:
                 raise gr.Error("Draft something first, then approve it.", print_exception=False)
-            job = visible(lambda: studio.upscale_job(current, mode=mode, owner=owner(browser_id, request)))
+            job = visible(lambda: studio.submit(Upscale(current, mode=mode), owner=owner(browser_id, request)))
             for kind, value in sessions.relay(job, request.session_hash, progress):
                 yield result_updates(studio, kind, value)
 
@@ -448,11 +383,8 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         if not current:
             raise gr.Error("Draft something first, then extend it.", print_exception=False)
         try:
-            job = studio.extend_job(
-                current,
-                seconds or 2.0,
-                prompt=(prompt_text or "").strip() or None,
-                backward=backward,
+            job = studio.submit(
+                Extend(current, seconds or 2.0, prompt=(prompt_text or "").strip() or None, backward=backward),
                 owner=owner(browser_id, request),
             )
         except StudioError as exc:
@@ -490,8 +422,7 @@ def _wire_settings(shared: Shared, tab: StudioTab) -> None:
         concurrency_limit=None,
     )
     frames_note = frames_note_for(shared)
-    for trigger in (tab.seconds.change, tab.fps.change):
-        trigger(
-            frames_note, [tab.seconds, tab.fps], [tab.frames_info], api_visibility="private", concurrency_limit=None
-        )
+    note_inputs = [tab.seconds, tab.fps, tab.soundtrack, tab.soundtrack_start]
+    for trigger in (tab.seconds.change, tab.fps.change, tab.soundtrack.change):
+        trigger(frames_note, note_inputs, [tab.frames_info], api_visibility="private", concurrency_limit=None)
     wire_soundtrack_input(shared, tab)

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from ..jobs.ops import Extend
 from .edit_panel import EditPanel, build_edit_panel, panel_updates, wire_edit_panel
 from .lora_picker import lora_values
-from .relay import TABLE_HEADERS, TABLE_WIDTHS, Shared, table_row, take_markdown, visible
+from .relay import TABLE_HEADERS, TABLE_WIDTHS, Shared, owner, table_row, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
-    from .studio_tab import StudioTab
+    from .studio_parts import StudioTab
 
 
 @dataclass
@@ -44,10 +45,10 @@ class TakesTab:
     edits: EditPanel  # Add sound, Retake
 
 
-def build_takes_tab(studio: Studio, page: gr.Blocks) -> TakesTab:
+def build_takes_tab(studio: Studio, shared: Shared, page: gr.Blocks) -> TakesTab:
     """The Takes tab with its own events wired (list, select, approve, delete); `page` reloads the list."""
     tab = _layout()
-    _wire(studio, tab, page)
+    _wire(studio, shared, tab, page)
     return tab
 
 
@@ -159,7 +160,7 @@ def _layout() -> TakesTab:
     )
 
 
-def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
+def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks) -> None:
     """List, select, approve and delete; each change to the list returns it anew."""
 
     def list_takes(include_live):
@@ -200,11 +201,12 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
         visible(lambda: studio.delete(current))
         return (None, None, f"Deleted {current}.", "", gr.update(visible=False), *list_takes(include_live))
 
-    def extend_selected(current, include_live, progress=gr.Progress()):
+    def extend_selected(current, include_live, browser_id, request: gr.Request, progress=gr.Progress()):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
         progress(0.0, desc="Extending the take by 2 s")
-        take = visible(lambda: studio.wait(studio.submit_extend(current, 2.0, owner="page").id)[-1])
+        job = visible(lambda: studio.submit(Extend(current, 2.0), owner=owner(browser_id, request)))
+        take = shared.sessions.follow_to_take(job, request.session_hash, progress)  # Stop reaches it
         listed = list_takes(include_live)
         return (take.id, str(take.path("video")), take_markdown(take), f"> {take.prompt}",
                 gr.update(value=str(take.path("video")), visible=True), *listed)  # fmt: skip
@@ -217,7 +219,7 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
     picked = [*shown, *tab.edits.for_take]
     tab.gallery.select(select_in_gallery, [tab.shown_ids], picked, api_visibility="private")
     tab.table.select(select_in_table, [tab.table_ids], picked, api_visibility="private")
-    wire_edit_panel(studio, tab.edits, tab.selected, shown, list_takes, list_outputs, tab.show_live)
+    wire_edit_panel(studio, shared, tab.edits, tab.selected, shown, list_takes, list_outputs, tab.show_live)
     tab.approve_btn.click(
         approve_selected, [tab.selected, tab.show_live], [tab.info, *list_outputs], api_visibility="private"
     )
@@ -226,7 +228,7 @@ def _wire(studio: Studio, tab: TakesTab, page: gr.Blocks) -> None:
     )
     tab.extend_btn.click(
         extend_selected,
-        [tab.selected, tab.show_live],
+        [tab.selected, tab.show_live, shared.browser],
         [*shown, *list_outputs],
         api_visibility="private",
         concurrency_limit=None,  # it waits for a queued job

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..variants import FAMILY_COMPONENTS, Sampling
-from . import Decoded, DenoiseJob, Latents, PromptEmbeds
+from .base import Decoded, DenoiseJob, Latents, PromptEmbeds
 from .diffusion_decoder import diffusion_decode, diffusion_decodes_here
 from .lock import hold_ltx2
 from .ltxv import LTXVFamily, capture_x0, decode_frames, encode_clip

@@ -17,7 +17,7 @@ import torch
 from ...library import media
 from ..preview import StepPreviews
 from ..variants import Sampling
-from . import Decoded, DenoiseJob, Latents, PromptEmbeds
+from .base import Decoded, DenoiseJob, Latents, PromptEmbeds
 from .lock import hold_ltxv
 
 # "mu must be passed when use_dynamic_shifting is True": custom timesteps need a plain schedule.

@@ -1,0 +1,92 @@
+"""One job run through the recipes: `execute(renderer, op, ...)` is the only place that maps an
+operation to the render recipe that does it. The runner's workers (this process, a process per GPU,
+Ray actors) all call it; takes a job made before an interruption are not made again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from ..core.errors import StudioError
+from ..core.events import CancelToken, EventSink, Progress
+from ..library.takes import Take
+from ..render.compare import compare
+from ..render.extend import extend
+from ..render.renderer import Renderer
+from ..render.request import RenderRequest
+from ..render.retake import retake
+from ..render.soundtrack import soundtrack
+from ..render.upscale import upscale
+from .ops import AddSound, Batch, Compare, Draft, Extend, Operation, Retake, Upscale
+
+
+def execute(
+    renderer: Renderer,
+    op: Operation,
+    emit: EventSink,
+    cancel: CancelToken,
+    *,
+    job_id: str = "",
+    done: Sequence[str] = (),
+    parallel_final: int = 0,
+) -> list[Take]:
+    """Run an operation; `done` are the takes it made before an interruption (kept, not made again)."""
+    events = {"on_event": emit, "cancel": cancel}
+    if isinstance(op, Draft):
+        draft = renderer.store.get(done[0]) if done else renderer.render(op.request, preview=op.preview, **events)
+        if op.upscale:
+            return [draft, upscale(renderer, draft.id, mode="latent", **events)]
+        return [draft]
+    if isinstance(op, Compare):
+        return compare(renderer, op.request, op.variants[len(done) :], preview=op.preview, **events)
+    if isinstance(op, Upscale) and parallel_final >= 2:
+        from .parallel import run_final  # one final across N GPUs (unverified; see parallel.py)
+
+        return [run_final(renderer, op.take_id, op.mode, parallel_final, emit, cancel, op.width, op.height)]
+    if isinstance(op, Upscale):
+        return [upscale(renderer, op.take_id, mode=op.mode, width=op.width, height=op.height, **events)]
+    if isinstance(op, Extend):
+        return [extend(renderer, op.take_id, op.seconds, prompt=op.prompt, backward=op.backward, **events)]
+    if isinstance(op, Retake):
+        return [retake(renderer, op.take_id, op.start, op.end, prompt=op.prompt, what=op.what, seed=op.seed, **events)]
+    if isinstance(op, AddSound):
+        return [soundtrack(renderer, op.source, prompt=op.prompt, seed=op.seed, files=op.files, **events)]
+    if isinstance(op, Batch):
+        takes, failures = run_batch(renderer, op.requests, emit, cancel, job_id=job_id, done=done)
+        if failures and not takes and not done:
+            raise StudioError("; ".join(failures))
+        if failures:
+            emit(Progress("note", 1.0, "; ".join(failures)))  # the runner keeps it with the job
+        return takes
+    raise StudioError(f"unknown job kind {getattr(op, 'kind', type(op).__name__)!r}")
+
+
+def run_batch(
+    renderer: Renderer,
+    requests: list[RenderRequest],
+    emit: EventSink,
+    cancel: CancelToken,
+    *,
+    job_id: str = "",
+    done: Sequence[str] = (),
+) -> tuple[list[Take], list[str]]:
+    """Each render of a batch in turn, each take tagged with the batch; one row's trouble does not stop
+    the rest. Returns the takes and a line per row that failed. Rows made before an interruption are skipped."""
+    job_id = job_id or f"batch-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    made = set()
+    for take_id in done:
+        try:
+            made.add(renderer.store.get(take_id).settings.get("batch", {}).get("index"))
+        except StudioError:
+            continue
+    takes, failures = [], []
+    for index, request in enumerate(requests):
+        if index in made:
+            continue
+        tag = {"batch": {"id": job_id, "index": index, "count": len(requests)}}
+        try:
+            takes.append(renderer.render(request, on_event=emit, cancel=cancel, record=tag))
+        except StudioError as exc:
+            failures.append(f"row {index + 1}: {exc}")
+            emit(Progress("batch", (index + 1) / len(requests), failures[-1]))
+    return takes, failures

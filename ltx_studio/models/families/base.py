@@ -1,0 +1,77 @@
+"""What a family adapter takes and gives: latents, decoded frames and sound, an encoded prompt, a denoise job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..variants import Sampling
+
+
+@dataclass
+class Latents:
+    """What a denoise pass leaves: the picture's latents and, for LTX-2, the sound's.
+
+    Each family keeps its own convention (LTX-Video: normalised; LTX-2: as diffusers returns them);
+    only the family reads them back.
+    """
+
+    video: Any  # torch tensor [1, C, F', H', W']
+    audio: Any = None  # torch tensor [1, C, L, M] (LTX-2), or None
+
+
+@dataclass
+class Decoded:
+    """Decoded output: uint8 frames [F, H, W, 3] and, when asked and made, a waveform [channels, samples]."""
+
+    frames: Any  # numpy uint8
+    audio: Any = None  # numpy float32 in -1..1
+    sample_rate: int | None = None
+    decoder: str | None = None  # set when the picture was decoded otherwise than the variant says
+
+
+@dataclass
+class PromptEmbeds:
+    """Encoded prompt (and negative prompt when guidance is on), ready for the pipeline."""
+
+    embeds: Any
+    mask: Any
+    negative_embeds: Any = None
+    negative_mask: Any = None
+
+
+@dataclass
+class DenoiseJob:
+    """Everything one denoising pass needs, in the pipeline's own terms."""
+
+    prompt: Any  # the family's own encoded prompt
+    width: int
+    height: int
+    frames: int
+    fps: int
+    sampling: Sampling
+    generator: Any  # torch.Generator
+    guidance: float
+    steps: int | None = None
+    image: Any = None  # a PIL image at exactly width x height, the first frame
+    latents: Latents | None = None  # refine: start from these
+    refine: bool = False
+    on_step: Callable[[int, int], bool] | None = None  # (step, total) -> stop?
+    audio: bool = True  # denoise the sound stream too (families with sound)
+    conditions: list = field(default_factory=list)  # conditions.Condition: keyframes and video, at this size
+    reference: Any = None  # conditions.Condition: an IC-LoRA control video (LTX-2), at this size
+    lock: Any = None  # lock.Lock: latent frames held clean (audio-to-video, video-to-audio, retake)
+
+    def call_basics(self) -> dict:
+        """The arguments both families' condition pipelines take alike: the encoded prompt, size and length."""
+        return {
+            "prompt_embeds": self.prompt.embeds,
+            "prompt_attention_mask": self.prompt.mask,
+            "negative_prompt_embeds": self.prompt.negative_embeds,
+            "negative_prompt_attention_mask": self.prompt.negative_mask,
+            "width": self.width,
+            "height": self.height,
+            "num_frames": self.frames,
+            "frame_rate": self.fps,
+        }

@@ -1,0 +1,110 @@
+"""A soundtrack for a silent clip (video-to-audio): the clip's picture is held whole (hold.py) while a
+sound denoises; the new take has the source's own frames and the sound made for them."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..core import sizing
+from ..core.errors import BadInput, StudioError
+from ..core.events import CancelToken, EventSink
+from ..library import media
+from ..library.takes import Take
+from ..models.families.base import Decoded
+from .hold import Hold, grid_frames, padded
+from .plan import sets_with_sound
+from .renderer import Renderer
+from .request import RenderRequest
+from .story import TakeSpec, own_latents
+
+DEFAULT_SOUND_PROMPT = "The natural sound of this scene, in sync with what happens in it."
+
+
+def soundtrack(
+    renderer: Renderer,
+    source: str,
+    *,
+    prompt: str | None = None,
+    seed: int = -1,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+    files: bool = True,
+) -> Take:
+    """A new take with `source`'s picture (a take id or a video file) and a sound made for it."""
+    plan, spec = plan_soundtrack(renderer, source, prompt=prompt, seed=seed, files=files)
+    return renderer.run(plan, spec, on_event=on_event, cancel=cancel)
+
+
+def plan_soundtrack(renderer: Renderer, source: str, *, prompt=None, seed=-1, files: bool = True):
+    """(plan, spec) of video-to-audio, or BadInput with one line.
+    `files`: `source` may name a video file (else only a take id: API callers)."""
+    mset = renderer.model_set
+    if not mset.has_audio:
+        raise BadInput(
+            f"model set {mset.name} has no audio model to make a soundtrack: use one that has ({sets_with_sound()})"
+        )
+    take, frames, fps, name = _read_source(renderer, source, files)
+    frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # H.264 needs even sides
+    variant = mset.variant(mset.default_variant)
+    if len(frames) > variant.max_frames:
+        limit = sizing.seconds_for_frames(variant.max_frames, fps)
+        raise BadInput(f"{name} is {len(frames) / fps:.1f} s long: a soundtrack is made for at most {limit:.1f} s")
+    count = grid_frames(len(frames))
+    height, width = frames.shape[1:3]
+    own = take is not None and take.model_set == mset.name and (width, height) == (take.width, take.height)
+    if (
+        own
+        and width % sizing.SIZE_MULTIPLE == 0
+        and height % sizing.SIZE_MULTIPLE == 0
+        and sizing.fits((width, height), variant.max_size)
+    ):
+        size = (width, height)
+    else:
+        size = sizing.size_for_aspect(width / height, variant.draft_size)
+    text = (prompt or "").strip() or (take.prompt if take is not None else "") or DEFAULT_SOUND_PROMPT
+    request = RenderRequest(
+        prompt=text, variant=variant.name, seed=seed, width=size[0], height=size[1], frames=count, fps=fps, audio=True
+    )
+    plan = renderer.plan(request)
+    latents = own_latents(take) if own else None
+    hold = Hold(frames=padded(frames, count), video_latents=latents.video if latents else None, single_stage=True)
+
+    def join(decoded: Decoded) -> Decoded:
+        audio = None
+        if decoded.audio is not None:
+            audio = media.fit_waveform(decoded.audio, round(len(frames) / fps * decoded.sample_rate))
+        return Decoded(frames, audio, decoded.sample_rate)
+
+    record = {"sound_for": {"source": take.id if take is not None else name, "frames": len(frames)}}
+    if take is None:
+        record["sound_for"]["sha256"] = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    parent = take.id if take is not None else None
+    return plan, TakeSpec(kind="sound", parent=parent, record=record, hold=hold, join=join)
+
+
+def _read_source(renderer: Renderer, source: str, files: bool = True) -> tuple[Take | None, np.ndarray, int, str]:
+    """(take or None, frames, fps, name) of a take id or (with `files`) a video file; BadInput if it is not a video."""
+    text = str(source).strip()
+    path = Path(text)
+    if not files or not path.is_file():
+        try:
+            take = renderer.store.get(text)
+        except StudioError:
+            raise BadInput(
+                f"{text[:60]!r} is {'neither a take id nor a video file' if files else 'not a take id'}"
+            ) from None
+        if take.status != "ok":
+            raise BadInput(f"take {take.id} has missing files")
+        frames, _ = media.read_mp4(take.path("video"))
+        return take, frames, take.fps, take.id
+    try:
+        frames, meta = media.read_mp4(path)
+    except Exception:  # PyAV and imageio raise many kinds for a file that is not a video
+        frames = None
+    if frames is None or len(frames) < 2:
+        raise BadInput(f"{path.name} is not a video: a soundtrack is made for a video (a take id or an mp4/mov/webm)")
+    fps = max(1, round(float(meta.get("fps") or 24)))
+    return None, frames, fps, path.name
