@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from test_browser import browser, plays_with_sound  # noqa: F401 - the module's Chromium, shared
+from test_jobs import wait_for
 from test_sound_edits import beat
 
 from ltx_studio.render.request import RenderRequest
@@ -71,4 +72,33 @@ def test_soundtrack_add_sound_and_retake_in_a_real_browser(browser, served, tmp_
     assert heights and max(heights) < 3 * np.median(heights) + 1  # no header wraps letter by letter
     page.screenshot(path=str(tmp_path / "2-takes-edits.png"), full_page=True)
     print(f"screenshots: {tmp_path}")
+    page.close()
+
+
+def test_stop_reaches_the_jobs_the_takes_tab_started(browser, served):  # noqa: F811
+    """Extend and Retake from the Takes tab are queued jobs the page follows: the page's Stop ends them
+    (they used to block in studio.wait, out of Stop's reach)."""
+    studio, url = served
+    source = studio.render(RenderRequest(prompt="a harbour", seed=6, frames=25, width=96, height=64))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#prompt textarea")
+    page.get_by_role("tab", name="Takes").click()
+    page.get_by_role("button", name="Refresh", exact=True).click()
+    cell = page.locator("#takes-table [role=gridcell]", has_text=source.id).first
+    cell.wait_for(timeout=30_000)
+    cell.click()
+    page.wait_for_selector("#takes-video video[src]", timeout=30_000)
+    page.get_by_text("Add sound · Retake a segment").click()
+    for kind, start in (("extend", lambda: page.locator("#takes-extend").click()),
+                        ("retake", lambda: page.get_by_role("button", name="Retake", exact=True).click())):  # fmt: skip
+        with studio.renderer.device_lock:  # the device is busy: the job waits, followed by the page
+            start()
+            wait_for(lambda k=kind: any(j.kind == k and j.state == "running" for j in studio.job_list()), 30)
+            page.get_by_role("tab", name="Studio").click()
+            page.locator("#stop").click()
+            job = next(j for j in studio.job_list() if j.kind == kind)
+            wait_for(lambda j=job: studio.job(j.id).state == "cancelled", 30, f"the {kind} job cancelled by Stop")
+        page.get_by_role("tab", name="Takes").click()
+    assert [t.id for t in studio.takes() if t.parent == source.id] == []  # neither made a take
     page.close()

@@ -424,7 +424,7 @@ def test_pickle_weights_are_refused_never_unpickled(tmp_path):
 
     marker = tmp_path / "ran"
     demo = ensure_demo_set(family="ltx2") / "transformer-fast"
-    shipped = (ROOT / "ltx_studio" / "variants.toml").read_text()
+    shipped = (ROOT / "ltx_studio" / "models" / "variants.toml").read_text()
     registry = tmp_path / "variants.toml"
 
     def demo_with_fast_transformer_in(folder: Path):
