@@ -198,7 +198,7 @@ def choose_policy(
       cards under 32 GiB, or where the planned size's whole decode does not fit; `tiling_for` adds
       it for 1080p and above on any card. The notes say what does not fit: the planned size (and the
       most frames that do), or the RAM the plan needs.
-    
+
     One function on purpose (~85 lines): the ladder reads top to bottom, as listed above.
     """
     if device == "cpu":
