@@ -34,7 +34,7 @@ from .render.retake import retake as retake_segment
 from .render.soundtrack import soundtrack as add_soundtrack
 from .render.upscale import upscale as upscale_take
 
-__all__ = ["Job", "QueuedJob", "Studio"]
+__all__ = ["Studio"]
 
 
 class Studio:

@@ -19,6 +19,10 @@ def _sources(mset: ModelSet, variant: str | None) -> dict[str, Source]:
         sources["upsampler"] = mset.upsampler
     for name in names:
         sources[f"transformer ({name})"] = mset.variants[name].transformer
+        lora = mset.variants[name].sampling.refine_lora
+        if lora and not lora.startswith("tiny:"):
+            owner, repo, file = (lora.split("/", 2) + ["", ""])[:3]
+            sources[f"refine LoRA ({name})"] = Source(f"{owner}/{repo}", file=file)  # the distilled LoRA
     return sources
 
 

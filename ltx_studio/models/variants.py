@@ -91,6 +91,12 @@ class Sampling:
     # `refine_variant`'s transformer when given, e.g. Pro's distilled refine).
     two_stage: bool = False
     refine_variant: str | None = None
+    # Lightricks' two-stage recipe refines with the dev transformer plus the distilled LoRA (ltx_pipelines
+    # ti2vid_two_stages.py: stage_2_model_ledger = the ledger with_additional_loras(distilled_lora)). Where
+    # a set publishes that LoRA, it is named here ("OWNER/REPO/FILE", or "tiny:" on demo sets) and the
+    # variant's own transformer refines with it, on `refine_variant`'s schedule and guidance.
+    refine_lora: str | None = None
+    refine_lora_weight: float = 0.8  # ltx_pipelines' README runs its two-stage CLI with `--distilled-lora FILE 0.8`
     decoder: str = "vae"  # "diffusion": LTX-2.5's diffusion video decoder (the set names `diffusion_decoder`)
 
     @property
@@ -282,6 +288,8 @@ def _parse_variant(set_name: str, name: str, table: _Table) -> Variant:
         audio_guidance_rescale=table.get("audio_guidance_rescale", float, 0.0),
         two_stage=table.get("two_stage", bool, False),
         refine_variant=table.get("refine_variant", str, None),
+        refine_lora=table.get("refine_lora", str, None),
+        refine_lora_weight=table.get("refine_lora_weight", float, 0.8),
         decoder=table.get("decoder", str, "vae"),
     )
     _check_sampling(sampling, table)
@@ -356,7 +364,7 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
             if (source := table.source(key, required=key not in OPTIONAL_COMPONENTS)) is not None
         },
         upsampler=table.source("upsampler", required=False),
-        upsample_adain_factor=table.get("upsample_adain_factor", float, 1.0),
+        upsample_adain_factor=table.get("upsample_adain_factor", float, 0.0),  # diffusers' and the reference's default
         upsample_tone_map_compression_ratio=table.get("upsample_tone_map_compression_ratio", float, 0.0),
         live_variant=live_variant,
         live_size=table.size("live_size") if "live_size" in table.data else (512, 320),

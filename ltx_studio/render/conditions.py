@@ -55,6 +55,7 @@ class Condition:
     frames: Image.Image | list[Image.Image]
     index: int
     strength: float
+    source: Image.Image | None = None  # a single image as given (bounded), for families that fit it themselves
 
 
 def parse_keyframe(spec: str) -> dict:

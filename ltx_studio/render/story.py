@@ -98,9 +98,9 @@ class _Run:
         pipe = manager.get(plan.variant.name)
         single = spec.hold is not None and spec.hold.single_stage
         stages = _stages(plan, manager.model_set, refine=spec.start_latents is not None, single=single)
-        for stage in stages:  # Pro's refine stage runs on the distilled transformer: both are loaded (cached) now
-            stage.pipe = pipe if stage.variant is plan.variant else manager.get(stage.variant.name)
-        manager.apply_loras([stage.pipe for stage in stages], plan.loras)  # exactly these adapters; none: all off
+        for stage in stages:  # Pro's refine stage may run another transformer: all are loaded (cached) now
+            stage.pipe = pipe if stage.transformer is plan.variant else manager.get(stage.transformer.name)
+        manager.apply_loras([stage.pipe for stage in stages], stages[0].loras)  # exactly these; none: all off
         to_rgb = calibration_for(self.family, pipe, _vae_key(manager)) if preview else None  # cached on disk
         self.clock("load")
         self.check()
@@ -141,6 +141,8 @@ class _Run:
                     manager.upsampler(), latents, mset.upsample_adain_factor,
                     mset.upsample_tone_map_compression_ratio, generator,
                 )  # fmt: skip
+            if stage.loras != stages[0].loras:  # the refine pass's own LoRA (the distilled one) joins
+                manager.apply_loras([stage.pipe], stage.loras)
             lock = None
             if hold is not None:
                 if hold.holds_picture:  # its VAE encode tiles as a decode would
@@ -221,7 +223,8 @@ def _take(plan: RenderPlan, stages: list[_Stage], spec: TakeSpec, decoded: Decod
 
 @dataclass
 class _Stage:
-    """One denoising pass of a render: its size, variant, guidance and steps (and, once loaded, its pipe)."""
+    """One denoising pass of a render: its size, variant (schedule and guidance), steps, the transformer
+    it runs on and that transformer's LoRAs (and, once loaded, its pipe)."""
 
     plan: RenderPlan  # the plan at this stage's size
     variant: Variant
@@ -229,9 +232,15 @@ class _Stage:
     refine: bool
     upsample_first: bool  # the previous stage's latents go through the x2 upsampler first
     steps: int
+    transformer: Variant | None = None  # whose transformer runs it (default: `variant`'s)
+    loras: tuple = ()
     pipe: object = None
     embeds: object = None
     prompt_cached: bool = False
+
+    def __post_init__(self) -> None:
+        self.transformer = self.transformer or self.variant
+        self.loras = self.loras or self.plan.loras
 
 
 def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool, single: bool = False) -> list[_Stage]:
@@ -242,6 +251,8 @@ def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool, single: bool
     finisher = model_set.variants[sampling.refine_variant] if sampling.refine_variant else plan.variant
     finish_guidance = plan.guidance if finisher is plan.variant else finisher.sampling.guidance
     finish = _Stage(plan, finisher, finish_guidance, True, False, finisher.sampling.refine_schedule()[3])
+    if plan.refine_loras:  # Lightricks' recipe: the variant's own (dev) transformer plus the distilled LoRA
+        finish.transformer, finish.loras = plan.variant, (*plan.loras, *plan.refine_loras)
     if refine:
         return [finish]
     if not sampling.two_stage or single:  # `single`: a held picture is at the plan's size
@@ -299,6 +310,7 @@ def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options)
         guidance=plan.guidance,
         steps=plan.steps,
         image=plan.image,
+        source_image=plan.source_image,
         audio=plan.audio,
         conditions=plan.conditions(),
         reference=plan.reference_condition(),
@@ -372,6 +384,7 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         "camera": {"name": plan.camera, "lora": plan.loras[0].name} if plan.camera else None,
         "stages": [
             {"variant": s.variant.name, "size": [s.plan.width, s.plan.height], "steps": s.steps, "refine": s.refine}
+            | ({"transformer": s.transformer.name, "loras": [c.name for c in s.loras]} if s.loras != plan.loras else {})
             for s in stages
         ],
     }

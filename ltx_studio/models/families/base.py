@@ -55,6 +55,7 @@ class DenoiseJob:
     guidance: float
     steps: int | None = None
     image: Any = None  # a PIL image at exactly width x height, the first frame
+    source_image: Any = None  # the first frame as given (bounded), for families that fit it as the reference does
     latents: Latents | None = None  # refine: start from these
     refine: bool = False
     on_step: Callable[[int, int], bool] | None = None  # (step, total) -> stop?

@@ -51,14 +51,16 @@ def held(
     audio: torch.Tensor | None = None,
     audio_keep: torch.Tensor | None = None,
     main_first: bool = True,
-    sigmas: bool = False,
 ) -> Iterator[None]:
     """Hold tokens clean during every transformer call inside the block.
 
     `video` [1, N, D] and `audio` [1, L, D] are the packed clean tokens as the loop feeds them
     (normalised); `video_keep` [N] / `audio_keep` [L] say which to hold. The main video sequence
     comes first (LTX-2 appends keyframe tokens) or last (LTX-Video prepends them): `main_first`.
-    `sigmas`: the transformer also takes `sigma`/`audio_sigma` (LTX-2.3), 0 for a stream held whole.
+    A stream's own `sigma`/`audio_sigma` (LTX-2.3) stays the step's value even when the stream is held
+    whole: Lightricks' reference gives held tokens timestep 0 through the denoise mask and keeps each
+    stream's sigma, which the other stream's cross-modal modulation reads (ltx_pipelines
+    utils/helpers.py: modality_from_latent_state, timesteps_from_mask).
     """
 
     def pre(module, args, kwargs):
@@ -78,8 +80,6 @@ def held(
             window = timestep[:, start : start + n]
             timestep[:, start : start + n] = torch.where(keep[None, :], torch.zeros_like(window), window)
             kwargs["timestep"] = timestep
-            if sigmas and bool(keep.all()) and kwargs.get("sigma") is not None:
-                kwargs["sigma"] = torch.zeros_like(kwargs["sigma"])
         if audio is not None:
             hidden = kwargs["audio_hidden_states"]
             batch, length = hidden.shape[:2]
@@ -88,8 +88,6 @@ def held(
             timestep = kwargs["audio_timestep"].reshape(batch, -1)
             timestep = timestep.expand(batch, length) if timestep.shape[1] == 1 else timestep
             kwargs["audio_timestep"] = torch.where(keep[None, :], torch.zeros_like(timestep), timestep)
-            if sigmas and bool(keep.all()) and kwargs.get("audio_sigma") is not None:
-                kwargs["audio_sigma"] = torch.zeros_like(kwargs["audio_sigma"])
         return args, kwargs
 
     handle = transformer.register_forward_pre_hook(pre, with_kwargs=True)
@@ -134,4 +132,4 @@ def hold_ltx2(pipe, lock: Lock | None):
     if lock.audio is not None:
         packed = pipe._pack_audio_latents(lock.audio.to(device, torch.float32))
         audio = pipe._normalize_audio_latents(packed, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
-    return held(pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep, sigmas=True)
+    return held(pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep)

@@ -15,6 +15,7 @@ arguments take back.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -25,8 +26,30 @@ from .base import Decoded, DenoiseJob, Latents, PromptEmbeds
 from .diffusion_decoder import diffusion_decode, diffusion_decodes_here
 from .lock import hold_ltx2
 from .ltxv import LTXVFamily, capture_x0, decode_frames, encode_clip
+from .per_token import per_token_sigmas
 
 MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default; a tokenizer with a shorter limit caps it
+
+
+def perturbable(transformer):
+    """The transformer with STG's perturbed self-attention wired in, whatever its config says.
+
+    diffusers runs a Pro step's STG pass through a perturbed attention processor only when the
+    transformer's config says `perturbed_attn: true` (default false, and what copies of its converter
+    write for LTX-2.0); otherwise the pass runs unperturbed and its guidance is thrown away. Lightricks'
+    reference always perturbs the chosen blocks (ltx_core guidance: skip the block's self-attention),
+    so every LTX-2 transformer gets the processor that can (no weights change; with no perturbation
+    mask it computes exactly what the plain one does)."""
+    from diffusers.models.transformers.transformer_ltx2 import LTX2PerturbedAttnProcessor
+
+    if getattr(transformer.config, "perturbed_attn", True):
+        return transformer
+    for block in transformer.transformer_blocks:
+        block.perturbed_attn = True
+        for name in ("attn1", "audio_attn1", "attn2", "audio_attn2", "audio_to_video_attn", "video_to_audio_attn"):
+            getattr(block, name).set_processor(LTX2PerturbedAttnProcessor())
+    transformer.register_to_config(perturbed_attn=True)
+    return transformer
 
 
 class LTX2Family:
@@ -88,14 +111,15 @@ class LTX2Family:
                 raise ValueError(
                     f"LTX-2 single files load as a transformer only; the {kind} loads from a diffusers folder"
                 )
-            return self._load_single_file(cls, location, file, config, dtype)
+            return perturbable(self._load_single_file(cls, location, file, config, dtype))
         if kind in ("tokenizer", "processor"):
             return cls.from_pretrained(location, subfolder=subfolder or "", **common)
         if kind == "scheduler":
             return cls.from_pretrained(location, subfolder=subfolder, **common)
         if kind == "vocoder":
             return self._load_vocoder(location, subfolder, dtype)
-        return cls.from_pretrained(location, subfolder=subfolder, dtype=dtype, use_safetensors=True, **common)
+        model = cls.from_pretrained(location, subfolder=subfolder, dtype=dtype, use_safetensors=True, **common)
+        return perturbable(model) if kind == "transformer" else model
 
     def _load_single_file(self, cls, location: str, file: str, config: str | None, dtype):
         """The transformer of a Lightricks checkpoint that holds the whole model (the transformer under
@@ -130,6 +154,13 @@ class LTX2Family:
             tensors = {key: checkpoint.get_tensor(key) for key in names}
         if not tensors:
             raise ValueError(f"{file} holds no transformer weights (no {prefix}* tensors)")
+        # LTX-2.3 files call the prompt cross-attention AdaLN `(audio_)prompt_adaln_single`, diffusers' model
+        # `(audio_)prompt_adaln`; its single-file converter (0.42.1) renames only `adaln_single`, so it would
+        # leave those weights unused (and the model on the meta device). Renamed here, as diffusers' own
+        # convert_ltx2_to_diffusers.py does for 2.3; LTX-2.0 files have no such keys.
+        stale = (f"{prefix}prompt_adaln_single.", f"{prefix}audio_prompt_adaln_single.")
+        for key in [key for key in tensors if key.startswith(stale)]:
+            tensors[key.replace("prompt_adaln_single.", "prompt_adaln.", 1)] = tensors.pop(key)
         return cls.from_single_file(tensors, config=config, subfolder="transformer", dtype=dtype, local_files_only=True)
 
     def _load_vocoder(self, location: str, subfolder: str | None, dtype):
@@ -232,12 +263,18 @@ class LTX2Family:
                 pipeline._interrupt = True
             return kwargs
 
+        # A single image goes in as given: the pipeline compresses it at its own size (CRF), then resizes it
+        # (bilinear, centre crop), as Lightricks' reference does (ltx_pipelines utils/media_io.py
+        # load_image_conditioning: preprocess, then resize_and_center_crop). Fitting it here first (LANCZOS)
+        # and compressing the fitted image was 29-33 dB PSNR away from the reference's pixels.
         conditions = []
         if job.image is not None:
-            conditions.append(LTX2VideoCondition(frames=job.image, index=0, strength=1.0, crf=sampling.image_crf))
+            first = job.source_image if job.source_image is not None else job.image
+            conditions.append(LTX2VideoCondition(frames=first, index=0, strength=1.0, crf=sampling.image_crf))
         for c in job.conditions:  # keyframes (one image) and video (several frames, never re-compressed)
+            frames = c.source if c.source is not None else c.frames
             conditions.append(
-                LTX2VideoCondition(frames=c.frames, index=c.index, strength=c.strength, crf=sampling.image_crf)
+                LTX2VideoCondition(frames=frames, index=c.index, strength=c.strength, crf=sampling.image_crf)
             )
         start = job.latents
         extra = {}
@@ -251,7 +288,7 @@ class LTX2Family:
         lock = job.lock
         if lock is not None and lock.audio is not None and start is None:
             start = Latents(None, lock.audio)  # the call takes the sound's length from these (held anyway)
-        with _plain_schedule(pipe, sigmas is not None), hold_ltx2(pipe, lock):
+        with _plain_schedule(pipe, sigmas is not None), hold_ltx2(pipe, lock), per_token_sigmas(pipe):
             video, audio = pipe(
                 **extra,
                 conditions=conditions or None,
@@ -468,7 +505,24 @@ def _schedule(sampling: Sampling, job: DenoiseJob) -> tuple[list[float] | None, 
         return None, sampling.refine_steps or 10
     if sampling.sigmas and job.steps is None:
         return list(sampling.sigmas), len(sampling.sigmas)
-    return None, job.steps or sampling.num_steps
+    steps = job.steps or sampling.num_steps
+    return reference_sigmas(steps), steps
+
+
+def reference_sigmas(steps: int) -> list[float]:
+    """The sigmas of a `steps`-step LTX-2 pass as Lightricks' pipelines make them: `LTX2Scheduler().execute(steps)`
+    without a latent, so the shift is the one for 4096 tokens at every size (ltx_core components/schedulers.py),
+    stretched to end at 0.1; diffusers' scheduler would shift by the clip's own token count instead.
+    Computed as the reference does (float32 torch), without the final 0 (diffusers' scheduler appends it)."""
+    base_shift, max_shift, base_tokens, max_tokens, terminal = 0.95, 2.05, 1024, 4096, 0.1
+    slope = (max_shift - base_shift) / (max_tokens - base_tokens)
+    shift = max_tokens * slope + (base_shift - slope * base_tokens)
+    sigmas = torch.linspace(1.0, 0.0, steps + 1)
+    sigmas = torch.where(sigmas != 0, math.exp(shift) / (math.exp(shift) + (1 / sigmas - 1)), 0)
+    nonzero = sigmas != 0
+    one_minus = 1.0 - sigmas[nonzero]
+    sigmas[nonzero] = 1.0 - one_minus / (one_minus[-1] / (1.0 - terminal))
+    return sigmas.to(torch.float32)[:-1].tolist()
 
 
 @contextlib.contextmanager
