@@ -157,6 +157,8 @@ class ModelSet:
     enhance_tokens: int | None = None  # cap on the enhancer's new tokens (None: diffusers' default, 512/600)
     variants: dict[str, Variant] = field(default_factory=dict)
     cameras: dict[str, str] = field(default_factory=dict)  # camera move -> its LoRA ("owner/repo/file" or tiny:)
+    # LTX-2: which timestep modulates the audio/video cross-attention (models/families/cross_timestep.py)
+    cross_timestep: str = "own-scale-other-gate"
 
     @property
     def has_audio(self) -> bool:
@@ -372,7 +374,20 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
         enhance_tokens=table.get("enhance_tokens", int, None),
         variants=variants,
         cameras=_cameras(table),
+        cross_timestep=_cross_timestep(table),
     )
+
+
+CROSS_TIMESTEP_RULES = ("own", "other", "own-scale-other-gate")  # families/cross_timestep.py says each
+
+
+def _cross_timestep(table: _Table) -> str:
+    rule = table.get("cross_timestep", str, "own-scale-other-gate")
+    if rule not in CROSS_TIMESTEP_RULES:
+        raise BadInput(
+            f"{table.origin}: {table.where}.cross_timestep {rule!r} is not a rule (one of: {', '.join(CROSS_TIMESTEP_RULES)})"
+        )
+    return rule
 
 
 def _cameras(table: _Table) -> dict[str, str]:

@@ -289,6 +289,7 @@ def _run_stage(stage: _Stage, latents, manager, generator, on_x0, on_step, lock=
         refine=stage.refine,
         on_step=on_step,
         lock=lock,
+        cross_timestep=manager.model_set.cross_timestep,
     )
     shape = sizing.latent_shape(stage.plan.width, stage.plan.height, stage.plan.frames)
     capture = family.capture_denoised(stage.pipe, *shape, on_x0) if on_x0 is not None else nullcontext()

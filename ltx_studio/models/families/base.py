@@ -63,6 +63,7 @@ class DenoiseJob:
     conditions: list = field(default_factory=list)  # conditions.Condition: keyframes and video, at this size
     reference: Any = None  # conditions.Condition: an IC-LoRA control video (LTX-2), at this size
     lock: Any = None  # lock.Lock: latent frames held clean (audio-to-video, video-to-audio, retake)
+    cross_timestep: str = "own-scale-other-gate"  # LTX-2: the set's audio/video cross-attention rule
 
     def call_basics(self) -> dict:
         """The arguments both families' condition pipelines take alike: the encoded prompt, size and length."""

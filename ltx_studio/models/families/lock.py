@@ -51,16 +51,17 @@ def held(
     audio: torch.Tensor | None = None,
     audio_keep: torch.Tensor | None = None,
     main_first: bool = True,
+    zero_held_sigma: bool = False,
 ) -> Iterator[None]:
     """Hold tokens clean during every transformer call inside the block.
 
     `video` [1, N, D] and `audio` [1, L, D] are the packed clean tokens as the loop feeds them
     (normalised); `video_keep` [N] / `audio_keep` [L] say which to hold. The main video sequence
     comes first (LTX-2 appends keyframe tokens) or last (LTX-Video prepends them): `main_first`.
-    A stream's own `sigma`/`audio_sigma` (LTX-2.3) stays the step's value even when the stream is held
-    whole: Lightricks' reference gives held tokens timestep 0 through the denoise mask and keeps each
-    stream's sigma, which the other stream's cross-modal modulation reads (ltx_pipelines
-    utils/helpers.py: modality_from_latent_state, timesteps_from_mask).
+    A stream's own `sigma`/`audio_sigma` (LTX-2.3: the other stream's cross-modal modulation reads it)
+    stays the step's value, as ltx-core 1.0.0 keeps it (ltx_pipelines utils/helpers.py:
+    modality_from_latent_state, timesteps_from_mask), unless `zero_held_sigma`: upstream's May 2026 rule
+    (cross_timestep.py) gives a stream held whole sigma 0.
     """
 
     def pre(module, args, kwargs):
@@ -80,6 +81,8 @@ def held(
             window = timestep[:, start : start + n]
             timestep[:, start : start + n] = torch.where(keep[None, :], torch.zeros_like(window), window)
             kwargs["timestep"] = timestep
+            if zero_held_sigma and bool(keep.all()) and kwargs.get("sigma") is not None:
+                kwargs["sigma"] = torch.zeros_like(kwargs["sigma"])
         if audio is not None:
             hidden = kwargs["audio_hidden_states"]
             batch, length = hidden.shape[:2]
@@ -88,6 +91,8 @@ def held(
             timestep = kwargs["audio_timestep"].reshape(batch, -1)
             timestep = timestep.expand(batch, length) if timestep.shape[1] == 1 else timestep
             kwargs["audio_timestep"] = torch.where(keep[None, :], torch.zeros_like(timestep), timestep)
+            if zero_held_sigma and bool(keep.all()) and kwargs.get("audio_sigma") is not None:
+                kwargs["audio_sigma"] = torch.zeros_like(kwargs["audio_sigma"])
         return args, kwargs
 
     handle = transformer.register_forward_pre_hook(pre, with_kwargs=True)
@@ -115,7 +120,7 @@ def hold_ltxv(pipe, lock: Lock | None):
     return held(pipe.transformer, video=packed, video_keep=keep, main_first=False)
 
 
-def hold_ltx2(pipe, lock: Lock | None):
+def hold_ltx2(pipe, lock: Lock | None, zero_held_sigma: bool = False):
     """Hold a lock's latent frames clean in this pass (LTX-2 appends keyframe tokens after the clip's)."""
     if lock is None:
         return contextlib.nullcontext()
@@ -132,4 +137,7 @@ def hold_ltx2(pipe, lock: Lock | None):
     if lock.audio is not None:
         packed = pipe._pack_audio_latents(lock.audio.to(device, torch.float32))
         audio = pipe._normalize_audio_latents(packed, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
-    return held(pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep)
+    return held(
+        pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep,
+        zero_held_sigma=zero_held_sigma,
+    )  # fmt: skip

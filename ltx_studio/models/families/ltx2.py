@@ -23,6 +23,7 @@ import torch
 
 from ..variants import FAMILY_COMPONENTS, Sampling
 from .base import Decoded, DenoiseJob, Latents, PromptEmbeds
+from .cross_timestep import ZERO_HELD_SIGMA, call_flag, cross_timestep_rule
 from .diffusion_decoder import diffusion_decode, diffusion_decodes_here
 from .lock import hold_ltx2
 from .ltxv import LTXVFamily, capture_x0, decode_frames, encode_clip
@@ -288,7 +289,13 @@ class LTX2Family:
         lock = job.lock
         if lock is not None and lock.audio is not None and start is None:
             start = Latents(None, lock.audio)  # the call takes the sound's length from these (held anyway)
-        with _plain_schedule(pipe, sigmas is not None), hold_ltx2(pipe, lock), per_token_sigmas(pipe):
+        rule = job.cross_timestep
+        with (
+            _plain_schedule(pipe, sigmas is not None),
+            hold_ltx2(pipe, lock, zero_held_sigma=ZERO_HELD_SIGMA[rule]),  # first: the hooks after it read its work
+            per_token_sigmas(pipe),
+            cross_timestep_rule(pipe.transformer, rule),
+        ):
             video, audio = pipe(
                 **extra,
                 conditions=conditions or None,
@@ -305,6 +312,7 @@ class LTX2Family:
                 audio_modality_scale=sampling.audio_modality_scale,
                 audio_guidance_rescale=sampling.audio_guidance_rescale if use_cfg else 0.0,
                 spatio_temporal_guidance_blocks=list(sampling.stg_blocks) or None,
+                use_cross_timestep=call_flag(rule),
                 latents=start.video if start is not None else None,
                 audio_latents=start.audio if start is not None else None,
                 generator=job.generator,

@@ -59,5 +59,6 @@ def _factor(timestep: torch.Tensor | None, sigma: torch.Tensor | None) -> torch.
         return None
     batch = timestep.shape[0]
     step = sigma.reshape(batch, -1)[:, :1].float()
-    ratio = timestep.reshape(batch, -1).float() / step.clamp_min(1e-12)
-    return torch.where(step > 0, ratio, torch.ones_like(ratio))
+    tokens = timestep.reshape(batch, -1).float()
+    ratio = tokens / step.clamp_min(1e-12)
+    return torch.where(step > 0, ratio, (tokens > 0).float())  # a stream held whole may have sigma 0
