@@ -24,6 +24,13 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def cannot_run(reason: str):
+    """A test that cannot run here: a skip that says why, or under CI, where every test must run, a failure."""
+    if in_ci():
+        pytest.fail(f"cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
 def pytest_configure(config):
     # Before any test module imports huggingface_hub, which reads these once at import.
     config._ltx_hf_home = tempfile.mkdtemp(prefix="ltx-test-hf-home-")

@@ -82,13 +82,14 @@ def _overhead(capsys) -> dict:
 
 
 def test_the_bench_sees_a_slowdown_injected_into_the_studio(capsys, monkeypatch):
-    """A sleep before the studio's decode raises the overhead ratio by its share of the bare call's time,
-    within the spread the two runs measured (each ratio's ~95% interval, from the runs' quartiles) or
-    10% of that share, and by more than the spread: a bench blind to the studio's time fails here."""
+    """A sleep before the studio's decode raises the overhead ratio by about its share of the bare call's
+    time, and by more than the spread the runs measured: a bench blind to the studio's time fails here.
+
+    The delay is three clean drafts long (at least 0.1 s), so it stands well out of a busy machine's
+    spread; "about" is half to one and a half times the share, plus the spread: the runs are timed on a
+    shared machine, so the test asserts the size of the effect, never the clock's last digits."""
     clean = _overhead(capsys)
-    # 0.05 s, or two clean drafts if that is longer: on a busy machine the spread grows with the
-    # ratio, so a delay well above the draft's own time is what stands out of it.
-    delay = max(0.05, round(2 * clean["a"]["median"], 2))
+    delay = max(0.1, round(3 * clean["a"]["median"], 2))
     monkeypatch.setenv("LTX_STUDIO_FAULTS", f"sleep={delay}@decode")
     faults.reset()
     try:
@@ -98,10 +99,8 @@ def test_the_bench_sees_a_slowdown_injected_into_the_studio(capsys, monkeypatch)
     rise = slowed["ratio"] - clean["ratio"]
     expected = delay / slowed["b"]["median"]
     spread = clean["resolution"] + slowed["resolution"]
-    # "roughly the injected share": within the measured spread, or 10% of the share where a busy
-    # 2-core machine drifts between the clean and the slowed runs (measured once: 2.17 for 2.10)
-    assert abs(rise - expected) <= max(spread, 0.1 * expected), (rise, expected, spread)
     assert rise > spread, ("the injected delay must stand out of the measured spread", rise, spread)
+    assert 0.5 * expected - spread <= rise <= 1.5 * expected + spread, (rise, expected, spread)
     assert slowed["a"]["min"] >= delay  # the studio side really waited
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import FIRST_FRAMES, ROOT, free_port, small
@@ -190,15 +191,16 @@ def _client(port, timeout=90):
 def test_a_killed_server_runs_its_queue_after_a_restart_and_the_interrupted_job_once_more(tmp_path):
     outputs = tmp_path / "outputs"
     port = free_port()
-    server = _serve(outputs, port, faults="sleep=3@denoise")  # each render pauses long enough to be killed
+    gate = tmp_path / "never"  # the first render holds in its denoise until this file exists: it never does
+    server = _serve(outputs, port, faults=f"hold={gate}@denoise")
     try:
         client = _client(port)
         for i in range(4):
             client.submit(prompt=f"take {i}", width=96, height=64, frames=9, seed=i, api_name="/draft")
             if i == 0:
-                wait_for(lambda: any(j.state == "running" for j in JobQueue(TakeStore(outputs)).list()), 60)
+                wait_for(lambda: Path(f"{gate}.reached").exists(), 120, "the first render mid-denoise")
         jobs = JobQueue(TakeStore(outputs))
-        wait_for(lambda: [j.state for j in jobs.list()] == ["running", "queued", "queued", "queued"], 60)
+        wait_for(lambda: [j.state for j in jobs.list()] == ["running", "queued", "queued", "queued"], 120)
         interrupted = jobs.list()[0].id
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=30)

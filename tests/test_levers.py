@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+from conftest import cannot_run
 
 from ltx_studio.cli import main
 from ltx_studio.core.errors import BadInput
@@ -84,7 +85,6 @@ def test_bad_lever_settings_are_one_line_errors(own_cache, demo, monkeypatch, na
     assert str(raised.value) == message
 
 
-@pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")), reason="torch.compile on a CPU needs a C compiler")
 def test_a_compiled_transformer_compiles_once_per_process_for_every_size(own_cache, demo, tmp_path, monkeypatch):
     """The warm-up compiles; drafts at other sizes and frame counts, and another variant, compile nothing more.
 
@@ -95,6 +95,8 @@ def test_a_compiled_transformer_compiles_once_per_process_for_every_size(own_cac
     from ltx_studio.render.request import RenderRequest
     from ltx_studio.studio import Studio
 
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        cannot_run("torch.compile on a CPU needs a C compiler (apt-get install gcc)")
     monkeypatch.setenv("LTX_STUDIO_COMPILE", "1")
     studio = Studio(model_set_name="demo-ltxv", outputs=tmp_path / "outputs")
     assert studio.manager.policy.compile

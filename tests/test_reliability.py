@@ -233,7 +233,8 @@ def test_out_of_memory_again_is_a_clear_message_and_the_next_render_works(fresh_
 
 def test_a_render_killed_mid_write_leaves_no_take_and_no_stray_files(tmp_path):
     outputs = tmp_path / "outputs"
-    env = {**os.environ, "LTX_STUDIO_FAULTS": "sleep=120@write"}
+    gate = tmp_path / "never"  # the render holds after its video file until this exists: it never does
+    env = {**os.environ, "LTX_STUDIO_FAULTS": f"hold={gate}@write"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ltx_studio", "render", "--prompt", "doomed", "--model-set", "demo", "--outputs", str(outputs), "--quiet"],
         cwd=ROOT,
@@ -242,10 +243,11 @@ def test_a_render_killed_mid_write_leaves_no_take_and_no_stray_files(tmp_path):
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while not list((outputs / ".staging").glob("*/*/video.mp4")):
-            assert proc.poll() is None and time.monotonic() < deadline, "the render should pause after its video"
+        deadline = time.monotonic() + 300
+        while not Path(f"{gate}.reached").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the render should hold after its video"
             time.sleep(0.1)
+        assert list((outputs / ".staging").glob("*/*/video.mp4"))  # mid-write: the video is there, the rest not
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

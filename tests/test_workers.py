@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT, small
+from conftest import ROOT, cannot_run, small
 
 from ltx_studio.core import faults
 from ltx_studio.core.errors import BadInput
@@ -127,7 +127,7 @@ def test_ray_actors_run_two_drafts_and_the_takes_land_in_the_head_store(tmp_path
         env={**os.environ, "LTX_STUDIO_RAY_CHILD": "1", "LTX_STUDIO_TEST_CACHE": os.environ["LTX_STUDIO_CACHE"]},
     )  # fmt: skip
     if "Ray cannot start" in child.stdout or "Ray is not installed" in child.stdout:
-        pytest.skip(child.stdout.strip().splitlines()[-1])
+        cannot_run(child.stdout.strip().splitlines()[-1])
     assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-2000:]
     report(next(line for line in child.stdout.splitlines() if line.startswith("ray: ")))
 
@@ -138,7 +138,7 @@ def _ray_story(tmp_path, report):
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     except Exception as exc:
-        pytest.skip(f"Ray cannot start on this machine: {str(exc).splitlines()[0][:200]}")
+        pytest.skip(f"Ray cannot start on this machine: {str(exc).splitlines()[0][:200]}")  # the parent says it
     try:
         _ray_drafts(tmp_path, report)
     finally:

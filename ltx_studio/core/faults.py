@@ -1,8 +1,9 @@
 """Fault injection at real call sites, for reliability tests. Off unless LTX_STUDIO_FAULTS is set.
 
 LTX_STUDIO_FAULTS is a comma-separated list of KIND@SITE[:COUNT]:
-  KIND   oom (a CUDA out-of-memory error), enospc (a full disk), sleep=SECONDS (e.g. to kill the
-         process mid-render from outside)
+  KIND   oom (a CUDA out-of-memory error), enospc (a full disk), sleep=SECONDS, or hold=PATH: wait
+         there until the file PATH exists (at most 10 minutes), so a test can stop or kill the process
+         mid-render knowing it is there, instead of racing a sleep
   SITE   denoise, decode, write (after the video file, before the latents and the index)
   COUNT  how many times it fires in this process (default: every time)
 Example: LTX_STUDIO_FAULTS=oom@denoise:1 makes the first denoise of the process run out of memory.
@@ -15,6 +16,7 @@ import os
 import threading
 import time
 
+HOLD_MAX_S = 600.0
 _fired: dict[str, int] = {}
 _lock = threading.Lock()
 
@@ -46,6 +48,13 @@ def _fire(kind: str, site: str) -> None:
         raise OSError(errno.ENOSPC, f"No space left on device (injected at {site})")
     if kind.startswith("sleep="):
         time.sleep(float(kind.split("=", 1)[1]))
+        return
+    if kind.startswith("hold="):
+        gate, deadline = kind.split("=", 1)[1], time.monotonic() + HOLD_MAX_S
+        os.makedirs(os.path.dirname(gate) or ".", exist_ok=True)
+        open(f"{gate}.reached", "w").close()  # the test waits for this: the render is at the site now
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
         return
     raise ValueError(f"unknown fault {kind!r} in LTX_STUDIO_FAULTS")
 
