@@ -86,6 +86,8 @@ def call_arguments(plan: RenderPlan, family: str, pipe, generator: torch.Generat
             timesteps=timesteps,
             image_cond_noise_scale=sampling.image_cond_noise_scale,
         )
+    from ..models.families.cross_timestep import call_flag
+
     sigmas = list(sampling.sigmas) if sampling.sigmas and plan.steps is None else None
     return arguments | dict(
         num_inference_steps=len(sigmas) if sigmas else plan.num_steps,
@@ -98,6 +100,9 @@ def call_arguments(plan: RenderPlan, family: str, pipe, generator: torch.Generat
         audio_modality_scale=sampling.audio_modality_scale,
         audio_guidance_rescale=sampling.audio_guidance_rescale if use_cfg else 0.0,
         spatio_temporal_guidance_blocks=list(sampling.stg_blocks) or None,
+        # The set's cross-attention rule: diffusers' flag here, and upstream's May 2026 rule's gate hooks
+        # around the call (`rule_of`): part of the work, as in the studio's call.
+        use_cross_timestep=call_flag(plan.cross_timestep),
         return_dict=False,
     )
 
@@ -120,6 +125,13 @@ def as_given_sigmas(pipe, family: str, plan: RenderPlan) -> Iterator[None]:
         pipe.scheduler = scheduler
 
 
+def rule_of(plan: RenderPlan, family: str, pipe):
+    """The set's audio/video cross-attention rule around an LTX-2 call (families/cross_timestep.py)."""
+    from ..models.families.cross_timestep import cross_timestep_rule
+
+    return contextlib.nullcontext() if family == "ltxv" else cross_timestep_rule(pipe.transformer, plan.cross_timestep)
+
+
 @torch.no_grad()
 def bare_latents(plan: RenderPlan, family, pipe, generator: torch.Generator) -> Latents:
     """`pipe.encode_prompt`, then one `pipe(...)` with the plan's arguments and `output_type="latent"`."""
@@ -127,7 +139,7 @@ def bare_latents(plan: RenderPlan, family, pipe, generator: torch.Generator) -> 
 
     name = family.name
     embeds, mask, negative, negative_mask = encode(plan, name, pipe)
-    with as_given_sigmas(pipe, name, plan):
+    with as_given_sigmas(pipe, name, plan), rule_of(plan, name, pipe):
         result = pipe(
             prompt_embeds=embeds,
             prompt_attention_mask=mask,
@@ -156,7 +168,7 @@ def plain_draft(plan: RenderPlan, family, pipe, path: Path) -> None:
     arguments = call_arguments(plan, name, pipe, generator)
     negative = plan.negative_prompt if plan.guidance > 1.0 else None
     sampling = plan.variant.sampling
-    with as_given_sigmas(pipe, name, plan):
+    with as_given_sigmas(pipe, name, plan), rule_of(plan, name, pipe):
         if name == "ltxv":
             frames = pipe(
                 prompt=plan.prompt,

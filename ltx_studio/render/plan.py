@@ -54,6 +54,7 @@ class RenderPlan:
     camera: str | None = None  # the camera move; its LoRA is the first of `loras`
     soundtrack: Soundtrack | None = None  # held clean while the picture denoises; the mp4 carries it as given
     refine_loras: tuple[loras.LoraChoice, ...] = ()  # the refine pass's own LoRA (the variant's refine_lora)
+    cross_timestep: str = "own-scale-other-gate"  # LTX-2: the set's audio/video cross-attention rule
 
     def reference_condition(self) -> Condition | None:
         if self.reference is None:
@@ -175,6 +176,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
         typed, auto_length, keyframes, video, chosen, reference, camera, soundtrack, refine_loras,
+        model_set.cross_timestep,
     )  # fmt: skip
 
 

@@ -197,10 +197,7 @@ class Renderer:
                     continue
                 plan = self.plan(RenderRequest(prompt="warm-up", variant=name, width=64, height=64, frames=9))
                 embeds, _ = self.manager.prompt_embeds(pipe, plan.prompt, plan.negative_prompt, plan.guidance)
-                job = denoise_job(
-                    plan, embeds, torch.Generator("cpu").manual_seed(0), on_step=_after_one_step,
-                    cross_timestep=self.model_set.cross_timestep,
-                )  # fmt: skip
+                job = denoise_job(plan, embeds, torch.Generator("cpu").manual_seed(0), on_step=_after_one_step)
                 self.manager.family.denoise(pipe, job)
                 seconds[name] = round(time.perf_counter() - started, 3)
         return seconds

@@ -289,7 +289,6 @@ def _run_stage(stage: _Stage, latents, manager, generator, on_x0, on_step, lock=
         refine=stage.refine,
         on_step=on_step,
         lock=lock,
-        cross_timestep=manager.model_set.cross_timestep,
     )
     shape = sizing.latent_shape(stage.plan.width, stage.plan.height, stage.plan.frames)
     capture = family.capture_denoised(stage.pipe, *shape, on_x0) if on_x0 is not None else nullcontext()
@@ -315,6 +314,7 @@ def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options)
         audio=plan.audio,
         conditions=plan.conditions(),
         reference=plan.reference_condition(),
+        cross_timestep=plan.cross_timestep,
     )
     values.update(options)
     if values.get("refine"):
