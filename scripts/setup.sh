@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up LTX Studio on a fresh machine: a .venv with the pinned packages.
 #   bash scripts/setup.sh          what the studio needs
-#   bash scripts/setup.sh --dev    plus the test tools and Debian's Chromium for the browser test
+#   bash scripts/setup.sh --dev    plus the test tools, Lightricks' reference code (parity tests) and
+#                                  Debian's Chromium for the browser test
 # Under CI=true (.ci/run) a Chromium that cannot be installed stops the setup: CI runs the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ ci="${CI:-}"; case "${ci,,}" in "" | 0 | false | no) ci="" ;; *) ci=1 ;; esac
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--dev" ]; then
   .venv/bin/python -m pip install -q -r requirements-dev.txt
+  # Lightricks' reference for tests/parity/, without dependency resolution: it declares torchaudio,
+  # which has no build for our torch (see requirements-parity.txt).
+  .venv/bin/python -m pip install -q --no-deps -r requirements-parity.txt
   if [ ! -x /usr/bin/chromium ]; then
     # The browser test drives Debian's Chromium through Playwright (never `playwright install`).
     SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
