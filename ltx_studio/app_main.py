@@ -21,6 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--variants", dest="variants_file", metavar="FILE", help="a variants TOML overriding shipped sets"
     )
     parser.add_argument("--outputs", default=os.environ.get("LTX_STUDIO_OUTPUTS", "outputs"))
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="[VARIANT=]PATH",
+        help="a single-file checkpoint you already have (e.g. ComfyUI's ltx-2.3-22b-distilled.safetensors) "
+        "as the set's transformer, so nothing is downloaded twice; repeatable",
+    )
     parser.add_argument("--auth", help="user:password to protect the page and the API")
     parser.add_argument("--share", action="store_true", help="open a public Gradio link (off by default)")
     parser.add_argument(
@@ -104,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         from .ui.page import launch
 
         devices = parse_devices(args.devices)  # a bad device is one line, before anything loads
+        if args.checkpoint:  # exported: the worker processes, Ray actors and parallel ranks read it too
+            from .models.checkpoints import ENVIRONMENT
+
+            os.environ[ENVIRONMENT] = os.pathsep.join(args.checkpoint)
         studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=args.outputs)
         if args.parallel_final is not None:
             from .jobs.parallel import check_parallel_final

@@ -20,6 +20,13 @@ def _common(parser: argparse.ArgumentParser, *, variants_flag: bool = True) -> N
     flags = ["--variants-file"] + (["--variants"] if variants_flag else [])
     parser.add_argument(*flags, dest="variants_file", metavar="FILE", help="a variants TOML overriding shipped sets")
     parser.add_argument("--outputs", help="takes folder (default: $LTX_STUDIO_OUTPUTS or ./outputs)")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="[VARIANT=]PATH",
+        help="a single-file checkpoint you already have (e.g. ComfyUI's ltx-2.3-22b-distilled.safetensors) "
+        "as the set's transformer; repeatable",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -193,7 +200,10 @@ def _take_line(take) -> str:
 def _studio(args):
     from .studio import Studio
 
-    return Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=_outputs(args))
+    checkpoints = getattr(args, "checkpoint", None)
+    return Studio(
+        model_set_name=args.model_set, variants_file=args.variants_file, outputs=_outputs(args), checkpoints=checkpoints
+    )
 
 
 def _request(args, variant: str | None):

@@ -49,6 +49,7 @@ class Studio:
         budget_bytes: int | None = None,
         manager: PipelineManager | None = None,
         store: TakeStore | None = None,
+        checkpoints: list[str] | None = None,
     ):
         self.renderer = Renderer(
             model_set_name=model_set_name,
@@ -57,6 +58,7 @@ class Studio:
             budget_bytes=budget_bytes,
             manager=manager,
             store=store,
+            checkpoints=checkpoints,
         )
         self.store = self.renderer.store
         self.jobs = JobService(self.renderer)

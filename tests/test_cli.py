@@ -146,6 +146,8 @@ BAD_INPUTS = [
     (["takes", "show", "nope"], "no take with id"),
     (["takes", "approve", "../x"], "no take with id"),
     (["models", "download", "turbo"], "unknown variant"),
+    (["render", "--prompt", "x", "--model-set", "ltx2", "--checkpoint", "/no/ltx-2.3.safetensors"], "no such file"),
+    (["render", "--prompt", "x", "--checkpoint", "/no/ltx-2.3.safetensors"], "builds its own tiny models"),
     (["bogus"], "invalid choice"),
 ]
 

@@ -20,6 +20,7 @@ from ..core.errors import BadInput, Cancelled, StudioError, WeightsMissing
 from ..core.events import CancelToken, EventSink, Progress
 from ..library.takes import Take, TakeStore
 from ..models import loras
+from ..models.checkpoints import from_environment, with_checkpoints
 from ..models.manager import PipelineManager, default_model_set_name, is_on_disk, required_components
 from ..models.variants import ModelSet, load_registry, model_set
 from .plan import RenderPlan, plan_from_take, plan_render
@@ -41,10 +42,14 @@ class Renderer:
         budget_bytes: int | None = None,
         manager: PipelineManager | None = None,
         store: TakeStore | None = None,
+        checkpoints: list[str] | None = None,
     ):
         self.variants_file = variants_file
         self.registry = load_registry(variants_file)
-        self.model_set = model_set(self.registry, model_set_name or default_model_set_name(self.registry))
+        chosen = model_set(self.registry, model_set_name or default_model_set_name(self.registry))
+        # single files a person already has, as the set's transformers (models/checkpoints.py); a worker
+        # process or Ray actor reads the same list from the environment the app exported
+        self.model_set = with_checkpoints(chosen, from_environment() if checkpoints is None else checkpoints)
         self.store = store or TakeStore(outputs)
         self.lora_folder = loras.default_folder(self.store.root)  # where bare LoRA names are looked up
         self.manager = manager or PipelineManager(self.model_set, budget_bytes=budget_bytes)
