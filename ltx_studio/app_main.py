@@ -111,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         from .ui.page import launch
 
         devices = parse_devices(args.devices)  # a bad device is one line, before anything loads
-        if args.checkpoint:  # exported: the worker processes, Ray actors and parallel ranks read it too
-            from .models.checkpoints import ENVIRONMENT
+        studio = Studio(
+            model_set_name=args.model_set, variants_file=args.variants_file, outputs=args.outputs,
+            checkpoints=args.checkpoint,
+        )  # fmt: skip
+        if args.checkpoint:  # for the worker processes and parallel ranks this process starts
+            from .models.checkpoints import export
 
-            os.environ[ENVIRONMENT] = os.pathsep.join(args.checkpoint)
-        studio = Studio(model_set_name=args.model_set, variants_file=args.variants_file, outputs=args.outputs)
+            export(studio.model_set.name, args.checkpoint)
         if args.parallel_final is not None:
             from .jobs.parallel import check_parallel_final
 

@@ -86,8 +86,10 @@ def test_pro_refines_on_its_own_transformer_with_the_distilled_lora(studio):
     take = studio.render(RenderRequest(prompt="a harbour", variant="pro", steps=2, frames=9, **SMALL))
     first, refine = take.settings["stages"]
     assert refine["refine"] and refine["variant"] == "distilled"  # the distilled schedule and guidance ...
-    assert refine["transformer"] == "pro" and refine["loras"][-1].endswith("distilled-lora.safetensors")  # ... on dev
+    assert refine["transformer"] == "pro" and refine["lora"] == "tiny:distilled-lora"  # ... on dev, with the LoRA
     assert "transformer" not in first
+    one_stage = studio.retake(take.id, 0.0, 0.3, what="video", seed=1)  # a one-stage render of Pro: no refine
+    assert [stage.get("lora") for stage in one_stage.settings["stages"]] == [None]
 
 
 def _recorded_call(studio, variant: str) -> dict:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
+from ..core import sizing
 from ..core.errors import StudioError
 from ..core.events import CancelToken, EventSink, Progress
 from ..library.takes import Take
@@ -33,6 +35,7 @@ def execute(
     """Run an operation; `done` are the takes it made before an interruption (kept, not made again)."""
     events = {"on_event": emit, "cancel": cancel}
     if isinstance(op, Draft):
+        op = half_first(renderer, op)
         draft = renderer.store.get(done[0]) if done else renderer.render(op.request, preview=op.preview, **events)
         if op.upscale:
             return [draft, upscale(renderer, draft.id, mode="latent", **events)]
@@ -59,6 +62,16 @@ def execute(
             emit(Progress("note", 1.0, "; ".join(failures)))  # the runner keeps it with the job
         return takes
     raise StudioError(f"unknown job kind {getattr(op, 'kind', type(op).__name__)!r}")
+
+
+def half_first(renderer: Renderer, op: Draft) -> Draft:
+    """A draft whose request's size is its final's: checked as asked (a size over the limit names it), then
+    rendered at half of it with its latent x2 final (the Spaces' two-stage calls)."""
+    if not op.half_first:
+        return op
+    plan = renderer.plan(op.request)
+    half = replace(op.request, width=sizing.snap_side(plan.width / 2), height=sizing.snap_side(plan.height / 2))
+    return replace(op, request=half, half_first=False, upscale=True)
 
 
 def run_batch(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
+from ..core.errors import StudioError
 from ..library.sound import Soundtrack, write_wav
 from ..render.request import RenderRequest
 from .ops import OPERATIONS, AddSound, Batch, Compare, Draft, Operation
@@ -28,7 +29,9 @@ def to_params(op: Operation, folder: Path) -> dict:
 
 def from_params(kind: str, params: dict) -> Operation:
     """The operation a queued row describes."""
-    op = OPERATIONS[kind]
+    op = OPERATIONS.get(kind)
+    if op is None:
+        raise StudioError(f"unknown job kind {kind!r} (this version runs: {', '.join(OPERATIONS)})")
     known = {f.name for f in fields(op)}
     values = {k: v for k, v in params.items() if k in known}
     if "request" in values:

@@ -22,6 +22,7 @@ from ..core.errors import BadInput, StudioError
 from .workers import START_TIMEOUT_S, ProcessWorker, worker_main
 
 PASSED_ENV = ("LTX_STUDIO_", "HF_", "HUGGINGFACE_")  # what an actor needs of the head's environment
+CHECKPOINTS = "LTX_STUDIO_CHECKPOINTS"  # and its _SET: paths on the head machine, not passed on
 
 
 class QueueConn:
@@ -109,7 +110,8 @@ class RayWorker(ProcessWorker):
         model_set, variants_file, _outputs = self._args
         inbox, outbox = Queue(), Queue()
         gpu = self.device.startswith("cuda")
-        env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
+        # not the single-file checkpoints: their paths are this machine's (an actor elsewhere uses its set's own)
+        env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV) and not k.startswith(CHECKPOINTS)}
         env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
         )

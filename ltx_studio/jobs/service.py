@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ..core import sizing
 from ..core.errors import BadInput, StudioError
 from ..core.events import CancelToken, Event, EventSink, Failed, Progress, TakeDone
 from ..library.takes import Take
@@ -28,7 +27,7 @@ from ..render.request import RenderRequest
 from ..render.retake import check_retake
 from ..render.soundtrack import plan_soundtrack
 from ..render.upscale import check_upscale
-from .execute import execute
+from .execute import execute, half_first
 from .ops import AddSound, Batch, Compare, Draft, Extend, Operation, Retake, Upscale
 from .params import from_params, to_params
 from .queue import FINISHED, JobQueue, JobRecord, new_job_id
@@ -141,7 +140,8 @@ class JobService:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         runner.open_channel(job_id)
-        self._ready[job_id] = _as_read(from_params(stored.kind, params), ready)  # its kept files, its sound as read
+        if self._runs_here(runner):  # a worker process or Ray actor reads the row itself
+            self._ready[job_id] = _as_read(from_params(stored.kind, params), ready)  # kept files, the sound as read
         try:
             record = self.queue.add(stored.kind, params, owner=owner, label=stored.label(), job_id=job_id)
         except BaseException:
@@ -150,15 +150,25 @@ class JobService:
         runner.wake()
         return QueuedJob(self, record)
 
+    def _runs_here(self, runner: Runner) -> bool:
+        """Whether this process runs the queue's jobs; forgets checked jobs that will not run any more."""
+        from .workers import LocalWorker
+
+        for job_id in list(self._ready):  # ended without running here (cancelled by another process)
+            try:
+                ended = self.queue.get(job_id).state in FINISHED
+            except StudioError:
+                ended = True
+            if ended:
+                self._ready.pop(job_id, None)
+        return all(isinstance(worker, LocalWorker) for worker in runner.workers)
+
     def check(self, op: Operation) -> tuple[Operation, Operation]:
         """(what the queue keeps, what was read to check it) of an operation, or BadInput with one line.
         Seeds are drawn now; a request's soundtrack is read now, once: the run here reuses it."""
         renderer = self.renderer
-        if isinstance(op, Draft) and op.half_first:  # checked as asked first: a size over the limit names it
-            plan = renderer.plan(op.request)
-            half = (sizing.snap_side(plan.width / 2), sizing.snap_side(plan.height / 2))
-            op = replace(op, request=replace(op.request, width=half[0], height=half[1]), half_first=False, upscale=True)
         if isinstance(op, Draft):
+            op = half_first(renderer, op)
             kept, ready = self._checked(op.request)
             return replace(op, request=kept), replace(op, request=ready)
         if isinstance(op, Compare):
@@ -268,17 +278,13 @@ class JobService:
     def wait(self, job_id: str, timeout: float | None = None) -> list[Take]:
         """Follow a job to its end: its takes, or the failure's one line as a StudioError; a job that has
         not ended within `timeout` seconds is a StudioError too (it runs on: cancel it to stop it)."""
+        if timeout is None:
+            return self._takes_of(job_id)
         outcome: dict = {}
 
         def follow() -> None:
-            takes = []
             try:
-                for event in self.follow(job_id):
-                    if isinstance(event, TakeDone):
-                        takes.append(event.take)
-                    elif isinstance(event, Failed):
-                        raise StudioError(f"job {job_id} was cancelled" if event.cancelled else event.message)
-                outcome["takes"] = takes
+                outcome["takes"] = self._takes_of(job_id)
             except BaseException as exc:  # raised again in the caller's thread
                 outcome["error"] = exc
 
@@ -291,12 +297,23 @@ class JobService:
             raise outcome["error"]
         return outcome["takes"]
 
+    def _takes_of(self, job_id: str) -> list[Take]:
+        takes = []
+        for event in self.follow(job_id):
+            if isinstance(event, TakeDone):
+                takes.append(event.take)
+            elif isinstance(event, Failed):
+                raise StudioError(f"job {job_id} was cancelled" if event.cancelled else event.message)
+        return takes
+
     def cancel(self, job_id: str, *, owner: str | None = None) -> JobRecord:
         """Cancel a queued job (it never runs) or stop a running one between steps, wherever it runs.
         With `owner`, only a job that person may cancel: their own, or one a script queued."""
         if owner is not None and not self.queue.get(job_id).cancellable_by(owner):
             raise BadInput(f"job {job_id} belongs to another browser")
         record = self.queue.request_cancel(job_id)
+        if record.state == "cancelled":
+            self._ready.pop(job_id, None)
         if self._runner is not None:
             self._runner.hear_cancel(job_id)  # at once here; another process's runner hears it from the row
         return record

@@ -20,11 +20,21 @@ from ..core.errors import BadInput
 from .variants import ModelSet, Source, Variant
 
 ENVIRONMENT = "LTX_STUDIO_CHECKPOINTS"
+ENVIRONMENT_SET = "LTX_STUDIO_CHECKPOINTS_SET"  # the model set they were given for (the app exports both)
 
 
-def from_environment() -> list[str]:
-    """The checkpoints LTX_STUDIO_CHECKPOINTS names (none when unset)."""
-    return [part for part in os.environ.get(ENVIRONMENT, "").split(os.pathsep) if part.strip()]
+def from_environment() -> tuple[str | None, list[str]]:
+    """(the set they serve, or None: whichever set starts) and the checkpoints LTX_STUDIO_CHECKPOINTS names."""
+    specs = [part for part in os.environ.get(ENVIRONMENT, "").split(os.pathsep) if part.strip()]
+    return os.environ.get(ENVIRONMENT_SET) or None, specs
+
+
+def export(model_set: str, specs: list[str]) -> None:
+    """Hand the checkpoints to the processes this one starts (workers, parallel ranks), for `model_set` only."""
+    os.environ[ENVIRONMENT] = os.pathsep.join(
+        str(Path(spec).expanduser()) if "=" not in spec else spec for spec in specs
+    )
+    os.environ[ENVIRONMENT_SET] = model_set
 
 
 def with_checkpoints(model_set: ModelSet, specs: list[str] | None) -> ModelSet:

@@ -53,7 +53,6 @@ class RenderPlan:
     reference: SourceVideo | None = None  # IC-LoRA control video (its frames fitted at each stage's size)
     camera: str | None = None  # the camera move; its LoRA is the first of `loras`
     soundtrack: Soundtrack | None = None  # held clean while the picture denoises; the mp4 carries it as given
-    refine_loras: tuple[loras.LoraChoice, ...] = ()  # the refine pass's own LoRA (the variant's refine_lora)
     cross_timestep: str = "own-scale-other-gate"  # LTX-2: the set's audio/video cross-attention rule
 
     def reference_condition(self) -> Condition | None:
@@ -158,7 +157,6 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
 
     keyframes = plan_keyframes(request.keyframes, get_family(model_set.family), frames, fps)
     chosen, camera = _plan_loras(request, model_set, lora_folder)
-    refine_loras = _refine_loras(variant, model_set)
     reference = None
     if request.reference is not None:
         if model_set.family != "ltx2":
@@ -175,8 +173,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
     typed = (request.typed_prompt or "").strip()[:MAX_PROMPT_CHARS] or None
     return RenderPlan(
         prompt, negative, variant, seed, width, height, frames, fps, steps, guidance, fitted, snapped, source, audio,
-        typed, auto_length, keyframes, video, chosen, reference, camera, soundtrack, refine_loras,
-        model_set.cross_timestep,
+        typed, auto_length, keyframes, video, chosen, reference, camera, soundtrack, model_set.cross_timestep,
     )  # fmt: skip
 
 
@@ -227,18 +224,6 @@ def _plan_loras(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
             raise BadInput(f"too many LoRAs with the camera move: at most {loras.MAX_LORAS - 1} besides it")
         chosen = (*move, *(c for c in chosen if c.file.sha256 != move[0].file.sha256))
     return chosen, camera
-
-
-def _refine_loras(variant: Variant, model_set: ModelSet) -> tuple[loras.LoraChoice, ...]:
-    """The LoRA a variant's refine pass adds to its own transformer (Lightricks' distilled LoRA), read."""
-    source = variant.sampling.refine_lora
-    if not source:
-        return ()
-    from ..models.set_loras import set_lora
-
-    what = f"{variant.label}'s refine pass (the distilled LoRA)"
-    path = set_lora(model_set, source, what, tiny_name="distilled-lora", seed=77)
-    return loras.choose([(path, variant.sampling.refine_lora_weight)], None)
 
 
 def sets_with_sound() -> str:

@@ -47,9 +47,15 @@ class Renderer:
         self.variants_file = variants_file
         self.registry = load_registry(variants_file)
         chosen = model_set(self.registry, model_set_name or default_model_set_name(self.registry))
-        # single files a person already has, as the set's transformers (models/checkpoints.py); a worker
-        # process or Ray actor reads the same list from the environment the app exported
-        self.model_set = with_checkpoints(chosen, from_environment() if checkpoints is None else checkpoints)
+        # Single files a person already has, as the set's transformers (models/checkpoints.py), for the set
+        # they were given for, also after switching away and back; a worker process reads them from the
+        # environment the app exported (there a demo set ignores them rather than refusing to start).
+        if checkpoints is None:
+            for_set, specs = from_environment()
+            self._checkpoints = (for_set or (None if chosen.is_demo else chosen.name), specs)
+        else:
+            self._checkpoints = (chosen.name, list(checkpoints))
+        self.model_set = self._with_checkpoints(chosen)
         self.store = store or TakeStore(outputs)
         self.lora_folder = loras.default_folder(self.store.root)  # where bare LoRA names are looked up
         self.manager = manager or PipelineManager(self.model_set, budget_bytes=budget_bytes)
@@ -154,6 +160,11 @@ class Renderer:
 
     # --- the model set -------------------------------------------------------------------------
 
+    def _with_checkpoints(self, mset: ModelSet) -> ModelSet:
+        """`mset` with the single-file checkpoints given for it (models/checkpoints.py), if any."""
+        for_set, specs = self._checkpoints
+        return with_checkpoints(mset, specs) if specs and mset.name == for_set else mset
+
     def available_sets(self) -> list[str]:
         """The sets this machine can run now: the current one, the demo sets (built offline) and
         every set whose default variant's weights are all on disk."""
@@ -162,12 +173,13 @@ class Renderer:
             variant = mset.variants[mset.default_variant]
             return all(is_on_disk(s) for s in [variant.transformer, *required_components(mset)])
 
-        return [name for name, mset in self.registry.items() if name == self.model_set.name or ready(mset)]
+        sets = self.registry.items()
+        return [name for name, mset in sets if name == self.model_set.name or ready(self._with_checkpoints(mset))]
 
     def use_model_set(self, name: str) -> ModelSet:
         """Switch to another model set: waits for the render in progress, then lets the old set's
         models go (they load again if the user comes back). Takes stay where they are."""
-        chosen = model_set(self.registry, name)
+        chosen = self._with_checkpoints(model_set(self.registry, name))
         if chosen.name == self.model_set.name:
             return chosen
         with self.device(None):

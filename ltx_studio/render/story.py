@@ -100,6 +100,9 @@ class _Run:
         stages = _stages(plan, manager.model_set, refine=spec.start_latents is not None, single=single)
         for stage in stages:  # Pro's refine stage may run another transformer: all are loaded (cached) now
             stage.pipe = pipe if stage.transformer is plan.variant else manager.get(stage.transformer.name)
+        for stage in stages[1:]:  # a refine pass's own LoRAs fit, or one line now, before any denoising
+            if stage.loras != stages[0].loras:
+                manager.apply_loras([stage.pipe], stage.loras)
         manager.apply_loras([stage.pipe for stage in stages], stages[0].loras)  # exactly these; none: all off
         to_rgb = calibration_for(self.family, pipe, _vae_key(manager)) if preview else None  # cached on disk
         self.clock("load")
@@ -248,20 +251,31 @@ def _stages(plan: RenderPlan, model_set: ModelSet, *, refine: bool, single: bool
     or, refining given latents (upscale), the refine pass alone. A refine pass runs with the variant's
     `refine_variant` (Pro refines with the distilled transformer), at that variant's own guidance."""
     sampling = plan.variant.sampling
+    if not refine and (not sampling.two_stage or single):  # `single`: a held picture is at the plan's size
+        return [_Stage(plan, plan.variant, plan.guidance, False, False, plan.num_steps)]
     finisher = model_set.variants[sampling.refine_variant] if sampling.refine_variant else plan.variant
     finish_guidance = plan.guidance if finisher is plan.variant else finisher.sampling.guidance
     finish = _Stage(plan, finisher, finish_guidance, True, False, finisher.sampling.refine_schedule()[3])
-    if plan.refine_loras:  # Lightricks' recipe: the variant's own (dev) transformer plus the distilled LoRA
-        finish.transformer, finish.loras = plan.variant, (*plan.loras, *plan.refine_loras)
+    if sampling.refine_lora:  # Lightricks' recipe: the variant's own (dev) transformer plus the distilled LoRA
+        finish.transformer, finish.loras = plan.variant, (*plan.loras, *refine_loras(plan.variant, model_set))
     if refine:
         return [finish]
-    if not sampling.two_stage or single:  # `single`: a held picture is at the plan's size
-        return [_Stage(plan, plan.variant, plan.guidance, False, False, plan.num_steps)]
     first = _Stage(
         plan.at_size(plan.width // 2, plan.height // 2), plan.variant, plan.guidance, False, False, plan.num_steps
     )
     finish.upsample_first = True
     return [first, finish]
+
+
+def refine_loras(variant: Variant, model_set: ModelSet) -> tuple:
+    """The distilled LoRA a variant's refine pass adds to its own transformer, read (once per process),
+    only when a refine pass runs: a one-stage render of the same variant never touches the file."""
+    from ..models import loras
+    from ..models.set_loras import set_lora
+
+    what = f"{variant.label}'s refine pass (the distilled LoRA)"
+    path = set_lora(model_set, variant.sampling.refine_lora, what, tiny_name="distilled-lora", seed=77)
+    return loras.choose([(path, variant.sampling.refine_lora_weight)], None)
 
 
 def _step_counter(emit: EventSink, cancel: CancelToken | None, done: dict, total: int):
@@ -385,7 +399,11 @@ def _settings(plan: RenderPlan, stages: list[_Stage], *, prompt_cached: bool) ->
         "camera": {"name": plan.camera, "lora": plan.loras[0].name} if plan.camera else None,
         "stages": [
             {"variant": s.variant.name, "size": [s.plan.width, s.plan.height], "steps": s.steps, "refine": s.refine}
-            | ({"transformer": s.transformer.name, "loras": [c.name for c in s.loras]} if s.loras != plan.loras else {})
+            | (
+                {"transformer": s.transformer.name, "lora": plan.variant.sampling.refine_lora}
+                if s.loras != plan.loras
+                else {}
+            )
             for s in stages
         ],
     }

@@ -45,3 +45,17 @@ def test_a_checkpoint_that_cannot_serve_is_one_line(tmp_path):
         with_checkpoints(registry["ltx2"], [str(tmp_path / "model.ckpt")])
     with pytest.raises(BadInput, match="builds its own tiny models"):
         with_checkpoints(registry["demo"], [str(tmp_path / "x.safetensors")])
+
+
+def test_the_checkpoints_stay_with_their_set_across_switches(reference_code, tmp_path, monkeypatch):
+    from ltx_studio.studio import Studio
+
+    made = reference_code.write_checkpoint(tmp_path / "models", "2.3", seed=4)
+    studio = Studio(model_set_name="ltx2", outputs=tmp_path / "outputs", checkpoints=[f"fast={made.file}"])
+    assert studio.model_set.variants["fast"].transformer.file == made.file.name
+    studio.use_model_set("demo")
+    studio.use_model_set("ltx2")  # back: still the file, not the diffusers folder the set names
+    assert studio.model_set.variants["fast"].transformer.file == made.file.name
+    assert "ltx2" in studio.available_sets()
+    monkeypatch.setenv("LTX_STUDIO_CHECKPOINTS", str(made.file))  # exported in a shell, say: a demo studio starts
+    assert Studio(model_set_name="demo", outputs=tmp_path / "other").model_set.name == "demo"
