@@ -21,7 +21,7 @@ from .jobs.live import Job, LiveDrafts
 from .jobs.ops import Operation
 from .jobs.queue import JobRecord
 from .jobs.service import JobService, QueuedJob
-from .library.takes import Take, TakeStore
+from .library.takes import Take
 from .models import loras
 from .models.manager import PipelineManager
 from .models.variants import ModelSet
@@ -40,26 +40,10 @@ __all__ = ["Studio"]
 class Studio:
     """Drafts, comparisons, upscales, edits, live drafts, jobs and the takes library over one model set."""
 
-    def __init__(
-        self,
-        *,
-        model_set_name: str | None = None,
-        variants_file: str | Path | None = None,
-        outputs: str | Path = "outputs",
-        budget_bytes: int | None = None,
-        manager: PipelineManager | None = None,
-        store: TakeStore | None = None,
-        checkpoints: list[str] | None = None,
-    ):
-        self.renderer = Renderer(
-            model_set_name=model_set_name,
-            variants_file=variants_file,
-            outputs=outputs,
-            budget_bytes=budget_bytes,
-            manager=manager,
-            store=store,
-            checkpoints=checkpoints,
-        )
+    def __init__(self, renderer: Renderer | None = None, **settings):
+        """Over a Renderer, or one made from `settings` (Renderer's: model_set_name, variants_file, outputs,
+        budget_bytes, manager, store, checkpoints)."""
+        self.renderer = renderer or Renderer(**settings)
         self.store = self.renderer.store
         self.jobs = JobService(self.renderer)
         self.live = LiveDrafts(self.renderer)
