@@ -61,10 +61,13 @@ def steps(studio) -> int:
 
 
 def free_audio_steps(call: Call, start: float, end: float, seconds: float) -> torch.Tensor:
-    """Audio latent steps whose time span overlaps [start, end) of a clip of `seconds` (bool [L])."""
-    per_second = call.audio.shape[1] / seconds
+    """Audio latent steps whose time span overlaps [start, end) (bool [L]). A step's span is its causal mel
+    window, as the transformer places it and Lightricks' retake mask reads it: step k covers
+    [0.04k - 0.03, 0.04k + 0.01) s, the first from 0 (LTX-2's 16 kHz, hop 160, 4 mel frames a step).
+    `seconds` (the clip's) is kept for the callers' sake: the spans do not depend on it."""
     steps = torch.arange(call.audio.shape[1], dtype=torch.float64)
-    return (steps / per_second < end) & ((steps + 1) / per_second > start)
+    first, last = (0.04 * steps - 0.03).clamp(min=0), 0.04 * steps + 0.01
+    return (first < end) & (last > start)
 
 
 # --- held tokens reach the transformer clean, at timestep 0 ---------------------------------------

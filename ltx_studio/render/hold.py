@@ -7,7 +7,6 @@ holding); this file says which, on the latent grid, and makes their latents once
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -74,10 +73,10 @@ class Hold:
                     ).cpu()
                 audio = self._made["audio"]
             keep = torch.ones(length, dtype=torch.bool)
-            if self.audio_free_s is not None:
-                per_second = length / (plan.frames / plan.fps)
-                start, end = self.audio_free_s
-                keep[math.floor(start * per_second) : math.ceil(end * per_second)] = False
+            if self.audio_free_s is not None:  # every step whose span meets the seconds, as Lightricks' retake
+                start, end = self.audio_free_s  # mask frees them (ltx_pipelines retake.py TemporalRegionMask)
+                spans = family.audio_step_seconds(pipe, length)
+                keep &= ~((spans[:, 1] > start) & (spans[:, 0] < end))
             lock.audio, lock.audio_keep = audio, keep
         return lock
 

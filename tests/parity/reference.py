@@ -326,12 +326,14 @@ class Step:
     fps: float = 24.0
 
 
-def make_step(checkpoint: TinyCheckpoint, seed: int = 1, sigma: float = 0.725) -> Step:
-    """9 frames at 96x64 (2 x 2 x 3 latent tokens), 24 fps, 9 audio latents, 7 text tokens."""
+def make_step(checkpoint: TinyCheckpoint, seed: int = 1, sigma: float = 0.725, latent_frames: int = 2) -> Step:
+    """9 frames at 96x64 (2 x 2 x 3 latent tokens), 24 fps, 9 audio latents, 7 text tokens; `latent_frames`
+    makes it (latent_frames - 1) * 8 + 1 frames long (and the audio as long)."""
     config = checkpoint.config
     generator = torch.Generator().manual_seed(seed)
-    frames, height, width = 2, 2, 3
-    audio_length = round(9 / 24 * 16000 / 160 / 4)  # both pipelines' formula: 9 frames at 24 fps
+    frames, height, width = latent_frames, 2, 3
+    pixel_frames = (frames - 1) * 8 + 1
+    audio_length = round(pixel_frames / 24 * 16000 / 160 / 4)  # both pipelines' formula, at 24 fps
 
     def noise(*shape):
         return torch.randn(shape, generator=generator)
@@ -371,12 +373,18 @@ def reference_forward(
     stg: bool = False,
     isolate: bool = False,
     audio_sigma: float | None = None,
+    video_region: tuple[float, float] | None = None,
+    audio_region: tuple[float, float] | None = None,
+    video_sigma: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ltx_core's velocities [1, T, C] for one step, its inputs built as ltx_pipelines builds them
     (latent tools and patchifiers for tokens and positions, `modality_from_latent_state` for timesteps:
     denoise mask x sigma per token, the step's sigma as the stream's sigma), and its guidance passes'
-    perturbations as `multi_modal_guider_denoising_func` makes them. `audio_sigma` overrides the audio
-    stream's sigma (only to show that a test would notice a different one)."""
+    perturbations as `multi_modal_guider_denoising_func` makes them. `video_region` / `audio_region`:
+    the retake pipeline's (start, end) seconds regenerated, everything else held clean with denoise mask
+    0 by its own `TemporalRegionMask` ((0, 0): the stream held whole, its `regenerate_*=False`).
+    `audio_sigma` / `video_sigma` override a stream's sigma (only to show that a test would notice a
+    different one)."""
     from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
     from ltx_core.guidance.perturbations import (
         BatchedPerturbationConfig,
@@ -404,8 +412,24 @@ def reference_forward(
     if held_audio:  # audio-to-video: the given soundtrack's latents, denoise mask 0 (a2vid_two_stage)
         latent = audio_tools.patchifier.patchify(step.clean_audio)
         audio_state = LatentState(latent, torch.zeros_like(audio_state.denoise_mask), audio_state.positions, latent)
+    for held_region, tools, clean, name in (
+        (video_region, video_tools, step.clean_video, "video"),
+        (audio_region, audio_tools, step.clean_audio, "audio"),
+    ):
+        if held_region is None:
+            continue
+        state = video_state if name == "video" else audio_state
+        # retake.py: the source's latents as the initial state, its region mask, then the noiser, which
+        # leaves the tokens at denoise mask 0 clean (here: the step's noisy tokens kept where mask is 1)
+        region = retake_region_mask()(start_time=held_region[0], end_time=held_region[1], fps=step.fps)
+        state = region.apply_to(state, tools)
+        clean = tools.patchifier.patchify(clean)
+        latent = torch.where(state.denoise_mask > 0, state.latent, clean)
+        state = LatentState(latent, state.denoise_mask, state.positions, clean)
+        video_state, audio_state = (state, audio_state) if name == "video" else (video_state, state)
     sigma = torch.tensor([step.sigma], dtype=dtype)
-    video = helpers.modality_from_latent_state(video_state, step.video_text, sigma)
+    video_step = sigma if video_sigma is None else torch.tensor([video_sigma], dtype=dtype)
+    video = helpers.modality_from_latent_state(video_state, step.video_text, video_step)
     audio_step = sigma if audio_sigma is None else torch.tensor([audio_sigma], dtype=dtype)
     audio = helpers.modality_from_latent_state(audio_state, step.audio_text, audio_step)
     perturbations = []
@@ -452,19 +476,22 @@ def our_forward(
     stg: bool = False,
     isolate: bool = False,
     rule: str = REFERENCE_RULE,
+    lock=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Our transformer's velocities [1, T, C] for the same step, called with exactly what
     LTX2ConditionPipeline's loop passes it (its packers and RoPE coordinates, per-token timesteps
     t * (1 - conditioning mask), `sigma` = the step's t, the STG and modality passes' arguments) inside
     what `LTX2Family.denoise` wraps the call in for a set's cross-attention `rule`: its lock
     (`lock.hold_ltx2`, over a stand-in pipe whose audio VAE normalises with mean 0 and std 1, with the
-    rule's held-stream sigma), the rule's `use_cross_timestep` and its gate hooks (`cross_timestep`)."""
+    rule's held-stream sigma), the rule's `use_cross_timestep` and its gate hooks (`cross_timestep`).
+    `lock`: a `families.lock.Lock` in the family's convention (the stand-in VAEs normalise with mean 0 and
+    std 1, so the step's own clean latents), e.g. a retake's or a video-to-audio's (render/hold.py)."""
     from types import SimpleNamespace
 
     from diffusers import LTX2ConditionPipeline
 
     from ltx_studio.models.families.cross_timestep import ZERO_HELD_SIGMA, call_flag, cross_timestep_rule
-    from ltx_studio.models.families.lock import Lock, hold_ltx2
+    from ltx_studio.models.families.lock import Lock, hold_ltx2, packed_ltx2
 
     pack_video = LTX2ConditionPipeline._pack_latents
     pack_audio = LTX2ConditionPipeline._pack_audio_latents
@@ -504,20 +531,96 @@ def our_forward(
         use_cross_timestep=call_flag(rule),
         return_dict=False,
     )
-    lock = None
     if held_audio:  # audio-to-video: the whole soundtrack held, as the family's denoise() holds it
+        assert lock is None, "held_audio or a lock of its own, not both"
         lock = Lock(audio=step.clean_audio, audio_keep=torch.ones(step.clean_audio.shape[2], dtype=torch.bool))
     channels = step.clean_audio.shape[1] * step.clean_audio.shape[3]
+    video_channels = step.clean_video.shape[1]
     pipe = SimpleNamespace(
         _execution_device=torch.device("cpu"),
         transformer=transformer,
+        _pack_latents=pack_video,
+        _normalize_latents=LTX2ConditionPipeline._normalize_latents,
+        transformer_spatial_patch_size=1,
+        transformer_temporal_patch_size=1,
+        vae=SimpleNamespace(
+            latents_mean=torch.zeros(video_channels),
+            latents_std=torch.ones(video_channels),
+            config=SimpleNamespace(scaling_factor=1.0),
+        ),
         _pack_audio_latents=pack_audio,
         _normalize_audio_latents=LTX2ConditionPipeline._normalize_audio_latents,
         audio_vae=SimpleNamespace(latents_mean=torch.zeros(channels), latents_std=torch.ones(channels)),
     )
     with (
         torch.no_grad(),
-        hold_ltx2(pipe, lock, zero_held_sigma=ZERO_HELD_SIGMA[rule]),
+        hold_ltx2(pipe, packed_ltx2(pipe, lock), zero_held_sigma=ZERO_HELD_SIGMA[rule]),
         cross_timestep_rule(transformer, rule),
     ):
         return transformer(**kwargs)
+
+
+# --- the retake pipeline's region mask -------------------------------------------------------------
+
+
+def retake_region_mask():
+    """`TemporalRegionMask` of ltx_pipelines/retake.py (the retake pipeline's conditioning item: denoise mask 1
+    inside [start, end) seconds, 0 outside, per token, video through its pixel bounds, audio through the
+    audio patchifier's seconds), taken from the installed source: the module itself imports the audio VAE
+    (torchaudio), so the class alone is compiled, unchanged, beside the names it uses."""
+    import ast
+    from dataclasses import dataclass
+
+    from ltx_core.components.patchifiers import get_pixel_coords
+    from ltx_core.tools import LatentTools
+    from ltx_core.types import LatentState, SpatioTemporalScaleFactors
+
+    if "TemporalRegionMask" in _RETAKE:
+        return _RETAKE["TemporalRegionMask"]
+    spec = importlib.util.find_spec("ltx_pipelines")
+    source = Path(next(iter(spec.submodule_search_locations))) / "retake.py"
+    tree = ast.parse(source.read_text(), filename=str(source))
+    (found,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TemporalRegionMask"]
+    names = {
+        "__name__": __name__,
+        "dataclass": dataclass,
+        "torch": torch,
+        "get_pixel_coords": get_pixel_coords,
+        "LatentState": LatentState,
+        "LatentTools": LatentTools,
+        "SpatioTemporalScaleFactors": SpatioTemporalScaleFactors,
+    }
+    code = compile(ast.Module(body=[found], type_ignores=[]), str(source), "exec", dont_inherit=True)
+    exec(code, names)  # noqa: S102
+    _RETAKE["TemporalRegionMask"] = names["TemporalRegionMask"]
+    return _RETAKE["TemporalRegionMask"]
+
+
+_RETAKE: dict = {}
+
+
+# --- a set's guidance as the reference's guiders take it ---------------------------------------------
+
+
+def guider_params(sampling) -> dict:
+    """`MultiModalGuiderParams` keywords per stream for a variant's `Sampling` (CFG, STG on its blocks,
+    rescale, modality guidance), as the guided pipelines' stage 1 passes them."""
+    return {
+        stream: {
+            "cfg_scale": cfg,
+            "stg_scale": stg,
+            "stg_blocks": list(sampling.stg_blocks),
+            "rescale_scale": rescale,
+            "modality_scale": modality,
+        }
+        for stream, cfg, stg, rescale, modality in (
+            ("video", sampling.guidance, sampling.stg_scale, sampling.guidance_rescale, sampling.modality_scale),
+            (
+                "audio",
+                sampling.audio_guidance,
+                sampling.audio_stg_scale,
+                sampling.audio_guidance_rescale,
+                sampling.audio_modality_scale,
+            ),
+        )
+    }

@@ -120,24 +120,44 @@ def hold_ltxv(pipe, lock: Lock | None):
     return held(pipe.transformer, video=packed, video_keep=keep, main_first=False)
 
 
-def hold_ltx2(pipe, lock: Lock | None, zero_held_sigma: bool = False):
-    """Hold a lock's latent frames clean in this pass (LTX-2 appends keyframe tokens after the clip's)."""
+@dataclass
+class Packed:
+    """A lock's clean tokens as the LTX-2 loop feeds them (normalised, packed) and which tokens to hold."""
+
+    video: torch.Tensor | None = None  # [1, N, D]
+    video_keep: torch.Tensor | None = None  # bool [N]
+    audio: torch.Tensor | None = None  # [1, L, D]
+    audio_keep: torch.Tensor | None = None  # bool [L]
+
+
+def packed_ltx2(pipe, lock: Lock | None) -> Packed | None:
+    """A lock's latents in the LTX-2 loop's terms (LTX-2 appends keyframe tokens after the clip's)."""
     if lock is None:
-        return contextlib.nullcontext()
+        return None
     device = pipe._execution_device
-    video = keep = audio = None
+    packed = Packed()
     if lock.video is not None:
         vae = pipe.vae
         _, _, _, height, width = lock.video.shape
         normal = pipe._normalize_latents(
             lock.video.to(device, torch.float32), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
         )
-        video = pipe._pack_latents(normal, pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size)
-        keep = frames_to_tokens(lock.video_keep, height * width)
+        packed.video = pipe._pack_latents(
+            normal, pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
+        )
+        packed.video_keep = frames_to_tokens(lock.video_keep, height * width)
     if lock.audio is not None:
-        packed = pipe._pack_audio_latents(lock.audio.to(device, torch.float32))
-        audio = pipe._normalize_audio_latents(packed, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
+        tokens = pipe._pack_audio_latents(lock.audio.to(device, torch.float32))
+        packed.audio = pipe._normalize_audio_latents(tokens, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
+        packed.audio_keep = lock.audio_keep
+    return packed
+
+
+def hold_ltx2(pipe, packed: Packed | None, zero_held_sigma: bool = False):
+    """Hold a lock's tokens (`packed_ltx2`) clean in this pass."""
+    if packed is None:
+        return contextlib.nullcontext()
     return held(
-        pipe.transformer, video=video, video_keep=keep, audio=audio, audio_keep=lock.audio_keep,
-        zero_held_sigma=zero_held_sigma,
+        pipe.transformer, video=packed.video, video_keep=packed.video_keep, audio=packed.audio,
+        audio_keep=packed.audio_keep, zero_held_sigma=zero_held_sigma,
     )  # fmt: skip

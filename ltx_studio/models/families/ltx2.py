@@ -25,7 +25,7 @@ from ..variants import FAMILY_COMPONENTS, Sampling
 from .base import Decoded, DenoiseJob, Latents, PromptEmbeds
 from .cross_timestep import ZERO_HELD_SIGMA, call_flag, cross_timestep_rule
 from .diffusion_decoder import diffusion_decode, diffusion_decodes_here
-from .lock import hold_ltx2
+from .lock import hold_ltx2, packed_ltx2
 from .ltxv import LTXVFamily, capture_x0, decode_frames, encode_clip
 from .per_token import per_token_sigmas
 
@@ -289,11 +289,11 @@ class LTX2Family:
         lock = job.lock
         if lock is not None and lock.audio is not None and start is None:
             start = Latents(None, lock.audio)  # the call takes the sound's length from these (held anyway)
-        rule = job.cross_timestep
+        rule, packed = job.cross_timestep, packed_ltx2(pipe, lock)
         with (
             _plain_schedule(pipe, sigmas is not None),
-            hold_ltx2(pipe, lock, zero_held_sigma=ZERO_HELD_SIGMA[rule]),  # first: the hooks after it read its work
-            per_token_sigmas(pipe),
+            hold_ltx2(pipe, packed, zero_held_sigma=ZERO_HELD_SIGMA[rule]),  # first: the hooks after it read its work
+            per_token_sigmas(pipe, packed),
             cross_timestep_rule(pipe.transformer, rule),
         ):
             video, audio = pipe(
@@ -335,6 +335,12 @@ class LTX2Family:
         """Latent steps of sound the pipeline makes for a clip (its own formula)."""
         per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
         return round(frames / fps * per_second)
+
+    @staticmethod
+    def audio_step_seconds(pipe, length: int) -> torch.Tensor:
+        """[start, end) seconds each of `length` latent steps of sound covers ([L, 2]): the transformer's
+        own audio positions (its causal mel windows), which Lightricks' retake mask reads too."""
+        return pipe.transformer.audio_rope.prepare_audio_coords(1, length, torch.device("cpu"))[0, 0].float()
 
     @torch.no_grad()
     def encode_audio(self, pipe, waveform: np.ndarray, rate: int, frames: int, fps: int) -> torch.Tensor:

@@ -18,10 +18,15 @@ from collections.abc import Iterator
 
 import torch
 
+from .lock import Packed
+
 
 @contextlib.contextmanager
-def per_token_sigmas(pipe) -> Iterator[None]:
-    """Inside the block, `pipe.convert_velocity_to_x0` uses each token's own sigma (video and audio).
+def per_token_sigmas(pipe, packed: Packed | None = None) -> Iterator[None]:
+    """Inside the block, `pipe.convert_velocity_to_x0` uses each token's own sigma (video and audio), and
+    a held token's estimate is its clean value (`packed`: the lock's tokens, lock.packed_ltx2): the loop's
+    own copy of a held token is never denoised, so at sigma 0 it would stay the first noise, which guidance
+    rescale's spread over the clip would then read (Lightricks' latent state holds them clean).
 
     Enter it after every hook that changes the transformer's timesteps (the lock's), so it reads
     the timesteps the transformer really gets."""
@@ -41,7 +46,13 @@ def per_token_sigmas(pipe) -> Iterator[None]:
             return convert(sample, denoised_output, step_idx, scheduler)
         sigma = scheduler.sigmas[step_idx].to(sample.device, torch.float32)
         own = sigma * factor[: sample.shape[0], :, None].to(sample.device)
-        return sample - denoised_output * own.to(denoised_output.dtype)
+        x0 = sample - denoised_output * own.to(denoised_output.dtype)
+        clean, keep = _held(packed, "video" if scheduler is pipe.scheduler else "audio")
+        if clean is not None:  # the clip's tokens come first (keyframe tokens are appended after them)
+            n = clean.shape[1]
+            held = keep.to(x0.device)[None, :, None]
+            x0 = torch.cat([torch.where(held, clean.to(x0), x0[:, :n]), x0[:, n:]], dim=1)
+        return x0
 
     handle = pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
     pipe.convert_velocity_to_x0 = velocity_to_x0
@@ -50,6 +61,13 @@ def per_token_sigmas(pipe) -> Iterator[None]:
     finally:
         handle.remove()
         del pipe.convert_velocity_to_x0  # the class's own again
+
+
+def _held(packed: Packed | None, stream: str):
+    """(clean tokens, which are held) of a stream, or (None, None)."""
+    if packed is None:
+        return None, None
+    return (packed.video, packed.video_keep) if stream == "video" else (packed.audio, packed.audio_keep)
 
 
 def _factor(timestep: torch.Tensor | None, sigma: torch.Tensor | None) -> torch.Tensor | None:
