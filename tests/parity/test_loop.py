@@ -202,15 +202,16 @@ def whole_pass(version, recipe, rule, loop_models, shared_manager, registry, rep
 
 
 @pytest.mark.parametrize("version", R.VERSIONS, ids=["ltx-2.0-19b", "ltx-2.3-22b"])
-@pytest.mark.parametrize("recipe", ["distilled", "guided-first-frame", "guided-held-audio"])
+@pytest.mark.parametrize("recipe", ["distilled", "guided", "guided-first-frame", "guided-held-audio"])
 def test_a_whole_pass_ends_where_the_reference_ends(version, recipe, loop_models, shared_manager, registry, report):
     """distilled: text-to-video, 8 steps, under the set's own cross-attention rule (every token of a stream
-    at the step's sigma: the rules agree). guided-first-frame: the set's Pro guidance with a first frame
+    at the step's sigma: the rules agree). guided: Pro's text-to-video pass (CFG, STG, modality guidance,
+    rescale; the sets' rule agrees here too). guided-first-frame: the set's Pro guidance with a first frame
     (per-token timesteps, the conditioning blend, rescale over every token). guided-held-audio: Pro's
     guidance following a given soundtrack (audio-to-video through our lock; the reference's a2vid holds
     it with a denoise mask of 0 and keeps the stream's sigma). The guided ones under ltx-core 1.0.0's
     rule ("other"); under the sets' own rule they are the strict xfails below."""
-    rule = R.sets_rule(registry, version) if recipe == "distilled" else R.REFERENCE_RULE
+    rule = R.sets_rule(registry, version) if recipe in ("distilled", "guided") else R.REFERENCE_RULE
     figures = whole_pass(version, recipe, rule, loop_models, shared_manager, registry, report)
     assert max(figures) <= TOLERANCE
 
