@@ -1,0 +1,269 @@
+"""The LTX-2 video VAE: what the family encodes and decodes is what ltx_core's VideoEncoder / VideoDecoder compute.
+
+Theirs (ltx-core 1.0.0): `VideoEncoder` (clip -> the latent means, normalised with the VAE's per-channel
+statistics) and `VideoDecoder` (normalised latents -> pixels, un-normalising first), each built by its
+configurator and loaded from the single file by ltx_core's builder with the `vae.` key filters, as
+ltx_pipelines' ModelLedger does. Ours: diffusers' `AutoencoderKLLTX2Video`, converted from the same file by
+diffusers' own single-file conversion (`from_single_file`, `convert_ltx2_vae_to_diffusers`: the `vae.` prefix
+dropped, ltx_core's flat block list mapped onto diffusers' down / up blocks, the statistics onto
+`latents_mean` / `latents_std`), saved as a diffusers folder and loaded by the family's loader; then the
+family's own calls: `encode_clip` (uint8 frames -> the latent distribution's mode, un-normalised, as a pass
+keeps them) and `decode_frames` (those latents -> uint8 frames).
+
+The architecture is the LTX-2.0 VAE's (the block layout diffusers' single-file converter maps: four
+downsamplers, spatial / temporal / spatiotemporal / spatiotemporal, and three residual x2 spatiotemporal
+upsamplers, pixel norm, a uniform log-variance channel, no timestep conditioning, a non-causal decoder) with
+tiny widths and one resnet per block; random weights of a plausible scale, statistics not 0 and 1.
+
+Compared, fp32: (a) encode of a 9-frame 64x64 clip: our latents normalised with the converted statistics vs
+the encoder's output (2 latent frames, 2x2); (b) decode of random normalised latents: the VAE's float pixels
+(the `vae.decode` call `decode_frames` makes, on the un-normalised latents) vs the decoder's, and
+`decode_frames`' uint8 frames vs the decoder's pixels quantised the same way (at most one level apart).
+Tolerance: 1e-5 relative to the reference's largest value. The teeth: a different input moves each compared
+output by far more than that.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from . import reference as R
+
+TOLERANCE = 1e-5
+MOVES = 1e-2
+LATENT_CHANNELS = 8
+BASE = 8  # ltx_core's decoder_base_channels: the decoder starts at 8x this (the real: 128 -> 1024)
+
+
+def _res(layers: int = 1):
+    return ["res_x", {"num_layers": layers}]
+
+
+# ltx_core's `config["vae"]` of the tiny file (the real LTX-2.0 VAE: 128 latent channels, 4/6/6/2/2 and 5/5/5/5
+# resnets per block, decoder base 128).
+VAE_CONFIG = {
+    "dims": 3,
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": LATENT_CHANNELS,
+    "patch_size": 4,
+    "norm_layer": "pixel_norm",
+    "latent_log_var": "uniform",
+    "causal_decoder": False,
+    "timestep_conditioning": False,
+    "decoder_base_channels": BASE,
+    "encoder_blocks": [
+        _res(),
+        ["compress_space_res", {"multiplier": 2}],
+        _res(),
+        ["compress_time_res", {"multiplier": 2}],
+        _res(),
+        ["compress_all_res", {"multiplier": 2}],
+        _res(),
+        ["compress_all_res", {"multiplier": 2}],
+        _res(),
+    ],
+    "decoder_blocks": [  # listed from the pixels' side (the decoder runs them reversed)
+        _res(),
+        ["compress_all", {"residual": True, "multiplier": 2}],
+        _res(),
+        ["compress_all", {"residual": True, "multiplier": 2}],
+        _res(),
+        ["compress_all", {"residual": True, "multiplier": 2}],
+        _res(),
+    ],
+}
+
+# The same architecture as AutoencoderKLLTX2Video's config (what diffusers' converter script writes for LTX-2.0,
+# with these widths): encoder widths 2L, 4L, 8L, 16L after each downsampler, decoder 8 * BASE halved per upsampler.
+DIFFUSERS_CONFIG = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": LATENT_CHANNELS,
+    "block_out_channels": [2 * LATENT_CHANNELS, 4 * LATENT_CHANNELS, 8 * LATENT_CHANNELS, 16 * LATENT_CHANNELS],
+    "down_block_types": ["LTX2VideoDownBlock3D"] * 4,
+    "decoder_block_out_channels": [2 * BASE, 4 * BASE, 8 * BASE],
+    "layers_per_block": [1, 1, 1, 1, 1],
+    "decoder_layers_per_block": [1, 1, 1, 1],
+    "spatio_temporal_scaling": [True, True, True, True],
+    "decoder_spatio_temporal_scaling": [True, True, True],
+    "decoder_inject_noise": [False, False, False, False],
+    "downsample_type": ["spatial", "temporal", "spatiotemporal", "spatiotemporal"],
+    "upsample_type": ["spatiotemporal", "spatiotemporal", "spatiotemporal"],
+    "upsample_residual": [True, True, True],
+    "upsample_factor": [2, 2, 2],
+    "timestep_conditioning": False,
+    "patch_size": 4,
+    "patch_size_t": 1,
+    "encoder_causal": True,
+    "decoder_causal": False,
+    "encoder_spatial_padding_mode": "zeros",  # ltx_core's defaults for each (the file names neither)
+    "decoder_spatial_padding_mode": "reflect",
+}
+
+
+def write_vae(folder, seed: int = 0):
+    """The tiny VAE in Lightricks' layout: ltx_core's encoder and decoder tensors under `vae.encoder.` /
+    `vae.decoder.`, the statistics under `vae.per_channel_statistics.`, the config in the file's metadata."""
+    from ltx_core.model.video_vae import VideoDecoderConfigurator, VideoEncoderConfigurator
+    from safetensors.torch import save_file
+
+    config = {"vae": VAE_CONFIG}
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for part, configurator in (("encoder", VideoEncoderConfigurator), ("decoder", VideoDecoderConfigurator)):
+        with torch.device("meta"):
+            skeleton = configurator.from_config(config)
+        for name, tensor in sorted(skeleton.state_dict().items()):
+            if name.startswith("per_channel_statistics."):
+                continue  # shared, written once below
+            shape = tuple(tensor.shape)
+            if name.endswith("weight") and len(shape) > 1:
+                value = torch.randn(shape, generator=generator) / tensor[0].numel() ** 0.5
+            else:
+                value = 0.05 * torch.randn(shape, generator=generator)
+            tensors[f"vae.{part}.{name}"] = value
+    tensors["vae.per_channel_statistics.mean-of-means"] = 0.2 * torch.randn(LATENT_CHANNELS, generator=generator)
+    tensors["vae.per_channel_statistics.std-of-means"] = 0.5 + torch.rand(LATENT_CHANNELS, generator=generator)
+    file = folder / "ltx-2-19b-vae-tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(file), metadata={"config": json.dumps(config)})
+    return file
+
+
+def load_reference_vae(file):
+    """(VideoEncoder, VideoDecoder) from the file, as ModelLedger's VAE builders load them."""
+    from ltx_core.loader import SingleGPUModelBuilder
+    from ltx_core.model.video_vae import (
+        VAE_DECODER_COMFY_KEYS_FILTER,
+        VAE_ENCODER_COMFY_KEYS_FILTER,
+        VideoDecoderConfigurator,
+        VideoEncoderConfigurator,
+    )
+
+    built = []
+    for configurator, ops in (
+        (VideoEncoderConfigurator, VAE_ENCODER_COMFY_KEYS_FILTER),
+        (VideoDecoderConfigurator, VAE_DECODER_COMFY_KEYS_FILTER),
+    ):
+        builder = SingleGPUModelBuilder(model_path=str(file), model_class_configurator=configurator, model_sd_ops=ops)
+        model = builder.build(device=torch.device("cpu"), dtype=torch.float32).eval()
+        unloaded = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
+        assert not unloaded, f"ltx_core left parameters unloaded: {unloaded[:5]}"
+        built.append(model)
+    return tuple(built)
+
+
+def convert_and_load_ours(file, folder):
+    """diffusers' single-file conversion of the file's `vae.` tensors (its config beside them, as the converter
+    script writes it), saved as a diffusers folder, then the family's own loader."""
+    from diffusers import AutoencoderKLLTX2Video
+    from safetensors.torch import load_file
+
+    from ltx_studio.models.families.ltx2 import LTX2Family
+
+    config_folder = folder / "config"
+    (config_folder / "vae").mkdir(parents=True, exist_ok=True)
+    (config_folder / "vae" / "config.json").write_text(
+        json.dumps({"_class_name": "AutoencoderKLLTX2Video", **DIFFUSERS_CONFIG}, indent=2)
+    )
+    tensors = load_file(str(file))
+    count = len(tensors)
+    converted = AutoencoderKLLTX2Video.from_single_file(
+        tensors, config=str(config_folder), subfolder="vae", torch_dtype=torch.float32, local_files_only=True
+    )
+    on_meta = [n for n, p in [*converted.named_parameters(), *converted.named_buffers()] if p.device.type == "meta"]
+    assert not on_meta, f"the conversion left parameters unloaded: {on_meta[:5]}"
+    # every tensor of the file used: all of the model's parameters and buffers (the statistics as latents_mean/std)
+    assert len(converted.state_dict()) == count
+    converted.save_pretrained(str(folder / "vae"), safe_serialization=True)
+    return LTX2Family().load_component("vae", str(folder), "vae", None, None, torch.float32).eval()
+
+
+@pytest.fixture(scope="module")
+def vaes(reference_code, tmp_path_factory):
+    """(ltx_core's encoder, ltx_core's decoder, our AutoencoderKLLTX2Video), the same tiny file."""
+    folder = tmp_path_factory.mktemp("ltx-video-vae")
+    file = write_vae(folder)
+    encoder, decoder = load_reference_vae(file)
+    return encoder, decoder, convert_and_load_ours(file, folder)
+
+
+def _pipe(vae):
+    return SimpleNamespace(vae=vae, _execution_device=torch.device("cpu"))
+
+
+def _clip(seed: int) -> np.ndarray:
+    """uint8 frames [9, 64, 64, 3] (F = 8k + 1), as the family takes a clip."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (9, 64, 64, 3), generator=generator, dtype=torch.uint8).numpy()
+
+
+def _pixels(frames: np.ndarray) -> torch.Tensor:
+    """[1, 3, F, H, W] in [-1, 1]: the clip as both encoders take it."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+
+
+def _ours_normalised(vae, frames):
+    from diffusers import LTX2ConditionPipeline
+
+    from ltx_studio.models.families.ltxv import encode_clip
+
+    with torch.no_grad():  # as LTX2Family.encode_video calls it
+        raw = encode_clip(_pipe(vae), frames, normalised=False)
+    return LTX2ConditionPipeline._normalize_latents(raw, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+
+
+def test_encode_is_ltx_cores(vaes, report):
+    encoder, _, vae = vaes
+    frames, other = _clip(0), _clip(1)
+    with torch.no_grad():
+        expected = encoder(_pixels(frames))
+        expected_other = encoder(_pixels(other))
+    ours = _ours_normalised(vae, frames)
+    assert ours.shape == expected.shape == (1, LATENT_CHANNELS, 2, 2, 2)
+    figure = R.max_relative(ours, expected)
+    moved = R.max_relative(expected_other, expected)  # another clip: the compared latents move this much
+    stats = R.max_relative(vae.latents_mean, encoder.per_channel_statistics.get_buffer("mean-of-means"))
+    report(
+        f"parity video VAE encode (LTX-2.0 layout, 9x64x64 -> 2x2x2): max relative difference {figure:.2e} "
+        f"(tolerance {TOLERANCE:.0e}); another clip moves the reference by {moved:.2e}"
+    )
+    assert stats == 0.0
+    assert moved > MOVES
+    assert figure <= TOLERANCE
+
+
+def test_decode_is_ltx_cores(vaes, report):
+    from ltx_studio.models.families.ltxv import decode_frames
+
+    _, decoder, vae = vaes
+    statistics = decoder.per_channel_statistics
+    generator = torch.Generator().manual_seed(2)
+    latents = torch.randn(1, LATENT_CHANNELS, 2, 2, 2, generator=generator)  # normalised, as ltx_core holds them
+    other = torch.randn(1, LATENT_CHANNELS, 2, 2, 2, generator=generator)
+    raw = statistics.un_normalize(latents)  # as a pass leaves them for the family (un-normalised)
+    with torch.no_grad():
+        expected = decoder(latents)
+        expected_other = decoder(other)
+        ours = vae.decode(raw, None, return_dict=False)[0]  # the call decode_frames makes (no timestep here)
+    assert ours.shape == expected.shape == (1, 3, 9, 64, 64)
+    figure = R.max_relative(ours, expected)
+    moved = R.max_relative(expected_other, expected)
+    sampling = SimpleNamespace(decode_timestep=0.05, decode_noise_scale=None)  # unused: no timestep conditioning
+    frames = decode_frames(_pipe(vae), raw, sampling, torch.Generator().manual_seed(0), normalised=False)
+    quantised = ((expected[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()
+    levels = int(np.abs(frames.astype(np.int16) - quantised.astype(np.int16)).max())
+    report(
+        f"parity video VAE decode (LTX-2.0 layout, 2x2x2 -> 9x64x64): max relative difference {figure:.2e} "
+        f"(tolerance {TOLERANCE:.0e}); decode_frames' uint8 frames at most {levels} level(s) from the reference's; "
+        f"other latents move the reference by {moved:.2e}"
+    )
+    assert frames.shape == (9, 64, 64, 3) and frames.dtype == np.uint8
+    assert moved > MOVES
+    assert figure <= TOLERANCE
+    assert levels <= 1
