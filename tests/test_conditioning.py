@@ -320,8 +320,19 @@ def test_a_camera_lora_is_live_in_pros_refine_pass_not_only_loaded(studio, switc
     refine = [c for c in calls if c.main_tokens == full]  # the refine pass runs at the full size, x2 the first
     assert first and refine and full == 4 * first[0].main_tokens
     assert all(c.loras.get(adapter) == 2.0 for c in first)  # weight 1 x alpha 8 / rank 4
+    distilled = distilled_adapter(studio)  # Pro refines on its own transformer plus the set's distilled LoRA
+    assert all(distilled not in c.loras for c in first)
     with fails_when(switched_off, match="refine pass"):
         assert all(c.loras.get(adapter) == 2.0 for c in refine), "the camera LoRA is off in the refine pass"
+        assert all(c.loras.get(distilled) == pytest.approx(1.6) for c in refine), "no distilled LoRA in the refine"
+
+
+def distilled_adapter(studio) -> str:
+    """The adapter name of the demo set's distilled refine LoRA (weight 0.8 x alpha 8 / rank 4 = 1.6 live)."""
+    from ltx_studio.models.set_loras import set_lora
+
+    path = set_lora(studio.model_set, "tiny:distilled-lora", "", tiny_name="distilled-lora", seed=77)
+    return "lora_" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 @pytest.mark.parametrize("switched_off", [False, True], ids=["every-variant", "first-variant-only"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltx_studio.models.families import cross_timestep, ltx2
+from ltx_studio.models.families import cross_timestep, ltx2_reference
 from ltx_studio.models.families.base import DenoiseJob
 from ltx_studio.render.request import RenderRequest
 
@@ -20,7 +20,7 @@ def test_pro_sigmas_are_the_references_whatever_the_size(studio):
     sigmas = []
     for width, height in ((384, 256), (960, 544)):
         job = DenoiseJob(None, width, height, 121, 24, pro.sampling, None, 3.0, steps=30)
-        sigmas.append(ltx2._schedule(pro.sampling, job)[0])
+        sigmas.append(ltx2_reference.schedule(pro.sampling, job)[0])
     assert sigmas[0] == sigmas[1]  # the shift is the one for 4096 tokens at every size
     for index, value in REFERENCE_30.items():
         assert sigmas[0][index] == pytest.approx(value, abs=1e-7)

@@ -154,20 +154,7 @@ def whole_pass(version, recipe, rule, loop_models, shared_manager, registry, rep
         if recipe == "guided-first-frame":
             image = Image.open(FIRST_FRAMES / "rocket.jpg").convert("RGB").resize((width, height))
         steps, sigmas = STEPS, LTX2Scheduler().execute(steps=STEPS)
-        guided = {
-            stream: {
-                "cfg_scale": cfg,
-                "stg_scale": stg,
-                "stg_blocks": list(sampling.stg_blocks),
-                "rescale_scale": rescale,
-                "modality_scale": modality,
-            }
-            for stream, cfg, stg, rescale, modality in (
-                ("video", sampling.guidance, sampling.stg_scale, sampling.guidance_rescale, sampling.modality_scale),
-                ("audio", sampling.audio_guidance, sampling.audio_stg_scale, sampling.audio_guidance_rescale,
-                 sampling.audio_modality_scale),
-            )
-        }  # fmt: skip
+        guided = R.guider_params(sampling)
     if recipe == "guided-held-audio":  # a soundtrack's latents (denormalised, as the family holds them)
         length = family.audio_length(pipe, frames, fps)
         soundtrack = torch.randn(1, 8, length, 4, generator=torch.Generator().manual_seed(9))

@@ -1,8 +1,8 @@
 """Our LTX-2 sigma schedules are Lightricks' (ltx-core / ltx-pipelines 1.0.0), as plain lists.
 
 Ours is what the condition pipeline's scheduler holds after its own step 5 (`calculate_shift`,
-`retrieve_timesteps`) for the sigmas and step count the LTX-2 family hands it (`_schedule`) inside the
-family's `_plain_schedule`, on the scheduler LTX-2 ships. Theirs: the distilled pipelines' constants
+`retrieve_timesteps`) for the sigmas and step count the LTX-2 family hands it (`schedule`) inside the
+family's `plain_schedule`, on the scheduler LTX-2 ships. Theirs: the distilled pipelines' constants
 (`ltx_pipelines.utils.constants`) and, for the guided (Pro) pipelines, `LTX2Scheduler().execute(steps)`
 without a latent (ti2vid_two_stages stage 1), i.e. the shift for 4096 tokens at every size.
 Tolerance: 1e-6 absolute on every sigma (float32 rounding).
@@ -43,12 +43,12 @@ def pipeline_sigmas(sampling, width: int, height: int, frames: int, refine: bool
     from diffusers import FlowMatchEulerDiscreteScheduler
     from diffusers.pipelines.ltx2.pipeline_ltx2_condition import calculate_shift, retrieve_timesteps
 
-    from ltx_studio.models.families.ltx2 import _plain_schedule, _schedule
+    from ltx_studio.models.families.ltx2_reference import plain_schedule, schedule
 
-    sigmas, steps = _schedule(sampling, SimpleNamespace(refine=refine, steps=None))
+    sigmas, steps = schedule(sampling, SimpleNamespace(refine=refine, steps=None))
     pipe = SimpleNamespace(scheduler=FlowMatchEulerDiscreteScheduler.from_config(SHIPPED_SCHEDULER))
     tokens = ((frames - 1) // 8 + 1) * (height // 32) * (width // 32)  # latents.shape[1], packed
-    with _plain_schedule(pipe, sigmas is not None):
+    with plain_schedule(pipe, sigmas is not None):
         scheduler = pipe.scheduler
         given = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
         mu = calculate_shift(
