@@ -219,5 +219,5 @@ def test_a_lightricks_single_file_loads_as_the_transformer_of_its_repo(tmp_path,
     expected = original.state_dict()
     assert set(loaded.state_dict()) == set(expected)
     assert all(torch.equal(value, expected[key]) for key, value in loaded.state_dict().items())
-    with pytest.raises(ValueError, match="single files load as a transformer only"):
-        family.load_component("vae", source.repo, None, source.file, source.config, torch.float32)
+    with pytest.raises(ValueError, match="single files load as a transformer or video VAE"):
+        family.load_component("audio_vae", source.repo, None, source.file, source.config, torch.float32)

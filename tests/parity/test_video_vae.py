@@ -15,6 +15,13 @@ downsamplers, spatial / temporal / spatiotemporal / spatiotemporal, and three re
 upsamplers, pixel norm, a uniform log-variance channel, no timestep conditioning, a non-causal decoder) with
 tiny widths and one resnet per block; random weights of a plausible scale, statistics not 0 and 1.
 
+And the LTX-2.3 VAE (the layout of diffusers' converter script for "2.3": encoder widths x2, x4, x8, x8; a decoder
+of FOUR non-residual upsamplers, spatiotemporal x2 channels / 2, spatiotemporal, temporal / 2, spatial / 2, so
+Lightricks' `up_blocks.0..8`; zero padding on both sides; tiny widths, two resnets in the second block). diffusers
+0.42.1's single-file conversion does not map its `up_blocks.7/8` (test_23_layout_needs_our_mapping), so ours is
+the family's single-file path for a `vae` (models/families/ltx2_vae_file.py: diffusers' conversion plus the
+script's 2.3 names), loading straight from the file with the diffusers `vae/config.json` beside it.
+
 Compared, fp32: (a) encode of a 9-frame 64x64 clip: our latents normalised with the converted statistics vs
 the encoder's output (2 latent frames, 2x2); (b) decode of random normalised latents: the VAE's float pixels
 (the `vae.decode` call `decode_frames` makes, on the un-normalised latents) vs the decoder's, and
@@ -107,13 +114,58 @@ DIFFUSERS_CONFIG = {
 }
 
 
-def write_vae(folder, seed: int = 0):
+# LTX-2.3 (ltx_core's blocks for diffusers' converter-script config "2.3": block_out_channels 256, 512, 1024, 1024,
+# layers 4, 6, 4, 2, 2 both sides, decoder_block_out_channels 256, 512, 512, 1024, upsample_type spatiotemporal,
+# spatiotemporal, temporal, spatial, upsample_factor 2, 2, 1, 2, no residual, zero padding), tiny widths.
+VAE_CONFIG_23 = {
+    **VAE_CONFIG,
+    "spatial_padding_mode": "zeros",  # both sides (ltx_core reads one key for encoder and decoder)
+    "encoder_blocks": [
+        _res(),
+        ["compress_space_res", {"multiplier": 2}],
+        _res(2),
+        ["compress_time_res", {"multiplier": 2}],
+        _res(),
+        ["compress_all_res", {"multiplier": 2}],
+        _res(),
+        ["compress_all_res", {"multiplier": 1}],
+        _res(),
+    ],
+    "decoder_blocks": [  # from the pixels' side
+        _res(),
+        ["compress_space", {"multiplier": 2}],
+        _res(2),
+        ["compress_time", {"multiplier": 2}],
+        _res(),
+        ["compress_all", {"multiplier": 1}],
+        _res(),
+        ["compress_all", {"multiplier": 2}],
+        _res(),
+    ],
+}
+DIFFUSERS_CONFIG_23 = {
+    **DIFFUSERS_CONFIG,
+    "block_out_channels": [2 * LATENT_CHANNELS, 4 * LATENT_CHANNELS, 8 * LATENT_CHANNELS, 8 * LATENT_CHANNELS],
+    "decoder_block_out_channels": [2 * BASE, 4 * BASE, 4 * BASE, 8 * BASE],
+    "layers_per_block": [1, 2, 1, 1, 1],
+    "decoder_layers_per_block": [1, 2, 1, 1, 1],
+    "decoder_spatio_temporal_scaling": [True, True, True, True],
+    "decoder_inject_noise": [False, False, False, False, False],
+    "upsample_type": ["spatiotemporal", "spatiotemporal", "temporal", "spatial"],
+    "upsample_residual": [False, False, False, False],
+    "upsample_factor": [2, 2, 1, 2],
+    "decoder_spatial_padding_mode": "zeros",
+}
+LAYOUTS = {"2.0": (VAE_CONFIG, DIFFUSERS_CONFIG), "2.3": (VAE_CONFIG_23, DIFFUSERS_CONFIG_23)}
+
+
+def write_vae(folder, seed: int = 0, version: str = "2.0"):
     """The tiny VAE in Lightricks' layout: ltx_core's encoder and decoder tensors under `vae.encoder.` /
     `vae.decoder.`, the statistics under `vae.per_channel_statistics.`, the config in the file's metadata."""
     from ltx_core.model.video_vae import VideoDecoderConfigurator, VideoEncoderConfigurator
     from safetensors.torch import save_file
 
-    config = {"vae": VAE_CONFIG}
+    config = {"vae": LAYOUTS[version][0]}
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
     for part, configurator in (("encoder", VideoEncoderConfigurator), ("decoder", VideoDecoderConfigurator)):
@@ -130,7 +182,7 @@ def write_vae(folder, seed: int = 0):
             tensors[f"vae.{part}.{name}"] = value
     tensors["vae.per_channel_statistics.mean-of-means"] = 0.2 * torch.randn(LATENT_CHANNELS, generator=generator)
     tensors["vae.per_channel_statistics.std-of-means"] = 0.5 + torch.rand(LATENT_CHANNELS, generator=generator)
-    file = folder / "ltx-2-19b-vae-tiny.safetensors"
+    file = folder / ("ltx-2.3-22b-vae-tiny.safetensors" if version == "2.3" else "ltx-2-19b-vae-tiny.safetensors")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(file), metadata={"config": json.dumps(config)})
     return file
 
@@ -184,13 +236,32 @@ def convert_and_load_ours(file, folder):
     return LTX2Family().load_component("vae", str(folder), "vae", None, None, torch.float32).eval()
 
 
-@pytest.fixture(scope="module")
-def vaes(reference_code, tmp_path_factory):
-    """(ltx_core's encoder, ltx_core's decoder, our AutoencoderKLLTX2Video), the same tiny file."""
-    folder = tmp_path_factory.mktemp("ltx-video-vae")
-    file = write_vae(folder)
+def write_diffusers_config(folder, version: str):
+    """`vae/config.json` of the layout in `folder` (what the diffusers converter writes), for our loaders."""
+    (folder / "vae").mkdir(parents=True, exist_ok=True)
+    config = {"_class_name": "AutoencoderKLLTX2Video", **LAYOUTS[version][1]}
+    (folder / "vae" / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def load_ours_from_file(file, folder, version: str):
+    """The family's single-file path for a video VAE (ltx2_vae_file.py), the diffusers config in `folder`."""
+    from ltx_studio.models.families.ltx2 import LTX2Family
+
+    config = write_diffusers_config(folder / f"config-{version}", version)
+    return LTX2Family().load_component("vae", str(file.parent), None, file.name, str(config), torch.float32)
+
+
+@pytest.fixture(scope="module", params=["2.0", "2.3"])
+def vaes(request, reference_code, tmp_path_factory):
+    """(ltx_core's encoder, ltx_core's decoder, our AutoencoderKLLTX2Video, the layout), the same tiny file: for
+    LTX-2.0 through diffusers' from_single_file and a diffusers folder, for LTX-2.3 through our single-file path."""
+    version = request.param
+    folder = tmp_path_factory.mktemp(f"ltx-video-vae-{version}")
+    file = write_vae(folder, version=version)
     encoder, decoder = load_reference_vae(file)
-    return encoder, decoder, convert_and_load_ours(file, folder)
+    ours = convert_and_load_ours(file, folder) if version == "2.0" else load_ours_from_file(file, folder, version)
+    return encoder, decoder, ours, version
 
 
 def _pipe(vae):
@@ -219,7 +290,7 @@ def _ours_normalised(vae, frames):
 
 
 def test_encode_is_ltx_cores(vaes, report):
-    encoder, _, vae = vaes
+    encoder, _, vae, version = vaes
     frames, other = _clip(0), _clip(1)
     with torch.no_grad():
         expected = encoder(_pixels(frames))
@@ -230,7 +301,7 @@ def test_encode_is_ltx_cores(vaes, report):
     moved = R.max_relative(expected_other, expected)  # another clip: the compared latents move this much
     stats = R.max_relative(vae.latents_mean, encoder.per_channel_statistics.get_buffer("mean-of-means"))
     report(
-        f"parity video VAE encode (LTX-2.0 layout, 9x64x64 -> 2x2x2): max relative difference {figure:.2e} "
+        f"parity video VAE encode (LTX-{version} layout, 9x64x64 -> 2x2x2): max relative difference {figure:.2e} "
         f"(tolerance {TOLERANCE:.0e}); another clip moves the reference by {moved:.2e}"
     )
     assert stats == 0.0
@@ -241,7 +312,7 @@ def test_encode_is_ltx_cores(vaes, report):
 def test_decode_is_ltx_cores(vaes, report):
     from ltx_studio.models.families.ltxv import decode_frames
 
-    _, decoder, vae = vaes
+    _, decoder, vae, version = vaes
     statistics = decoder.per_channel_statistics
     generator = torch.Generator().manual_seed(2)
     latents = torch.randn(1, LATENT_CHANNELS, 2, 2, 2, generator=generator)  # normalised, as ltx_core holds them
@@ -259,7 +330,7 @@ def test_decode_is_ltx_cores(vaes, report):
     quantised = ((expected[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()
     levels = int(np.abs(frames.astype(np.int16) - quantised.astype(np.int16)).max())
     report(
-        f"parity video VAE decode (LTX-2.0 layout, 2x2x2 -> 9x64x64): max relative difference {figure:.2e} "
+        f"parity video VAE decode (LTX-{version} layout, 2x2x2 -> 9x64x64): max relative difference {figure:.2e} "
         f"(tolerance {TOLERANCE:.0e}); decode_frames' uint8 frames at most {levels} level(s) from the reference's; "
         f"other latents move the reference by {moved:.2e}"
     )
@@ -267,3 +338,35 @@ def test_decode_is_ltx_cores(vaes, report):
     assert moved > MOVES
     assert figure <= TOLERANCE
     assert levels <= 1
+
+
+def test_23_layout_needs_our_mapping(reference_code, tmp_path, report):
+    """diffusers 0.42.1's own single-file conversion of an LTX-2.3 file leaves the decoder's fourth level unloaded
+    (its `up_blocks.7/8` keep Lightricks' names); our single-file path loads all of it. Flips to a failure when
+    diffusers maps the 2.3 layout itself: then ltx2_vae_file.py's renaming can go."""
+    from diffusers import AutoencoderKLLTX2Video
+    from diffusers.loaders.single_file_utils import convert_ltx2_vae_to_diffusers
+    from safetensors.torch import load_file
+
+    file = write_vae(tmp_path, version="2.3")
+    converted = convert_ltx2_vae_to_diffusers(load_file(str(file)))
+    with torch.device("meta"):
+        model = AutoencoderKLLTX2Video.from_config(DIFFUSERS_CONFIG_23)
+    missing, unexpected = model.load_state_dict(converted, strict=False, assign=True)
+    assert any(k.startswith("decoder.up_blocks.3.") for k in missing)
+    assert any(k.startswith(("decoder.up_blocks.7.", "decoder.up_blocks.8.")) for k in unexpected)
+    ours = load_ours_from_file(file, tmp_path, "2.3")
+    assert len(ours.state_dict()) == len(load_file(str(file)))  # every tensor of the file, every parameter
+    report(
+        f"video VAE LTX-2.3 layout: diffusers 0.42.1's conversion alone leaves {len(missing)} parameters unloaded "
+        f"and {len(unexpected)} tensors unused; our single-file path loads all {len(ours.state_dict())}"
+    )
+
+
+def test_our_single_file_path_loads_20_as_diffusers_does(reference_code, tmp_path):
+    """For the LTX-2.0 layout the family's single-file path gives exactly what diffusers' from_single_file gives."""
+    file = write_vae(tmp_path, version="2.0")
+    expected = convert_and_load_ours(file, tmp_path).state_dict()
+    ours = load_ours_from_file(file, tmp_path, "2.0").state_dict()
+    assert set(ours) == set(expected)
+    assert all(torch.equal(value, expected[key]) for key, value in ours.items())

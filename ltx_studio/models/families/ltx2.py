@@ -81,15 +81,19 @@ class LTX2Family:
         """Load one component from a local folder or a Hub id already in the HF cache (never downloads).
 
         A `file` is one of Lightricks' single-file checkpoints (e.g. `ltx-2-19b-distilled.safetensors`),
-        read for its transformer only; `config` names the diffusers repo or folder whose
-        `transformer/config.json` gives its architecture.
+        read for its transformer (or its video VAE, LTX-2.0 or LTX-2.3 layout); `config` names the diffusers
+        repo or folder whose `transformer/config.json` (`vae/config.json`) gives the architecture.
         """
         cls = self.component_class(kind)
         common = {"local_files_only": True}
         if file:
+            if kind == "vae":
+                from .ltx2_vae_file import load_video_vae
+
+                return load_video_vae(location, file, config, dtype)
             if kind != "transformer":
                 raise ValueError(
-                    f"LTX-2 single files load as a transformer only; the {kind} loads from a diffusers folder"
+                    f"LTX-2 single files load as a transformer or video VAE; the {kind} loads from a diffusers folder"
                 )
             return perturbable(self._load_single_file(cls, location, file, config, dtype))
         if kind in ("tokenizer", "processor"):

@@ -1,0 +1,239 @@
+"""Lightricks' audio VAE and vocoder for the parity tests, without torchaudio, and a tiny LTX-2.0 file of them.
+
+ltx_core's package `ltx_core.model.audio_vae` imports `ops.py`, whose first lines `import torchaudio`, which has
+no build for our torch. torchaudio is used there only by `AudioProcessor` (waveform -> mel, resampling), which
+the decoder, the encoder (mel -> latents) and the vocoder never touch: `ops.py` also holds the
+`PerChannelStatistics` they normalise with. So `ops.py` is compiled from the installed source with that one
+import statement left out (nothing else changed, nothing put in its place), registered as the module, and the
+package is then imported as it is: its real `__init__`, audio VAE, vocoder and configurators. Nothing stands in
+for torchaudio: `AudioProcessor` exists but raises NameError ('torchaudio') if anything constructs it, and no
+test here does. With torchaudio installed, the package is imported plainly. The modules are taken off
+`sys.modules` again afterwards, so other tests still see ltx_core's audio VAE as not importable.
+
+The tiny file: ltx_core's own configurators build the decoder, encoder and vocoder skeletons from a `config`
+shaped as the LTX-2.0 checkpoint's (`audio_vae.model.params.ddconfig`, `preprocessing`, a flat `vocoder` with
+`resblock` "1"), random weights of a plausible scale, saved as ONE safetensors file in Lightricks' layout:
+`audio_vae.encoder.*`, `audio_vae.decoder.*`, `audio_vae.per_channel_statistics.*` (shared), `vocoder.*`.
+The real: ch 128, z 8 x 16 latent mel bins (= 128 statistics), 64 mel bins, vocoder 1024 wide. Tiny: ch 32,
+z 2 (2 x 16 = 32 statistics, which ltx_core sizes by `ch`), one resnet per level, a vocoder 32 wide; the
+mel side stays 2 x 64 (ltx_core's vocoder hard-codes 128 input channels) and the rates stay the real ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+PACKAGE = "ltx_core.model.audio_vae"
+LATENT_CHANNELS = 2  # z_channels (the real: 8)
+MEL_BINS = 64  # the real; the vocoder's 128 inputs are 2 channels x 64 bins
+BASE = 32  # ch: = z x latent mel bins, the size of the per-channel statistics (the real: 128)
+VOCODER_WIDTH = 32  # upsample_initial_channel (the real: 1024)
+
+# ltx_core's `config["audio_vae"]` / `config["vocoder"]` of the tiny file, shaped as LTX-2.0's.
+AUDIO_VAE_CONFIG = {
+    "model": {
+        "params": {
+            "sampling_rate": 16000,
+            "ddconfig": {
+                "ch": BASE,
+                "out_ch": 2,
+                "in_channels": 2,
+                "ch_mult": [1, 2, 4],
+                "num_res_blocks": 1,
+                "attn_resolutions": [],
+                "resolution": 256,
+                "z_channels": LATENT_CHANNELS,
+                "double_z": True,
+                "norm_type": "pixel",
+                "causality_axis": "height",
+                "dropout": 0.0,
+                "mid_block_add_attention": False,
+                "mel_bins": MEL_BINS,
+            },
+        }
+    },
+    "preprocessing": {"stft": {"hop_length": 160, "filter_length": 1024, "causal": True}},
+}
+VOCODER_CONFIG = {
+    "resblock": "1",
+    "stereo": True,
+    "resblock_kernel_sizes": [3, 7, 11],
+    "upsample_rates": [6, 5, 2, 2, 2],
+    "upsample_kernel_sizes": [16, 15, 8, 4, 4],
+    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+    "upsample_initial_channel": VOCODER_WIDTH,
+    "output_sampling_rate": 24000,
+}
+
+# The same architectures as diffusers' configs, as its converter script (scripts/convert_ltx2_to_diffusers.py,
+# `get_ltx2_audio_vae_config` / `get_ltx2_vocoder_config`, version "2.0") writes them, with these widths.
+DIFFUSERS_AUDIO_VAE_CONFIG = {
+    "_class_name": "AutoencoderKLLTX2Audio",
+    "base_channels": BASE,
+    "output_channels": 2,
+    "ch_mult": [1, 2, 4],
+    "num_res_blocks": 1,
+    "attn_resolutions": None,
+    "in_channels": 2,
+    "resolution": 256,
+    "latent_channels": LATENT_CHANNELS,
+    "norm_type": "pixel",
+    "causality_axis": "height",
+    "dropout": 0.0,
+    "mid_block_add_attention": False,
+    "sample_rate": 16000,
+    "mel_hop_length": 160,
+    "is_causal": True,
+    "mel_bins": MEL_BINS,
+    "double_z": True,
+}
+DIFFUSERS_VOCODER_CONFIG = {
+    "_class_name": "LTX2Vocoder",
+    "in_channels": 2 * MEL_BINS,
+    "hidden_channels": VOCODER_WIDTH,
+    "out_channels": 2,
+    "upsample_kernel_sizes": [16, 15, 8, 4, 4],
+    "upsample_factors": [6, 5, 2, 2, 2],
+    "resnet_kernel_sizes": [3, 7, 11],
+    "resnet_dilations": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+    "leaky_relu_negative_slope": 0.1,
+    "output_sampling_rate": 24000,
+}
+# diffusers' vocoder key mapping, verbatim from scripts/convert_ltx2_to_diffusers.py (LTX_2_0_VOCODER_RENAME_DICT;
+# the script is not in the wheel, and diffusers 0.42.1 has no single-file conversion for the vocoder).
+VOCODER_RENAME = {"ups": "upsamplers", "resblocks": "resnets", "conv_pre": "conv_in", "conv_post": "conv_out"}
+
+
+@contextlib.contextmanager
+def audio_vae_package():
+    """ltx_core's `ltx_core.model.audio_vae` package, imported as described above; taken off `sys.modules`
+    (and its parent package) again on exit."""
+    before = {name for name in sys.modules if name == PACKAGE or name.startswith(PACKAGE + ".")}
+    parent = importlib.import_module("ltx_core.model")
+    had = hasattr(parent, "audio_vae")
+    try:
+        if not _torchaudio_imports():
+            _register_ops_without_torchaudio()
+        yield importlib.import_module(PACKAGE)
+    finally:
+        for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
+            if name not in before:
+                del sys.modules[name]
+        if not had and hasattr(parent, "audio_vae"):
+            delattr(parent, "audio_vae")
+
+
+def _torchaudio_imports() -> bool:
+    from . import reference
+
+    return reference.torchaudio_missing() is None
+
+
+def _register_ops_without_torchaudio() -> None:
+    """`ltx_core/model/audio_vae/ops.py` from the installed file, less its `import torchaudio` statement."""
+    name = f"{PACKAGE}.ops"
+    if name in sys.modules:
+        return
+    package = importlib.util.find_spec("ltx_core.model")
+    source = Path(next(iter(package.submodule_search_locations))) / "audio_vae" / "ops.py"
+    tree = ast.parse(source.read_text(), filename=str(source))
+    dropped = [n for n in tree.body if isinstance(n, ast.Import) and [a.name for a in n.names] == ["torchaudio"]]
+    assert len(dropped) == 1, f"{source}: expected one `import torchaudio` statement (ltx-core 1.0.0)"
+    tree.body.remove(dropped[0])
+    spec = importlib.util.spec_from_file_location(name, source)
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(tree, str(source), "exec", dont_inherit=True), module.__dict__)  # noqa: S102
+    sys.modules[name] = module
+
+
+def _random(name: str, tensor: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    shape = tuple(tensor.shape)
+    if name.endswith("weight") and len(shape) > 1:
+        return torch.randn(shape, generator=generator) / tensor[0].numel() ** 0.5
+    return 0.05 * torch.randn(shape, generator=generator)
+
+
+def write_audio_file(folder: Path, seed: int = 0) -> Path:
+    """The tiny audio VAE and vocoder in Lightricks' layout (one file, config in its metadata)."""
+    from safetensors.torch import save_file
+
+    config = {"audio_vae": AUDIO_VAE_CONFIG, "vocoder": VOCODER_CONFIG}
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    with audio_vae_package() as audio_vae:
+        parts = (
+            ("audio_vae.encoder.", audio_vae.AudioEncoderConfigurator),
+            ("audio_vae.decoder.", audio_vae.AudioDecoderConfigurator),
+            ("vocoder.", audio_vae.VocoderConfigurator),
+        )
+        for prefix, configurator in parts:
+            with torch.device("meta"):
+                skeleton = configurator.from_config(config)
+            for name, tensor in sorted(skeleton.state_dict().items()):
+                if not name.startswith("per_channel_statistics."):  # shared, written once below
+                    tensors[prefix + name] = _random(name, tensor, generator)
+    tensors["audio_vae.per_channel_statistics.mean-of-means"] = 0.2 * torch.randn(BASE, generator=generator)
+    tensors["audio_vae.per_channel_statistics.std-of-means"] = 0.5 + torch.rand(BASE, generator=generator)
+    file = folder / "ltx-2-19b-audio-tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(file), metadata={"config": json.dumps(config)})
+    return file
+
+
+def load_reference(file: Path):
+    """(AudioEncoder, AudioDecoder, Vocoder) from the file, with the builders and key filters ModelLedger uses."""
+    from ltx_core.loader import SingleGPUModelBuilder
+
+    built = []
+    with audio_vae_package() as audio_vae:
+        for configurator, ops in (
+            (audio_vae.AudioEncoderConfigurator, audio_vae.AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER),
+            (audio_vae.AudioDecoderConfigurator, audio_vae.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER),
+            (audio_vae.VocoderConfigurator, audio_vae.VOCODER_COMFY_KEYS_FILTER),
+        ):
+            builder = SingleGPUModelBuilder(
+                model_path=str(file), model_class_configurator=configurator, model_sd_ops=ops
+            )
+            model = builder.build(device=torch.device("cpu"), dtype=torch.float32).eval()
+            unloaded = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
+            assert not unloaded, f"ltx_core left parameters unloaded: {unloaded[:5]}"
+            built.append(model)
+    return tuple(built)
+
+
+def convert_ours(file: Path, folder: Path) -> Path:
+    """A diffusers folder (`audio_vae/`, `vocoder/`) converted from the file by diffusers' own mappings: the audio
+    VAE's `audio_vae.` tensors (as the converter script takes them) by diffusers' single-file conversion function
+    `convert_ltx2_audio_vae_to_diffusers` (0.42.1 registers it, but AutoencoderKLLTX2Audio has no
+    `from_single_file`), the vocoder's by the converter script's rename table; both loaded strictly."""
+    from diffusers import AutoencoderKLLTX2Audio
+    from diffusers.loaders.single_file_utils import convert_ltx2_audio_vae_to_diffusers
+    from diffusers.pipelines.ltx2 import LTX2Vocoder
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(file))
+    audio = {k: v for k, v in tensors.items() if k.startswith("audio_vae.")}
+    vae = AutoencoderKLLTX2Audio.from_config(
+        {k: v for k, v in DIFFUSERS_AUDIO_VAE_CONFIG.items() if k != "_class_name"}
+    )
+    vae.load_state_dict(convert_ltx2_audio_vae_to_diffusers(audio), strict=True)  # every tensor used, none left
+    vae.save_pretrained(str(folder / "audio_vae"), safe_serialization=True)
+
+    vocoder = LTX2Vocoder.from_config({k: v for k, v in DIFFUSERS_VOCODER_CONFIG.items() if k != "_class_name"})
+    renamed = {}
+    for key, value in tensors.items():
+        if key.startswith("vocoder."):
+            key = key.removeprefix("vocoder.")
+            for old, new in VOCODER_RENAME.items():
+                key = key.replace(old, new)
+            renamed[key] = value
+    vocoder.load_state_dict(renamed, strict=True)
+    vocoder.save_pretrained(str(folder / "vocoder"), safe_serialization=True)
+    return folder
