@@ -157,6 +157,7 @@ class ModelSet:
     enhance_tokens: int | None = None  # cap on the enhancer's new tokens (None: diffusers' default, 512/600)
     variants: dict[str, Variant] = field(default_factory=dict)
     cameras: dict[str, str] = field(default_factory=dict)  # camera move -> its LoRA ("owner/repo/file" or tiny:)
+    ic_loras: tuple[str, ...] = ()  # the IC-LoRAs (depth, pose, edges...) made for the set: "owner/repo/file"
     # LTX-2: which timestep modulates the audio/video cross-attention (models/families/cross_timestep.py)
     cross_timestep: str = "own-scale-other-gate"
 
@@ -351,6 +352,11 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
                 f"{table.origin}: {table.where}.variants.{variant.name} decodes with the diffusion decoder "
                 "but the set names no diffusion_decoder"
             )
+    upsampler = table.source("upsampler", required=False)
+    if upsampler is not None and upsampler.file and not upsampler.file.endswith(".safetensors"):
+        raise BadInput(
+            f"{table.origin}: {table.where}.upsampler.file must be a .safetensors file (pickle can run code)"
+        )
     live_variant = table.get("live_variant", str, default_variant)
     if live_variant not in variants:
         raise BadInput(f"{table.origin}: {table.where}.live_variant {live_variant!r} is not one of its variants")
@@ -365,7 +371,7 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
             for key in FAMILY_COMPONENTS[family]
             if (source := table.source(key, required=key not in OPTIONAL_COMPONENTS)) is not None
         },
-        upsampler=table.source("upsampler", required=False),
+        upsampler=upsampler,  # a diffusers folder, or a Lightricks single file (its architecture in its metadata)
         upsample_adain_factor=table.get("upsample_adain_factor", float, 0.0),  # diffusers' and the reference's default
         upsample_tone_map_compression_ratio=table.get("upsample_tone_map_compression_ratio", float, 0.0),
         live_variant=live_variant,
@@ -374,6 +380,7 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
         enhance_tokens=table.get("enhance_tokens", int, None),
         variants=variants,
         cameras=_cameras(table),
+        ic_loras=_ic_loras(table),
         cross_timestep=_cross_timestep(table),
     )
 
@@ -388,6 +395,14 @@ def _cross_timestep(table: _Table) -> str:
             f"{table.origin}: {table.where}.cross_timestep {rule!r} is not a rule (one of: {', '.join(CROSS_TIMESTEP_RULES)})"
         )
     return rule
+
+
+def _ic_loras(table: _Table) -> tuple[str, ...]:
+    """A set's IC-LoRAs: Hub files "owner/repo/file.safetensors"."""
+    names = table.get("ic_loras", list, [])
+    if not all(isinstance(n, str) and n.count("/") >= 2 and n.endswith(".safetensors") for n in names):
+        raise BadInput(f"{table.origin}: {table.where}.ic_loras must list Hub files (owner/repo/file.safetensors)")
+    return tuple(names)
 
 
 def _cameras(table: _Table) -> dict[str, str]:

@@ -1,14 +1,9 @@
-"""Lightricks' audio VAE and vocoder for the parity tests, without torchaudio, and a tiny LTX-2.0 file of them.
+"""Lightricks' audio VAE and vocoder for the parity tests, and a tiny LTX-2.0 file of them.
 
-ltx_core's package `ltx_core.model.audio_vae` imports `ops.py`, whose first lines `import torchaudio`, which has
-no build for our torch. torchaudio is used there only by `AudioProcessor` (waveform -> mel, resampling), which
-the decoder, the encoder (mel -> latents) and the vocoder never touch: `ops.py` also holds the
-`PerChannelStatistics` they normalise with. So `ops.py` is compiled from the installed source with that one
-import statement left out (nothing else changed, nothing put in its place), registered as the module, and the
-package is then imported as it is: its real `__init__`, audio VAE, vocoder and configurators. Nothing stands in
-for torchaudio: `AudioProcessor` exists but raises NameError ('torchaudio') if anything constructs it, and no
-test here does. With torchaudio installed, the package is imported plainly. The modules are taken off
-`sys.modules` again afterwards, so other tests still see ltx_core's audio VAE as not importable.
+ltx_core's `ltx_core.model.audio_vae` imports torchaudio (its `AudioProcessor`: waveform -> log-mel through
+torchaudio's pure-torch MelSpectrogram and resample); scripts/setup.sh --dev installs torchaudio in its
+extension-less mode (requirements-parity.txt says why), so the package is imported as it is. Without it the
+tests that use this module skip (fail under CI) and say so: conftest.py's `audio_reference_code`.
 
 The tiny file: ltx_core's own configurators build the decoder, encoder and vocoder skeletons from a `config`
 shaped as the LTX-2.0 checkpoint's (`audio_vae.model.params.ddconfig`, `preprocessing`, a flat `vocoder` with
@@ -21,17 +16,11 @@ mel side stays 2 x 64 (ltx_core's vocoder hard-codes 128 input channels) and the
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import importlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import torch
 
-PACKAGE = "ltx_core.model.audio_vae"
 LATENT_CHANNELS = 2  # z_channels (the real: 8)
 MEL_BINS = 64  # the real; the vocoder's 128 inputs are 2 channels x 64 bins
 BASE = 32  # ch: = z x latent mel bins, the size of the per-channel statistics (the real: 128)
@@ -112,48 +101,6 @@ DIFFUSERS_VOCODER_CONFIG = {
 VOCODER_RENAME = {"ups": "upsamplers", "resblocks": "resnets", "conv_pre": "conv_in", "conv_post": "conv_out"}
 
 
-@contextlib.contextmanager
-def audio_vae_package():
-    """ltx_core's `ltx_core.model.audio_vae` package, imported as described above; taken off `sys.modules`
-    (and its parent package) again on exit."""
-    before = {name for name in sys.modules if name == PACKAGE or name.startswith(PACKAGE + ".")}
-    parent = importlib.import_module("ltx_core.model")
-    had = hasattr(parent, "audio_vae")
-    try:
-        if not _torchaudio_imports():
-            _register_ops_without_torchaudio()
-        yield importlib.import_module(PACKAGE)
-    finally:
-        for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
-            if name not in before:
-                del sys.modules[name]
-        if not had and hasattr(parent, "audio_vae"):
-            delattr(parent, "audio_vae")
-
-
-def _torchaudio_imports() -> bool:
-    from . import reference
-
-    return reference.torchaudio_missing() is None
-
-
-def _register_ops_without_torchaudio() -> None:
-    """`ltx_core/model/audio_vae/ops.py` from the installed file, less its `import torchaudio` statement."""
-    name = f"{PACKAGE}.ops"
-    if name in sys.modules:
-        return
-    package = importlib.util.find_spec("ltx_core.model")
-    source = Path(next(iter(package.submodule_search_locations))) / "audio_vae" / "ops.py"
-    tree = ast.parse(source.read_text(), filename=str(source))
-    dropped = [n for n in tree.body if isinstance(n, ast.Import) and [a.name for a in n.names] == ["torchaudio"]]
-    assert len(dropped) == 1, f"{source}: expected one `import torchaudio` statement (ltx-core 1.0.0)"
-    tree.body.remove(dropped[0])
-    spec = importlib.util.spec_from_file_location(name, source)
-    module = importlib.util.module_from_spec(spec)
-    exec(compile(tree, str(source), "exec", dont_inherit=True), module.__dict__)  # noqa: S102
-    sys.modules[name] = module
-
-
 def _random(name: str, tensor: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     shape = tuple(tensor.shape)
     if name.endswith("weight") and len(shape) > 1:
@@ -163,23 +110,23 @@ def _random(name: str, tensor: torch.Tensor, generator: torch.Generator) -> torc
 
 def write_audio_file(folder: Path, seed: int = 0) -> Path:
     """The tiny audio VAE and vocoder in Lightricks' layout (one file, config in its metadata)."""
+    from ltx_core.model import audio_vae
     from safetensors.torch import save_file
 
     config = {"audio_vae": AUDIO_VAE_CONFIG, "vocoder": VOCODER_CONFIG}
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
-    with audio_vae_package() as audio_vae:
-        parts = (
-            ("audio_vae.encoder.", audio_vae.AudioEncoderConfigurator),
-            ("audio_vae.decoder.", audio_vae.AudioDecoderConfigurator),
-            ("vocoder.", audio_vae.VocoderConfigurator),
-        )
-        for prefix, configurator in parts:
-            with torch.device("meta"):
-                skeleton = configurator.from_config(config)
-            for name, tensor in sorted(skeleton.state_dict().items()):
-                if not name.startswith("per_channel_statistics."):  # shared, written once below
-                    tensors[prefix + name] = _random(name, tensor, generator)
+    parts = (
+        ("audio_vae.encoder.", audio_vae.AudioEncoderConfigurator),
+        ("audio_vae.decoder.", audio_vae.AudioDecoderConfigurator),
+        ("vocoder.", audio_vae.VocoderConfigurator),
+    )
+    for prefix, configurator in parts:
+        with torch.device("meta"):
+            skeleton = configurator.from_config(config)
+        for name, tensor in sorted(skeleton.state_dict().items()):
+            if not name.startswith("per_channel_statistics."):  # shared, written once below
+                tensors[prefix + name] = _random(name, tensor, generator)
     tensors["audio_vae.per_channel_statistics.mean-of-means"] = 0.2 * torch.randn(BASE, generator=generator)
     tensors["audio_vae.per_channel_statistics.std-of-means"] = 0.5 + torch.rand(BASE, generator=generator)
     file = folder / "ltx-2-19b-audio-tiny.safetensors"
@@ -190,21 +137,19 @@ def write_audio_file(folder: Path, seed: int = 0) -> Path:
 def load_reference(file: Path):
     """(AudioEncoder, AudioDecoder, Vocoder) from the file, with the builders and key filters ModelLedger uses."""
     from ltx_core.loader import SingleGPUModelBuilder
+    from ltx_core.model import audio_vae
 
     built = []
-    with audio_vae_package() as audio_vae:
-        for configurator, ops in (
-            (audio_vae.AudioEncoderConfigurator, audio_vae.AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER),
-            (audio_vae.AudioDecoderConfigurator, audio_vae.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER),
-            (audio_vae.VocoderConfigurator, audio_vae.VOCODER_COMFY_KEYS_FILTER),
-        ):
-            builder = SingleGPUModelBuilder(
-                model_path=str(file), model_class_configurator=configurator, model_sd_ops=ops
-            )
-            model = builder.build(device=torch.device("cpu"), dtype=torch.float32).eval()
-            unloaded = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
-            assert not unloaded, f"ltx_core left parameters unloaded: {unloaded[:5]}"
-            built.append(model)
+    for configurator, ops in (
+        (audio_vae.AudioEncoderConfigurator, audio_vae.AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER),
+        (audio_vae.AudioDecoderConfigurator, audio_vae.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER),
+        (audio_vae.VocoderConfigurator, audio_vae.VOCODER_COMFY_KEYS_FILTER),
+    ):
+        builder = SingleGPUModelBuilder(model_path=str(file), model_class_configurator=configurator, model_sd_ops=ops)
+        model = builder.build(device=torch.device("cpu"), dtype=torch.float32).eval()
+        unloaded = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
+        assert not unloaded, f"ltx_core left parameters unloaded: {unloaded[:5]}"
+        built.append(model)
     return tuple(built)
 
 

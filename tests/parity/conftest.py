@@ -32,6 +32,19 @@ def reference_code():
 
 
 @pytest.fixture(scope="session")
+def audio_reference_code(reference_code):
+    """The reference with its audio VAE package, which imports torchaudio (installed by setup.sh --dev in its
+    extension-less mode). Missing: a failure under CI, elsewhere a skip that says why and how to install it."""
+    missing = reference_code.torchaudio_missing()
+    if missing:
+        message = f"ltx_core's audio VAE needs torchaudio, and {missing}: bash scripts/setup.sh --dev"
+        if reference.in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return reference_code
+
+
+@pytest.fixture(scope="session")
 def checkpoints(reference_code, tmp_path_factory) -> dict:
     """One tiny single-file checkpoint per generation ("2.0": the 19B layout, "2.3": the 22B layout)."""
     folder = tmp_path_factory.mktemp("ltx-parity")

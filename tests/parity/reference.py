@@ -1,13 +1,14 @@
 """Lightricks' reference code for the parity tests, and tiny LTX-2 checkpoints in its single-file layout.
 
 The reference is `ltx-core` / `ltx-pipelines` 1.0.0 from PyPI, a test-only install
-(requirements-parity.txt, `pip install --no-deps`, done by `scripts/setup.sh --dev`). They declare
-`torchaudio`, which has no build for our torch: ltx_core imports it in one place only, its audio-VAE
-ops (waveform -> mel spectrogram). ltx_core's transformer, scheduler and loader import without it;
-ltx_pipelines' package `__init__` imports every pipeline (and through them the audio VAE), so its leaf
-modules (`utils.constants`, `utils.helpers`, ...) are imported under hollow parent packages whose
-`__init__` is not run. Nothing stands in for torchaudio: whatever needs it still fails to import, and
-the test that would need it says so in its skip reason.
+(requirements-parity.txt, `pip install --no-deps`, done by `scripts/setup.sh --dev`), with torchaudio in
+its extension-less mode (setup.sh deletes its CUDA-built libraries; its pure-torch transforms work).
+ltx_core imports torchaudio in one place only, its audio-VAE ops (waveform -> mel spectrogram): the
+audio tests need it (conftest.py's `audio_reference_code` skips them, under CI fails, when it does not
+import). Everything else here runs without it too: ltx_core's transformer, scheduler and loader import
+without it, and where it does not import, ltx_pipelines' leaf modules (`utils.constants`,
+`utils.helpers`, ...) are imported under hollow parent packages whose `__init__` (every pipeline, and
+through them the audio VAE) is not run. Nothing stands in for torchaudio.
 
 A tiny checkpoint is built with ltx_core's own configurator and model classes (random weights, two
 blocks, small widths, the real models' options: split RoPE in float64, AV cross-attention gate
@@ -45,10 +46,10 @@ def in_ci() -> bool:
 def torchaudio_missing() -> str | None:
     """Why torchaudio cannot be imported (None when it can)."""
     if importlib.util.find_spec("torchaudio") is None:
-        return f"torchaudio is not installed (no build exists for torch {torch.__version__})"
+        return "torchaudio is not installed (requirements-parity.txt)"
     try:
         importlib.import_module("torchaudio")
-    except Exception as error:  # a build for another torch fails here
+    except Exception as error:  # e.g. its CUDA-built libraries left in place (setup.sh deletes them)
         return f"torchaudio does not import with torch {torch.__version__}: {error}"
     return None
 
@@ -566,10 +567,15 @@ def our_forward(
 def retake_region_mask():
     """`TemporalRegionMask` of ltx_pipelines/retake.py (the retake pipeline's conditioning item: denoise mask 1
     inside [start, end) seconds, 0 outside, per token, video through its pixel bounds, audio through the
-    audio patchifier's seconds), taken from the installed source: the module itself imports the audio VAE
-    (torchaudio), so the class alone is compiled, unchanged, beside the names it uses."""
+    audio patchifier's seconds). The module imports the audio VAE (torchaudio); where torchaudio does not
+    import, the class alone is compiled from the installed source, unchanged, beside the names it uses."""
     import ast
     from dataclasses import dataclass
+
+    if torchaudio_missing() is None:
+        from ltx_pipelines.retake import TemporalRegionMask
+
+        return TemporalRegionMask
 
     from ltx_core.components.patchifiers import get_pixel_coords
     from ltx_core.tools import LatentTools

@@ -4,9 +4,7 @@ One tiny LTX-2.0-layout file (audio_reference.py: `audio_vae.encoder/decoder/per
 `vocoder.*`, the config in its metadata) is loaded by ltx_core's own builders (`AudioEncoderConfigurator`,
 `AudioDecoderConfigurator`, `VocoderConfigurator` with ModelLedger's key filters) and, on our side, converted by
 diffusers' own mappings into a diffusers folder (`audio_vae/`, `vocoder/`: what a set holds), then loaded by the
-family's `load_component`. ltx_core's audio-VAE package is imported without torchaudio (audio_reference.py says
-how: its `ops.py` less the `import torchaudio` statement; nothing stands in for torchaudio, and nothing here
-calls the torchaudio front end, which test_audio_front_end.py covers when torchaudio exists).
+family's `load_component`. ltx_core's audio-VAE package imports torchaudio (setup.sh --dev installs it).
 
 Compared, fp32: (a) decode: random normalised latents [1, 2, 5, 16] (as ltx_core holds them) -> ltx_core's
 AudioDecoder (which un-normalises them itself) -> its Vocoder; ours: the same latents un-normalised as the
@@ -14,7 +12,11 @@ pipeline leaves them for the family (its own pack / denormalise / unpack), then 
 audio VAE decode and vocoder give the waveform (mel 17 x 64 -> 2 x 4080 samples at 24 kHz). Figures: the mel,
 the waveform end to end, and the vocoder alone on the reference's mel. (b) encode: the same log-mel
 [1, 2, 17, 64] into ltx_core's AudioEncoder (normalised means) and into ours as the family calls it
-(`encode(mel).latent_dist.mode()`), normalised by the pipeline's own `_normalize_audio_latents`.
+(`encode(mel).latent_dist.mode()`), normalised by the pipeline's own `_normalize_audio_latents`. (c) the whole
+soundtrack encode: a stereo waveform (at 16 kHz, and at 48 kHz, resampled first) into ltx_core's `encode_audio`
+(AudioProcessor, then AudioEncoder), cut to the clip's latent steps as its retake pipeline does
+(`AudioLatentShape.from_video_pixel_shape`), and into `LTX2Family.encode_audio` for a 1 s clip at 25 fps,
+normalised as the pipeline does. Before ours resampled as ltx_core does (sound.sinc_resample), 48 kHz gave 2.6e-2.
 Tolerance: 1e-5 relative to the reference's largest value; a different input moves each by far more.
 """
 
@@ -37,7 +39,7 @@ MEL_FRAMES = (LATENT_FRAMES - 1) * 4 + 1  # the causal decoder's length
 
 
 @pytest.fixture(scope="module")
-def audio(reference_code, tmp_path_factory):
+def audio(audio_reference_code, tmp_path_factory):
     """(ltx_core's encoder, decoder, vocoder; our audio VAE, vocoder), from the same tiny file."""
     from ltx_studio.models.families.ltx2 import LTX2Family
 
@@ -72,18 +74,6 @@ def _tiny_picture_pipe(audio_vae, vocoder):
     torch.manual_seed(0)
     vae = AutoencoderKLLTX2Video.from_config(VIDEO_VAE_CONFIG).eval()
     return SimpleNamespace(vae=vae, audio_vae=audio_vae, vocoder=vocoder, _execution_device=torch.device("cpu"))
-
-
-def test_nothing_stands_in_for_torchaudio(reference_code):
-    """The audio-VAE package imports, and whatever needs torchaudio still fails; afterwards it is unimported."""
-    if reference_code.torchaudio_missing() is None:
-        pytest.skip("torchaudio is installed: ltx_core's audio VAE imports plainly")
-    with A.audio_vae_package() as package:
-        with pytest.raises(NameError, match="torchaudio"):
-            package.AudioProcessor(target_sample_rate=16000, mel_bins=64, mel_hop_length=160, n_fft=1024)
-    import sys
-
-    assert A.PACKAGE not in sys.modules
 
 
 def test_decode_is_ltx_cores(audio, report):
@@ -144,6 +134,52 @@ def test_encode_is_ltx_cores(audio, report):
     report(
         f"parity audio encode (LTX-2.0 layout, mel 17x64 -> latents 5x16): max relative difference {figure:.2e} "
         f"(tolerance {TOLERANCE:.0e}); another mel moves the reference by {moved:.2e}"
+    )
+    assert moved > MOVES
+    assert figure <= TOLERANCE
+
+
+def _normalised(raw: torch.Tensor, vae) -> torch.Tensor:
+    """Raw latents [B, C, L, M] normalised by the pipeline's own code, as ltx_core's encoder returns them."""
+    P = _pipeline()
+    packed = P._normalize_audio_latents(P._pack_audio_latents(raw), vae.latents_mean, vae.latents_std)
+    return P._unpack_audio_latents(packed, raw.shape[2], num_mel_bins=raw.shape[3])
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_soundtrack_encode_is_ltx_cores(audio, report, rate):
+    """Waveform -> log-mel -> latents for a clip, end to end: `LTX2Family.encode_audio` vs ltx_core's."""
+    from ltx_core.model.audio_vae import encode_audio
+    from ltx_core.types import Audio, AudioLatentShape, VideoPixelShape
+
+    from ltx_studio.models.families.ltx2 import LTX2Family
+
+    vae = audio.vae
+    pipe = SimpleNamespace(  # the attributes LTX2ConditionPipeline.__init__ derives from its audio VAE
+        audio_vae=vae,
+        audio_sampling_rate=vae.config.sample_rate,
+        audio_hop_length=vae.config.mel_hop_length,
+        audio_vae_temporal_compression_ratio=vae.temporal_compression_ratio,
+        audio_mel_bins=vae.config.mel_bins,
+        _execution_device=torch.device("cpu"),
+    )
+    frames, fps = 25, 25
+    generator = torch.Generator().manual_seed(4)
+    wave, other = (0.3 * torch.randn(2, rate, generator=generator) for _ in range(2))  # 1 s, stereo
+    steps = AudioLatentShape.from_video_pixel_shape(
+        VideoPixelShape(batch=1, frames=frames, height=64, width=64, fps=fps)
+    ).frames
+    with torch.no_grad():
+        expected = encode_audio(Audio(waveform=wave[None], sampling_rate=rate), audio.encoder)[:, :, :steps]
+        expected_other = encode_audio(Audio(waveform=other[None], sampling_rate=rate), audio.encoder)[:, :, :steps]
+    ours = _normalised(LTX2Family().encode_audio(pipe, wave.numpy(), rate, frames, fps), vae)
+    assert ours.shape == expected.shape == (1, A.LATENT_CHANNELS, steps, LATENT_MEL_BINS)
+    figure = R.max_relative(ours, expected)
+    moved = R.max_relative(expected_other, expected)
+    report(
+        f"parity soundtrack encode ({rate} Hz waveform, 1 s clip -> latents {steps}x{LATENT_MEL_BINS}, "
+        f"LTX2Family.encode_audio): max relative difference {figure:.2e} (tolerance {TOLERANCE:.0e}); another "
+        f"waveform moves the reference by {moved:.2e}"
     )
     assert moved > MOVES
     assert figure <= TOLERANCE

@@ -82,7 +82,8 @@ class LTX2Family:
 
         A `file` is one of Lightricks' single-file checkpoints (e.g. `ltx-2-19b-distilled.safetensors`),
         read for its transformer (or its video VAE, LTX-2.0 or LTX-2.3 layout); `config` names the diffusers
-        repo or folder whose `transformer/config.json` (`vae/config.json`) gives the architecture.
+        repo or folder whose `transformer/config.json` (`vae/config.json`) gives the architecture. An upsampler
+        file (`ltx-2.3-spatial-upscaler-x2-1.1.safetensors`) carries its own architecture and needs no config.
         """
         cls = self.component_class(kind)
         common = {"local_files_only": True}
@@ -91,9 +92,14 @@ class LTX2Family:
                 from .ltx2_vae_file import load_video_vae
 
                 return load_video_vae(location, file, config, dtype)
+            if kind == "upsampler":
+                from .ltx2_upsampler_file import load_latent_upsampler
+
+                return load_latent_upsampler(location, file, dtype)
             if kind != "transformer":
                 raise ValueError(
-                    f"LTX-2 single files load as a transformer or video VAE; the {kind} loads from a diffusers folder"
+                    f"LTX-2 single files load as a transformer or video VAE (or a latent upsampler); the {kind} "
+                    "loads from a diffusers folder"
                 )
             return perturbable(self._load_single_file(cls, location, file, config, dtype))
         if kind in ("tokenizer", "processor"):
@@ -334,7 +340,8 @@ class LTX2Family:
         vae = pipe.audio_vae
         length = self.audio_length(pipe, frames, fps)
         rate_in, hop, ratio = pipe.audio_sampling_rate, pipe.audio_hop_length, pipe.audio_vae_temporal_compression_ratio
-        wave = media.fit_waveform(sound.resample(waveform, rate, rate_in), length * ratio * hop)
+        # resampled as ltx_core's AudioProcessor does (sound.sinc_resample), not by FFmpeg's resampler
+        wave = media.fit_waveform(sound.sinc_resample(waveform, rate, rate_in), length * ratio * hop)
         mel = sound.log_mel(
             wave,
             rate_in,

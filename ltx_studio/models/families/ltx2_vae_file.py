@@ -63,13 +63,18 @@ def load_video_vae(location: str, file: str, config: str | None, dtype):
     with torch.device("meta"):
         vae = AutoencoderKLLTX2Video.from_config(settings)
     state = convert_video_vae(tensors)
-    missing, unexpected = vae.load_state_dict(state, strict=False, assign=True)
+    return assigned(vae, state, f"{path.name}: its video VAE", f"{config}'s vae/config.json").to(dtype).eval()
+
+
+def assigned(model: torch.nn.Module, state: dict, what: str, against: str) -> torch.nn.Module:
+    """`model` (built on the meta device) holding exactly `state`, or ValueError saying what does not fit
+    (`what`: "FILE: its video VAE"; `against`: the config it was built from)."""
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
         raise ValueError(
-            f"{path.name}: its video VAE does not fit {config}'s vae/config.json "
-            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+            f"{what} does not fit {against} (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
         )
-    on_meta = [n for n, p in [*vae.named_parameters(), *vae.named_buffers()] if p.device.type == "meta"]
+    on_meta = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
     if on_meta:
-        raise ValueError(f"{path.name}: the video VAE's {on_meta[:3]} were not in the file")
-    return vae.to(dtype).eval()
+        raise ValueError(f"{what}: {on_meta[:3]} were not in the file")
+    return model
