@@ -275,28 +275,33 @@ def test_upscaling_a_draft_refines_with_its_loras(managers, files, tmp_path):
 
 def test_the_studio_tab_picker_rows_make_the_request_and_reuse_fills_them_back(managers, files, tmp_path):
     studio = studio_of(managers, "demo", tmp_path)
+    studio.lora_folder.mkdir()
+    shutil.copy(files["demo"], studio.lora_folder / "style.safetensors")
+    shutil.copy(files["demo-b"], studio.lora_folder / "camera.safetensors")
     settings = ["a cat", None, None, "fast", 7, False, "draft", 0.4, 24, None, None, True, None, False]
-    rows = ["style.safetensors", "", 0.5, "", "", 1.0, "", str(files["demo-b"]), -0.25]
+    rows = ["style.safetensors", 0.5, "", 1.0, "camera", -0.25]  # (name, weight) per row
 
     request = draft_request(studio, *settings, lora_rows=rows)
 
-    assert request.loras == [("style.safetensors", 0.5), (str(files["demo-b"]), -0.25)]
-    studio.lora_folder.mkdir()
-    shutil.copy(files["demo"], studio.lora_folder / "style.safetensors")
+    assert request.loras == [("style.safetensors", 0.5), ("camera.safetensors", -0.25)]
     take = studio.render(small(loras=request.loras), preview=False)
-    assert lora_values(studio, take) == ["style.safetensors", "", 0.5, "", str(files["demo-b"]), -0.25, "", "", 1.0]
+    assert lora_values(studio, take) == ["style.safetensors", 0.5, "camera.safetensors", -0.25, "", 1.0]
+    path_take = studio.render(small(loras=[(str(files["demo-c"]), 0.7)]), preview=False)  # Python may name a path
+    assert lora_values(studio, path_take) == ["", 1.0, "", 1.0, "", 1.0]  # ... which the page does not offer
 
 
-def test_the_draft_api_takes_loras_and_a_bad_one_is_a_clear_error(client, files):
+def test_the_draft_api_takes_loras_and_a_bad_one_is_a_clear_error(served, client, files):
     from gradio_client.exceptions import AppError
 
-    lora = {"lora": str(files["demo"]), "weight": 0.5}
+    folder = served[0].lora_folder  # the API names LoRAs of the studio's folder (tests/test_doors_lora.py)
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in ("demo", "demo-ltxv"):
+        shutil.copy(files[key], folder / files[key].name)
+    lora = {"lora": "ltx2-style.safetensors", "weight": 0.5}
     _, record = client.predict(prompt="a cat", width=96, height=64, frames=9, loras=[lora], api_name="/draft")
     assert [(x["file"], x["weight"]) for x in record["settings"]["loras"]] == [("ltx2-style.safetensors", 0.5)]
     with pytest.raises(AppError, match="does not fit"):
-        client.predict(
-            prompt="a cat", width=96, height=64, frames=9, loras=[str(files["demo-ltxv"])], api_name="/draft"
-        )
+        client.predict(prompt="a cat", width=96, height=64, frames=9, loras=["ltxv-style"], api_name="/draft")
 
 
 def test_a_lora_in_lightricks_own_layout_loads_and_its_missing_alpha_means_alpha_equals_rank(managers, files, tmp_path):

@@ -6,6 +6,12 @@ A LoRA is named by a local path, a name in the LoRA folder (`$LTX_STUDIO_LORAS`,
 followed by `:WEIGHT`. Only safetensors are read: a pickle can run code. A file is read from disk
 once per process; its sha256 is what a take records.
 
+That is the rule of the command line and of Python on the studio's machine (its user owns the
+files). A server door (the page, the API, MCP) names LoRAs under a stricter rule, `served`: a file
+listed in the LoRA folder or a Hub id the model set itself names, a folder file at most
+`MAX_FILE_BYTES` (by its size on disk, before any read), and a refusal that says neither whether a
+path exists nor what a folder holds.
+
 On a pipeline a LoRA is a peft adapter of the transformer (and, for LTX-2, of the text connectors),
 loaded with diffusers' `load_lora_adapter` (the call `load_lora_weights` makes) once per
 transformer. A render then only switches adapters and weights (`set_adapters`), or turns the LoRA
@@ -23,6 +29,7 @@ import os
 import threading
 import warnings
 from collections import Counter, OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +42,16 @@ FILES_CACHED = 8  # LoRA files whose tensors stay in memory (to load into anothe
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 PREFERRED_FILE = "pytorch_lora_weights.safetensors"  # diffusers' name, when a folder holds several files
 METADATA_KEY = "lora_adapter_metadata"  # diffusers' LoRA config in the safetensors header
+# A LoRA a person names through a server door, by its size on disk, checked before any read (a read
+# holds the whole file in memory). A LoRA grows with its rank: on LTX-2 19B, rank 128 in bf16 is about
+# 2.6 GB (Lightricks' rank-384 distilled LoRA is 7.7 GB, IC-LoRAs 0.65 GB, style LoRAs 0.1-1.3 GB), so
+# 4 GiB takes any LoRA people train, and no whole checkpoint (LTX-2 is 27-43 GB, LTX-Video 13B 26 GB).
+# The LoRAs a model set names itself (its refine LoRA, camera moves, IC-LoRAs) are the set's own files.
+MAX_FILE_BYTES = 4 * 1024**3
+NOT_OFFERED = (
+    "is not a LoRA this studio offers: name a file of its LoRA folder (the page lists them and takes "
+    "uploads) or a Hub id its model set names (camera moves, IC-LoRAs, the refine LoRA)"
+)
 
 reads: Counter[str] = Counter()  # path -> times read from disk (for tests)
 _files: OrderedDict[tuple, LoraFile] = OrderedDict()
@@ -75,6 +92,14 @@ def default_folder(outputs: str | Path) -> Path:
     return Path(os.environ.get("LTX_STUDIO_LORAS") or Path(outputs) / "loras").expanduser()
 
 
+def too_big(size: int, name: str) -> BadInput:
+    """The one line for a LoRA file over MAX_FILE_BYTES."""
+    return BadInput(
+        f"LoRA {name!r} is {size / 1024**3:.1f} GiB, over the {MAX_FILE_BYTES / 1024**3:g} GiB a LoRA may be "
+        "(is it a whole model?)"
+    )
+
+
 def list_files(folder: str | Path) -> list[str]:
     """The LoRA folder's safetensors files, as names `choose` resolves (relative paths), sorted."""
     root = Path(folder)
@@ -86,6 +111,37 @@ def list_files(folder: str | Path) -> list[str]:
 # --- a request's LoRAs -> files ------------------------------------------------------------------
 
 
+def served(items, folder: str | Path | None, offered: Collection[str]) -> list[tuple[str, float]]:
+    """A request's LoRAs as a server door (the page, the API, MCP) takes them: (name, weight) pairs.
+
+    Each must be a file listed in the LoRA folder (`list_files`, ".safetensors" may be left off) of at
+    most MAX_FILE_BYTES, or one of `offered`, the Hub ids the model set names (`set_loras.offered`).
+    Anything else (a path, a folder, a pickle, another Hub id) is refused in the same line whether or
+    not it exists; no message names a server path or lists a folder. Only the folder is listed and
+    its files' sizes read: nothing else on disk is touched.
+    """
+    if not items:
+        return []
+    pairs = _pairs(items, on_disk=False)
+    listed = set(list_files(folder)) if folder is not None else set()
+    chosen = []
+    for number, (name, weight) in enumerate(pairs, 1):
+        if name in offered:
+            chosen.append((name, weight))
+            continue
+        file = next((f for f in (name, f"{name}.safetensors") if f in listed), None)
+        if file is None:
+            raise BadInput(f"LoRA {number} of the request {NOT_OFFERED}")
+        try:
+            size = (Path(folder) / file).stat().st_size
+        except OSError:
+            raise BadInput(f"LoRA {number} of the request {NOT_OFFERED}") from None
+        if size > MAX_FILE_BYTES:
+            raise too_big(size, file)
+        chosen.append((file, weight))
+    return chosen
+
+
 def choose(items, folder: str | Path | None) -> tuple[LoraChoice, ...]:
     """Resolve and read a request's LoRAs (BadInput with one line for anything unusable).
 
@@ -93,13 +149,7 @@ def choose(items, folder: str | Path | None) -> tuple[LoraChoice, ...]:
     """
     if not items:
         return ()
-    if isinstance(items, str | dict) or (
-        isinstance(items, tuple) and len(items) == 2 and isinstance(items[1], float | int)
-    ):
-        items = [items]  # one LoRA given bare
-    pairs = [parse(item) for item in items]
-    if len(pairs) > MAX_LORAS:
-        raise BadInput(f"too many LoRAs: {len(pairs)} (at most {MAX_LORAS})")
+    pairs = _pairs(items)
     chosen: list[LoraChoice] = []
     for name, weight in pairs:
         lora_file = read(resolve(name, folder), name)
@@ -110,8 +160,23 @@ def choose(items, folder: str | Path | None) -> tuple[LoraChoice, ...]:
     return tuple(chosen)
 
 
-def parse(item) -> tuple[str, float]:
-    """(name, weight) of one LoRA as given: "NAME", "NAME:WEIGHT", (name, weight) or {"lora", "weight"}."""
+def _pairs(items, on_disk: bool = True) -> list[tuple[str, float]]:
+    """(name, weight) of each LoRA given: a list of items, or one item given bare (`on_disk`: see `parse`)."""
+    if isinstance(items, str | dict) or (
+        isinstance(items, tuple) and len(items) == 2 and isinstance(items[1], float | int)
+    ):
+        items = [items]
+    pairs = [parse(item, on_disk=on_disk) for item in items]
+    if len(pairs) > MAX_LORAS:
+        raise BadInput(f"too many LoRAs: {len(pairs)} (at most {MAX_LORAS})")
+    return pairs
+
+
+def parse(item, *, on_disk: bool = True) -> tuple[str, float]:
+    """(name, weight) of one LoRA as given: "NAME", "NAME:WEIGHT", (name, weight) or {"lora", "weight"}.
+
+    `on_disk`: a path whose file name holds a colon is that file when it exists; a server door passes
+    False, so how a name parses never tells whether a path exists."""
     if isinstance(item, LoraChoice):
         return item.name, item.weight
     weight = 1.0
@@ -126,7 +191,7 @@ def parse(item) -> tuple[str, float]:
         name = item.strip()
         head, colon, tail = name.rpartition(":")
         # "NAME:WEIGHT" unless the colon belongs to the path (C:\..., or a file whose name has one)
-        if colon and not any(s in tail for s in "/\\") and not Path(name).expanduser().exists():
+        if colon and not any(s in tail for s in "/\\") and not (on_disk and Path(name).expanduser().exists()):
             name, weight = head.strip(), tail.strip()
             if not tail.strip():
                 raise BadInput(f"LoRA {item!r}: a weight must follow the colon (NAME:WEIGHT, e.g. {head}:0.8)")
@@ -150,18 +215,21 @@ def _weight(value, name: str) -> float:
 
 
 def resolve(name: str, folder: str | Path | None) -> Path:
-    """The file a LoRA name means: a local path, a name in the LoRA folder, or a Hub id in the HF cache."""
+    """The file a LoRA name means: a name in the LoRA folder, a local path, or a Hub id in the HF cache.
+
+    The folder comes first, so a name a server door vetted (`served`) means the folder's file here too.
+    """
     path = Path(name).expanduser()
-    if path.exists():
-        return _file_in(path, name)
     if folder is not None and not path.is_absolute():
         for candidate in (Path(folder) / name, Path(folder) / f"{name}.safetensors"):
             if candidate.exists():
                 return _file_in(candidate, name)
+    if path.exists():
+        return _file_in(path, name)
     cached = _hub_cached(name)
     if cached is not None:
         return _file_in(cached, name)
-    where = f"no {name!r} in the LoRA folder {folder}, " if folder is not None else ""
+    where = f"no {name!r} in the LoRA folder, " if folder is not None else ""
     raise BadInput(
         f"LoRA {name!r} not found: no such file, {where}and no Hub repo of that name in the Hugging Face cache "
         "(LoRAs are never downloaded here: fetch it with `hf download` first)"
@@ -278,8 +346,9 @@ def apply(pipes: list, choices: tuple[LoraChoice, ...], where: str) -> None:
 
 
 def _parts(pipe, choice: LoraChoice) -> dict[str, dict]:
-    """A LoRA's tensors per pipeline component, in diffusers' layout (its converters applied once per class)."""
-    cls = type(pipe)
+    """A LoRA's tensors per pipeline component, in diffusers' layout (its converters applied once per class).
+    `pipe`: a pipeline, or its class."""
+    cls = pipe if isinstance(pipe, type) else type(pipe)
     parts = choice.file.parts.get(cls)
     if parts is not None:
         return parts

@@ -1,8 +1,13 @@
-"""LoRAs a model set names as data: its camera moves, and the distilled LoRA its Pro variant refines
+"""LoRAs a model set names as data: its camera moves, its IC-LoRAs, and the distilled LoRA its Pro variant refines
 with (Lightricks' two-stage recipe: the dev transformer plus the distilled LoRA). Each is read from
 the HF cache (never downloaded here: a missing one is one line with the `hf download` command), or,
 on the demo sets (`tiny:`), a tiny LoRA built once, offline and deterministically, so the same path
-runs in the tests."""
+runs in the tests.
+
+LTX-2.3's distilled LoRA comes in Lightricks' key layout (`diffusion_model.<ltx_core module>`), which names the
+prompt cross-attention AdaLN `(audio_)prompt_adaln_single`, diffusers' `(audio_)prompt_adaln`. Nothing is renamed
+here: diffusers' LTX-2 LoRA converter (0.42.1) renames it itself, unlike its single-file transformer converter
+(families/ltx2.py renames there); tests/parity/test_refine_lora.py holds both."""
 
 from __future__ import annotations
 
@@ -16,6 +21,14 @@ TINY_PREFIX = "tiny:"
 TINY_LORA_RANK = 4
 TINY_LORA_VERSION = 2  # 2: the first block only, so one LoRA fits every demo variant (1, 2 and 3 blocks)
 TINY_LORA_TARGETS = r"transformer_blocks\.0\.attn1\.to_(q|k|v|out\.0)"
+
+
+def offered(model_set) -> frozenset[str]:
+    """The Hub ids of the LoRAs the set names itself (camera moves, IC-LoRAs, the refine LoRA): the
+    only Hub ids a server door takes as a LoRA (`loras.served`). A demo set's tiny ones are built, not named."""
+    names = [*model_set.cameras.values(), *model_set.ic_loras]
+    names += [v.sampling.refine_lora for v in model_set.variants.values() if v.sampling.refine_lora]
+    return frozenset(n for n in names if not n.startswith(TINY_PREFIX))
 
 
 def set_lora(model_set, source: str, what: str, *, tiny_name: str, seed: int) -> str:
@@ -62,7 +75,7 @@ def ensure_tiny_lora(model_set, name: str, seed: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".building-", dir=folder))
     try:
-        _lora_pipeline_class(model_set.family).save_lora_weights(
+        lora_pipeline_class(model_set.family).save_lora_weights(
             building,
             transformer_lora_layers=get_peft_model_state_dict(transformer),
             weight_name=path.name,
@@ -74,7 +87,8 @@ def ensure_tiny_lora(model_set, name: str, seed: int) -> Path:
     return path
 
 
-def _lora_pipeline_class(family: str):
+def lora_pipeline_class(family: str):
+    """The diffusers pipeline class whose LoRA loader reads a family's LoRAs."""
     from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
     return LTX2ConditionPipeline if family == "ltx2" else LTXConditionPipeline
