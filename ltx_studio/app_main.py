@@ -28,8 +28,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="a single-file checkpoint you already have (e.g. ComfyUI's ltx-2.3-22b-distilled.safetensors) "
         "as the set's transformer, so nothing is downloaded twice; repeatable",
     )
-    parser.add_argument("--auth", help="user:password to protect the page and the API")
-    parser.add_argument("--share", action="store_true", help="open a public Gradio link (off by default)")
+    parser.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD|FILE",
+        help="protect the page, the API and MCP: one user (user:password, an admin) or a users file, one "
+        "user:password a line, user:password:admin for an admin, # comments (see README)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to this host name (e.g. behind a proxy); repeatable. Other "
+        "names are refused (DNS rebinding guard); localhost, 127.0.0.1 and [::1] always work, and with "
+        "--host other machines may use any of its IP addresses",
+    )
+    parser.add_argument(
+        "--share",
+        action="store_true",
+        help="open a public Gradio link (off by default; its host is allowed once the link is up)",
+    )
     parser.add_argument(
         "--devices",
         help="one worker per device, rendering at once: cuda:0,cuda:1,... or all (every visible GPU); "
@@ -108,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .jobs.workers import parse_devices
         from .studio import Studio
+        from .ui.doors import Users
         from .ui.page import launch
 
         devices = parse_devices(args.devices)  # a bad device is one line, before anything loads
+        auth = Users.parse(args.auth) if args.auth else None  # a bad users file too
         studio = Studio(
             model_set_name=args.model_set, variants_file=args.variants_file, outputs=args.outputs,
             checkpoints=args.checkpoint,
@@ -126,12 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise StudioError("--parallel-final goes without --devices and --ray (it uses the GPUs itself)")
             check_parallel_final(args.parallel_final, studio.manager.family)
             studio.start_jobs(parallel_final=args.parallel_final)
-        auth = None
-        if args.auth:
-            user, sep, password = args.auth.partition(":")
-            if not sep or not user or not password:
-                raise StudioError("--auth must be user:password")
-            auth = (user, password)
+        studio.admins = auth.admins if auth else frozenset()  # who may see and cancel every job
         warning = exposure_warning(args.host, args.share, auth)
         if warning:
             sys.stderr.write(f"warning: {warning}\n")
@@ -143,8 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.warmup:
             start_warm_up(studio)
         if args.mcp:
-            sys.stderr.write(f"MCP server: http://{args.host}:{args.port}/gradio_api/mcp/ (SSE: .../mcp/sse)\n")
-        launch(studio, host=args.host, port=args.port, auth=auth, share=args.share, mcp=args.mcp)
+            sign_in = " (with HTTP basic credentials of --auth)" if auth else ""
+            sys.stderr.write(
+                f"MCP server: http://{args.host}:{args.port}/gradio_api/mcp/ (SSE: .../mcp/sse){sign_in}\n"
+            )
+        launch(
+            studio, host=args.host, port=args.port, auth=auth, share=args.share, mcp=args.mcp,
+            allow_hosts=args.allow_host,
+        )  # fmt: skip
     except StudioError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -16,13 +16,35 @@ import os
 import queue as stdlib_queue
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..core.errors import BadInput, StudioError
 from .workers import START_TIMEOUT_S, ProcessWorker, worker_main
 
-PASSED_ENV = ("LTX_STUDIO_", "HF_", "HUGGINGFACE_")  # what an actor needs of the head's environment
+# What an actor needs of the head's environment: the studio's own settings and where (and whether) to
+# read Hugging Face weights. Never a token (HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH): an actor
+# reads weights already on its node (docs/scale-out.md), and every node of the cluster would see it.
+PASSED_PREFIXES = ("LTX_STUDIO_",)
+PASSED_HF = (
+    "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XET_CACHE", "TRANSFORMERS_CACHE",
+    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "HF_HUB_DISABLE_PROGRESS_BARS",
+    "HF_HUB_ENABLE_HF_TRANSFER", "HF_ENDPOINT",
+)  # fmt: skip
 CHECKPOINTS = "LTX_STUDIO_CHECKPOINTS"  # and its _SET: paths on the head machine, not passed on
+
+
+def actor_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment variables an actor is started with (taken from the head's `environ`)."""
+    env = {
+        k: v
+        for k, v in environ.items()
+        if (k.startswith(PASSED_PREFIXES) or k in PASSED_HF) and not k.startswith(CHECKPOINTS)
+    }
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(__file__).resolve().parents[2]), environ.get("PYTHONPATH")])
+    )
+    return env
 
 
 class QueueConn:
@@ -111,10 +133,7 @@ class RayWorker(ProcessWorker):
         inbox, outbox = Queue(), Queue()
         gpu = self.device.startswith("cuda")
         # not the single-file checkpoints: their paths are this machine's (an actor elsewhere uses its set's own)
-        env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV) and not k.startswith(CHECKPOINTS)}
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
-        )
+        env = actor_env(os.environ)
         options = {"num_gpus": 1, "num_cpus": 1} if gpu else {"num_cpus": 1}
         actor = _actor_class().options(**options, runtime_env={"env_vars": env}).remote()
         name = f"r{self.index} {self.device}"

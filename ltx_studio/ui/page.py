@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import gradio as gr
 
-from . import api, queue_panel, spaces
+from . import api, doors, queue_panel, spaces
 from .compare_tab import CompareTab, build_compare_tab
+from .doors import Users
 from .relay import Shared, visible
 from .studio_tab import ASSETS, StudioTab, build_studio_tab, camera_choices, result_updates, variant_choices
 from .takes_tab import build_takes_tab, wire_reuse
@@ -17,6 +20,10 @@ if TYPE_CHECKING:
 
 QUEUE_SIZE = 16
 MAX_THREADS = 160  # Gradio's default is 40
+UPLOADS_KEPT = (
+    3600,
+    24 * 3600,
+)  # every hour, uploads (and other cache copies) older than a day go: a job keeps its own
 MAX_UPLOAD = "32mb"  # first frames; their pixels are capped again when read (media.MAX_IMAGE_PIXELS)
 CSS = """
 #banner {border-left: 4px solid #e0a800; padding: 6px 12px; background: rgba(224,168,0,.08)}
@@ -37,7 +44,7 @@ def build(studio: Studio) -> gr.Blocks:
     """The studio's page: a header, the Studio, Compare and Takes tabs, plus the typed API endpoints."""
     shared = Shared.of(studio)
     sets = studio.available_sets()
-    with gr.Blocks(title="LTX Studio") as page:
+    with gr.Blocks(title="LTX Studio", delete_cache=UPLOADS_KEPT) as page:
         with gr.Row():
             header = gr.Markdown(_header(studio))
             chooser = gr.Dropdown(
@@ -120,28 +127,38 @@ def launch(
     *,
     host: str,
     port: int,
-    auth: tuple[str, str] | None = None,
+    auth: Users | tuple[str, str] | None = None,
     share: bool = False,
     block: bool = True,
     mcp: bool = False,
+    allow_hosts: Sequence[str] = (),
 ) -> gr.Blocks:
     """Serve the studio (blocking unless `block=False`, then call `.close()` on the page returned).
 
     Only the outputs folder and the shipped assets are served as files (plus Gradio's own cache).
+    Every request passes the doors (ui/doors.py): this studio's own Host names only (`allow_hosts`
+    adds some), and under `auth` (Users, or one (user, password)) a limit on wrong passwords and
+    credentials for MCP and cancel too.
     """
+    users = Users({auth[0]: auth[1]}, frozenset({auth[0]})) if isinstance(auth, tuple) else auth
+    studio.admins = users.admins if users else frozenset()
+    keeper = doors.Keeper(doors.HostRule(host, allow_hosts), users)
     studio.start_jobs()  # own the queue: what was queued (or interrupted) before a restart runs now
     page = build(studio)
     page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    # Takes are served from their own folders, never copied into Gradio's cache: a deleted take is gone.
+    gr.set_static_paths([str(studio.store.takes_dir)])
     page.launch(
         server_name=host,
         server_port=port,
-        auth=auth,
+        auth=users.check if users else None,
+        app_kwargs=doors.app_kwargs(keeper),
         share=share,
         # Only the take folders and the example photos; not takes.db, not the rest of the disk.
         allowed_paths=[str(studio.store.takes_dir), str(ASSETS)],
         blocked_paths=[str(path) for path in studio.private_paths()],
         max_file_size=MAX_UPLOAD,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,  # blocks below, once the doors know the share link
         css=CSS,
         quiet=not block,
         footer_links=["api"],
@@ -150,4 +167,10 @@ def launch(
         # queue's 64 waiting jobs: room for them all beside the page's own handlers.
         max_threads=MAX_THREADS,  # the public API endpoints as MCP tools, their docstrings as descriptions
     )
+    if page.share_url:
+        keeper.hosts.allow(urlsplit(page.share_url).hostname or "")
+    if mcp:
+        doors.sign_in_mcp_client(page, keeper)
+    if block:
+        page.block_thread()
     return page
