@@ -8,6 +8,10 @@ A thin facade that composes the services below it and holds them as attributes (
 Each operation has one verb here. Run here and wait (the command line, Python): `render`, `compare`,
 `upscale`, `extend`, `retake`, `soundtrack`, `enhance`, `batch`. As a server job (the page, the API):
 `submit(Draft(...))` and the other operations of jobs/ops.py, then `follow`, `wait` or `cancel` it.
+
+Owners (core/owners.py): `cancel`, `delete` and `approve` take the owner of whoever asks (None: this
+process, which may act on everything); `job_list` and `takes` take whose to list. `admins` (user
+names, set by app_main from --auth) act on and see everything.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from .core import owners
+from .core.errors import BadInput
 from .core.events import CancelToken, Event, EventSink
 from .jobs.execute import run_batch
 from .jobs.live import Job, LiveDrafts
@@ -146,8 +152,9 @@ class Studio:
     # --- server jobs -------------------------------------------------------------------------------
 
     def submit(self, op: Operation, *, owner: str = "api") -> QueuedJob:
-        """Check an operation (jobs/ops.py: Draft, Compare, Upscale, ...) and queue it; follow its handle."""
-        return self.jobs.submit(op, owner=owner)
+        """Check an operation (jobs/ops.py: Draft, Compare, Upscale, ...) and queue it; follow its handle.
+        The queue's cap counts renders: the queued jobs' and the live drafts running."""
+        return self.jobs.submit(op, owner=owner, also_waiting=self.live.running())
 
     def check(self, op: Operation) -> None:
         """Check an operation as `submit` would (BadInput with one line), queueing nothing."""
@@ -167,13 +174,36 @@ class Studio:
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> JobRecord:
         """Cancel a queued job or stop a running one (with `owner`: only a job that person may cancel)."""
-        return self.jobs.cancel(job_id, owner=owner)
+        return self.jobs.cancel(job_id, owner=owner, admins=self.admin_names)
 
     def job(self, job_id: str) -> JobRecord:
         return self.jobs.get(job_id)
 
-    def job_list(self, states: tuple[str, ...] | None = None, limit: int = 50) -> list[JobRecord]:
-        return self.jobs.list(states, limit)
+    def job_list(
+        self, states: tuple[str, ...] | None = None, limit: int = 50, *, owner: str | None = None
+    ) -> list[JobRecord]:
+        """Jobs in queue order (with `owner`: only that owner's; see `listed_owner`)."""
+        if owner is None:
+            return self.jobs.list(states, limit)
+        return [job for job in self.jobs.list(states, 10_000) if job.owner == owner][:limit]
+
+    @property
+    def admin_names(self) -> frozenset[str]:
+        """The signed-in users who see and act on everything (`admins`, set from --auth; none by default)."""
+        return frozenset(getattr(self, "admins", frozenset()))
+
+    def listed_owner(self, who: str | None, signed_in: bool) -> str | None:
+        """Whose jobs and takes a listing shows `who`: None for everyone's (core/owners.py)."""
+        return owners.listed_owner(who, self.admin_names, signed_in)
+
+    def may_act(self, who: str | None, owner: str) -> bool:
+        """Whether `who` may cancel, delete or approve what `owner` owns (core/owners.py)."""
+        return owners.may_act(who, owner, self.admin_names)
+
+    @property
+    def owner_key(self) -> bytes:
+        """The outputs folder's signing key for browser ids and API key digests (never leaves the server)."""
+        return owners.server_key(self.store.root)
 
     def resume(self, owner: str, kinds: tuple[str, ...]) -> QueuedJob | None:
         """This person's newest job of these kinds, to follow again (None if there is none, or it failed)."""
@@ -194,9 +224,15 @@ class Studio:
         self.jobs.close()
 
     def private_paths(self) -> list[Path]:
-        """What the web server must never serve: the index, staging, the jobs' inputs, the browser key."""
+        """What the web server must never serve: the index, staging, the jobs' inputs, the signing keys."""
         root = self.store.root
-        return [self.store.db_path, root / ".staging", self.jobs.queue.folder, root / "browser.key"]
+        return [
+            self.store.db_path,
+            root / ".staging",
+            self.jobs.queue.folder,
+            root / "browser.key",
+            root / owners.KEY_FILE,
+        ]
 
     # --- live drafts ---------------------------------------------------------------------------------
 
@@ -204,23 +240,39 @@ class Studio:
         """A quick preview draft: the set's live variant at its small live size and few frames."""
         return self.live.request(prompt, image, seed)
 
-    def live_job(self, session: str, request: RenderRequest) -> Job:
-        """Start a live draft for a page session, superseding its previous one."""
-        return self.live.start(session, request)
+    def live_job(self, session: str, request: RenderRequest, *, owner: str = "") -> Job:
+        """Start a live draft for a page session, superseding its previous one; counted in the queue's cap.
+        Its take is `owner`'s."""
+        self.jobs.make_room(1, also_waiting=self.live.running(besides=session))
+        return self.live.start(session, request, owner)
 
     def cancel_live(self, session: str) -> None:
         self.live.cancel(session)
 
     # --- the takes -----------------------------------------------------------------------------------
 
-    def takes(self, limit: int | None = None) -> list[Take]:
-        return self.store.list(limit)
+    def takes(self, limit: int | None = None, *, owner: str | None = None) -> list[Take]:
+        """Takes, newest first (with `owner`: only that owner's; see `listed_owner`)."""
+        return self.store.list(limit, owner)
 
     def take(self, take_id: str) -> Take:
         return self.store.get(take_id)
 
-    def approve(self, take_id: str, approved: bool = True) -> Take:
+    def approve(self, take_id: str, approved: bool = True, *, owner: str | None = None) -> Take:
+        """Mark a take approved (or not); with `owner`, only a take that person may act on."""
+        self._owned(take_id, owner)
         return self.store.approve(take_id, approved)
 
-    def delete(self, take_id: str) -> None:
+    def delete(self, take_id: str, *, owner: str | None = None) -> None:
+        """Delete a take's files and row; with `owner`, only a take that person may act on."""
+        self._owned(take_id, owner)
+        busy = self.jobs.using(take_id)
+        if busy is not None:  # an upscale, extend or retake of it would lose its parent mid-render
+            raise BadInput(f"take {take_id} is in use by job {busy.id} ({busy.kind}, {busy.state}): wait or cancel it")
         self.store.delete(take_id)
+
+    def _owned(self, take_id: str, who: str | None) -> Take:
+        take = self.store.get(take_id)
+        if not self.may_act(who, take.owner):
+            raise BadInput(f"take {take_id} belongs to someone else: only its owner or an admin may change it")
+        return take

@@ -48,15 +48,23 @@ def test_a_draft_outlives_its_closed_page_and_a_reopened_page_shows_the_take(
 
 def test_a_queued_job_cancelled_from_the_queue_panel_never_runs(browser, served, tmp_path):  # noqa: F811
     studio, url = served
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # one browser: its localStorage
+    page = context.new_page()
     page.goto(url)
     page.wait_for_selector("#queue")
     with studio.renderer.device_lock:  # the GPU is busy: the first job waits for it, the second waits in the queue
-        first = studio.submit(Draft(small(prompt="first in line", seed=11), preview=False))
-        doomed = studio.submit(Draft(small(prompt="never rendered", seed=12), preview=False))
+        first = studio.submit(Draft(small(prompt="first in line", seed=11), preview=False))  # a script's: not ours
+        other = context.new_page()  # this browser's second tab: its jobs are this browser's too
+        other.goto(url)
+        other.wait_for_selector("#prompt textarea")
+        other.fill("#prompt textarea", "never rendered")
+        other.get_by_role("button", name="Draft", exact=True).click()
         page.wait_for_function(
-            f"(document.querySelector('#queue')?.innerText || '').includes('{doomed.id}')", timeout=30_000
+            "(document.querySelector('#queue')?.innerText || '').includes('never rendered')", timeout=30_000
         )
+        (doomed,) = [job for job in studio.job_list(("queued",)) if job.label == "never rendered"]
+        row = page.locator("#queue tr", has_text=first.id).inner_text()
+        assert "(not yours)" in row  # listed (no --auth: one person's machine), but not this browser's to stop
         page.locator("#queue-choice input").click()
         page.get_by_role("option", name=f"{doomed.id} · draft · queued", exact=False).click()
         page.get_by_role("button", name="Cancel job", exact=True).click()
@@ -69,6 +77,7 @@ def test_a_queued_job_cancelled_from_the_queue_panel_never_runs(browser, served,
     studio.wait(first.id)
     assert studio.jobs.get(doomed.id).state == "cancelled"
     assert not any(t.prompt == "never rendered" for t in studio.takes())
+    context.close()
 
 
 def test_a_batch_of_four_seeds_fills_the_grid_and_a_pick_can_be_upscaled(

@@ -20,8 +20,10 @@ def test_a_camera_move_changes_the_frames_is_recorded_and_its_lora_is_read_once(
     again = studio.render(small(seed=4, camera="dolly-in"), preview=False)
     assert float((load_latents(plain).video - load_latents(moved).video).abs().mean()) > 1e-3
     camera = moved.settings["camera"]
-    assert camera["name"] == "dolly-in" and camera["lora"].endswith("camera-dolly-in.safetensors")
-    assert loras.reads[camera["lora"]] == 1 and again.settings["camera"] == camera  # read once per process
+    assert camera == {"name": "dolly-in", "lora": "tiny:camera"}  # the set's source, never a path on the server
+    assert moved.settings["loras"][0]["file"] == "camera-dolly-in.safetensors"
+    [read] = [n for path, n in loras.reads.items() if str(path).endswith("camera-dolly-in.safetensors")]
+    assert read == 1 and again.settings["camera"] == camera  # read once per process
     plan = plan_from_take(moved, studio.model_set, studio.lora_folder)  # an upscale keeps the move, once
     assert plan.camera == "dolly-in" and [c.name for c in plan.loras] == [camera["lora"]]
     assert studio.take(moved.id).settings["camera"] == camera

@@ -442,7 +442,7 @@ def test_the_pages_and_the_apis_camera_field_make_the_camera_lora_live(served, c
 
 
 def test_a_65th_waiting_job_is_refused_in_one_line(studio):
-    from ltx_studio.jobs.ops import Draft
+    from ltx_studio.jobs.ops import Batch, Draft
     from ltx_studio.jobs.queue import FINISHED
     from ltx_studio.jobs.service import MAX_WAITING
 
@@ -452,8 +452,14 @@ def test_a_65th_waiting_job_is_refused_in_one_line(studio):
         waiting = [studio.submit(Draft(small(seed=100 + i), preview=False)) for i in range(MAX_WAITING)]
         with pytest.raises(BadInput) as refused:
             studio.submit(Draft(small(seed=999), preview=False))
-        assert "\n" not in str(refused.value) and str(refused.value).startswith("the queue is full (64 jobs waiting)")
+        assert "\n" not in str(refused.value) and str(refused.value).startswith("the queue is full (64 renders")
         assert len(studio.jobs.list(("queued",), limit=100)) == MAX_WAITING == 64
+        with pytest.raises(BadInput, match="^the queue is full"):  # a live draft counts as a render waiting
+            studio.live_job("session-z", small(seed=5))
+        studio.cancel(waiting.pop().id)  # room for one render, not for a batch of two
+        with pytest.raises(BadInput, match="this adds 2"):
+            studio.submit(Batch([small(seed=7), small(seed=8)]))
+        waiting.append(studio.submit(Draft(small(seed=9), preview=False)))
         for job in [*waiting, running]:  # the waiting ones first: none of them may start
             studio.cancel(job.id)
     wait_for(lambda: studio.jobs.get(running.id).state in FINISHED, what="the running job to stop")

@@ -97,7 +97,7 @@ def test_bad_keyframes_and_videos_are_one_line(studio, changes, message):
 def test_a_file_that_is_not_a_video_and_an_extension_past_the_limit_are_one_line(studio, tmp_path):
     fake = tmp_path / "fake.mp4"
     fake.write_text("not a video")
-    with pytest.raises(BadInput, match="cannot read video fake.mp4"):
+    with pytest.raises(BadInput, match="^fake.mp4 is not a video"):
         studio.render(small(video=str(fake)))
     source = studio.render(small())
     with pytest.raises(BadInput, match="limit: at most"):

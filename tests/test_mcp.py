@@ -80,3 +80,31 @@ def test_a_bad_call_is_an_error_result_with_the_studio_s_one_line(mcp_url):
 
 async def _tools(client):
     return (await client.list_tools()).tools
+
+
+def test_an_agent_sends_a_first_frame_as_a_data_uri_and_a_url_is_refused(mcp_url):
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ltx_studio.library import media
+
+    studio, url = mcp_url
+    red = io.BytesIO()
+    Image.new("RGB", (96, 64), (220, 20, 20)).save(red, "PNG")
+    inline = "data:image/png;base64," + base64.b64encode(red.getvalue()).decode()
+
+    async def work(client):
+        args = {"prompt": "a red wall", "width": 96, "height": 64, "frames": 9, "seed": 3}
+        made = await client.call_tool("draft", {**args, "image": inline})
+        fetched = await client.call_tool("draft", {**args, "image": "http://127.0.0.1:9/elsewhere.png"})
+        return made, fetched
+
+    made, fetched = session(url, work)
+    assert not made.isError, made.content
+    take_id = re.search(r"\d{8}-\d{6}-[0-9a-f]{6}", " ".join(c.text for c in made.content if c.type == "text"))
+    take = studio.take(take_id.group(0))
+    assert take.image and np.asarray(media.load_image(take.path("image")))[..., 0].mean() > 200  # the red frame
+    assert fetched.isError and "uploaded with the request" in " ".join(c.text for c in fetched.content)

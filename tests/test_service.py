@@ -65,10 +65,11 @@ def test_cancel_is_the_owners_and_a_hung_wait_fails(studio):
         scripted = studio.submit(Draft(draft), owner="api")
         with pytest.raises(StudioError, match="did not end within 0.5 s"):
             studio.wait(mine.id, timeout=0.5)
-        with pytest.raises(BadInput, match="belongs to another browser"):
-            studio.cancel(theirs.id, owner="browser:me")
+        for job in (theirs, scripted):  # another browser's, and a script's: neither is this browser's to stop
+            with pytest.raises(BadInput, match="belongs to someone else"):
+                studio.cancel(job.id, owner="browser:me")
         studio.cancel(mine.id, owner="browser:me")
-        studio.cancel(scripted.id, owner="browser:me")  # a script's job: anyone on the page may stop it
+        studio.cancel(scripted.id, owner="api")  # the script's own
         studio.cancel(theirs.id)  # the server itself (the CLI's jobs cancel) may stop any
         wait_for(lambda: all(studio.job(j.id).state == "cancelled" for j in (mine, theirs, scripted)), 30)
     assert studio.takes() == []
@@ -114,3 +115,19 @@ def test_every_edit_names_the_model_set_a_take_was_made_with(studio, tmp_path):
             attempt()
         said.add(str(caught.value).split(" (")[0].split(" and cannot")[0])
     assert len(said) == 1  # one check, one sentence
+
+
+def test_a_job_that_cannot_be_queued_leaves_no_copies_behind(studio, tmp_path, monkeypatch):
+    import sqlite3
+
+    from PIL import Image
+
+    Image.new("RGB", (96, 64), (9, 9, 9)).save(tmp_path / "first.png")
+
+    def refuse(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(studio.jobs.queue, "add", refuse)
+    with pytest.raises(sqlite3.OperationalError):
+        studio.submit(Draft(RenderRequest(prompt="x", image=str(tmp_path / "first.png"), **SMALL)))
+    assert not [p for p in studio.jobs.queue.folder.iterdir() if p.is_dir()]  # its input copies went with it

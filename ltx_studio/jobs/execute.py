@@ -1,6 +1,7 @@
 """One job run through the recipes: `execute(renderer, op, ...)` is the only place that maps an
 operation to the render recipe that does it. The runner's workers (this process, a process per GPU,
-Ray actors) all call it; takes a job made before an interruption are not made again."""
+Ray actors) all call it; takes a job made before an interruption are not made again. Each take a
+job makes records the job's owner (library/takes.py `taken_by`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import replace
 from ..core import sizing
 from ..core.errors import StudioError
 from ..core.events import CancelToken, EventSink, Progress
-from ..library.takes import Take
+from ..library.takes import Take, taken_by
 from ..render.compare import compare
 from ..render.extend import extend
 from ..render.renderer import Renderer
@@ -31,8 +32,16 @@ def execute(
     job_id: str = "",
     done: Sequence[str] = (),
     parallel_final: int = 0,
+    owner: str = "",
 ) -> list[Take]:
-    """Run an operation; `done` are the takes it made before an interruption (kept, not made again)."""
+    """Run an operation; `done` are the takes it made before an interruption (kept, not made again);
+    the takes it makes are `owner`'s (the job's)."""
+    with taken_by(owner):
+        return _run(renderer, op, emit, cancel, job_id=job_id, done=done, parallel_final=parallel_final)
+
+
+def _run(renderer, op, emit, cancel, *, job_id, done, parallel_final) -> list[Take]:
+    """`execute` without its owner: the one map from an operation to its recipe."""
     events = {"on_event": emit, "cancel": cancel}
     if isinstance(op, Draft):
         op = half_first(renderer, op)

@@ -14,7 +14,7 @@ from ..core import sizing
 from ..core.errors import Cancelled, StudioError, TakeNotFound
 from ..core.events import CancelToken, Event, EventSink, Failed
 from ..library.media import load_image
-from ..library.takes import Take
+from ..library.takes import Take, taken_by
 from ..render.renderer import Renderer
 from ..render.request import RenderRequest
 
@@ -87,15 +87,20 @@ class LiveDrafts:
             frames=mset.live_frames,
         )
 
-    def start(self, session: str, request: RenderRequest) -> Job:
-        """Start a live draft for `session`, cancelling that session's previous one if still running."""
+    def start(self, session: str, request: RenderRequest, owner: str = "") -> Job:
+        """Start a live draft for `session` (its take `owner`'s), cancelling that session's previous one."""
         with self._lock:
             previous = self._running.get(session)
             if previous is not None:
                 previous.cancel()
-            job = Job(lambda emit, cancel: self._draft(session, request, emit, cancel), "live")
+            job = Job(lambda emit, cancel: self._draft(session, request, emit, cancel, owner), "live")
             self._running[session] = job
         return job
+
+    def running(self, besides: str | None = None) -> int:
+        """Live drafts running now (but `besides`' own, which a new one of that session supersedes)."""
+        with self._lock:
+            return sum(1 for session in self._running if session != besides)
 
     def cancel(self, session: str) -> None:
         """Stop a session's live draft (a deliberate Draft takes over its outputs)."""
@@ -104,9 +109,10 @@ class LiveDrafts:
         if job is not None:
             job.cancel()
 
-    def _draft(self, session: str, request: RenderRequest, emit: EventSink, cancel: CancelToken) -> Take:
+    def _draft(self, session: str, request: RenderRequest, emit: EventSink, cancel: CancelToken, owner: str) -> Take:
         try:
-            take = self.renderer.render(request, on_event=emit, cancel=cancel, kind="live")
+            with taken_by(owner):
+                take = self.renderer.render(request, on_event=emit, cancel=cancel, kind="live")
         finally:
             with self._lock:
                 if self._running.get(session) is not None and self._running[session].cancel_token is cancel:

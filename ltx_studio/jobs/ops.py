@@ -107,5 +107,17 @@ class Batch:
         return self.title or f"{len(self.requests)} × {self.requests[0].prompt}"
 
 
+def renders(kind: str, params: dict) -> int:
+    """How many renders a job of `kind` with these parameters (its row's, or an op's fields) makes:
+    what the queue's cap counts."""
+    if kind == "batch":
+        return max(1, len(params.get("requests") or []))
+    if kind == "compare":
+        return max(1, len(params.get("variants") or []))
+    if kind == "draft":
+        return 2 if params.get("upscale") or params.get("half_first") else 1
+    return 1
+
+
 Operation = Draft | Compare | Upscale | Extend | Retake | AddSound | Batch
 OPERATIONS: dict[str, type] = {op.kind: op for op in (Draft, Compare, Upscale, Extend, Retake, AddSound, Batch)}

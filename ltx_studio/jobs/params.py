@@ -47,7 +47,10 @@ def _request(req: RenderRequest, folder: Path, n: int) -> dict:
     data["video"] = keep_file(req.video, folder, f"{n}-video")
     data["reference"] = keep_file(req.reference, folder, f"{n}-reference")
     track = req.soundtrack
-    if isinstance(track, Soundtrack):  # read in memory (once, when the job was checked): kept as a wav
+    if isinstance(track, Soundtrack) and track.path is not None:  # a file, probed: the job keeps the file
+        data["soundtrack_start"] = track.start
+        track = track.path
+    elif isinstance(track, Soundtrack):  # made in memory: kept as a wav
         (folder / f"{n}-soundtrack").mkdir(exist_ok=True)
         track = write_wav(folder / f"{n}-soundtrack" / f"{Path(track.name).stem}.wav", track.waveform, track.rate)
         data["soundtrack_start"] = 0.0  # the wav holds the track from its start as used

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import shutil
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..core import owners
 from ..core.errors import BadInput
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class JobRecord:
     params: dict
     state: str = "queued"  # queued | running | done | failed | cancelled
     label: str = ""  # a short line for people: the prompt, or the take it works on
-    owner: str = ""  # who may cancel it: a browser's id, a user name, "api", "cli", "mcp"
+    owner: str = ""  # who may cancel it (core/owners.py): "user:NAME", "browser:ID", "key:DIGEST", "api", "cli"
     stage: str = ""  # the running stage, as "denoise 40%" or "2/8 · decode"
     progress: float = 0.0  # of the whole job, 0..1
     take_ids: list[str] = field(default_factory=list)
@@ -54,9 +56,9 @@ class JobRecord:
     def to_json(self) -> dict:
         return asdict(self)
 
-    def cancellable_by(self, who: str) -> bool:
-        """Whether `who` may cancel this job: their own, or one a script queued (api, cli, mcp, a Space client)."""
-        return self.owner == who or not self.owner.startswith(("browser:", "user:"))
+    def cancellable_by(self, who: str | None, admins: frozenset[str] = frozenset()) -> bool:
+        """Whether `who` may cancel this job: their own; an admin or the command line any (core/owners.py)."""
+        return owners.may_act(who, self.owner, admins)
 
 
 def new_job_id() -> str:
@@ -231,6 +233,17 @@ def _record(text: str) -> JobRecord:
 # --- inputs that survive a restart ------------------------------------------------------------
 
 
+def _synced(path: Path) -> Path:
+    """`path` (and its folder) on disk before the job's row names it: a power cut cannot leave a queued
+    job whose input is missing or short."""
+    from ..library.media import sync_folder
+
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+    sync_folder(path.parent)
+    return path
+
+
 def keep_file(value, folder: Path, name: str):
     """A job input (a path, a PIL image, or frames) as something JSON can hold and a restart can read:
     files and images are copied into the job's folder. Anything else (None, a number) stays."""
@@ -240,22 +253,22 @@ def keep_file(value, folder: Path, name: str):
         (folder / name).mkdir(exist_ok=True)
         path = folder / name / "image.png"
         value.save(path)
-        return str(path)
+        return str(_synced(path))
     if isinstance(value, str | Path):
         source = Path(value)
         if not source.is_file():
-            raise BadInput(f"file not found: {source}")
+            raise BadInput(f"file not found: {source.name}")
         (folder / name).mkdir(exist_ok=True)
         path = folder / name / source.name  # its own name: takes record what was given by name
         shutil.copyfile(source, path)
-        return str(path)
+        return str(_synced(path))
     if isinstance(value, list):  # frames given in memory (Python callers): kept as they are
         import numpy as np
 
         (folder / name).mkdir(exist_ok=True)
         path = folder / name / "frames.npy"
         np.save(path, np.stack([np.asarray(frame) for frame in value]))
-        return {"frames": str(path)}
+        return {"frames": str(_synced(path))}
     return value
 
 

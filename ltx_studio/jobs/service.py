@@ -20,21 +20,22 @@ from ..core.errors import BadInput, StudioError
 from ..core.events import CancelToken, Event, EventSink, Failed, Progress, TakeDone
 from ..library.takes import Take
 from ..render.compare import check_variants
+from ..render.extend import check_extend
 from ..render.plan import choose_seed
-from ..render.prompts import batch_requests
+from ..render.prompts import MAX_RENDERS as MAX_BATCH
+from ..render.prompts import batch_requests, check_batch_size
 from ..render.renderer import Renderer
 from ..render.request import RenderRequest
 from ..render.retake import check_retake
-from ..render.soundtrack import plan_soundtrack
+from ..render.soundtrack import check_soundtrack
 from ..render.upscale import check_upscale
 from .execute import execute, half_first
-from .ops import AddSound, Batch, Compare, Draft, Extend, Operation, Retake, Upscale
+from .ops import AddSound, Batch, Compare, Draft, Extend, Operation, Retake, Upscale, renders
 from .params import from_params, to_params
 from .queue import FINISHED, JobQueue, JobRecord, new_job_id
 from .runner import Runner
 
-MAX_BATCH = 64  # renders in one batch job
-MAX_WAITING = 64  # queued jobs; more is a flood, refused with one line
+MAX_WAITING = 64  # renders waiting (queued jobs' and live drafts'); more is a flood, refused with one line
 
 
 class QueuedJob:
@@ -58,7 +59,7 @@ class QueuedJob:
 
     def cancel(self) -> None:
         with contextlib.suppress(BadInput):  # it ended meanwhile: nothing to stop
-            self.service.cancel(self.id, owner=self.record.owner)
+            self.service.cancel(self.id)  # whoever holds the handle submitted the job (or resumed their own)
 
 
 class JobService:
@@ -70,7 +71,6 @@ class JobService:
         self.parallel_final = 0  # GPUs one upscale job spreads over (app --parallel-final)
         self._runner: Runner | None = None
         self._lock = threading.Lock()
-        self._ready: dict[str, Operation] = {}  # checked here, files read once: this process runs them as they are
 
     # --- running the queue ---------------------------------------------------------------------------
 
@@ -118,115 +118,107 @@ class JobService:
             runner.close()
 
     def run(self, record: JobRecord, emit: EventSink, cancel: CancelToken) -> list[Take]:
-        """Run a job in this process: as it was checked here if it was (its files already read), else from its row."""
-        op = self._ready.pop(record.id, None) or from_params(record.kind, record.params)
+        """Run a job in this process, from its row (its inputs are the job's own copies)."""
+        op = from_params(record.kind, record.params)
         return execute(
-            self.renderer, op, emit, cancel, job_id=record.id, done=record.take_ids, parallel_final=self.parallel_final
+            self.renderer,
+            op,
+            emit,
+            cancel,
+            job_id=record.id,
+            done=record.take_ids,
+            parallel_final=self.parallel_final,
+            owner=record.owner,
         )
 
     # --- submitting --------------------------------------------------------------------------------
 
-    def submit(self, op: Operation, *, owner: str = "api") -> QueuedJob:
-        """Check an operation and queue it; returns its handle (follow it with `.events()`)."""
-        stored, ready = self.check(op)
+    def submit(self, op: Operation, *, owner: str = "api", also_waiting: int = 0) -> QueuedJob:
+        """Check an operation and queue it; returns its handle (follow it with `.events()`).
+        `also_waiting`: renders waiting outside the queue (live drafts), counted in its cap."""
+        stored = self.check(op)
         runner = self.start()
-        if len(self.queue.list(("queued",), limit=MAX_WAITING + 1)) >= MAX_WAITING:
-            raise BadInput(f"the queue is full ({MAX_WAITING} jobs waiting): try again when some have run")
+        self.make_room(renders(stored.kind, vars(stored)), also_waiting)
         job_id = new_job_id()
         folder = self.queue.inputs(job_id)
         try:
             params = to_params(stored, folder)  # files first: a worker may take the job the moment it is queued
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        runner.open_channel(job_id)
-        if self._runs_here(runner):  # a worker process or Ray actor reads the row itself
-            self._ready[job_id] = _as_read(from_params(stored.kind, params), ready)  # kept files, the sound as read
-        try:
+            runner.open_channel(job_id)
             record = self.queue.add(stored.kind, params, owner=owner, label=stored.label(), job_id=job_id)
-        except BaseException:
-            self._ready.pop(job_id, None)
+        except BaseException:  # not queued: its copies go
+            shutil.rmtree(folder, ignore_errors=True)
             raise
         runner.wake()
         return QueuedJob(self, record)
 
-    def _runs_here(self, runner: Runner) -> bool:
-        """Whether this process runs the queue's jobs; forgets checked jobs that will not run any more."""
-        from .workers import LocalWorker
+    def make_room(self, wanted: int, also_waiting: int = 0) -> None:
+        """BadInput when `wanted` more renders would take the waiting ones (queued jobs' renders, plus
+        `also_waiting`) over MAX_WAITING: a flood is refused in one line, not queued."""
+        queued = self.queue.list(("queued",), limit=MAX_WAITING + 1)
+        waiting = sum(renders(job.kind, job.params) for job in queued) + also_waiting
+        if waiting + wanted > MAX_WAITING:
+            raise BadInput(
+                f"the queue is full ({waiting} renders waiting, at most {MAX_WAITING}; this adds {wanted}): "
+                "try again when some have run"
+            )
 
-        for job_id in list(self._ready):  # ended without running here (cancelled by another process)
-            try:
-                ended = self.queue.get(job_id).state in FINISHED
-            except StudioError:
-                ended = True
-            if ended:
-                self._ready.pop(job_id, None)
-        return all(isinstance(worker, LocalWorker) for worker in runner.workers)
-
-    def check(self, op: Operation) -> tuple[Operation, Operation]:
-        """(what the queue keeps, what was read to check it) of an operation, or BadInput with one line.
-        Seeds are drawn now; a request's soundtrack is read now, once: the run here reuses it."""
+    def check(self, op: Operation) -> Operation:
+        """What the queue keeps of an operation, or BadInput with one line. Seeds are drawn now; video and
+        sound inputs are probed, not decoded (the job decodes what it uses)."""
         renderer = self.renderer
         if isinstance(op, Draft):
             op = half_first(renderer, op)
-            kept, ready = self._checked(op.request)
-            return replace(op, request=kept), replace(op, request=ready)
+            return replace(op, request=self._checked(op.request))
         if isinstance(op, Compare):
             check_variants(op.variants)
             for name in op.variants[1:]:
                 self._checked(replace(op.request, variant=name))
-            kept, ready = self._checked(replace(op.request, variant=op.variants[0]))
-            return replace(op, request=kept), replace(op, request=ready)
+            return replace(op, request=self._checked(replace(op.request, variant=op.variants[0])))
         if isinstance(op, Upscale):
             check_upscale(renderer, op.take_id, op.mode, op.width, op.height)
-            return op, op
+            return op
         if isinstance(op, Extend):
-            renderer.store.get(op.take_id)
-            return op, op
+            check_extend(renderer, op.take_id, op.seconds)  # from the take's record: nothing decoded
+            return op
         if isinstance(op, Retake):
             check_retake(renderer, op.take_id, op.start, op.end, op.what)  # from the take's record: nothing decoded
-            op = replace(op, seed=choose_seed(op.seed))
-            return op, op
+            return replace(op, seed=choose_seed(op.seed))
         if isinstance(op, AddSound):
-            plan, _ = plan_soundtrack(renderer, op.source, prompt=op.prompt, seed=op.seed, files=op.files)
-            op = replace(op, seed=plan.seed)
-            return op, op
+            check_soundtrack(renderer, op.source, files=op.files)  # probed: the job decodes what it uses
+            return replace(op, seed=choose_seed(op.seed))
         if isinstance(op, Batch):
             return self._checked_batch(op)
         raise BadInput(f"unknown operation {type(op).__name__}")
 
-    def _checked(self, request: RenderRequest) -> tuple[RenderRequest, RenderRequest]:
-        """(to keep, to run here) of a request: its seed drawn, and to run here its soundtrack as read."""
-        plan = self.renderer.plan(request)
-        kept = replace(request, seed=plan.seed)
-        return kept, replace(kept, soundtrack=plan.soundtrack) if plan.soundtrack is not None else kept
+    def _checked(self, request: RenderRequest) -> RenderRequest:
+        """The request with its seed drawn (BadInput if it cannot render)."""
+        return replace(request, seed=self.renderer.plan(request).seed)
 
-    def _checked_batch(self, op: Batch) -> tuple[Batch, Batch]:
+    def _checked_batch(self, op: Batch) -> Batch:
         """Every render of a batch checked; one that cannot render names its row (1-based)."""
         if not op.requests:
             raise BadInput("a batch needs at least one prompt")
         if len(op.requests) > MAX_BATCH:
             raise BadInput(f"a batch holds at most {MAX_BATCH} renders; this one has {len(op.requests)}")
-        kept, ready = [], []
+        kept = []
         for row, request in enumerate(op.requests, 1):
             try:
-                pair = self._checked(request)
+                kept.append(self._checked(request))
             except StudioError as exc:
                 raise BadInput(f"row {row}: {exc}") from None
-            kept.append(pair[0])
-            ready.append(pair[1])
-        return replace(op, requests=kept), replace(op, requests=ready)
+        return replace(op, requests=kept)
 
     def prepare_batch(
         self, base: RenderRequest, rows: list[dict] | None = None, seeds: int = 1
     ) -> tuple[list[RenderRequest], list[str]]:
         """The renders of a batch (each row, or the base request, with `seeds` seeds), each checked:
         returns those that can render and a line per row that cannot (`row N: why`), so the rest can run."""
+        check_batch_size(rows, seeds)
         requests, problems = [], []
         for number, row in enumerate(rows or [{}], 1):
             try:
                 made = batch_requests(base, [row], seeds)
-                requests.extend(self._checked(request)[0] for request in made)
+                requests.extend(self._checked(request) for request in made)
             except StudioError as exc:
                 problems.append(f"row {row.get('row', number)}: {exc}")
         return requests, problems
@@ -238,6 +230,13 @@ class JobService:
 
     def list(self, states: tuple[str, ...] | None = None, limit: int = 50) -> list[JobRecord]:
         return self.queue.list(states, limit=limit)
+
+    def using(self, take_id: str) -> JobRecord | None:
+        """A queued or running job that works on `take_id` (upscale, extend, retake, a sound for it), if any."""
+        for job in self.queue.list(("queued", "running"), limit=MAX_WAITING + 64):
+            if take_id in (job.params.get("take_id"), job.params.get("source")):
+                return job
+        return None
 
     def follow(self, job_id: str) -> Iterator[Event]:
         """The job's events from now until it ends: a late follower first catches up (progress, the
@@ -306,14 +305,12 @@ class JobService:
                 raise StudioError(f"job {job_id} was cancelled" if event.cancelled else event.message)
         return takes
 
-    def cancel(self, job_id: str, *, owner: str | None = None) -> JobRecord:
+    def cancel(self, job_id: str, *, owner: str | None = None, admins: frozenset[str] = frozenset()) -> JobRecord:
         """Cancel a queued job (it never runs) or stop a running one between steps, wherever it runs.
-        With `owner`, only a job that person may cancel: their own, or one a script queued."""
-        if owner is not None and not self.queue.get(job_id).cancellable_by(owner):
-            raise BadInput(f"job {job_id} belongs to another browser")
+        With `owner`, only a job that person may cancel (core/owners.py): their own, or any for an admin."""
+        if owner is not None and not self.queue.get(job_id).cancellable_by(owner, admins):
+            raise BadInput(f"job {job_id} belongs to someone else: only its owner or an admin may cancel it")
         record = self.queue.request_cancel(job_id)
-        if record.state == "cancelled":
-            self._ready.pop(job_id, None)
         if self._runner is not None:
             self._runner.hear_cancel(job_id)  # at once here; another process's runner hears it from the row
         return record
@@ -328,16 +325,3 @@ class JobService:
         if newest is None or newest.state in ("failed", "cancelled"):
             return None
         return QueuedJob(self, newest)
-
-
-def _as_read(op: Operation, checked: Operation) -> Operation:
-    """`op` (thawed from its row: its inputs are the job's own copies) with the soundtracks `checked` read."""
-    if isinstance(op, Draft | Compare) and checked.request.soundtrack is not None:
-        return replace(op, request=replace(op.request, soundtrack=checked.request.soundtrack))
-    if isinstance(op, Batch):
-        requests = [
-            replace(mine, soundtrack=read.soundtrack) if read.soundtrack is not None else mine
-            for mine, read in zip(op.requests, checked.requests, strict=True)
-        ]
-        return replace(op, requests=requests)
-    return op

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..core.errors import BadInput, Cancelled, StudioError
 from ..core.events import CancelToken, EventSink
+from ..library.takes import owner_now
 from .execute import execute
 from .params import from_params
 from .queue import JobRecord
@@ -255,6 +256,7 @@ class HandBackStore:
 
     def add(self, take, staged: Path):
         take.folder = ""
+        take.owner = take.owner or owner_now()  # the job's, set here: the server's store is in another thread
         if not self.ship:
             return self._call("add", (take, str(staged)))
         files = {p.name: p.read_bytes() for p in Path(staged).iterdir() if p.is_file()}
@@ -353,7 +355,13 @@ def worker_main(
         try:
             op = from_params(record.kind, record.params)
             takes = execute(
-                renderer, op, lambda event: send(("event", event)), token, job_id=record.id, done=record.take_ids
+                renderer,
+                op,
+                lambda event: send(("event", event)),
+                token,
+                job_id=record.id,
+                done=record.take_ids,
+                owner=record.owner,
             )
             send(("done", takes, renderer.manager.cached_variants(), dict(renderer.manager.loads)))
         except Cancelled as exc:

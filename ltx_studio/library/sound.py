@@ -7,9 +7,9 @@ Waveforms are float32 [channels, samples] in -1..1, as `media.write_mp4` takes t
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 
 from ..core.errors import BadInput
 from .media import fit_waveform
+from .probe import AudioInfo, audio_samples, probe_audio
 
 AUDIO_SUFFIXES = ("wav", "mp3", "m4a", "flac", "ogg", "aac", "opus")
 N_FFT = 1024  # LTX-2's mel front end: 1024-point Hann STFT, hop 160 at 16 kHz, slaney mel, log
@@ -37,20 +38,52 @@ AAC_RATES = (
 )  # a cross-fade at each seam of a retaken segment
 
 
-@dataclass
 class Soundtrack:
-    """A soundtrack as given: its waveform from `start`, where it came from, and its content hash."""
+    """A soundtrack as given: where it came from, its content hash, and its waveform from `start`.
 
-    waveform: np.ndarray  # float32 [channels, samples]
-    rate: int
-    name: str
-    sha256: str
-    start: float = 0.0
-    full_seconds: float | None = None  # of the soundtrack as first given (a take's kept copy is already cut)
+    A soundtrack read from a file knows its length from the file's headers (library/probe.py) and
+    decodes nothing until its `waveform` is asked for: the request's check only probes it; the job
+    decodes it, and then only the seconds it uses (`cut`). One made in memory holds its waveform."""
+
+    def __init__(
+        self, waveform: np.ndarray | None, rate: int, name: str, sha256: str, start: float = 0.0,
+        full_seconds: float | None = None, *, path: Path | None = None, info: AudioInfo | None = None,
+        seconds: float | None = None,
+    ):  # fmt: skip
+        if waveform is None and (path is None or info is None or seconds is None):
+            raise ValueError("a Soundtrack needs its waveform, or the file, its probe and its seconds")
+        self._waveform = waveform
+        self.rate = int(rate)
+        self.name = name
+        self.sha256 = sha256
+        self.start = float(start)
+        self.full_seconds = full_seconds  # of the soundtrack as first given (a take's kept copy is already cut)
+        self.path, self.info = path, info
+        self._seconds = waveform.shape[1] / self.rate if waveform is not None else float(seconds)
 
     @property
     def seconds(self) -> float:
-        return self.waveform.shape[1] / self.rate
+        """Seconds of sound from `start` (up to where it was cut)."""
+        return self._seconds
+
+    @property
+    def waveform(self) -> np.ndarray:
+        """float32 [channels, samples], read-only; a file's is decoded here, once, and only the part used."""
+        if self._waveform is None:
+            self._waveform = _decoded(self.path, self.info, self.start, self._seconds)
+        return self._waveform
+
+    def cut(self, seconds: float) -> Soundtrack:
+        """The same soundtrack used for at most `seconds` (decoding stops there); it still knows its full length."""
+        if seconds >= self._seconds:
+            return self
+        full = self.full_seconds or self._seconds
+        if self._waveform is not None:
+            wave = self._waveform[:, : max(1, round(seconds * self.rate))]
+            return Soundtrack(wave, self.rate, self.name, self.sha256, self.start, full)
+        return Soundtrack(
+            None, self.rate, self.name, self.sha256, self.start, full, path=self.path, info=self.info, seconds=seconds
+        )
 
     def record(self, used_seconds: float) -> dict:
         """What a take keeps of it: file name, hash, start, the seconds used and whether it was cut."""
@@ -63,67 +96,73 @@ class Soundtrack:
         }
 
 
-_READ: OrderedDict[tuple, Soundtrack] = OrderedDict()  # the last few files read, by path, size, mtime and start
-_READ_KEEP = 4
+_READ: OrderedDict[tuple, object] = OrderedDict()  # the last few files probed and decoded, by path, size, mtime
+_READ_KEEP = 8
 _READ_LOCK = threading.Lock()
+
+
+def _remembered(key: tuple, make):
+    """`make()`, or what it gave for the same key lately (a few kept)."""
+    with _READ_LOCK:
+        if key in _READ:
+            _READ.move_to_end(key)
+            return _READ[key]
+    value = make()
+    with _READ_LOCK:
+        _READ[key] = value
+        while len(_READ) > _READ_KEEP:
+            _READ.popitem(last=False)
+    return value
+
+
+def _file_key(path: Path) -> tuple:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def read_soundtrack(path: str | Path, start: float = 0.0) -> Soundtrack:
     """The sound of an audio file (wav, mp3, m4a, flac, ...) or of a video's audio track, from `start` seconds.
 
-    A file is decoded and hashed once: the page reads an upload to show its length, then the draft
-    that follows it is checked and run with the same file; each of those reads after the first is a
-    lookup (keyed by the file's path, size and modification time, so a changed file is read again)."""
+    Only the file's headers are read here (probe.probe_audio: refused in one line when over a limit)
+    and its bytes hashed; the sound is decoded when a render uses it, and then only what it uses.
+    A file is probed and hashed once: the page reads an upload to show its length, then the draft
+    that follows it is checked and run with the same file (keyed by the file's path, size and
+    modification time, so a changed file is read again)."""
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"soundtrack {path.name}: no such file")
     if start < 0 or start != start:
         raise BadInput(f"audio start must be 0 or more seconds, got {start}")
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, float(start))
-    with _READ_LOCK:
-        if key in _READ:
-            _READ.move_to_end(key)
-            return _READ[key]
-    track = _decode_soundtrack(path, start)
-    track.waveform.setflags(write=False)  # shared by every reader of the file: never changed in place
-    with _READ_LOCK:
-        _READ[key] = track
-        while len(_READ) > _READ_KEEP:
-            _READ.popitem(last=False)
-    return track
+    info, digest = _remembered(("probe", *_file_key(path)), lambda: _probe(path))
+    if start >= info.seconds:
+        raise BadInput(f"audio start {start:g} s is past the end of {path.name} ({info.seconds:.2f} s)")
+    rate = info.rate if info.rate in AAC_RATES else 48000  # the mp4 carries it as AAC, which takes only these
+    return Soundtrack(None, rate, path.name, digest, start, path=path, info=info, seconds=info.seconds - start)
 
 
-def _decode_soundtrack(path: Path, start: float) -> Soundtrack:
-    import av
+def _probe(path: Path) -> tuple[AudioInfo, str]:
+    info = probe_audio(path)
+    return info, hashlib.sha256(path.read_bytes()).hexdigest()
 
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise BadInput(
-                    f"{path.name} has no sound: give an audio file (wav, mp3, m4a, flac) or a video with sound"
-                )
-            track = container.streams.audio[0]
-            resampler = av.AudioResampler(format="fltp")
-            chunks = []
-            for frame in container.decode(track):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
-            rate = int(track.codec_context.sample_rate or track.rate or 0)
-    except BadInput:
-        raise
-    except (av.error.FFmpegError, ValueError, OSError):  # not a media file at all
-        raise BadInput(f"{path.name} is not audio: give a wav, mp3, m4a or flac file, or a video with sound") from None
-    if not chunks or rate <= 0 or sum(c.shape[1] for c in chunks) == 0:
-        raise BadInput(f"{path.name} has no sound in it (zero length)")
-    waveform = np.concatenate(chunks, axis=1).astype(np.float32)
-    if rate not in AAC_RATES:  # the mp4 carries it as AAC, which takes only these
-        waveform, rate = resample(waveform, rate, 48000), 48000
-    skip = round(start * rate)
-    if skip >= waveform.shape[1]:
-        raise BadInput(f"audio start {start:g} s is past the end of {path.name} ({waveform.shape[1] / rate:.2f} s)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Soundtrack(np.ascontiguousarray(waveform[:, skip:]), rate, path.name, digest, float(start))
+
+def _decoded(path: Path, info: AudioInfo, start: float, seconds: float) -> np.ndarray:
+    """The track's float32 waveform from `start` for `seconds`, at an AAC rate (decoded once per file and span)."""
+
+    def decode() -> np.ndarray:
+        waveform = _decode_soundtrack(path, info, start, seconds)
+        waveform.setflags(write=False)  # shared by every reader of the file: never changed in place
+        return waveform
+
+    return _remembered(("wave", *_file_key(path), float(start), float(seconds)), decode)
+
+
+def _decode_soundtrack(path: Path, info: AudioInfo, start: float, seconds: float) -> np.ndarray:
+    waveform = audio_samples(path, info, start, seconds)
+    if waveform.shape[1] == 0:
+        raise BadInput(f"{path.name} has no sound in it from {start:g} s")
+    if info.rate not in AAC_RATES:  # the mp4 carries it as AAC, which takes only these
+        waveform = resample(waveform, info.rate, 48000)
+    return np.ascontiguousarray(waveform)
 
 
 def resample(waveform: np.ndarray, rate: int, target: int) -> np.ndarray:
@@ -153,11 +192,36 @@ def channels(waveform: np.ndarray, count: int) -> np.ndarray:
     return np.repeat(mixed, count, axis=0)
 
 
+def sinc_resample(waveform: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """`waveform` at `target` Hz the way LTX-2's audio front end resamples before its mel: ltx_core's
+    `AudioProcessor.resample_audio` (ltx_core/model/audio_vae/ops.py) calls torchaudio.functional.resample
+    with its defaults (windowed sinc, Hann window, 6 zero crossings, rolloff 0.99), rebuilt here in torch,
+    in float32 as torchaudio computes it. FFmpeg's resampler (`resample`) filters the band near the new
+    Nyquist differently: from 48 kHz it moved the top mel bins by up to 0.3 in log, the latents by 2.6e-2."""
+    if rate == target:
+        return waveform
+    gcd = math.gcd(int(rate), int(target))
+    orig, new = int(rate) // gcd, int(target) // gcd
+    zeros, base = 6, min(orig, new) * 0.99
+    width = math.ceil(zeros * orig / base)
+    idx = torch.arange(-width, width + orig, dtype=torch.float32)[None, None] / orig
+    t = (torch.arange(0, -new, -1, dtype=torch.float32)[:, None, None] / new + idx) * base
+    t = t.clamp(-zeros, zeros)
+    window = torch.cos(t * math.pi / zeros / 2) ** 2
+    t = t * math.pi
+    kernel = torch.where(t == 0, torch.tensor(1.0), t.sin() / t) * (window * (base / orig))  # [new, 1, taps]
+    wave = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
+    padded = torch.nn.functional.pad(wave, (width, width + orig))[:, None]
+    out = torch.nn.functional.conv1d(padded, kernel, stride=orig).transpose(1, 2).reshape(wave.shape[0], -1)
+    return out[:, : math.ceil(new * wave.shape[1] / orig)].numpy()
+
+
 def log_mel(
     waveform: np.ndarray, rate: int, *, sample_rate: int, hop: int, mel_bins: int, in_channels: int
 ) -> torch.Tensor:
-    """[1, channels, frames, mel_bins] log-mel spectrogram, LTX-2's audio VAE input."""
-    wave = torch.from_numpy(channels(resample(waveform, rate, sample_rate), in_channels).copy())
+    """[1, channels, frames, mel_bins] log-mel spectrogram, LTX-2's audio VAE input: ltx_core's
+    `AudioProcessor.waveform_to_mel` (its resampling, then torchaudio's MelSpectrogram, log clamped at 1e-5)."""
+    wave = torch.from_numpy(channels(sinc_resample(waveform, rate, sample_rate), in_channels).copy())
     window = torch.hann_window(N_FFT)
     spec = torch.stft(wave, N_FFT, hop_length=hop, win_length=N_FFT, window=window, center=True, pad_mode="reflect",
                       return_complex=True).abs()  # fmt: skip

@@ -4,11 +4,17 @@ Layout: `takes/<id>/` holds video.mp4, latents.safetensors, poster.png, take.jso
 also the source of truth if the index is lost) and first_frame.png when one was given. A take is
 assembled in `.staging/` and renamed into place whole, then indexed; a restart shows every take,
 rebuilds index rows from take.json where needed, and clears half-made staging folders.
+
+Each take records its owner (core/owners.py): the job that made it sets it (`taken_by`, around the
+job), so it is in take.json and the index and survives a restart. Takes from before owners were
+recorded, and those made outside the queue, have none (""): they are listed as anyone's are, and
+only admins, the command line and Python act on them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import json
 import logging
@@ -62,6 +68,7 @@ class Take:
     sample_rate: int | None = None  # of the soundtrack
     typed_prompt: str | None = None  # the idea as typed, when `prompt` is its enhanced rewrite
     worker: str = ""  # the worker (device) that rendered it, e.g. "cpu" or "w1 cuda:1"
+    owner: str = ""  # who may delete it (core/owners.py): the owner of the job that made it; "" for none
     status: str = "ok"  # "ok" | "missing" (files deleted by hand); not stored
     folder: str = ""  # absolute path of the take's folder; not stored
 
@@ -97,6 +104,24 @@ class Take:
         return take
 
 
+_taken_by: contextvars.ContextVar[str] = contextvars.ContextVar("taken_by", default="")
+
+
+@contextmanager
+def taken_by(owner: str):
+    """Takes added in this block (this thread) without an owner of their own get `owner`: a job's."""
+    token = _taken_by.set(owner)
+    try:
+        yield
+    finally:
+        _taken_by.reset(token)
+
+
+def owner_now() -> str:
+    """The owner takes added now get (`taken_by`); "" outside a job."""
+    return _taken_by.get()
+
+
 def new_take_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)  # UTC, like `created`
 
@@ -127,6 +152,10 @@ class TakeStore:
                     "CREATE TABLE IF NOT EXISTS takes (id TEXT PRIMARY KEY, created TEXT NOT NULL, "
                     "parent TEXT, approved INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL)"
                 )
+                columns = {row[1] for row in db.execute("PRAGMA table_info(takes)")}
+                if "owner" not in columns:  # an index from before owners: their records say (old ones: none)
+                    db.execute("ALTER TABLE takes ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+                    db.execute("UPDATE takes SET owner = coalesce(json_extract(record, '$.owner'), '')")
         except (OSError, sqlite3.Error) as exc:
             raise BadInput(f"cannot use outputs folder {self.root}: {getattr(exc, 'strerror', None) or exc}") from None
         self._reindex()
@@ -177,6 +206,7 @@ class TakeStore:
         if not take.created:
             take.created = datetime.now(UTC).isoformat(timespec="milliseconds")
         take.worker = take.worker or self.worker
+        take.owner = take.owner or owner_now()
         folder = self.takes_dir / check_take_id(take.id)
         take.folder = str(staged)
         write_json(take.path("record"), take.record())
@@ -194,8 +224,9 @@ class TakeStore:
         try:
             with self.sql() as db:
                 db.execute(
-                    "INSERT OR REPLACE INTO takes (id, created, parent, approved, record) VALUES (?, ?, ?, ?, ?)",
-                    (take.id, take.created, take.parent, int(take.approved), json.dumps(take.record())),
+                    "INSERT OR REPLACE INTO takes (id, created, parent, approved, owner, record) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (take.id, take.created, take.parent, int(take.approved), take.owner, json.dumps(take.record())),
                 )
         except sqlite3.OperationalError as exc:
             # The take's folder is complete with its take.json: the next start indexes it.
@@ -217,11 +248,12 @@ class TakeStore:
             raise TakeNotFound(f"no take with id {take_id!r}")
         return self._from_row(row[0])
 
-    def list(self, limit: int | None = None) -> list[Take]:
-        """All takes, newest first."""
-        query = "SELECT record FROM takes ORDER BY created DESC, id DESC"
+    def list(self, limit: int | None = None, owner: str | None = None) -> list[Take]:
+        """All takes (with `owner`: only that owner's), newest first."""
+        where, args = (" WHERE owner = ?", [owner]) if owner is not None else ("", [])
+        query = f"SELECT record FROM takes{where} ORDER BY created DESC, id DESC"
         with self.sql() as db:
-            rows = db.execute(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+            rows = db.execute(query + (" LIMIT ?" if limit else ""), args + ([limit] if limit else [])).fetchall()
         return [self._from_row(row[0]) for row in rows]
 
     def children(self, take_id: str) -> list[Take]:

@@ -2,13 +2,14 @@
 
 Both families condition through their condition pipelines; where a keyframe may land follows each
 family's latent grid (`family.keyframe_index`), and the plan records the frame it landed on. A
-source video (video-to-video, or the frames an extension continues from) is read with imageio,
-resampled to the take's fps and trimmed to 8k+1 frames.
+source video (video-to-video, or the frames an extension continues from) is probed first and
+decoded lazily (library/probe.py), resampled to the take's fps and trimmed to 8k+1 frames.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +18,9 @@ from PIL import Image
 
 from ..core import sizing
 from ..core.errors import BadInput
-from ..library import media
+from ..library import media, probe
 
 MAX_KEYFRAMES = 16
-MAX_VIDEO_PIXELS = 4096 * 2304  # per frame
 
 
 @dataclass(frozen=True)
@@ -35,17 +35,45 @@ class Keyframe:
     name: str = ""
 
 
-@dataclass(frozen=True)
 class SourceVideo:
-    """Frames a render continues or restyles, at the take's fps (8k+1 of them)."""
+    """Frames a render continues or restyles, at the take's fps (8k+1 of them).
 
-    frames: tuple[Image.Image, ...]
-    strength: float
-    name: str = ""
-    sha256: str = ""
+    One read from a file knows its frame count from the file's headers (library/probe.py) and
+    decodes when its `frames` are first asked for (in the job), only as many as the clip uses, each
+    scaled down at once to cover the size it renders at."""
+
+    def __init__(
+        self, frames, strength: float, name: str = "", sha256: str = "", *, path: Path | None = None,
+        info: probe.VideoInfo | None = None, fps: int = 24, count: int = 0, cover: tuple[int, int] | None = None,
+    ):  # fmt: skip
+        self._frames = tuple(frames) if frames is not None else None
+        self.strength, self.name, self.sha256 = strength, name, sha256
+        self.path, self.info, self.fps, self.cover = path, info, fps, cover
+        self.count = len(self._frames) if self._frames is not None else count
+        self._lock = threading.Lock()
+
+    @property
+    def frames(self) -> tuple[Image.Image, ...]:
+        with self._lock:
+            if self._frames is None:
+                frames = probe.video_frames(self.path, self.info, self.fps, self.count, self.cover)
+                if not frames:
+                    raise BadInput(f"video {self.name} has no frames")
+                frames += [frames[-1]] * (self.count - len(frames))  # its headers promised more: hold the last
+                self._frames = tuple(frames)
+            return self._frames
+
+    def first(self, count: int) -> SourceVideo:
+        """The same video, of which only the first `count` frames are used (and decoded)."""
+        if count >= self.count:
+            return self
+        if self._frames is not None:
+            return SourceVideo(self._frames[:count], self.strength, self.name, self.sha256)
+        return SourceVideo(None, self.strength, self.name, self.sha256, path=self.path, info=self.info,
+                           fps=self.fps, count=count, cover=self.cover)  # fmt: skip
 
     def record(self) -> dict:
-        return {"name": self.name, "sha256": self.sha256, "frames": len(self.frames), "strength": self.strength}
+        return {"name": self.name, "sha256": self.sha256, "frames": self.count, "strength": self.strength}
 
 
 @dataclass(frozen=True)
@@ -104,41 +132,33 @@ def plan_keyframes(asked, family, frames: int, fps: int) -> tuple[Keyframe, ...]
     return tuple(sorted(placed, key=lambda k: k.frame))
 
 
-def read_video(source, fps: int, max_frames: int, strength: float = 1.0) -> SourceVideo:
-    """A video file (mp4, webm, mov, ...) or a list of frames, resampled to `fps` and cut to 8k+1 frames."""
+def read_video(
+    source, fps: int, max_frames: int, strength: float = 1.0, cover: tuple[int, int] | None = None
+) -> SourceVideo:
+    """A video file (mp4, webm, mov, ...) or a list of frames, resampled to `fps` and cut to 8k+1 frames.
+    A file is only probed here; its frames are decoded when first used (`cover`: the size they render at)."""
     if not 0 < strength <= 1:
         raise BadInput(f"video strength must be in (0, 1], got {strength:g}")
-    name, digest = "", ""
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.is_file():
-            raise BadInput(f"video not found: {path}")
-        frames, source_fps = _decode(path)
-        name, digest = path.name, hashlib.sha256(path.read_bytes()).hexdigest()
-        step = source_fps / fps  # nearest source frame for each output frame
-        frames = [frames[min(int(i * step), len(frames) - 1)] for i in range(max(1, int(len(frames) / step)))]
-    else:
-        frames = [np.asarray(f) for f in source]
+        info = probe.probe_video(path)
+        available = max(1, int(info.frames / (info.fps / fps)))  # output frames at `fps`
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return SourceVideo(None, strength, path.name, digest, path=path, info=info, fps=fps,
+                           count=_count(available, max_frames), cover=cover)  # fmt: skip
+    frames = [np.asarray(f) for f in source]
     if not frames:
-        raise BadInput(f"video {name or ''} has no frames".replace("  ", " "))
-    count = min(sizing.snap_frames(len(frames)), max_frames)
-    if count > len(frames):  # snapping rounded up: take the 8k+1 below
-        count = max(1, ((len(frames) - 1) // 8) * 8 + 1)
-    return SourceVideo(tuple(Image.fromarray(f).convert("RGB") for f in frames[:count]), strength, name, digest)
+        raise BadInput("video has no frames")
+    count = _count(len(frames), max_frames)
+    return SourceVideo(tuple(Image.fromarray(f).convert("RGB") for f in frames[:count]), strength)
 
 
-def _decode(path: Path) -> tuple[list[np.ndarray], float]:
-    import imageio.v3 as iio
-
-    try:
-        meta = iio.immeta(path, plugin="pyav")
-        frames = list(iio.imiter(path, plugin="pyav"))
-    except Exception as exc:  # imageio raises many kinds for a file that is not a video
-        raise BadInput(f"cannot read video {path.name}: {str(exc).splitlines()[0][:160] or 'not a video'}") from None
-    if frames and frames[0].shape[0] * frames[0].shape[1] > MAX_VIDEO_PIXELS:
-        height, width = frames[0].shape[:2]
-        raise BadInput(f"video too large: {path.name} is {width}x{height} (at most 4096x2304)")
-    return frames, float(meta.get("fps") or 24)
+def _count(available: int, max_frames: int) -> int:
+    """8k+1 frames of `available`, at most `max_frames`."""
+    count = min(sizing.snap_frames(available), max_frames)
+    if count > available:  # snapping rounded up: take the 8k+1 below
+        count = max(1, ((available - 1) // 8) * 8 + 1)
+    return count
 
 
 def _float(value, what: str) -> float:

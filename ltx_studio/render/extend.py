@@ -28,6 +28,33 @@ if TYPE_CHECKING:
     from .renderer import Renderer
 
 OVERLAP = 17  # frames of the source the continuation starts from (two latent frames past the first)
+MAX_JOINED_BYTES = 4 * 2**30  # an extended take's frames, as uint8 RGB (e.g. 145 s at 768x512, 26 s at 1920x1088)
+
+
+def check_extend(renderer: Renderer, take_id: str, seconds) -> tuple[Take, int]:
+    """(the source take, the new frames) of an extension, or BadInput in one line; from the take's
+    record, nothing decoded. The joined clip is held whole while it is written, so its frames times
+    pixels are capped (MAX_JOINED_BYTES): an extend chain cannot grow without bound."""
+    source = renderer.own_take(take_id, "extended")
+    try:
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        raise BadInput(f"seconds must be a number, got {seconds!r}") from None
+    if not 0 < seconds <= 60:
+        raise BadInput(f"an extension must be between 0 and 60 seconds, got {seconds:g}")
+    variant = renderer.model_set.variant(source.variant)
+    new = max(8, round(seconds * source.fps / 8) * 8)  # whole latent frames
+    overlap = min(OVERLAP, ((source.frames - 1) // 8) * 8 + 1)
+    if overlap + new > variant.max_frames:
+        most = sizing.seconds_for_frames(variant.max_frames - overlap, source.fps)
+        raise BadInput(f"an extension of {seconds:g} s is over {variant.label}'s limit: at most {most:.1f} s at a time")
+    most_frames = MAX_JOINED_BYTES // (source.width * source.height * 3)
+    if source.frames + new > most_frames:
+        raise BadInput(
+            f"take {source.id} would be {(source.frames + new) / source.fps:.1f} s long: one take at "
+            f"{source.width}x{source.height} holds at most {most_frames / source.fps:.0f} s (start a new shot)"
+        )
+    return source, new
 
 
 def extend(
@@ -41,20 +68,9 @@ def extend(
     cancel: CancelToken | None = None,
 ) -> Take:
     """Continue a take by `seconds` (before its start with `backward`): a new take of the joined clip."""
-    source = renderer.own_take(take_id, "extended")
-    try:
-        seconds = float(seconds)
-    except (TypeError, ValueError):
-        raise BadInput(f"seconds must be a number, got {seconds!r}") from None
-    if not 0 < seconds <= 60:
-        raise BadInput(f"an extension must be between 0 and 60 seconds, got {seconds:g}")
-    variant = renderer.model_set.variant(source.variant)
-    new = max(8, round(seconds * source.fps / 8) * 8)  # whole latent frames
+    source, new = check_extend(renderer, take_id, seconds)
     frames, _ = media.read_mp4(source.path("video"))
     overlap = min(OVERLAP, ((len(frames) - 1) // 8) * 8 + 1)
-    if overlap + new > variant.max_frames:
-        most = sizing.seconds_for_frames(variant.max_frames - overlap, source.fps)
-        raise BadInput(f"an extension of {seconds:g} s is over {variant.label}'s limit: at most {most:.1f} s at a time")
     context = frames[-overlap:] if not backward else frames[:overlap][::-1]
     sound, rate = media.read_audio(source.path("video")) if source.audio else (None, None)
     request = RenderRequest(

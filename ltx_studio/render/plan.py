@@ -25,6 +25,7 @@ MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
 MAX_SIDE_ASKED = 8192
 AUTO_MAX_SECONDS = 20.0  # the duration head's own default upper bound
+SOUNDTRACK_MARGIN_S = 1.0  # decoded past the clip's end: the audio latents' last step and its STFT window reach there
 
 
 @dataclass
@@ -152,8 +153,12 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         most = variant.max_frames
         if request.video_frames is not None:
             most = min(most, check_number("video frames", request.video_frames, int, 1, 100_000))
-        video = read_video(request.video, fps, most, strength)
+        video = read_video(request.video, fps, most, strength, cover=(width, height))
     frames, auto_length = _plan_frames(request, model_set, variant, fps, video, soundtrack, snapped)
+    if video is not None:  # decoded (in the job) only as far as the clip
+        video = video.first(frames)
+    if soundtrack is not None:  # decoded (in the job) only as far as the clip, and the mel window past its end
+        soundtrack = soundtrack.cut(frames / fps + SOUNDTRACK_MARGIN_S)
 
     keyframes = plan_keyframes(request.keyframes, get_family(model_set.family), frames, fps)
     chosen, camera = _plan_loras(request, model_set, lora_folder)
@@ -164,7 +169,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         if not chosen:
             raise BadInput("a reference video steers the picture through an IC-LoRA: add one with --lora")
         strength = check_number("reference strength", request.reference_strength, float, 0, 1)
-        reference = read_video(request.reference, fps, variant.max_frames, strength)
+        reference = read_video(request.reference, fps, frames, strength, cover=(width, height))
     if keyframes:
         snapped["keyframes"] = [{"asked": round(k.seconds * fps), "used": k.frame} for k in keyframes]
     fitted = media.fit_image(image, width, height) if image is not None else None
@@ -196,7 +201,7 @@ def _plan_frames(request, model_set, variant, fps, video, soundtrack, snapped) -
     elif request.seconds is not None:
         asked = sizing.frames_for_seconds(check_number("seconds", request.seconds, float, 0.01, 3600), fps)
     elif video is not None:
-        asked = len(video.frames)  # the clip follows the video's length
+        asked = video.count  # the clip follows the video's length
     elif soundtrack is not None:  # the clip holds the whole soundtrack (rounded up to 8k+1), up to the limit
         asked = sizing.frames_for_soundtrack(soundtrack.seconds, fps, variant.max_frames)
     else:
@@ -219,7 +224,8 @@ def _plan_loras(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         from ..models.camera import camera_lora
 
         camera = request.camera.strip().lower()
-        move = loras.choose([(camera_lora(model_set, camera), 1.0)], None)
+        [move] = loras.choose([(camera_lora(model_set, camera), 1.0)], None)
+        move = (replace(move, name=str(model_set.cameras[camera])),)  # named by the set's source, not a cache path
         if len(chosen) >= loras.MAX_LORAS:
             raise BadInput(f"too many LoRAs with the camera move: at most {loras.MAX_LORAS - 1} besides it")
         chosen = (*move, *(c for c in chosen if c.file.sha256 != move[0].file.sha256))
@@ -320,4 +326,7 @@ def _kept_soundtrack(take: Take) -> Soundtrack | None:
         return None
     kept = read_soundtrack(path)
     full = record["seconds"] if not record.get("cut") else record["seconds"] + 1.0  # it was cut: keep saying so
-    return Soundtrack(kept.waveform, kept.rate, record["file"], record["sha256"], record.get("start", 0.0), full)
+    return Soundtrack(
+        None, kept.rate, record["file"], record["sha256"], record.get("start", 0.0), full,
+        path=path, info=kept.info, seconds=kept.seconds,
+    )  # fmt: skip

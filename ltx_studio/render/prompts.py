@@ -12,6 +12,8 @@ from ..core.errors import BadInput
 from .request import RenderRequest
 
 SEEDS_RANGE = (1, 16)  # variations of one prompt from the page and the CLI
+MAX_RENDERS = 64  # renders in one batch: rows x seeds, refused before any row is read further
+MAX_LIST_CHARS = MAX_RENDERS * 2100  # a prompt list's text: 64 rows of a long prompt, a seed and seconds
 CSV_COLUMNS = ("prompt", "seed", "seconds", "first_frame")
 
 
@@ -20,9 +22,13 @@ def read_prompts(text: str, base: Path | None = None, files: bool = True) -> tup
     first_frame columns. Returns (rows, problems): each row {prompt, seed?, seconds?, image?, row};
     a row that cannot be used is named in `problems` and left out, so the rest can run. `files`
     False (the API): a first_frame names no file here; such a row is refused without looking."""
+    if len(text) > MAX_LIST_CHARS:
+        raise BadInput(f"the prompt list is too long: {len(text):,} characters (at most {MAX_LIST_CHARS:,})")
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         return [], ["the prompt list is empty"]
+    if len(lines) > MAX_RENDERS + 1:  # a header and 64 rows
+        raise BadInput(f"the prompt list has {len(lines)} lines: a batch holds at most {MAX_RENDERS} renders")
     header = [h.strip().lower().replace(" ", "_").replace("-", "_") for h in next(csv.reader([lines[0]]))]
     if "prompt" not in header:
         return [{"prompt": line.strip(), "row": i} for i, line in enumerate(lines, 1)], []
@@ -71,13 +77,22 @@ def _csv_row(values: dict, row: int, base: Path | None, files: bool = True) -> d
     return out
 
 
+def check_batch_size(rows: list[dict] | None, seeds: int) -> None:
+    """BadInput unless `seeds` is in range and rows x seeds is at most MAX_RENDERS (checked before any row is planned)."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not SEEDS_RANGE[0] <= seeds <= SEEDS_RANGE[1]:
+        raise BadInput(f"seeds must be between {SEEDS_RANGE[0]} and {SEEDS_RANGE[1]}, not {seeds}")
+    if len(rows or [{}]) * seeds > MAX_RENDERS:
+        raise BadInput(
+            f"a batch holds at most {MAX_RENDERS} renders; this one asks {len(rows or [{}])} rows x {seeds} seeds"
+        )
+
+
 def batch_requests(base: RenderRequest, rows: list[dict] | None = None, seeds: int = 1) -> list[RenderRequest]:
     """The renders of a batch: each row (or the base request alone) with `seeds` seeds. A row's own
     seed is its first; the others follow it (seed+1, ...), or are drawn when none is given."""
     import secrets
 
-    if not SEEDS_RANGE[0] <= seeds <= SEEDS_RANGE[1]:
-        raise BadInput(f"seeds must be between {SEEDS_RANGE[0]} and {SEEDS_RANGE[1]}, not {seeds}")
+    check_batch_size(rows, seeds)
     requests = []
     for row in rows or [{}]:
         changes = {k: v for k, v in row.items() if k in ("prompt", "seed", "seconds", "image")}

@@ -11,7 +11,7 @@ import numpy as np
 from ..core import sizing
 from ..core.errors import BadInput, StudioError
 from ..core.events import CancelToken, EventSink
-from ..library import media
+from ..library import media, probe
 from ..library.takes import Take
 from ..models.families.base import Decoded
 from .hold import Hold, grid_frames, padded
@@ -41,17 +41,11 @@ def soundtrack(
 def plan_soundtrack(renderer: Renderer, source: str, *, prompt=None, seed=-1, files: bool = True):
     """(plan, spec) of video-to-audio, or BadInput with one line.
     `files`: `source` may name a video file (else only a take id: API callers)."""
-    mset = renderer.model_set
-    if not mset.has_audio:
-        raise BadInput(
-            f"model set {mset.name} has no audio model to make a soundtrack: use one that has ({sets_with_sound()})"
-        )
+    mset = _with_sound(renderer)
     take, frames, fps, name = _read_source(renderer, source, files)
     frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # H.264 needs even sides
     variant = mset.variant(mset.default_variant)
-    if len(frames) > variant.max_frames:
-        limit = sizing.seconds_for_frames(variant.max_frames, fps)
-        raise BadInput(f"{name} is {len(frames) / fps:.1f} s long: a soundtrack is made for at most {limit:.1f} s")
+    _check_length(renderer, len(frames), fps, name)  # the headers may have said fewer
     count = grid_frames(len(frames))
     height, width = frames.shape[1:3]
     own = take is not None and take.model_set == mset.name and (width, height) == (take.width, take.height)
@@ -85,26 +79,62 @@ def plan_soundtrack(renderer: Renderer, source: str, *, prompt=None, seed=-1, fi
     return plan, TakeSpec(kind="sound", parent=parent, record=record, hold=hold, join=join)
 
 
-def _read_source(renderer: Renderer, source: str, files: bool = True) -> tuple[Take | None, np.ndarray, int, str]:
-    """(take or None, frames, fps, name) of a take id or (with `files`) a video file; BadInput if it is not a video."""
+def check_soundtrack(renderer: Renderer, source: str, *, files: bool = True) -> None:
+    """BadInput in one line when video-to-audio cannot run on `source`; probes a file, decodes nothing."""
+    _with_sound(renderer)
+    take, path = _source(renderer, source, files)
+    if take is None:
+        info = probe.probe_video(path)
+        _check_length(renderer, info.frames, round(info.fps), path.name)
+
+
+def _with_sound(renderer: Renderer):
+    """The renderer's model set, or BadInput when it has no audio model."""
+    mset = renderer.model_set
+    if not mset.has_audio:
+        raise BadInput(
+            f"model set {mset.name} has no audio model to make a soundtrack: use one that has ({sets_with_sound()})"
+        )
+    return mset
+
+
+def _source(renderer: Renderer, source: str, files: bool) -> tuple[Take | None, Path | None]:
+    """(take, None) for a take id, (None, path) for a video file (with `files`), else BadInput."""
     text = str(source).strip()
     path = Path(text)
-    if not files or not path.is_file():
-        try:
-            take = renderer.store.get(text)
-        except StudioError:
-            raise BadInput(
-                f"{text[:60]!r} is {'neither a take id nor a video file' if files else 'not a take id'}"
-            ) from None
-        if take.status != "ok":
-            raise BadInput(f"take {take.id} has missing files")
+    if files and path.is_file():
+        return None, path
+    try:
+        take = renderer.store.get(text)
+    except StudioError:
+        raise BadInput(
+            f"{text[:60]!r} is {'neither a take id nor a video file' if files else 'not a take id'}"
+        ) from None
+    if take.status != "ok":
+        raise BadInput(f"take {take.id} has missing files")
+    return take, None
+
+
+def _check_length(renderer: Renderer, frames: int, fps: int, name: str) -> None:
+    """BadInput when a clip of `frames` is longer than the set's default variant renders."""
+    variant = renderer.model_set.variant(renderer.model_set.default_variant)
+    if frames > variant.max_frames:
+        limit = sizing.seconds_for_frames(variant.max_frames, fps)
+        raise BadInput(f"{name} is {frames / fps:.1f} s long: a soundtrack is made for at most {limit:.1f} s")
+
+
+def _read_source(renderer: Renderer, source: str, files: bool = True) -> tuple[Take | None, np.ndarray, int, str]:
+    """(take or None, frames, fps, name) of a take id or (with `files`) a video file; BadInput if it is not a video.
+    A file is probed first (length, size, rate) and decoded only up to the longest clip the set renders."""
+    take, path = _source(renderer, source, files)
+    if take is not None:
         frames, _ = media.read_mp4(take.path("video"))
         return take, frames, take.fps, take.id
-    try:
-        frames, meta = media.read_mp4(path)
-    except Exception:  # PyAV and imageio raise many kinds for a file that is not a video
-        frames = None
-    if frames is None or len(frames) < 2:
+    info = probe.probe_video(path)
+    fps = max(1, round(info.fps))
+    _check_length(renderer, info.frames, fps, path.name)
+    variant = renderer.model_set.variant(renderer.model_set.default_variant)
+    pictures = probe.video_frames(path, info, info.fps, variant.max_frames + 1)  # every frame, as it was made
+    if len(pictures) < 2:
         raise BadInput(f"{path.name} is not a video: a soundtrack is made for a video (a take id or an mp4/mov/webm)")
-    fps = max(1, round(float(meta.get("fps") or 24)))
-    return None, frames, fps, path.name
+    return None, np.stack([np.asarray(p) for p in pictures]), fps, path.name

@@ -6,6 +6,12 @@ script drives the studio with the same words the page uses. Each render is a job
 queue. Each takes the studio first; `add_endpoints` registers it with the studio bound (`bind`).
 Their docstrings are what an MCP agent reads (`python app.py --mcp`): the first paragraph
 becomes the tool's description, `Args:` its parameters' descriptions.
+
+Owners (core/owners.py): a caller that sends an `X-Studio-Key` header owns its jobs and takes as
+"key:DIGEST" (the key itself is never stored); without one, under --auth the signed-in user; else
+"api", the one name every keyless caller on the loopback shares. /jobs and /takes list what the
+caller may see (under --auth its own; an admin, or anyone without --auth, everyone's); /cancel
+stops only the caller's own jobs (an admin's: any).
 """
 
 from __future__ import annotations
@@ -17,23 +23,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
-import gradio.utils as gradio_utils
 from gradio.data_classes import FileData
 
-from ..core.errors import BadInput
 from ..jobs.ops import AddSound, Batch, Compare, Draft, Extend, Retake, Upscale
 from ..library.takes import Take
 from ..render.request import RenderRequest
-from .relay import visible
+from .api_inputs import api_owner, safe_loras, uploaded
+from .relay import signed_in, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
 
 
 def record(take: Take) -> dict:
-    """The take's record as the API returns it (without its folder: a path on the server)."""
+    """The take's record as the API returns it: its files by name, never a path on the server (the
+    mp4 itself comes with the answer as a URL)."""
     data = take.to_json()
     data.pop("folder", None)
+    for name in ("video", "latents", "poster", "image"):
+        if data.get(name):
+            data[name] = Path(data[name]).name
     return data
 
 
@@ -41,6 +50,8 @@ def add_endpoints(studio: Studio) -> None:
     """Register the typed endpoints over `studio`: /takes, then the renders, each a function below whose
     name is its api_name (and its MCP tool's name), and which returns video(s) and record(s)."""
     gr.api(bind(takes, studio), api_name="takes", concurrency_limit=None)
+    gr.api(bind(jobs, studio), api_name="jobs", concurrency_limit=None)
+    gr.api(bind(cancel, studio), api_name="cancel", concurrency_limit=None)
     for fn in (draft, upscale, compare, extend, retake, soundtrack, batch):  # each waits for its job in the queue
         gr.api(bind(fn, studio), api_name=fn.__name__, concurrency_limit=None)
 
@@ -88,6 +99,7 @@ def draft(
     camera: str | None = None,
     soundtrack: FileData | None = None,
     audio_start: float = 0.0,
+    request: gr.Request = None,
 ) -> tuple[FileData, dict]:
     """Render a draft video take from a text prompt (optionally a first frame) and keep it in the studio.
 
@@ -112,7 +124,8 @@ def draft(
         keyframes: images the clip passes through: [{"image": file, "seconds": 1.5, "strength": 1.0}].
         video: a source clip to restyle (video-to-video).
         video_strength: how closely to follow `video`, 0 to 1.
-        loras: [{"lora": name, path or Hub id, "weight": 1.0}]; a name is a file of the studio's LoRA folder.
+        loras: [{"lora": name, "weight": 1.0}]: a file of the studio's LoRA folder (as the page lists it) or
+            a Hub id its model set names (an IC-LoRA, a camera move's); never a path.
         reference: an IC-LoRA control video (depth, pose or edges) for LTX-2 sets, with an IC-LoRA in `loras`.
         reference_strength: how strongly the reference applies, 0 to 1.
         camera: a camera move for LTX-2 sets: dolly-in, dolly-out, dolly-left, dolly-right, jib-up, jib-down
@@ -126,19 +139,21 @@ def draft(
         the mp4 (URL) and the take's record: id (for upscale/extend), seed, width, height, frames, fps,
         variant, timings in seconds.
     """
-    given = {name: value for name, value in locals().items() if name != "studio"}  # first: only parameters yet
-    request = visible(lambda: draft_request(**given))  # a malformed field is one line, like any bad input
-    take = visible(lambda: studio.wait(studio.submit(Draft(request, preview=False), owner="api").id)[0])
+    given = {k: v for k, v in locals().items() if k not in ("studio", "request")}  # first: only parameters yet
+    asked = visible(lambda: draft_request(studio, **given))  # a malformed field is one line, like any bad input
+    take = visible(
+        lambda: studio.wait(studio.submit(Draft(asked, preview=False), owner=api_owner(studio, request)).id)[0]
+    )
     return FileData(path=str(take.path("video"))), record(take)
 
 
 def draft_request(
-    image, variant, resolution, keyframes, video, loras, reference, camera, soundtrack, audio_start, **same
+    studio, image, variant, resolution, keyframes, video, loras, reference, camera, soundtrack, audio_start, **same
 ) -> RenderRequest:
     """/draft's parameters as a RenderRequest. Those in `same` are its fields by the same names (prompt,
     negative_prompt, seed, width, height, seconds, frames, fps, steps, guidance, audio, video_strength,
-    reference_strength); files must be uploads of the request, LoRA paths are vetted, an empty choice is
-    the default, and audio_start is soundtrack_start."""
+    reference_strength); files must be uploads of the request, LoRAs are what the studio offers
+    (`safe_loras`), an empty choice is the default, and audio_start is soundtrack_start."""
     return RenderRequest(
         **same,
         image=uploaded(image),
@@ -146,7 +161,7 @@ def draft_request(
         resolution=resolution or None,
         keyframes=[{**k, "image": uploaded(k.get("image"))} for k in keyframes or []],
         video=uploaded(video),
-        loras=safe_loras(loras),
+        loras=safe_loras(studio, loras),
         reference=uploaded(reference),
         camera=camera or None,
         soundtrack=uploaded(soundtrack),
@@ -155,7 +170,12 @@ def draft_request(
 
 
 def upscale(
-    studio: Studio, take_id: str, mode: str = "latent", width: int | None = None, height: int | None = None
+    studio: Studio,
+    take_id: str,
+    mode: str = "latent",
+    width: int | None = None,
+    height: int | None = None,
+    request: gr.Request = None,
 ) -> tuple[FileData, dict]:
     """Approve a draft take and render its final at full resolution; the draft's composition is kept.
 
@@ -170,7 +190,9 @@ def upscale(
         the final's mp4 (URL) and its record (its "parent" is the draft's id).
     """
     take = visible(
-        lambda: studio.wait(studio.submit(Upscale(take_id, mode=mode, width=width, height=height), owner="api").id)[-1]
+        lambda: studio.wait(
+            studio.submit(Upscale(take_id, mode=mode, width=width, height=height), owner=api_owner(studio, request)).id
+        )[-1]
     )
     return FileData(path=str(take.path("video"))), record(take)
 
@@ -188,6 +210,7 @@ def compare(
     frames: int | None = None,
     audio: bool = True,
     loras: list[dict] | None = None,
+    request: gr.Request = None,
 ) -> tuple[list[FileData], list[dict]]:
     """Render one prompt with several variants and one seed, to compare them side by side.
 
@@ -202,12 +225,12 @@ def compare(
         seconds: duration in seconds; empty for the default.
         frames: frame count instead of seconds.
         audio: false for silent mp4s (LTX-2 sets).
-        loras: [{"lora": name or path, "weight": 1.0}].
+        loras: [{"lora": name, "weight": 1.0}], as for /draft.
 
     Returns:
         one mp4 (URL) per variant and their records, in the order asked.
     """
-    request = visible(
+    asked = visible(
         lambda: RenderRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -218,16 +241,21 @@ def compare(
             seconds=seconds,
             frames=frames,
             audio=audio,
-            loras=safe_loras(loras),
+            loras=safe_loras(studio, loras),
         )
     )
     chosen = list(variants or studio.model_set.variants)
-    takes = visible(lambda: studio.wait(studio.submit(Compare(request, chosen), owner="api").id))
+    takes = visible(lambda: studio.wait(studio.submit(Compare(asked, chosen), owner=api_owner(studio, request)).id))
     return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes]
 
 
 def extend(
-    studio: Studio, take_id: str, seconds: float = 2.0, prompt: str | None = None, backward: bool = False
+    studio: Studio,
+    take_id: str,
+    seconds: float = 2.0,
+    prompt: str | None = None,
+    backward: bool = False,
+    request: gr.Request = None,
 ) -> tuple[FileData, dict]:
     """Extend a take: render what happens next (or before, with `backward`) and join it to the take.
 
@@ -240,7 +268,8 @@ def extend(
     Returns:
         the joined clip's mp4 (URL) and its record (a new take whose parent is the source).
     """
-    job = visible(lambda: studio.submit(Extend(take_id, seconds, prompt=prompt or None, backward=backward)))
+    op = Extend(take_id, seconds, prompt=prompt or None, backward=backward)
+    job = visible(lambda: studio.submit(op, owner=api_owner(studio, request)))
     take = visible(lambda: studio.wait(job.id)[-1])
     return FileData(path=str(take.path("video"))), record(take)
 
@@ -253,6 +282,7 @@ def retake(
     prompt: str | None = None,
     what: str = "both",
     seed: int = -1,
+    request: gr.Request = None,
 ) -> tuple[FileData, dict]:
     """Regenerate one segment of a take; outside it the picture and sound stay the take's own.
 
@@ -268,13 +298,19 @@ def retake(
         the new clip's mp4 (URL) and its record (a new take whose parent is the source; settings.retake
         has the range used and what was retaken).
     """
-    job = visible(lambda: studio.submit(Retake(take_id, start, end, prompt=prompt or None, what=what, seed=seed)))
+    op = Retake(take_id, start, end, prompt=prompt or None, what=what, seed=seed)
+    job = visible(lambda: studio.submit(op, owner=api_owner(studio, request)))
     take = visible(lambda: studio.wait(job.id)[-1])
     return FileData(path=str(take.path("video"))), record(take)
 
 
 def soundtrack(
-    studio: Studio, take_id: str | None = None, video: FileData | None = None, prompt: str | None = None, seed: int = -1
+    studio: Studio,
+    take_id: str | None = None,
+    video: FileData | None = None,
+    prompt: str | None = None,
+    seed: int = -1,
+    request: gr.Request = None,
 ) -> tuple[FileData, dict]:
     """Give a silent clip its sound (video-to-audio, LTX-2 sets): the picture stays, a sound is made for it.
 
@@ -290,10 +326,13 @@ def soundtrack(
     if not take_id and video is None:
         raise gr.Error("give a take_id or a video", print_exception=False)
     if take_id:  # a take id only: a path on the server is never read
-        job = visible(lambda: studio.submit(AddSound(take_id, prompt=prompt or None, seed=seed, files=False)))
+        op = AddSound(take_id, prompt=prompt or None, seed=seed, files=False)
+        job = visible(lambda: studio.submit(op, owner=api_owner(studio, request)))
     else:
         upload = visible(lambda: uploaded(video))
-        job = visible(lambda: studio.submit(AddSound(upload, prompt=prompt or None, seed=seed)))
+        job = visible(
+            lambda: studio.submit(AddSound(upload, prompt=prompt or None, seed=seed), owner=api_owner(studio, request))
+        )
     take = visible(lambda: studio.wait(job.id)[-1])
     return FileData(path=str(take.path("video"))), record(take)
 
@@ -310,6 +349,7 @@ def batch(
     seconds: float | None = None,
     frames: int | None = None,
     audio: bool = True,
+    request: gr.Request = None,
 ) -> tuple[list[FileData], list[dict], list[str]]:
     """Render many variations as one job: several seeds of one prompt, and/or a list of prompts.
 
@@ -332,7 +372,7 @@ def batch(
     """
     from ..render.prompts import read_prompts
 
-    rows, problems = read_prompts(prompts or "", files=False)  # no paths on the server over the API
+    rows, problems = visible(lambda: read_prompts(prompts or "", files=False))  # no paths on the server here
     if not rows:
         raise gr.Error(problems[0] if problems else "batch needs at least one prompt", print_exception=False)
     base = RenderRequest(
@@ -349,12 +389,12 @@ def batch(
     problems += refused
     if not requests:
         raise gr.Error("no row of the batch can render: " + "; ".join(problems)[:300], print_exception=False)
-    job = visible(lambda: studio.submit(Batch(requests), owner="api"))
+    job = visible(lambda: studio.submit(Batch(requests), owner=api_owner(studio, request)))
     takes = visible(lambda: studio.wait(job.id))
     return [FileData(path=str(t.path("video"))) for t in takes], [record(t) for t in takes], problems
 
 
-def takes(studio: Studio, take_id: str | None = None, limit: int = 20) -> list[dict]:
+def takes(studio: Studio, take_id: str | None = None, limit: int = 20, request: gr.Request = None) -> list[dict]:
     """List the studio's takes, newest first, or one take by id.
 
     Args:
@@ -363,39 +403,42 @@ def takes(studio: Studio, take_id: str | None = None, limit: int = 20) -> list[d
 
     Returns:
         take records: id, kind (draft, upscale, pro, extend...), prompt, seed, width, height, frames, fps,
-        variant, parent (the draft a final came from), approved, timings, and the mp4's path on the server.
+        variant, parent (the draft a final came from), approved, timings, and its files' names.
     """
+    shown = studio.listed_owner(api_owner(studio, request), signed_in(request))
     if take_id:
-        return [record(visible(lambda: studio.take(take_id)))]
-    return [record(t) for t in studio.takes(max(1, min(int(limit or 20), 200)))]
+        take = visible(lambda: studio.take(take_id))
+        if shown not in (None, take.owner):  # not this caller's to see: as if it were not there
+            raise gr.Error(f"no take with id {take_id[:80]!r}", print_exception=False)
+        return [record(take)]
+    return [record(t) for t in studio.takes(max(1, min(int(limit or 20), 200)), owner=shown)]
 
 
-def safe_loras(items) -> list:
-    """A request's LoRAs as an API client may name them: a name in the studio's LoRA folder, a Hub id
-    in its cache, or a path to a .safetensors file on the studio's machine (scripts on the same
-    machine use those); any other path is refused in the same words, whether or not it exists."""
-    from ..models.loras import parse
+def jobs(studio: Studio, limit: int = 20, request: gr.Request = None) -> list[dict]:
+    """List the studio's queue: running and queued jobs first, then the newest finished ones.
 
-    for item in items or []:
-        name, _weight = parse(item)
-        path_like = name.startswith(("/", "~", ".")) or ".." in name or "\\" in name
-        if path_like and not name.lower().endswith(".safetensors"):
-            raise BadInput(
-                f"LoRA {name[:60]!r}: name a .safetensors file, a file of the studio's LoRA folder or a Hub id"
-            )
-    return list(items or [])
+    Args:
+        limit: how many jobs to list (1 to 200).
 
-
-def uploaded(file: FileData | dict | str | None) -> str | None:
-    """The path of a file uploaded with an API request; never a path that names any other file.
-
-    gr.api hands the request's value through as given, so a client could name /etc/passwd: only
-    files inside Gradio's upload folder are accepted, and the message does not say whether a path exists.
+    Returns:
+        job records: id (for cancel), kind, state (queued, running, done, failed, cancelled), label,
+        progress (0 to 1), stage, take_ids, error, and "yours": whether this caller may cancel it.
     """
-    if file is None:
-        return None
-    path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None) or str(file)
-    upload = Path(gradio_utils.get_upload_folder()).resolve()
-    if not path or not Path(path).resolve().is_relative_to(upload):
-        raise gr.Error("each image or video must be a file uploaded with the request (gradio_client.handle_file)")
-    return str(Path(path).resolve())
+    who = api_owner(studio, request)
+    shown = studio.listed_owner(who, signed_in(request))
+    listed = studio.job_list(limit=max(1, min(int(limit or 20), 200)), owner=shown)
+    keep = ("id", "kind", "state", "label", "progress", "stage", "take_ids", "error", "created")
+    return [{**{k: job.to_json()[k] for k in keep}, "yours": studio.may_act(who, job.owner)} for job in listed]
+
+
+def cancel(studio: Studio, job_id: str, request: gr.Request = None) -> dict:
+    """Cancel a queued job (it never runs) or stop a running one after its current step: your own jobs only.
+
+    Args:
+        job_id: the job's id, from /jobs (e.g. "job-20261126-003015-a1b2c3").
+
+    Returns:
+        the job's id and state ("cancelled", or "running" while it stops).
+    """
+    record = visible(lambda: studio.cancel(job_id, owner=api_owner(studio, request)))
+    return {"id": record.id, "state": record.state}

@@ -13,7 +13,7 @@ import gradio as gr
 from ..core.errors import StudioError
 from ..jobs.ops import Batch
 from ..render.prompts import SEEDS_RANGE, read_prompts
-from .relay import Shared, owner, visible
+from .relay import Shared, visible
 from .studio_parts import BatchPanel, StudioTab
 
 if TYPE_CHECKING:
@@ -75,7 +75,9 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of,
                 raise gr.Error(f"cannot read {path.name}: {exc}", print_exception=False) from None
             base_folder = path.parent
         # No first_frame paths from the page: they would name files on the server (the CLI takes them).
-        rows, problems = read_prompts(text, base=base_folder, files=False) if text.strip() else (None, [])
+        rows, problems = (
+            visible(lambda: read_prompts(text, base=base_folder, files=False)) if text.strip() else (None, [])
+        )
         if text.strip() and not rows:
             raise gr.Error(problems[0] if problems else "the prompt list is empty", print_exception=False)
         try:
@@ -84,7 +86,7 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of,
             problems += refused
             if not requests:
                 raise StudioError("no row of the batch can render: " + "; ".join(problems)[:300])
-            job = studio.submit(Batch(requests), owner=owner(data[shared.browser], request))
+            job = studio.submit(Batch(requests), owner=shared.owner(data[shared.browser], request))
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         note = f"**{len(requests)} renders queued** as `{job.id}`."

@@ -15,7 +15,7 @@ from ..jobs.ops import Compare, Upscale
 from ..render.request import RenderRequest
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
-from .relay import Shared, owner, take_markdown, visible
+from .relay import Shared, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
@@ -110,7 +110,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
 
     def run_compare(data: dict, request: gr.Request, progress=gr.Progress()):
         prompt_text, image_path, chosen, seed_value, res, secs = (data[c] for c in fields)
-        rows = [data[c] for c in tab.loras.inputs]  # one (name, path, weight) per row of the LoRA picker
+        rows = [data[c] for c in tab.loras.inputs]  # one (name, weight) per row of the LoRA picker
         if not chosen or len(chosen) < 2:
             raise gr.Error("Pick two or three variants to compare.", print_exception=False)
         req = RenderRequest(
@@ -120,13 +120,15 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
             resolution=None if res in (None, "draft") else res,
             seconds=secs,
             keyframes=keyframes_of([data[c] for c in tab.keyframes.inputs]),
-            loras=lora_request(rows),
+            loras=visible(lambda: lora_request(studio, rows)),
         )
         ids: list[str] = []
         videos = [None] * SLOTS
         infos = ["Waiting…" if i < len(chosen) else "" for i in range(SLOTS)]
         yield [ids, *videos, *infos]
-        job = visible(lambda: studio.submit(Compare(req, list(chosen)), owner=owner(data[shared.browser], request)))
+        job = visible(
+            lambda: studio.submit(Compare(req, list(chosen)), owner=shared.owner(data[shared.browser], request))
+        )
         for kind, value in sessions.relay(job, request.session_hash, progress):
             if kind == "take":
                 i = len(ids)
@@ -149,7 +151,7 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
         def handler(ids, browser_id, request: gr.Request, progress=gr.Progress()):
             if index >= len(ids):
                 raise gr.Error("That take is not rendered yet.", print_exception=False)
-            job = visible(lambda: studio.submit(Upscale(ids[index]), owner=owner(browser_id, request)))
+            job = visible(lambda: studio.submit(Upscale(ids[index]), owner=shared.owner(browser_id, request)))
             for kind, value in sessions.relay(job, request.session_hash, progress):
                 if kind == "take":
                     yield str(value.path("video")), take_markdown(value)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..jobs.ops import AddSound, Retake
-from .relay import Shared, owner, take_markdown, visible
+from .relay import Shared, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..library.takes import Take
@@ -89,12 +89,12 @@ def wire_edit_panel(
     studio: Studio, shared: Shared, panel: EditPanel, selected: gr.State, shown: list, listed, list_outputs, show_live
 ):
     """Add sound and Retake on the picked take; `shown` are the take view's outputs (id, video, info,
-    prompt, download), `listed(include_live)` the list's new values."""
+    prompt, download), `listed(include_live, browser_id, request)` the list's new values."""
 
-    def result(take: Take, include_live: bool, note: str) -> tuple:  # the new take, picked
+    def result(take: Take, include_live: bool, note: str, browser_id, request) -> tuple:  # the new take, picked
         return (take.id, str(take.path("video")), take_markdown(take), f"> {take.prompt}",
                 gr.update(value=str(take.path("video")), visible=True), *panel_updates(studio, take)[:-1], note,
-                *listed(include_live))  # fmt: skip
+                *listed(include_live, browser_id, request))  # fmt: skip
 
     def add_sound_to_picked(current, prompt, include_live, browser_id, request: gr.Request, progress=gr.Progress()):
         if not current:
@@ -102,11 +102,11 @@ def wire_edit_panel(
         progress(0.0, desc="Making a soundtrack for the take")
         job = visible(
             lambda: studio.submit(
-                AddSound(current, prompt=prompt or None, files=False), owner=owner(browser_id, request)
+                AddSound(current, prompt=prompt or None, files=False), owner=shared.owner(browser_id, request)
             )
         )
         take = shared.sessions.follow_to_take(job, request.session_hash, progress)  # Stop reaches it
-        return result(take, include_live, f"Sound added: take {take.id} (parent {current}).")
+        return result(take, include_live, f"Sound added: take {take.id} (parent {current}).", browser_id, request)
 
     def retake_picked(
         current, start, end, what, prompt, include_live, browser_id, request: gr.Request, progress=gr.Progress()
@@ -116,13 +116,14 @@ def wire_edit_panel(
         progress(0.0, desc=f"Retaking {start:g}-{end:g} s")
         job = visible(
             lambda: studio.submit(
-                Retake(current, start, end, prompt=prompt or None, what=what), owner=owner(browser_id, request)
+                Retake(current, start, end, prompt=prompt or None, what=what), owner=shared.owner(browser_id, request)
             )
         )
         take = shared.sessions.follow_to_take(job, request.session_hash, progress)  # Stop reaches it
         used = take.settings["retake"]
         snapped = "" if [used["start"], used["end"]] == used["asked"] else " (snapped to the latent grid)"
-        return result(take, include_live, f"Retook {used['start']:g}-{used['end']:g} s{snapped}: take {take.id}.")
+        note = f"Retook {used['start']:g}-{used['end']:g} s{snapped}: take {take.id}."
+        return result(take, include_live, note, browser_id, request)
 
     outputs = [*shown, *panel.for_take, *list_outputs]
     common = {"api_visibility": "private", "concurrency_limit": None}  # each follows a queued job

@@ -25,7 +25,8 @@ def wire_live(studio: Studio, shared: Shared, tab: StudioTab, result_updates) ->
     sessions = shared.sessions
     result = tab.result
 
-    async def live_draft(prompt_text, image_path, live_on, seed_value, randomize_value, request: gr.Request):
+    async def live_draft(prompt_text, image_path, live_on, seed_value, randomize_value, browser_id,
+                         request: gr.Request):  # fmt: skip
         # Async, so a keystroke waiting out the debounce holds no worker thread.
         session = request.session_hash
         if not live_on or not (prompt_text or "").strip() and not image_path:
@@ -41,7 +42,8 @@ def wire_live(studio: Studio, shared: Shared, tab: StudioTab, result_updates) ->
                 live_seed = sessions.live_seed(session)
             else:
                 live_seed = int(seed_value)
-            job = studio.live_job(session, studio.live_request(prompt_text, image_path or None, live_seed))
+            asked = studio.live_request(prompt_text, image_path or None, live_seed)
+            job = studio.live_job(session, asked, owner=shared.owner(browser_id, request))
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         events = sessions.relay(job, session, lambda *a, **k: None)
@@ -56,7 +58,7 @@ def wire_live(studio: Studio, shared: Shared, tab: StudioTab, result_updates) ->
             with contextlib.suppress(ValueError):  # still running in its thread: it ends on the cancel
                 events.close()
 
-    live_inputs = [tab.prompt, tab.image, tab.live, tab.seed, tab.randomize]
+    live_inputs = [tab.prompt, tab.image, tab.live, tab.seed, tab.randomize, shared.browser]
     for trigger in (tab.prompt.change, tab.image.change):
         trigger(
             live_draft,

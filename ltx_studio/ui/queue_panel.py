@@ -1,19 +1,25 @@
 """The Queue panel, under every tab: the studio's jobs with their progress and position, and Cancel.
 
 It reads the queue once a second (a gr.Timer), so a page opened later, or reopened after the
-browser was closed, shows the running job where it is and a finished job with its takes. A user
-cancels their own jobs (and those of scripts); another browser's jobs are listed but not theirs to stop.
+browser was closed, shows the running job where it is and a finished job with its takes.
+
+Owners (core/owners.py): a browser's id is minted here and signed with a key that stays in the
+outputs folder; the browser keeps "ID.SIGNATURE" in its localStorage, and an id whose signature does
+not verify is replaced on load and owns nothing. Everyone cancels only their own jobs (an admin any).
+Under --auth a user sees only their own jobs (an admin all); without --auth (one person's machine)
+every job is listed, and the others' are marked as not theirs.
 """
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from .relay import Shared, owner, visible
+from ..core import owners
+from .relay import Shared, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
@@ -31,12 +37,11 @@ class QueuePanel:
 
 
 def browser_state(studio: Studio) -> gr.BrowserState:
-    """This browser's id, kept in its localStorage under a key of this outputs folder, so jobs stay
-    theirs across reloads and restarts of the studio."""
-    key_file = studio.store.root / "browser.key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_hex(16), encoding="utf-8")
-    return gr.BrowserState(None, storage_key="ltx-studio-browser", secret=key_file.read_text(encoding="utf-8").strip())
+    """This browser's signed id, kept in its localStorage, so jobs stay theirs across reloads and
+    restarts of the studio. BrowserState's `secret` goes to every client in /config: it only scrambles
+    the stored value, so it is a stable public value here (a digest of the signing key, not the key)."""
+    scramble = hashlib.sha256(b"browser-state:" + studio.owner_key).hexdigest()[:32]
+    return gr.BrowserState(None, storage_key="ltx-studio-browser", secret=scramble)
 
 
 def build_queue_panel(studio: Studio, shared: Shared, page: gr.Blocks) -> QueuePanel:
@@ -53,9 +58,10 @@ def build_queue_panel(studio: Studio, shared: Shared, page: gr.Blocks) -> QueueP
     return panel
 
 
-def listing(studio: Studio, who: str) -> tuple[str, list[tuple[str, str]]]:
-    """The panel's table (Markdown) and the jobs this person may cancel, as dropdown choices."""
-    jobs = studio.job_list(limit=SHOWN + 32)
+def listing(studio: Studio, who: str, shown: str | None = None) -> tuple[str, list[tuple[str, str]]]:
+    """The panel's table (Markdown) and the jobs this person may cancel, as dropdown choices; with
+    `shown`, only that owner's jobs are listed (core/owners.py)."""
+    jobs = studio.job_list(limit=SHOWN + 32, owner=shown)
     active = [job for job in jobs if job.state in ("running", "queued")]
     ended = [job for job in jobs if job.state not in ("running", "queued")][:SHOWN]
     if not active and not ended:
@@ -70,13 +76,15 @@ def listing(studio: Studio, who: str) -> tuple[str, list[tuple[str, str]]]:
         state = job.state + (f" ({_cell(job.note)})" if job.note else "")  # e.g. re-run after a restart
         if job.state == "failed":
             state += f": {job.error[:80]}"
-        who_note = "" if job.cancellable_by(who) else " (another browser)"
+        who_note = "" if studio.may_act(who, job.owner) else " (not yours)"
         rows.append(
             f"| {where} | `{job.id}` | {job.kind} | {state} | {progress} | {_cell(job.label)}{who_note} | "
             f"{' '.join(f'`{t}`' for t in job.take_ids)} |"
         )
     choices = [
-        (f"{job.id} · {job.kind} · {job.state} · {job.label[:40]}", job.id) for job in active if job.cancellable_by(who)
+        (f"{job.id} · {job.kind} · {job.state} · {job.label[:40]}", job.id)
+        for job in active
+        if studio.may_act(who, job.owner)
     ]
     return "\n".join(rows), choices
 
@@ -87,14 +95,14 @@ def _cell(text: str) -> str:
 
 def _wire(studio: Studio, shared: Shared, panel: QueuePanel, page: gr.Blocks) -> None:
     def refresh(browser_id, chosen, request: gr.Request):
-        table, choices = listing(studio, owner(browser_id, request))
+        table, choices = listing(studio, shared.owner(browser_id, request), shared.listed(browser_id, request))
         ids = [value for _, value in choices]
         return table, gr.update(choices=choices, value=chosen if chosen in ids else (ids[0] if ids else None))
 
-    def cancel(browser_id, chosen, request: gr.Request):
+    def cancel_chosen(browser_id, chosen, request: gr.Request):  # not "cancel": that is the API's /cancel
         if not chosen:
             raise gr.Error("Pick a queued or running job to cancel.", print_exception=False)
-        record = visible(lambda: studio.cancel(chosen, owner=owner(browser_id, request)))
+        record = visible(lambda: studio.cancel(chosen, owner=shared.owner(browser_id, request)))
         gr.Info(f"{chosen}: " + ("cancelled" if record.state == "cancelled" else "stopping after this step"))
         return refresh(browser_id, None, request)
 
@@ -102,15 +110,16 @@ def _wire(studio: Studio, shared: Shared, panel: QueuePanel, page: gr.Blocks) ->
     common = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
     panel.timer.tick(refresh, [shared.browser, panel.choice], outputs, **common)
     page.load(refresh, [shared.browser, panel.choice], outputs, **common)
-    panel.cancel_btn.click(cancel, [shared.browser, panel.choice], outputs, **common)
+    panel.cancel_btn.click(cancel_chosen, [shared.browser, panel.choice], outputs, **common)
 
 
 def wire_browser_id(shared: Shared, page: gr.Blocks):
-    """Give a browser its id on its first visit (kept in its localStorage from then on); returns the
-    load event, for what needs the id next."""
+    """Give a browser its signed id on its first visit (kept in its localStorage from then on), and a
+    fresh one in place of an id that does not verify; returns the load event, for what needs the id next."""
+    key = shared.studio.owner_key
 
     def ensure(browser_id):
-        return browser_id or secrets.token_hex(8)
+        return browser_id if owners.browser_owner(key, browser_id) != owners.NOBODY else owners.sign_browser(key)
 
     return page.load(ensure, [shared.browser], [shared.browser], api_visibility="private", concurrency_limit=None)
 
@@ -125,8 +134,8 @@ def wire_resume(studio: Studio, shared: Shared, page: gr.Blocks, load_event, res
     `updates(kind, value)` maps a relayed event onto `result` (the Studio tab's result_updates)."""
 
     def resume(browser_id, request: gr.Request, progress=gr.Progress()):
-        who = owner(browser_id, request)
-        job = studio.resume(who, RESUMED_KINDS)
+        who = shared.owner(browser_id, request)
+        job = studio.resume(who, RESUMED_KINDS) if who != owners.NOBODY else None
         if job is None:
             yield [gr.skip()] * len(result)
             return

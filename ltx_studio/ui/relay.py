@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from ..core import sizing
+from ..core import owners, sizing
 from ..core.errors import StudioError
 from ..core.events import Failed, Preview, Progress, TakeDone
 from ..library.takes import Take
@@ -227,10 +227,16 @@ class Sessions:
         return take
 
 
-def owner(browser_id: str | None, request: gr.Request | None) -> str:
-    """Who a job from the page belongs to: the signed-in user (with --auth), else this browser."""
+def owner(browser_id: str | None, request: gr.Request | None, key: bytes) -> str:
+    """Who asks from the page: the signed-in user (with --auth), else this browser if the id it keeps
+    carries the server's signature (core/owners.py), else nobody (a forged or unsigned id owns nothing)."""
     user = getattr(request, "username", None) if request is not None else None
-    return f"user:{user}" if user else f"browser:{browser_id or 'unknown'}"
+    return f"user:{user}" if user else owners.browser_owner(key, browser_id)
+
+
+def signed_in(request: gr.Request | None) -> bool:
+    """Whether the studio runs with --auth (then every request has a signed-in user)."""
+    return bool(getattr(request, "username", None)) if request is not None else False
 
 
 class Shared:
@@ -241,6 +247,14 @@ class Shared:
         self.studio = studio
         self.sessions = sessions
         self.browser: gr.BrowserState | None = None  # this browser's id, kept in its localStorage (page.build)
+
+    def owner(self, browser_id: str | None, request: gr.Request | None) -> str:
+        """Who asks from the page (`owner`, with this studio's signing key)."""
+        return owner(browser_id, request, self.studio.owner_key)
+
+    def listed(self, browser_id: str | None, request: gr.Request | None) -> str | None:
+        """Whose jobs and takes the page lists for who asks: None for everyone's (core/owners.py)."""
+        return self.studio.listed_owner(self.owner(browser_id, request), signed_in(request))
 
     @classmethod
     def of(cls, studio: Studio) -> Shared:

@@ -28,7 +28,7 @@ from ..jobs.ops import Draft
 from ..library.takes import Take
 from ..render.plan import MAX_PROMPT_CHARS
 from ..render.request import RenderRequest
-from .api import uploaded
+from .api_inputs import uploaded
 from .relay import visible
 
 if TYPE_CHECKING:

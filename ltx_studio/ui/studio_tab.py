@@ -24,7 +24,7 @@ from .batch_panel import build_batch_panel, wire_batch_panel
 from .keyframes import build_keyframe_strip, keyframes_of, wire_first_last
 from .live import wire_live
 from .lora_picker import build_lora_picker, lora_request
-from .relay import Shared, owner, take_markdown, visible
+from .relay import Shared, take_markdown, visible
 from .soundtrack_input import build_soundtrack_input, wire_soundtrack_input
 from .studio_parts import StudioTab
 
@@ -100,7 +100,7 @@ def draft_request(
     soundtrack_start: float | None = 0.0,
 ) -> RenderRequest:
     """The RenderRequest for the settings; steps and guidance left at the variant's own stay unset.
-    `lora_rows`: the LoRA picker's values, row by row (name, path, weight)."""
+    `lora_rows`: the LoRA picker's values, row by row (name, weight), under the server doors' rule."""
     mset = studio.model_set
     spec = mset.variants.get(variant or mset.default_variant, mset.variants[mset.default_variant])
     return RenderRequest(
@@ -117,7 +117,7 @@ def draft_request(
         audio=bool(sound),
         typed_prompt=typed["typed"] if typed and typed.get("enhanced") == (prompt or "").strip() else None,
         keyframes=keyframes_of(list(keyframes)),
-        loras=lora_request(lora_rows),
+        loras=lora_request(studio, lora_rows),
         reference=reference or None,
         video=source_video or None,
         video_strength=float(source_strength or 1.0),
@@ -320,7 +320,7 @@ def settings_request(studio: Studio, tab: StudioTab, data: dict) -> RenderReques
         studio,
         *[data[component] for component in tab.settings[:BASE_SETTINGS]],
         keyframes=[data[component] for component in tab.keyframes.inputs],
-        lora_rows=[data[component] for component in tab.loras.inputs],  # (name, path, weight) per picker row
+        lora_rows=[data[component] for component in tab.loras.inputs],  # (name, weight) per picker row
         reference=data[tab.reference],
         source_video=data[tab.source_video],
         source_strength=data[tab.source_strength],
@@ -343,7 +343,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         studio.cancel_live(request.session_hash)  # a deliberate Draft owns the result panel
         try:
             request_ = settings_request(studio, tab, data)
-            job = studio.submit(Draft(request_), owner=owner(data[shared.browser], request))
+            job = studio.submit(Draft(request_), owner=shared.owner(data[shared.browser], request))
         except StudioError as exc:
             yield result_updates(studio, "error", str(exc))  # beside the result, then as a toast
             raise gr.Error(str(exc), print_exception=False) from None
@@ -363,7 +363,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         def handler(current, browser_id, request: gr.Request, progress=gr.Progress()):
             if not current:
                 raise gr.Error("Draft something first, then approve it.", print_exception=False)
-            job = visible(lambda: studio.submit(Upscale(current, mode=mode), owner=owner(browser_id, request)))
+            job = visible(lambda: studio.submit(Upscale(current, mode=mode), owner=shared.owner(browser_id, request)))
             for kind, value in sessions.relay(job, request.session_hash, progress):
                 yield result_updates(studio, kind, value)
 
@@ -385,7 +385,7 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         try:
             job = studio.submit(
                 Extend(current, seconds or 2.0, prompt=(prompt_text or "").strip() or None, backward=backward),
-                owner=owner(browser_id, request),
+                owner=shared.owner(browser_id, request),
             )
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None

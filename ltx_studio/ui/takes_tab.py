@@ -3,6 +3,10 @@ delete, download it, or reuse its settings in the Studio tab.
 
 The list reloads when the page loads, when the tab is opened, on Refresh and when live-mode
 previews are shown or hidden.
+
+Owners (core/owners.py): under --auth a user lists only their own takes (an admin all); without
+--auth every take is listed. Approve and Delete act only on one's own takes (an admin's on any);
+takes with no owner (from before owners were recorded) only by an admin or the command line.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import gradio as gr
 from ..jobs.ops import Extend
 from .edit_panel import EditPanel, build_edit_panel, panel_updates, wire_edit_panel
 from .lora_picker import lora_values
-from .relay import TABLE_HEADERS, TABLE_WIDTHS, Shared, owner, table_row, take_markdown, visible
+from .relay import TABLE_HEADERS, TABLE_WIDTHS, Shared, table_row, take_markdown, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
@@ -163,11 +167,18 @@ def _layout() -> TakesTab:
 def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks) -> None:
     """List, select, approve and delete; each change to the list returns it anew."""
 
-    def list_takes(include_live):
-        takes = [t for t in studio.takes() if include_live or t.kind != "live"]
+    def list_takes(include_live, browser_id, request: gr.Request):
+        takes = [t for t in studio.takes(owner=shared.listed(browser_id, request)) if include_live or t.kind != "live"]
         with_poster = [t for t in takes if t.path("poster").exists()]
         items = [(str(t.path("poster")), ("✓ " if t.approved else "") + f"{t.kind} · {t.variant}") for t in with_poster]
         return items, [table_row(t) for t in takes], [t.id for t in with_poster], [t.id for t in takes]
+
+    def seen(take_id, browser_id, request):
+        """The take, if the listing shows it to who asks (else as if it were not there)."""
+        take = visible(lambda: studio.take(take_id))
+        if shared.listed(browser_id, request) not in (None, take.owner):
+            raise gr.Error(f"no take with id {take_id!r}", print_exception=False)
+        return take
 
     def select_in_gallery(ids, evt: gr.SelectData):
         return show_take(ids, evt.index)
@@ -189,43 +200,45 @@ def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks) -> Non
             *panel_updates(studio, take),
         )
 
-    def approve_selected(current, include_live):
+    def approve_selected(current, include_live, browser_id, request: gr.Request):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
-        take = visible(lambda: studio.approve(current, not studio.take(current).approved))
-        return (take_markdown(take), *list_takes(include_live))
+        who = shared.owner(browser_id, request)
+        take = visible(lambda: studio.approve(current, not seen(current, browser_id, request).approved, owner=who))
+        return (take_markdown(take), *list_takes(include_live, browser_id, request))
 
-    def delete_selected(current, include_live):
+    def delete_selected(current, include_live, browser_id, request: gr.Request):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
-        visible(lambda: studio.delete(current))
-        return (None, None, f"Deleted {current}.", "", gr.update(visible=False), *list_takes(include_live))
+        seen(current, browser_id, request)
+        visible(lambda: studio.delete(current, owner=shared.owner(browser_id, request)))
+        listed = list_takes(include_live, browser_id, request)
+        return (None, None, f"Deleted {current}.", "", gr.update(visible=False), *listed)
 
     def extend_selected(current, include_live, browser_id, request: gr.Request, progress=gr.Progress()):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
         progress(0.0, desc="Extending the take by 2 s")
-        job = visible(lambda: studio.submit(Extend(current, 2.0), owner=owner(browser_id, request)))
+        job = visible(lambda: studio.submit(Extend(current, 2.0), owner=shared.owner(browser_id, request)))
         take = shared.sessions.follow_to_take(job, request.session_hash, progress)  # Stop reaches it
-        listed = list_takes(include_live)
+        listed = list_takes(include_live, browser_id, request)
         return (take.id, str(take.path("video")), take_markdown(take), f"> {take.prompt}",
                 gr.update(value=str(take.path("video")), visible=True), *listed)  # fmt: skip
 
     list_outputs = [tab.gallery, tab.table, tab.shown_ids, tab.table_ids]
+    listing = [tab.show_live, shared.browser]
     for trigger in (tab.refresh_btn.click, tab.tab.select, tab.show_live.change):
-        trigger(list_takes, [tab.show_live], list_outputs, api_visibility="private", concurrency_limit=None)
-    page.load(list_takes, [tab.show_live], list_outputs, api_visibility="private")
+        trigger(list_takes, listing, list_outputs, api_visibility="private", concurrency_limit=None)
+    page.load(list_takes, listing, list_outputs, api_visibility="private")
     shown = [tab.selected, tab.video, tab.info, tab.prompt, tab.download]
     picked = [*shown, *tab.edits.for_take]
     tab.gallery.select(select_in_gallery, [tab.shown_ids], picked, api_visibility="private")
     tab.table.select(select_in_table, [tab.table_ids], picked, api_visibility="private")
     wire_edit_panel(studio, shared, tab.edits, tab.selected, shown, list_takes, list_outputs, tab.show_live)
     tab.approve_btn.click(
-        approve_selected, [tab.selected, tab.show_live], [tab.info, *list_outputs], api_visibility="private"
+        approve_selected, [tab.selected, *listing], [tab.info, *list_outputs], api_visibility="private"
     )
-    tab.delete_btn.click(
-        delete_selected, [tab.selected, tab.show_live], [*shown, *list_outputs], api_visibility="private"
-    )
+    tab.delete_btn.click(delete_selected, [tab.selected, *listing], [*shown, *list_outputs], api_visibility="private")
     tab.extend_btn.click(
         extend_selected,
         [tab.selected, tab.show_live, shared.browser],
