@@ -210,7 +210,7 @@ def sinc_resample(waveform: np.ndarray, rate: int, target: int) -> np.ndarray:
     window = torch.cos(t * math.pi / zeros / 2) ** 2
     t = t * math.pi
     kernel = torch.where(t == 0, torch.tensor(1.0), t.sin() / t) * (window * (base / orig))  # [new, 1, taps]
-    wave = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
+    wave = torch.from_numpy(np.array(waveform, dtype=np.float32))  # a copy: soundtracks are read-only
     padded = torch.nn.functional.pad(wave, (width, width + orig))[:, None]
     out = torch.nn.functional.conv1d(padded, kernel, stride=orig).transpose(1, 2).reshape(wave.shape[0], -1)
     return out[:, : math.ceil(new * wave.shape[1] / orig)].numpy()
