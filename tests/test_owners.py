@@ -228,3 +228,20 @@ def test_a_live_draft_is_its_browsers_and_a_take_in_use_is_not_deleted(studio, h
     [final] = studio.wait(upscaling.id, timeout=300)
     assert final.parent == draft.id
     studio.delete(draft.id)  # free now
+
+
+def test_a_click_before_the_page_has_stored_its_id_still_belongs_to_that_browser(tmp_path, shared_manager):
+    """On a first visit the browser id arrives with the page's load event; a click may come first (a
+    busy machine). It asks as the id its session is being given, so the reopened page finds its job."""
+    with serving(tmp_path / "outputs", shared_manager) as (studio, url):
+        source = studio.render(_small(seed=5))
+        page = Page(url)
+        page.call("list_takes", False, None)  # the Takes tab, and the take picked in it
+        assert page.call("select_in_table", None, event_data={"index": [0, 0], "value": ""})[0] == "ok"
+        assert page.call("extend_selected", source.id, False, None)[0] == "ok"  # no id stored yet
+        [job] = [j for j in studio.job_list() if j.kind == "extend"]
+        given = page.call("ensure", None)[1][0]  # the load event comes back now
+        key = owners.server_key(studio.store.root)
+        assert job.owner == owners.browser_owner(key, given) != owners.NOBODY
+        assert studio.resume(job.owner, ("extend",)).id == job.id  # what a reopened page shows
+        assert studio.take(job.take_ids[0]).owner == job.owner  # and the Takes tab lets it act on

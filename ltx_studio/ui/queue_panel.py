@@ -118,8 +118,10 @@ def wire_browser_id(shared: Shared, page: gr.Blocks):
     fresh one in place of an id that does not verify; returns the load event, for what needs the id next."""
     key = shared.studio.owner_key
 
-    def ensure(browser_id):
-        return browser_id if owners.browser_owner(key, browser_id) != owners.NOBODY else owners.sign_browser(key)
+    def ensure(browser_id, request: gr.Request):
+        if owners.browser_owner(key, browser_id) != owners.NOBODY:
+            return browser_id
+        return shared.sessions.first_id(request.session_hash, key)  # what this session's clicks already use
 
     return page.load(ensure, [shared.browser], [shared.browser], api_visibility="private", concurrency_limit=None)
 

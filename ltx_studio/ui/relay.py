@@ -158,7 +158,16 @@ class Sessions:
         self.jobs: dict[str, set] = {}  # session -> running jobs (a draft and a live draft may overlap)
         self.keystrokes: dict[str, int] = {}
         self.live_seeds: dict[str, int] = {}  # live drafts keep one seed, so only the prompt changes
+        self.browser_ids: dict[str, str] = {}  # session -> the id a first visit is given (`first_id`)
         self.lock = threading.Lock()
+
+    def first_id(self, session: str, key: bytes) -> str:
+        """The signed browser id this session is given on its first visit, minted once: a click that comes
+        before the page has stored it (the load event still on its way) owns what it makes all the same."""
+        with self.lock:
+            if session not in self.browser_ids:
+                self.browser_ids[session] = owners.sign_browser(key)
+            return self.browser_ids[session]
 
     def stroke(self, session: str) -> int:
         """Count a keystroke of the session; returns its number."""
@@ -249,7 +258,11 @@ class Shared:
         self.browser: gr.BrowserState | None = None  # this browser's id, kept in its localStorage (page.build)
 
     def owner(self, browser_id: str | None, request: gr.Request | None) -> str:
-        """Who asks from the page (`owner`, with this studio's signing key)."""
+        """Who asks from the page (`owner`, with this studio's signing key). A first visit whose id is not
+        stored yet asks as the id its session is being given (`Sessions.first_id`)."""
+        session = getattr(request, "session_hash", None) if request is not None else None
+        if not browser_id and session:
+            browser_id = self.sessions.first_id(session, self.studio.owner_key)
         return owner(browser_id, request, self.studio.owner_key)
 
     def listed(self, browser_id: str | None, request: gr.Request | None) -> str | None:
