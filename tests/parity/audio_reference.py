@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from .reference import built_by_ltx_core
+
 LATENT_CHANNELS = 2  # z_channels (the real: 8)
 MEL_BINS = 64  # the real; the vocoder's 128 inputs are 2 channels x 64 bins
 BASE = 32  # ch: = z x latent mel bins, the size of the per-channel statistics (the real: 128)
@@ -136,21 +138,14 @@ def write_audio_file(folder: Path, seed: int = 0) -> Path:
 
 def load_reference(file: Path):
     """(AudioEncoder, AudioDecoder, Vocoder) from the file, with the builders and key filters ModelLedger uses."""
-    from ltx_core.loader import SingleGPUModelBuilder
     from ltx_core.model import audio_vae
 
-    built = []
-    for configurator, ops in (
+    return built_by_ltx_core(
+        file,
         (audio_vae.AudioEncoderConfigurator, audio_vae.AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER),
         (audio_vae.AudioDecoderConfigurator, audio_vae.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER),
         (audio_vae.VocoderConfigurator, audio_vae.VOCODER_COMFY_KEYS_FILTER),
-    ):
-        builder = SingleGPUModelBuilder(model_path=str(file), model_class_configurator=configurator, model_sd_ops=ops)
-        model = builder.build(device=torch.device("cpu"), dtype=torch.float32).eval()
-        unloaded = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
-        assert not unloaded, f"ltx_core left parameters unloaded: {unloaded[:5]}"
-        built.append(model)
-    return tuple(built)
+    )
 
 
 def convert_ours(file: Path, folder: Path) -> Path:

@@ -630,3 +630,18 @@ def guider_params(sampling) -> dict:
             ),
         )
     }
+
+
+def built_by_ltx_core(file, *parts) -> tuple:
+    """ltx_core's models, each built by its own builder from the single file: (configurator, key filter) pairs;
+    every parameter loaded (fp32, CPU)."""
+    from ltx_core.loader import SingleGPUModelBuilder
+
+    built = []
+    for configurator, ops in parts:
+        builder = SingleGPUModelBuilder(model_path=str(file), model_class_configurator=configurator, model_sd_ops=ops)
+        model = builder.build(device=torch.device("cpu"), dtype=torch.float32).eval()
+        unloaded = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
+        assert not unloaded, f"ltx_core left parameters unloaded: {unloaded[:5]}"
+        built.append(model)
+    return tuple(built)

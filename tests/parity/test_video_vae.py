@@ -189,7 +189,6 @@ def write_vae(folder, seed: int = 0, version: str = "2.0"):
 
 def load_reference_vae(file):
     """(VideoEncoder, VideoDecoder) from the file, as ModelLedger's VAE builders load them."""
-    from ltx_core.loader import SingleGPUModelBuilder
     from ltx_core.model.video_vae import (
         VAE_DECODER_COMFY_KEYS_FILTER,
         VAE_ENCODER_COMFY_KEYS_FILTER,
@@ -197,17 +196,11 @@ def load_reference_vae(file):
         VideoEncoderConfigurator,
     )
 
-    built = []
-    for configurator, ops in (
+    return R.built_by_ltx_core(
+        file,
         (VideoEncoderConfigurator, VAE_ENCODER_COMFY_KEYS_FILTER),
         (VideoDecoderConfigurator, VAE_DECODER_COMFY_KEYS_FILTER),
-    ):
-        builder = SingleGPUModelBuilder(model_path=str(file), model_class_configurator=configurator, model_sd_ops=ops)
-        model = builder.build(device=torch.device("cpu"), dtype=torch.float32).eval()
-        unloaded = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
-        assert not unloaded, f"ltx_core left parameters unloaded: {unloaded[:5]}"
-        built.append(model)
-    return tuple(built)
+    )
 
 
 def convert_and_load_ours(file, folder):

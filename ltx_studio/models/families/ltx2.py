@@ -81,21 +81,20 @@ class LTX2Family:
         """Load one component from a local folder or a Hub id already in the HF cache (never downloads).
 
         A `file` is one of Lightricks' single-file checkpoints (e.g. `ltx-2-19b-distilled.safetensors`),
-        read for its transformer (or its video VAE, LTX-2.0 or LTX-2.3 layout); `config` names the diffusers
-        repo or folder whose `transformer/config.json` (`vae/config.json`) gives the architecture. An upsampler
-        file (`ltx-2.3-spatial-upscaler-x2-1.1.safetensors`) carries its own architecture and needs no config.
+        read for its transformer or video VAE (2.0 or 2.3 layout), whose architecture is `config`'s diffusers
+        `transformer/config.json` (`vae/config.json`); an upsampler file carries its own and needs no config.
         """
         cls = self.component_class(kind)
         common = {"local_files_only": True}
+        if file and kind == "vae":
+            from .ltx2_vae_file import load_video_vae
+
+            return load_video_vae(location, file, config, dtype)
+        if file and kind == "upsampler":  # its architecture is in the file
+            from .ltx2_upsampler_file import load_latent_upsampler
+
+            return load_latent_upsampler(location, file, dtype)
         if file:
-            if kind == "vae":
-                from .ltx2_vae_file import load_video_vae
-
-                return load_video_vae(location, file, config, dtype)
-            if kind == "upsampler":
-                from .ltx2_upsampler_file import load_latent_upsampler
-
-                return load_latent_upsampler(location, file, dtype)
             if kind != "transformer":
                 raise ValueError(
                     f"LTX-2 single files load as a transformer or video VAE (or a latent upsampler); the {kind} "
