@@ -53,8 +53,9 @@ def build_lora_picker(studio: Studio, elem_prefix: str) -> LoraPicker:
     with gr.Accordion("LoRAs", open=False, elem_id=f"{elem_prefix}-loras"):
         gr.Markdown(
             "Style or camera LoRAs (.safetensors) for this model set: pick a file of the studio's LoRA folder, "
-            "or add one with Upload (checked first: at most "
-            f"{loras.MAX_FILE_BYTES / 1024**3:g} GiB, a safetensors LoRA that fits this model set)."
+            "or add one with Upload (up to 32 MB, like any upload; checked first: a safetensors LoRA that fits "
+            f"this model set). A larger one (up to {loras.MAX_FILE_BYTES / 1024**3:g} GiB) goes into the LoRA "
+            "folder by hand; Refresh lists it."
         )
         for i in range(LORA_ROWS):
             with gr.Row():
