@@ -286,7 +286,7 @@ def cmd_retake(args) -> int:
         on_event=_progress_printer(args),
     )  # fmt: skip
     asked, used = take.snapped["retake"]["asked"], take.snapped["retake"]["used"]
-    if asked != used and not args.quiet:  # edges snap to whole latent frames (8 frames)
+    if asked != used and not args.quiet:  # edges snap outward to whole latent frames (8 frames)
         sys.stderr.write(
             f"segment snapped to the latent grid: {asked[0]:g}-{asked[1]:g} s -> {used[0]:g}-{used[1]:g} s\n"
         )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from .core import owners
+from .core import owners, sizing
 from .core.errors import BadInput
 from .core.events import CancelToken, Event, EventSink
 from .jobs.execute import run_batch
@@ -32,8 +32,10 @@ from .models import loras
 from .models.manager import PipelineManager
 from .models.variants import ModelSet
 from .render.compare import compare as compare_variants
+from .render.conditions import keyframe_landing
 from .render.enhance import enhance as enhance_prompt
 from .render.extend import extend as extend_take
+from .render.plan import check_number
 from .render.renderer import Renderer
 from .render.request import RenderRequest
 from .render.retake import retake as retake_segment
@@ -91,6 +93,16 @@ class Studio:
     def warm_up(self, variants: list[str] | None = None) -> dict[str, float]:
         """Load the variants drafts start with and run each once (see Renderer.warm_up)."""
         return self.renderer.warm_up(variants)
+
+    def keyframe_landing(self, seconds: float, frames: int, fps: int) -> tuple[int, float]:
+        """(pixel frame, its seconds) where a keyframe asked at `seconds` of a clip of `frames` lands on this
+        model set's grid, as a render would place it: for the page to say so before rendering. The
+        family's rule alone (render/conditions.py), no model loaded; BadInput for a time outside the clip."""
+        fps = check_number("fps", fps, int, 1, 120)
+        frames = sizing.snap_frames(check_number("frames", frames, int, 1, 100_000))  # as the plan snaps them
+        seconds = check_number("keyframe time", seconds, float, 0, 3600)
+        _, frame = keyframe_landing(self.manager.family, seconds, frames, fps)
+        return frame, round(frame / fps, 3)
 
     def lora_files(self) -> list[str]:
         """The LoRA folder's files, by the names a request may use."""

@@ -102,7 +102,7 @@ def test_soundtrack_retake_and_add_sound_through_the_api(client, tmp_path):
     )
     assert record["frames"] == 25 and record["settings"]["soundtrack"]["file"] == "beat.wav"
     _, retake = client.predict(take_id=record["id"], start=0.4, end=0.8, what="video", api_name="/retake")
-    assert retake["parent"] == record["id"] and retake["settings"]["retake"]["end"] == 0.708
+    assert retake["parent"] == record["id"] and retake["settings"]["retake"]["end"] == 1.042
     _, silent = client.predict(prompt="rain", frames=9, width=96, height=64, audio=False, api_name="/draft")
     _, sounded = client.predict(take_id=silent["id"], prompt="rain on a roof", api_name="/soundtrack")
     assert sounded["audio"] and sounded["parent"] == silent["id"] and sounded["kind"] == "sound"

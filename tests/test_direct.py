@@ -40,6 +40,17 @@ def test_a_last_keyframe_steers_the_end_and_lands_where_the_take_says(which, stu
     assert [k["frame"] for k in pro.settings["keyframes"]] == [frame] and pro.parent == both.id
     assert both.snapped["keyframes"] == [{"asked": 24, "used": frame}]
     assert frame == (24 if which == "ltxv" else 17)  # LTX-2's guides sit at (k - 1) * 8 + 1 for latent k < 4
+    assert studio.keyframe_landing(1.0, 25, 24) == (frame, round(frame / 24, 3))  # what the page says beforehand
+
+
+def test_the_page_can_say_where_a_keyframe_lands_before_anything_loads(tmp_path):
+    studio = Studio(model_set_name="demo", outputs=tmp_path)
+    assert studio.keyframe_landing(1.0, 25, 24) == (17, 0.708)  # LTX-2: the last guide sits 7 frames early
+    assert studio.keyframe_landing(0.0, 25, 24) == (0, 0.0)
+    assert studio.keyframe_landing(0.5, 24, 24) == (9, 0.375)  # 24 frames render as 25, as the plan snaps them
+    with pytest.raises(BadInput, match="outside the clip"):
+        studio.keyframe_landing(2.0, 25, 24)
+    assert studio.manager.cached_variants() == []  # the family's rule alone: no model was loaded
 
 
 def test_extend_forward_then_backward_joins_the_clip_with_its_sound(studio):

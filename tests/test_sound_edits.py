@@ -4,6 +4,7 @@ sound, a segment is retaken. Real tiny models, real files; outcomes are frames, 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,30 @@ def test_soundtrack_refusals_are_one_line_and_the_cli_exits_2(studio, ltxv, tmp_
 # --- retake ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("seconds", "frames", "expected"),
+    [
+        ((0.4, 0.8), 25, (9, 25)),  # frames 9..19 asked: latent frames 2 and 3 hold them all
+        ((0.375, 0.708), 25, (9, 17)),  # on the grid (as a take records it): unchanged
+        ((0.375, 17 / 24), 25, (9, 17)),  # on the grid, exactly
+        ((1 / 24, 0.375), 25, (1, 9)),  # on the grid, from latent frame 1
+        ((0.0, 0.3), 25, (0, 9)),  # from the start: frame 0 is a latent frame alone
+        ((0.0, 0.01), 25, (0, 1)),  # inside frame 0: frame 0 alone
+        ((0.9, 1.042), 25, (17, 25)),  # to the clip's end
+        ((0.9, 1.06), 25, (17, 25)),  # past it: clamped to the clip's latent frames
+        ((0.41, 0.43), 25, (9, 17)),  # inside one frame: the latent frame that holds it
+        ((5.0, 5.5), 145, (113, 137)),  # frames 120..131 of a longer clip
+    ],
+)
+def test_a_retakes_edges_snap_outward_to_whole_latent_frames(seconds, frames, expected):
+    from ltx_studio.render.hold import latent_span, span_frames
+
+    first, stop = span_frames(*latent_span(*seconds, frames, 24))
+    assert (first, stop) == expected
+    asked_first, asked_last = int(seconds[0] * 24 + 1e-6), min(math.ceil(seconds[1] * 24 - 1e-6), frames) - 1
+    assert first <= asked_first and asked_last < stop  # every frame asked for is retaken
+
+
 def test_a_retake_changes_the_segment_and_keeps_the_rest(studio):
     source = studio.render(RenderRequest(prompt="a street", seed=7, frames=33, **SMALL))
     take = studio.retake(source.id, 0.4, 0.8, prompt="a red car passes", seed=1)
@@ -173,7 +198,7 @@ def test_a_retake_changes_the_segment_and_keeps_the_rest(studio):
     record = take.settings["retake"]
     assert record["what"] == "both" and record["asked"] == [0.4, 0.8]
     first, stop = round(record["start"] * 24), round(record["end"] * 24)
-    assert (first, stop) == (9, 17)  # whole latent frames: 9..16
+    assert (first, stop) == (9, 25)  # snapped outward to whole latent frames: 9..24 hold the asked 9..19
     before, _ = media.read_mp4(source.path("video"))
     after, _ = media.read_mp4(take.path("video"))
     diff = mean_diff(after, before)
@@ -218,8 +243,8 @@ def test_an_ltxv_take_is_retaken_in_its_video(ltxv):
     take = ltxv.retake(source.id, 0.4, 0.8)
     assert take.settings["retake"]["what"] == "video" and take.frames == 25
     before, after = load_latents(source).video, load_latents(take).video
-    assert np.allclose(before[:, :, :2], after[:, :, :2]) and np.allclose(before[:, :, 3:], after[:, :, 3:])
-    assert not np.allclose(before[:, :, 2], after[:, :, 2])
+    assert np.allclose(before[:, :, :2], after[:, :, :2])  # 0.4-0.8 s are frames 9..19: latent frames 2 and 3
+    assert not np.allclose(before[:, :, 2], after[:, :, 2]) and not np.allclose(before[:, :, 3], after[:, :, 3])
     with pytest.raises(BadInput, match="no sound to retake"):
         ltxv.retake(source.id, 0.4, 0.8, what="audio")
 
@@ -231,7 +256,6 @@ def test_retake_ranges_are_checked_in_one_line(studio, capsys, tmp_path):
         ((0.8, 0.4), "^the retake range is reversed: start 0.8 s is after end 0.4 s"),
         ((0.5, 9.0), r"^the retake range 0.5-9 s is outside the clip \(0-1.04 s\)"),
         ((-1, 0.5), "outside the clip"),
-        ((0.41, 0.43), "shorter than one latent frame"),
     ]
     for (start, end), message in cases:
         with pytest.raises(BadInput, match=message):
@@ -255,9 +279,9 @@ def test_the_cli_retakes_says_what_it_snapped_and_adds_sound(capsys, tmp_path):
     code, out, err = cli(capsys, "retake", source, "--start", "0.4", "--end", "0.8", "--what", "video", "--json",
                          "--model-set", "demo", "--outputs", tmp_path)  # fmt: skip
     assert code == 0, err
-    assert "segment snapped to the latent grid: 0.4-0.8 s -> 0.375-0.708 s" in err
+    assert "segment snapped to the latent grid: 0.4-0.8 s -> 0.375-1.042 s" in err
     take = json.loads(out)
-    assert take["parent"] == source and take["settings"]["retake"]["end"] == 0.708
+    assert take["parent"] == source and take["settings"]["retake"]["end"] == 1.042
     code, out, err = cli(capsys, "soundtrack", take["id"], "--json", *common)
     assert code == 0, err
     assert json.loads(out)["audio"] and json.loads(out)["parent"] == take["id"]

@@ -10,7 +10,7 @@ from conftest import small
 from ltx_studio.core import faults
 from ltx_studio.core.errors import BadInput
 from ltx_studio.core.events import Failed, Preview, Progress, TakeDone
-from ltx_studio.jobs.ops import Compare, Draft, Upscale
+from ltx_studio.jobs.ops import Compare, Draft, Extend, Upscale
 
 
 def kinds(events):
@@ -143,3 +143,50 @@ def test_renders_from_many_threads_run_one_at_a_time_on_the_device(studio):
     for thread in threads:
         thread.join()
     assert len(studio.takes()) == 3 and peak[0] == 1
+
+
+def stage_runs(events) -> list[tuple[str, list[float]]]:
+    """The Progress events as runs of one stage each: (stage, its fractions in order)."""
+    runs: list[tuple[str, list[float]]] = []
+    for e in events:
+        if not isinstance(e, Progress) or e.stage in ("queue", "running"):
+            continue
+        if not runs or runs[-1][0] != e.stage:
+            runs.append((e.stage, []))
+        runs[-1][1].append(e.fraction)
+    return runs
+
+
+def test_edits_say_what_they_read_and_prepare_before_they_denoise(studio, monkeypatch):
+    source = studio.render(small(frames=17, seed=4))  # with sound: an extend and a retake hold some of it
+    edits = {
+        "extend": (lambda on_event: studio.extend(source.id, 0.4, on_event=on_event)),
+        "retake": (lambda on_event: studio.retake(source.id, 0.2, 0.5, on_event=on_event)),
+        "add sound": (lambda on_event: studio.soundtrack(source.id, on_event=on_event)),
+    }
+    read = {"extend": [0.0, 0.5, 1.0], "retake": [0.0, 0.5, 1.0], "add sound": [0.0, 1.0]}  # frames, then sound
+    prepared = {
+        "extend": ["Reading the source video", "Encoding the held sound"],  # its overlap's frames, then sound
+        "retake": ["Encoding the held frames and sound"],
+        "add sound": ["Encoding the held frames"],
+    }
+    for name, edit in edits.items():
+        events = []
+        edit(events.append)
+        runs = stage_runs(events)
+        # Reading the take, then readying what it follows and holds, each once and in order before denoising
+        assert [stage for stage, _ in runs] == ["read", "load", "text", "prepare", "denoise", "decode", "write"]
+        for stage, fractions in runs:
+            assert fractions == sorted(fractions) and fractions[-1] == 1.0, stage  # never backwards, then done
+        assert dict(runs)["read"] == read[name], name
+        messages = [e.message for e in events if isinstance(e, Progress) and e.stage == "prepare" and e.message]
+        assert messages == prepared[name], name
+    # A job's row, what the page's queue shows, says each stage as it starts (not the one before it).
+    rows = []
+    write = studio.jobs.queue.progress
+    monkeypatch.setattr(
+        studio.jobs.queue, "progress", lambda job_id, f, stage: (rows.append(stage), write(job_id, f, stage))
+    )
+    studio.wait(studio.submit(Extend(source.id, 0.4)).id, timeout=300)
+    started = [row.split(" ")[0] for row in rows if " 0% " in f"{row} "]
+    assert started[:6] == ["read", "load", "text", "prepare", "denoise", "decode"]

@@ -211,7 +211,7 @@ class Runner:
             self._tokens[record.id] = token
         watcher = threading.Thread(target=self._watch, args=(record.id, token), daemon=True)
         watcher.start()
-        last_write = [0.0]
+        last_write = [0.0, ""]  # when the row's progress was written, and its stage
 
         def emit(event: Event) -> None:
             if isinstance(event, TakeDone):
@@ -219,8 +219,10 @@ class Runner:
             elif isinstance(event, Progress) and event.stage == "note":  # e.g. a batch's rows that failed
                 self.jobs.update(record.id, note=event.message[:500])
                 return
-            elif isinstance(event, Progress) and time.monotonic() - last_write[0] > PROGRESS_EVERY_S:
-                last_write[0] = time.monotonic()
+            elif isinstance(event, Progress) and (
+                event.stage != last_write[1] or time.monotonic() - last_write[0] > PROGRESS_EVERY_S
+            ):  # a new stage is always written: the row never shows the last one while the next runs
+                last_write[:] = time.monotonic(), event.stage
                 with contextlib.suppress(Exception):
                     self.jobs.progress(record.id, *_overall(record, event, self.jobs))
             channel.emit(event)

@@ -104,7 +104,6 @@ def plan_keyframes(asked, family, frames: int, fps: int) -> tuple[Keyframe, ...]
         return ()
     if len(asked) > MAX_KEYFRAMES:
         raise BadInput(f"too many keyframes: {len(asked)} (at most {MAX_KEYFRAMES})")
-    duration = sizing.seconds_for_frames(frames, fps)
     placed = []
     for item in asked:
         if not isinstance(item, dict):
@@ -113,8 +112,7 @@ def plan_keyframes(asked, family, frames: int, fps: int) -> tuple[Keyframe, ...]
             _float(item.get("seconds", 0.0), "keyframe time"),
             _float(item.get("strength", 1.0), "strength"),
         )
-        if not 0 <= seconds <= duration + 1e-6:
-            raise BadInput(f"a keyframe at {seconds:g} s is outside the clip (0 to {duration:.2f} s)")
+        index, frame = keyframe_landing(family, seconds, frames, fps)
         if not 0 < strength <= 1:
             raise BadInput(f"keyframe strength must be in (0, 1], got {strength:g}")
         image = item.get("image")
@@ -126,10 +124,18 @@ def plan_keyframes(asked, family, frames: int, fps: int) -> tuple[Keyframe, ...]
             image = media.load_image(image)
         else:
             raise BadInput("a keyframe needs an image")
-        wanted = min(round(seconds * fps), frames - 1)
-        index, frame = family.keyframe_index(wanted, frames)
         placed.append(Keyframe(media.bounded(image), seconds, strength, frame, index, name))
     return tuple(sorted(placed, key=lambda k: k.frame))
+
+
+def keyframe_landing(family, seconds: float, frames: int, fps: int) -> tuple[int, int]:
+    """(the pipeline's index, the pixel frame) where a keyframe asked at `seconds` of a clip of `frames`
+    (8k + 1) lands on the family's grid, or BadInput for a time outside the clip. The one rule both the
+    plan and the page's note before rendering (`Studio.keyframe_landing`) follow; it loads no model."""
+    duration = sizing.seconds_for_frames(frames, fps)
+    if not 0 <= seconds <= duration + 1e-6:
+        raise BadInput(f"a keyframe at {seconds:g} s is outside the clip (0 to {duration:.2f} s)")
+    return family.keyframe_index(min(round(seconds * fps), frames - 1), frames)
 
 
 def read_video(

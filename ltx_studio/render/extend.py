@@ -9,12 +9,14 @@ while the new sound denoises (forward), so it carries on from the source's. The 
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core import sizing
 from ..core.errors import BadInput
+from ..core.events import Progress
 from ..library import media
 from ..library.sound import resample
 from ..models.families.base import Decoded
@@ -69,10 +71,16 @@ def extend(
 ) -> Take:
     """Continue a take by `seconds` (before its start with `backward`): a new take of the joined clip."""
     source, new = check_extend(renderer, take_id, seconds)
+    emit, started = on_event or (lambda event: None), time.perf_counter()
+    emit(Progress("read", 0.0, f"Reading take {source.id}"))  # a long take decodes for seconds: say so
     frames, _ = media.read_mp4(source.path("video"))
     overlap = min(OVERLAP, ((len(frames) - 1) // 8) * 8 + 1)
     context = frames[-overlap:] if not backward else frames[:overlap][::-1]
+    if source.audio:
+        emit(Progress("read", 0.5, f"Reading take {source.id}'s sound"))
     sound, rate = media.read_audio(source.path("video")) if source.audio else (None, None)
+    emit(Progress("read", 1.0))
+    read_s = round(time.perf_counter() - started, 4)
     request = RenderRequest(
         prompt=prompt or source.prompt,
         negative_prompt=source.negative_prompt,
@@ -108,5 +116,5 @@ def extend(
         return Decoded(picture, audio, out_rate)
 
     record = {"extend": {"source": source.id, "seconds": seconds, "backward": backward, "overlap": overlap, "new": new}}
-    spec = TakeSpec(kind="extend", parent=source.id, record=record, hold=hold, join=join)
+    spec = TakeSpec(kind="extend", parent=source.id, record=record, hold=hold, join=join, timings={"read": read_s})
     return renderer.run(plan, spec, on_event=on_event, cancel=cancel)

@@ -7,6 +7,7 @@ holding); this file says which, on the latent grid, and makes their latents once
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from ..models.families.lock import Lock
 
 if TYPE_CHECKING:
     from .plan import RenderPlan
+
+EDGE_SLACK_S = 0.0005  # half a millisecond: how near a frame's edge a retake's time counts as on it
 
 
 @dataclass
@@ -82,13 +85,23 @@ class Hold:
 
 
 def latent_span(start: float, end: float, frames: int, fps: int) -> tuple[int, int]:
-    """Latent frames [a, b) covering seconds [start, end) of a clip of `frames` (8k + 1), edges snapped:
-    latent 0 is the first frame alone, latent k >= 1 holds frames 8k - 7 .. 8k."""
+    """Latent frames [a, b) covering seconds [start, end) of a clip of `frames` (8k + 1), edges snapped
+    outward, so every frame asked for is retaken: latent 0 is the first frame alone, latent k >= 1 holds
+    frames 8k - 7 .. 8k; `a` holds the first frame asked, `b - 1` the last (the one that starts before
+    `end`). A range already on the grid comes out as it went in; a non-empty one holds a latent at least."""
     latents = (frames - 1) // 8 + 1
-    first, last = start * fps, end * fps
-    a = 0 if first < 0.5 else min(max(1, round((first + 7) / 8)), latents)
-    b = min(max(1, round((last + 7) / 8)), latents)
+    # Seconds are shown and recorded to the millisecond: a time within half of one of a frame's edge is
+    # on that edge, so a range copied from a take's record lands on the same frames (and 9.0 stays 9).
+    first = math.floor((start + EDGE_SLACK_S) * fps)
+    last = math.ceil((end - EDGE_SLACK_S) * fps) - 1
+    a = min(_latent_of(max(first, 0)), latents - 1)
+    b = min(max(_latent_of(max(last, 0)) + 1, a + 1), latents)
     return a, b
+
+
+def _latent_of(frame: int) -> int:
+    """The latent frame that holds pixel frame `frame` (0 alone, then 8 frames each)."""
+    return (frame + 7) // 8
 
 
 def span_frames(a: int, b: int) -> tuple[int, int]:

@@ -2,19 +2,21 @@
 
 Everything outside the segment is held clean (hold.py) while the segment denoises: the picture's
 latent frames, the sound's latent steps, or both (`what`). The new take's frames and sound outside the
-segment are the source's own (copied, not regenerated); its parent is the source. Edges snap to whole
-latent frames. A clip longer than the variant renders is retaken in a window of it around the segment.
+segment are the source's own (copied, not regenerated); its parent is the source. Edges snap outward
+to whole latent frames (hold.latent_span), so every frame asked for is retaken. A clip longer than the
+variant renders is retaken in a window of it around the segment.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..core.errors import BadInput
-from ..core.events import CancelToken, EventSink
+from ..core.events import CancelToken, EventSink, Progress
 from ..library import media, sound
 from ..library.takes import Take
 from ..models.families.base import Decoded
@@ -53,7 +55,8 @@ def retake(
     cancel: CancelToken | None = None,
 ) -> Take:
     """Regenerate seconds [start, end) of a take; the rest is the source's."""
-    plan, spec = plan_retake(renderer, check_retake(renderer, take_id, start, end, what), prompt=prompt, seed=seed)
+    segment = check_retake(renderer, take_id, start, end, what)
+    plan, spec = plan_retake(renderer, segment, prompt=prompt, seed=seed, on_event=on_event)
     return renderer.run(plan, spec, on_event=on_event, cancel=cancel)
 
 
@@ -77,9 +80,7 @@ def check_retake(renderer: Renderer, take_id: str, start, end, what: str = "both
     if start < 0 or end > duration + 0.5 / source.fps:
         raise BadInput(f"the retake range {start:g}-{end:g} s is outside the clip (0-{duration:.2f} s)")
     count = grid_frames(source.frames)
-    a, b = latent_span(start, min(end, duration), count, source.fps)
-    if a >= b:
-        raise BadInput(f"the retake range {start:g}-{end:g} s is shorter than one latent frame (8 frames): widen it")
+    a, b = latent_span(start, min(end, duration), count, source.fps)  # outward: never empty
     first, stop = span_frames(a, b)
     stop = min(stop, source.frames)
     # A clip longer than the variant renders is retaken in a window of it around the segment.
@@ -87,11 +88,16 @@ def check_retake(renderer: Renderer, take_id: str, start, end, what: str = "both
     return Segment(source, what, (start, end), (a, b), (first, stop), offset, window)
 
 
-def plan_retake(renderer: Renderer, segment: Segment, *, prompt=None, seed=-1) -> tuple[RenderPlan, TakeSpec]:
-    """A checked retake's plan and what it holds and joins (the source is decoded here, once)."""
+def plan_retake(
+    renderer: Renderer, segment: Segment, *, prompt=None, seed=-1, on_event: EventSink | None = None
+) -> tuple[RenderPlan, TakeSpec]:
+    """A checked retake's plan and what it holds and joins (the source is decoded here, once, reported
+    to `on_event` as the "read" stage: a long take decodes for seconds before anything renders)."""
     source, what, offset, window = segment.source, segment.what, segment.offset, segment.window
     (start, end), (a, b), (first, stop) = segment.asked, segment.latents, segment.frames
     has_audio = renderer.model_set.has_audio
+    emit, started = on_event or (lambda event: None), time.perf_counter()
+    emit(Progress("read", 0.0, f"Reading take {source.id}"))
     frames, _ = media.read_mp4(source.path("video"))
     count = grid_frames(source.frames)
     used = (round(first / source.fps, 3), round(stop / source.fps, 3))
@@ -103,7 +109,11 @@ def plan_retake(renderer: Renderer, segment: Segment, *, prompt=None, seed=-1) -
     plan = replace(plan, snapped={**plan.snapped, "retake": {"asked": [start, end], "used": list(used)}})
     held = padded(frames, count)[offset : offset + window]
     latents = own_latents(source) if window == count else None  # a window's latents are encoded afresh
+    if source.audio:
+        emit(Progress("read", 0.5, f"Reading take {source.id}'s sound"))
     sound_in, rate = media.read_audio(source.path("video")) if source.audio else (None, None)
+    emit(Progress("read", 1.0))
+    read_s = round(time.perf_counter() - started, 4)
     video_part, audio_part = what in ("both", "video"), what in ("both", "audio") and source.audio
     shift = offset / source.fps
     hold = Hold(
@@ -135,7 +145,8 @@ def plan_retake(renderer: Renderer, segment: Segment, *, prompt=None, seed=-1) -
     record = {"retake": {"source": source.id, "start": used[0], "end": used[1], "asked": [start, end], "what": what}}
     if not has_audio:
         record["retake"]["what"] = "video"
-    return plan, TakeSpec(kind="retake", parent=source.id, record=record, hold=hold, join=join)
+    spec = TakeSpec(kind="retake", parent=source.id, record=record, hold=hold, join=join, timings={"read": read_s})
+    return plan, spec
 
 
 def _window(a: int, b: int, count: int, max_frames: int, fps: int) -> tuple[int, int]:

@@ -4,13 +4,14 @@ sound denoises; the new take has the source's own frames and the sound made for 
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ..core import sizing
 from ..core.errors import BadInput, StudioError
-from ..core.events import CancelToken, EventSink
+from ..core.events import CancelToken, EventSink, Progress
 from ..library import media, probe
 from ..library.takes import Take
 from ..models.families.base import Decoded
@@ -34,15 +35,21 @@ def soundtrack(
     files: bool = True,
 ) -> Take:
     """A new take with `source`'s picture (a take id or a video file) and a sound made for it."""
-    plan, spec = plan_soundtrack(renderer, source, prompt=prompt, seed=seed, files=files)
+    plan, spec = plan_soundtrack(renderer, source, prompt=prompt, seed=seed, files=files, on_event=on_event)
     return renderer.run(plan, spec, on_event=on_event, cancel=cancel)
 
 
-def plan_soundtrack(renderer: Renderer, source: str, *, prompt=None, seed=-1, files: bool = True):
+def plan_soundtrack(
+    renderer: Renderer, source: str, *, prompt=None, seed=-1, files: bool = True, on_event: EventSink | None = None
+):
     """(plan, spec) of video-to-audio, or BadInput with one line.
-    `files`: `source` may name a video file (else only a take id: API callers)."""
+    `files`: `source` may name a video file (else only a take id: API callers). Its frames are decoded
+    here, reported to `on_event` as the "read" stage (seconds for a long clip, before anything renders)."""
     mset = _with_sound(renderer)
-    take, frames, fps, name = _read_source(renderer, source, files)
+    emit, started = on_event or (lambda event: None), time.perf_counter()
+    take, frames, fps, name = _read_source(renderer, source, files, emit)
+    emit(Progress("read", 1.0))
+    read_s = round(time.perf_counter() - started, 4)
     frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # H.264 needs even sides
     variant = mset.variant(mset.default_variant)
     _check_length(renderer, len(frames), fps, name)  # the headers may have said fewer
@@ -76,7 +83,7 @@ def plan_soundtrack(renderer: Renderer, source: str, *, prompt=None, seed=-1, fi
     if take is None:
         record["sound_for"]["sha256"] = hashlib.sha256(Path(source).read_bytes()).hexdigest()
     parent = take.id if take is not None else None
-    return plan, TakeSpec(kind="sound", parent=parent, record=record, hold=hold, join=join)
+    return plan, TakeSpec(kind="sound", parent=parent, record=record, hold=hold, join=join, timings={"read": read_s})
 
 
 def check_soundtrack(renderer: Renderer, source: str, *, files: bool = True) -> None:
@@ -123,16 +130,21 @@ def _check_length(renderer: Renderer, frames: int, fps: int, name: str) -> None:
         raise BadInput(f"{name} is {frames / fps:.1f} s long: a soundtrack is made for at most {limit:.1f} s")
 
 
-def _read_source(renderer: Renderer, source: str, files: bool = True) -> tuple[Take | None, np.ndarray, int, str]:
+def _read_source(
+    renderer: Renderer, source: str, files: bool = True, emit: EventSink = lambda event: None
+) -> tuple[Take | None, np.ndarray, int, str]:
     """(take or None, frames, fps, name) of a take id or (with `files`) a video file; BadInput if it is not a video.
-    A file is probed first (length, size, rate) and decoded only up to the longest clip the set renders."""
+    A file is probed first (length, size, rate) and decoded only up to the longest clip the set renders;
+    the decoding starts the "read" stage (`emit`), once the source is known to be one."""
     take, path = _source(renderer, source, files)
     if take is not None:
+        emit(Progress("read", 0.0, f"Reading take {take.id}"))
         frames, _ = media.read_mp4(take.path("video"))
         return take, frames, take.fps, take.id
     info = probe.probe_video(path)
     fps = max(1, round(info.fps))
     _check_length(renderer, info.frames, fps, path.name)
+    emit(Progress("read", 0.0, f"Reading {path.name}"))
     variant = renderer.model_set.variant(renderer.model_set.default_variant)
     pictures = probe.video_frames(path, info, info.fps, variant.max_frames + 1)  # every frame, as it was made
     if len(pictures) < 2:

@@ -1,4 +1,5 @@
-"""One render, start to finish: load, encode, denoise (with live previews), decode, write, store.
+"""One render, start to finish: load, encode, prepare what it holds, denoise (with live previews), decode,
+write, store.
 
 `render_take` runs a `RenderPlan` (plan.py: `plan_render` validates and snaps a request) through the
 manager's pipeline and the family adapter and stores a `Take`; a `TakeSpec` says what the render makes
@@ -64,9 +65,10 @@ def render_take(
     run = _Run(manager, on_event or (lambda event: None), cancel, dict(spec.timings))
     stages, to_rgb = run.load(plan, spec, preview)  # 1. load (a cache hit costs nothing)
     plan = run.encode_prompt(plan, stages)  # 2. encode the prompt for each stage (cached)
-    latents = run.denoise(stages, spec, to_rgb)  # 3. denoise every stage, streaming previews
-    decoded = run.decode(plan, stages, spec, latents)  # 4. decode (and join)
-    take = run.store(plan, stages, spec, decoded, latents, store)  # 5. write aside, move into the store
+    run.prepare(plan, stages, spec)  # 3. read the video it follows, encode what it holds (an edit's)
+    latents = run.denoise(stages, spec, to_rgb)  # 4. denoise every stage, streaming previews
+    decoded = run.decode(plan, stages, spec, latents)  # 5. decode (and join)
+    take = run.store(plan, stages, spec, decoded, latents, store)  # 6. write aside, move into the store
     run.emit(TakeDone(take))
     return take
 
@@ -124,6 +126,29 @@ class _Run:
         self.generator = torch.Generator("cpu").manual_seed(plan.seed)
         return plan
 
+    def prepare(self, plan: RenderPlan, stages: list[_Stage], spec: TakeSpec) -> None:
+        """Ready what the first stage follows or holds, as a stage of its own before any "denoise" event:
+        a source video's frames read (a file's are decoded in the job), the held picture and sound encoded.
+        An edit spends seconds here, and the page must not say "Denoising 0 %" meanwhile. A render that
+        follows and holds nothing (a plain draft) has no such stage."""
+        hold, first = spec.hold, stages[0]
+        videos = [(what, v) for what, v in (("source", plan.video), ("reference", plan.reference)) if v is not None]
+        parts = len(videos) + (hold is not None)
+        for done, (what, video) in enumerate(videos):
+            self.emit(Progress("prepare", done / parts, f"Reading the {what} video"))
+            video.frames  # noqa: B018 (decoded once here, kept by the video for every stage)
+            self.check()
+        if hold is not None:
+            sound = hold.holds_sound and self.family.has_audio  # LTX-Video holds no sound
+            held = " and ".join(name for name, holds in (("frames", hold.holds_picture), ("sound", sound)) if holds)
+            self.emit(Progress("prepare", len(videos) / parts, f"Encoding the held {held or 'latents'}"))
+            if hold.holds_picture:  # its VAE encode tiles as a decode would
+                self.manager.prepare_decode(first.plan.width, first.plan.height)
+            first.lock = hold.lock(self.family, first.pipe, first.plan)  # its latents are kept for later stages
+            self.check()
+        if parts:
+            self.clock("prepare")
+
     def denoise(self, stages: list[_Stage], spec: TakeSpec, to_rgb) -> Latents:
         """Both stages of a two-stage variant, streaming the denoised estimate of each step."""
         manager, family, generator = self.manager, self.family, self.generator
@@ -146,8 +171,8 @@ class _Run:
                 )  # fmt: skip
             if stage.loras != stages[0].loras:  # the refine pass's own LoRA (the distilled one) joins
                 manager.apply_loras([stage.pipe], stage.loras)
-            lock = None
-            if hold is not None:
+            lock = stage.lock  # the first stage's was made by `prepare`
+            if hold is not None and lock is None:
                 if hold.holds_picture:  # its VAE encode tiles as a decode would
                     manager.prepare_decode(stage.plan.width, stage.plan.height)
                 lock = hold.lock(family, stage.pipe, stage.plan)
@@ -240,6 +265,7 @@ class _Stage:
     pipe: object = None
     embeds: object = None
     prompt_cached: bool = False
+    lock: object = None  # the held latents (models/families/lock.py), once made
 
     def __post_init__(self) -> None:
         self.transformer = self.transformer or self.variant
