@@ -98,10 +98,8 @@ def test_a_forged_browser_id_cannot_cancel_anothers_job_nor_delete_their_take(tm
         fresh = page.call("ensure", "f" * 16 + "." + "0" * 32)[1][0]  # a made-up id is replaced on load
         assert owners.browser_owner(owners.server_key(studio.store.root), fresh).startswith("browser:")
         for forged in ("f" * 16 + "." + "0" * 32, "deadbeefdeadbeef", None):  # forged, unsigned (old), none
-            page.call("refresh_3", forged, None)  # the panel lists the jobs (and what this browser may cancel)
-            for job in (running, queued):
-                outcome, message = page.call("cancel_chosen", forged, job.id)
-                assert outcome == "error", message  # not offered to it, and not its own to stop
+            for job in (running, queued):  # a card's Cancel sent by hand (the feed lists only one's own jobs)
+                page.call("act", forged, event_data={"act": "cancel", "take": "", "job": job.id})
         assert [studio.job(j.id).state for j in (running, queued)] == ["running", "queued"]
         assert not studio.jobs.queue.cancel_requested(running.id)
 
@@ -238,10 +236,11 @@ def test_a_click_before_the_page_has_stored_its_id_still_belongs_to_that_browser
         page = Page(url)
         page.call("list_takes", False, None)  # the Takes tab, and the take picked in it
         assert page.call("select_in_table", None, event_data={"index": [0, 0], "value": ""})[0] == "ok"
-        assert page.call("extend_selected", source.id, False, None)[0] == "ok"  # no id stored yet
-        [job] = [j for j in studio.job_list() if j.kind == "extend"]
+        clicked = page.call("act", None, event_data={"act": "upscale", "take": source.id, "job": ""})  # a card's
+        assert clicked[0] == "ok"  # Approve & upscale, before the page has stored its id
+        [job] = [j for j in studio.job_list() if j.kind == "upscale"]
         given = page.call("ensure", None)[1][0]  # the load event comes back now
         key = owners.server_key(studio.store.root)
         assert job.owner == owners.browser_owner(key, given) != owners.NOBODY
-        assert studio.resume(job.owner, ("extend",)).id == job.id  # what a reopened page shows
+        assert studio.resume(job.owner, ("upscale",)).id == job.id  # what a reopened page shows
         assert studio.take(job.take_ids[0]).owner == job.owner  # and the Takes tab lets it act on

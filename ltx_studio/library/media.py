@@ -201,6 +201,22 @@ def write_json(path: Path, data: dict) -> Path:
     return commit(tmp, path)
 
 
+def check_image(path: str | Path) -> tuple[int, int]:
+    """An image file's (width, height) from its header, nothing decoded; BadInput in one line when it is no
+    image Pillow reads or has more than MAX_IMAGE_PIXELS (the page refuses a first frame at upload with it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"image not found: {path.name}")
+    try:
+        with Image.open(path) as opened:
+            size = opened.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise BadInput(f"{path.name} is not an image this studio reads (PNG, JPEG, WebP...)") from None
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise BadInput(f"image too large: {path.name} is {size[0]}x{size[1]} (at most {MAX_IMAGE_PIXELS:,} pixels)")
+    return size
+
+
 def load_image(path: str | Path) -> Image.Image:
     """An RGB image from any file Pillow reads: EXIF orientation applied, alpha flattened on white."""
     path = Path(path)

@@ -11,6 +11,7 @@ the typed endpoints.
 """
 
 from .page import QUEUE_SIZE, build, launch
-from .relay import TABLE_HEADERS, table_row, take_markdown, visible
+from .relay import visible
+from .take_text import TABLE_HEADERS, table_row, take_markdown
 
 __all__ = ["QUEUE_SIZE", "TABLE_HEADERS", "build", "launch", "table_row", "take_markdown", "visible"]

@@ -15,12 +15,33 @@ from ..jobs.ops import Compare, Upscale
 from ..render.request import RenderRequest
 from .keyframes import KeyframeStrip, build_keyframe_strip, keyframes_of, wire_first_last
 from .lora_picker import LoraPicker, build_lora_picker, lora_request
-from .relay import Shared, take_markdown, visible
+from .relay import Shared, visible
+from .take_text import take_markdown
 
 if TYPE_CHECKING:
     from ..studio import Studio
 
 SLOTS = 3  # the most variants compared at once
+
+# Compare's players play, pause and seek together: what one does, the others follow (run once on load).
+SYNC_JS = """
+() => {
+  let following = false;
+  const others = (video) => [...document.querySelectorAll('#compare-slots video')].filter((v) => v !== video);
+  const follow = (event) => {
+    const video = event.target;
+    if (following || !(video instanceof HTMLVideoElement) || !video.closest('#compare-slots')) return;
+    following = true;
+    for (const other of others(video)) {
+      if (Math.abs(other.currentTime - video.currentTime) > 0.05) other.currentTime = video.currentTime;
+      if (event.type === 'play') other.play().catch(() => {});
+      if (event.type === 'pause') other.pause();
+    }
+    following = false;
+  };
+  for (const type of ['play', 'pause', 'seeked']) document.addEventListener(type, follow, true);
+}
+"""
 
 
 @dataclass
@@ -73,14 +94,16 @@ def _layout(studio: Studio, shared: Shared) -> CompareTab:
                 run_btn = gr.Button("Compare", variant="primary", elem_id="compare-run")
         ids = gr.State([])
         videos, infos, upscale_btns = [], [], []
-        with gr.Row():
+        with gr.Row(elem_id="compare-slots"):
             for i in range(SLOTS):
                 with gr.Column():
                     videos.append(
                         gr.Video(label=f"Take {i + 1}", interactive=False, elem_id=f"compare-video-{i}", loop=True)
                     )
                     infos.append(gr.Markdown(elem_classes=["take-info"]))
-                    upscale_btns.append(gr.Button("Approve & upscale this one", elem_id=f"compare-upscale-{i}"))
+                    upscale_btns.append(
+                        gr.Button("Approve & upscale this one", elem_id=f"compare-upscale-{i}", visible=False)
+                    )
         final = gr.Video(label="Upscaled", interactive=False, elem_id="compare-final")
         final_info = gr.Markdown(elem_classes=["take-info"])
     return CompareTab(
@@ -123,9 +146,12 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
             loras=visible(lambda: lora_request(studio, rows)),
         )
         ids: list[str] = []
-        videos = [None] * SLOTS
+        label = {name: variant.label for name, variant in shared.variants.items()}
+        videos = [gr.update(value=None, label=label.get(chosen[i], chosen[i]) if i < len(chosen) else "—")
+                  for i in range(SLOTS)]  # fmt: skip
         infos = ["Waiting…" if i < len(chosen) else "" for i in range(SLOTS)]
-        yield [ids, *videos, *infos]
+        buttons = [gr.update(visible=False)] * SLOTS  # offered once its take is there
+        yield [ids, *videos, *infos, *buttons]
         job = visible(
             lambda: studio.submit(Compare(req, list(chosen)), owner=shared.owner(data[shared.browser], request))
         )
@@ -133,15 +159,16 @@ def _wire(studio: Studio, shared: Shared, tab: CompareTab) -> None:
             if kind == "take":
                 i = len(ids)
                 ids = [*ids, value.id]
-                videos[i] = str(value.path("video"))
+                videos[i] = gr.update(value=str(value.path("video")), label=label.get(value.variant, value.variant))
                 infos[i] = take_markdown(value)
-                yield [ids, *videos, *infos]
+                buttons[i] = gr.update(visible=True)
+                yield [ids, *videos, *infos, *buttons]
 
-    wire_first_last(tab.keyframes, tab.seconds)
+    wire_first_last(tab.keyframes, tab.seconds, studio)
     tab.run_btn.click(
         run_compare,
         {*fields, *tab.keyframes.inputs, *tab.loras.inputs, shared.browser},  # a set: {component: value}
-        [tab.ids, *tab.videos, *tab.infos],
+        [tab.ids, *tab.videos, *tab.infos, *tab.upscale_btns],
         show_progress_on=tab.videos,
         concurrency_limit=None,  # it follows a queued job
         api_visibility="private",

@@ -1,39 +1,31 @@
-"""The Queue panel, under every tab: the studio's jobs with their progress and position, and Cancel.
+"""The page's header and what it keeps up to date: the model set in words (and whether it is the demo),
+the queue as a small indicator (running, waiting), the memory plan in a popover; and the browser's
+signed id, and a reopened page picking up where this browser left off.
 
-It reads the queue once a second (a gr.Timer), so a page opened later, or reopened after the
-browser was closed, shows the running job where it is and a finished job with its takes.
+The queue itself is the feed's cards (feed.py): a job is a card that says where it stands and offers
+Cancel. A tick (a gr.Timer, once a second) redraws the header and the feed when they changed.
 
 Owners (core/owners.py): a browser's id is minted here and signed with a key that stays in the
 outputs folder; the browser keeps "ID.SIGNATURE" in its localStorage, and an id whose signature does
-not verify is replaced on load and owns nothing. Everyone cancels only their own jobs (an admin any).
-Under --auth a user sees only their own jobs (an admin all); without --auth (one person's machine)
-every job is listed, and the others' are marked as not theirs.
+not verify is replaced on load and owns nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import html
 from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from ..core import owners
-from .relay import Shared, visible
 
 if TYPE_CHECKING:
     from ..studio import Studio
+    from .relay import Shared
 
-SHOWN = 12  # finished jobs listed under the active ones
 REFRESH_S = 1.0
-
-
-@dataclass
-class QueuePanel:
-    table: gr.Markdown
-    choice: gr.Dropdown
-    cancel_btn: gr.Button
-    timer: gr.Timer
+RESUMED_KINDS = ("draft", "upscale", "extend", "retake", "soundtrack", "batch", "compare")
 
 
 def browser_state(studio: Studio) -> gr.BrowserState:
@@ -44,73 +36,45 @@ def browser_state(studio: Studio) -> gr.BrowserState:
     return gr.BrowserState(None, storage_key="ltx-studio-browser", secret=scramble)
 
 
-def build_queue_panel(studio: Studio, shared: Shared, page: gr.Blocks) -> QueuePanel:
-    with gr.Accordion("Queue", open=True, elem_id="queue-panel"):
-        table = gr.Markdown("The queue is empty.", elem_id="queue")
-        with gr.Row():
-            choice = gr.Dropdown(
-                choices=[], value=None, label="Job", elem_id="queue-choice", scale=4, allow_custom_value=False
-            )
-            cancel_btn = gr.Button("Cancel job", variant="stop", elem_id="queue-cancel", scale=1)
-        timer = gr.Timer(REFRESH_S)
-    panel = QueuePanel(table, choice, cancel_btn, timer)
-    _wire(studio, shared, panel, page)
-    return panel
+def set_words(studio: Studio) -> str:
+    """The model set in use, in words a creator reads."""
+    mset = studio.model_set
+    if mset.is_demo and "demo" not in mset.label.lower():
+        return f"{mset.label} · demo"
+    return mset.label
 
 
-def listing(studio: Studio, who: str, shown: str | None = None) -> tuple[str, list[tuple[str, str]]]:
-    """The panel's table (Markdown) and the jobs this person may cancel, as dropdown choices; with
-    `shown`, only that owner's jobs are listed (core/owners.py)."""
-    jobs = studio.job_list(limit=SHOWN + 32, owner=shown)
-    active = [job for job in jobs if job.state in ("running", "queued")]
-    ended = [job for job in jobs if job.state not in ("running", "queued")][:SHOWN]
-    if not active and not ended:
-        return "The queue is empty.", []
-    rows = ["| # | job | kind | state | progress | what | takes |", "|---|---|---|---|---|---|---|"]
-    position = 0
-    for job in active + ended:
-        if job.state == "queued":
-            position += 1
-        where = str(position) if job.state == "queued" else ("▶" if job.state == "running" else "")
-        progress = f"{job.progress:.0%} {job.stage}".strip() if job.state == "running" else ""
-        state = job.state + (f" ({_cell(job.note)})" if job.note else "")  # e.g. re-run after a restart
-        if job.state == "failed":
-            state += f": {job.error[:80]}"
-        who_note = "" if studio.may_act(who, job.owner) else " (not yours)"
-        rows.append(
-            f"| {where} | `{job.id}` | {job.kind} | {state} | {progress} | {_cell(job.label)}{who_note} | "
-            f"{' '.join(f'`{t}`' for t in job.take_ids)} |"
-        )
-    choices = [
-        (f"{job.id} · {job.kind} · {job.state} · {job.label[:40]}", job.id)
-        for job in active
-        if studio.may_act(who, job.owner)
-    ]
-    return "\n".join(rows), choices
+def header_html(studio: Studio) -> str:
+    """The header: title, model set in words, the queue indicator, the memory plan behind a popover."""
+    active = studio.job_list(("running", "queued"), limit=10_000)
+    running = sum(job.state == "running" for job in active)
+    waiting = len(active) - running
+    queue = f"{running} running · {waiting} waiting" if active else "idle"
+    esc = html.escape
+    return (
+        '<div id="studio-header">'
+        '<span class="title">LTX Studio</span>'
+        f'<span class="set">Model set: <b>{esc(set_words(studio))}</b></span>'
+        f'<span class="set-short">{esc(studio.model_set.name)}{" (demo: noise)" if studio.model_set.is_demo else ""}</span>'
+        f'<span id="queue-indicator" class="queue {"busy" if active else "idle"}">● {esc(queue)}</span>'
+        f'<details class="memory"><summary>Memory plan</summary><div>{esc(studio.manager.policy.describe())}</div>'
+        "</details></div>"
+    )
 
 
-def _cell(text: str) -> str:
-    return text[:60].replace("|", "/").replace("\n", " ")
-
-
-def _wire(studio: Studio, shared: Shared, panel: QueuePanel, page: gr.Blocks) -> None:
-    def refresh(browser_id, chosen, request: gr.Request):
-        table, choices = listing(studio, shared.owner(browser_id, request), shared.listed(browser_id, request))
-        ids = [value for _, value in choices]
-        return table, gr.update(choices=choices, value=chosen if chosen in ids else (ids[0] if ids else None))
-
-    def cancel_chosen(browser_id, chosen, request: gr.Request):  # not "cancel": that is the API's /cancel
-        if not chosen:
-            raise gr.Error("Pick a queued or running job to cancel.", print_exception=False)
-        record = visible(lambda: studio.cancel(chosen, owner=shared.owner(browser_id, request)))
-        gr.Info(f"{chosen}: " + ("cancelled" if record.state == "cancelled" else "stopping after this step"))
-        return refresh(browser_id, None, request)
-
-    outputs = [panel.table, panel.choice]
-    common = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
-    panel.timer.tick(refresh, [shared.browser, panel.choice], outputs, **common)
-    page.load(refresh, [shared.browser, panel.choice], outputs, **common)
-    panel.cancel_btn.click(cancel_chosen, [shared.browser, panel.choice], outputs, **common)
+CSS = """
+#studio-header {display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px 16px; padding: 4px 0}
+#studio-header .title {font-size: 20px; font-weight: 700}
+#studio-header .set-short {display: none}
+@media (max-width: 600px) {#studio-header .set {display: none} #studio-header .set-short {display: inline}
+  #studio-header .title {font-size: 17px} #studio-header {gap: 2px 10px}
+  #studio-header details.memory {display: none}}
+#studio-header .queue.idle {color: var(--body-text-color-subdued)}
+#studio-header .queue.busy {color: #1a7f37; font-weight: 600}
+#studio-header details.memory {font-size: 12px; color: var(--body-text-color-subdued); max-width: 100%}
+#studio-header details.memory div {position: absolute; z-index: 20; max-width: 520px; padding: 8px;
+  background: var(--background-fill-primary); border: 1px solid var(--border-color-primary); border-radius: 6px}
+"""
 
 
 def wire_browser_id(shared: Shared, page: gr.Blocks):
@@ -126,23 +90,27 @@ def wire_browser_id(shared: Shared, page: gr.Blocks):
     return page.load(ensure, [shared.browser], [shared.browser], api_visibility="private", concurrency_limit=None)
 
 
-RESUMED_KINDS = ("draft", "upscale", "extend")  # the jobs whose result the Studio tab shows
+def wire_resume(studio: Studio, shared: Shared, load_event, feed: gr.HTML, prompt: gr.Textbox) -> None:
+    """A page opened again picks up where this browser left off: its cards (the running job's preview
+    streaming into its card), and the prompt of its newest job in an empty prompt box."""
 
-
-def wire_resume(studio: Studio, shared: Shared, page: gr.Blocks, load_event, result: list, updates) -> None:
-    """A page opened again picks up where this browser left off: its newest Studio job streams into
-    the result panel if it is still queued or running, and shows its take if it has finished.
-
-    `updates(kind, value)` maps a relayed event onto `result` (the Studio tab's result_updates)."""
-
-    def resume(browser_id, request: gr.Request, progress=gr.Progress()):
-        who = shared.owner(browser_id, request)
-        job = studio.resume(who, RESUMED_KINDS) if who != owners.NOBODY else None
-        if job is None:
-            yield [gr.skip()] * len(result)
+    def resume(browser_id, typed, request: gr.Request):
+        session, who = request.session_hash, shared.owner(browser_id, request)
+        if who == owners.NOBODY:
+            yield gr.skip(), gr.skip()
             return
-        for kind, value in shared.sessions.relay(job, request.session_hash, progress):
-            if kind in ("take", "preview"):
-                yield updates(kind, value)
+        newest = max(studio.job_list(limit=50, owner=who), key=lambda job: job.created, default=None)
+        prompt_now = gr.skip()
+        if newest is not None and not (typed or "").strip():
+            request_ = newest.params.get("request") or {}
+            prompt_now = request_.get("prompt") or gr.skip()
+        yield shared.feed_html(who, session), prompt_now
+        job = studio.resume(who, RESUMED_KINDS)
+        if job is not None:
+            for _ in shared.follow(job, session):
+                yield shared.feed_html(who, session), gr.skip()
 
-    load_event.then(resume, [shared.browser], result, api_visibility="private", concurrency_limit=None)
+    load_event.then(
+        resume, [shared.browser, prompt], [feed, prompt], api_visibility="private", concurrency_limit=None,
+        show_progress="hidden",
+    )  # fmt: skip

@@ -8,8 +8,15 @@ one lands on the family's grid is in the take's info.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gradio as gr
+
+from ..core import sizing
+from ..core.errors import StudioError
+
+if TYPE_CHECKING:
+    from ..studio import Studio
 
 SLOTS = 4
 
@@ -21,6 +28,7 @@ class KeyframeStrip:
     strengths: list[gr.Slider]
     first_last_btn: gr.Button
     order: gr.Gallery  # the keyframes as thumbnails in time order, with their times
+    landing: gr.Markdown  # where each keyframe lands on the model's grid, said before rendering
 
     @property
     def inputs(self) -> list[gr.components.Component]:
@@ -46,7 +54,8 @@ def build_keyframe_strip(prefix: str = "") -> KeyframeStrip:
         order = gr.Gallery(
             label="In time order", columns=SLOTS, height=120, allow_preview=False, elem_id=f"{prefix}keyframe-order"
         )
-    strip = KeyframeStrip(images, times, strengths, first_last_btn, order)
+        landing = gr.Markdown(elem_id=f"{prefix}keyframe-landing")
+    strip = KeyframeStrip(images, times, strengths, first_last_btn, order, landing)
     for component in strip.inputs:
         component.change(
             lambda *values: [
@@ -60,8 +69,10 @@ def build_keyframe_strip(prefix: str = "") -> KeyframeStrip:
     return strip
 
 
-def wire_first_last(strip: KeyframeStrip, seconds: gr.Slider) -> None:
-    """One click: keyframe 1 at the start, keyframe 2 at the end of the clip."""
+def wire_first_last(strip: KeyframeStrip, seconds: gr.components.Component, studio: Studio, fps=None) -> None:
+    """One click: keyframe 1 at the start, keyframe 2 at the end of the clip; and, before anything renders,
+    where each keyframe will land on the model's grid (a later LTX-2 keyframe sits on a latent frame: the
+    last one 7 frames before the end)."""
     strip.first_last_btn.click(
         lambda secs: (0.0, float(secs or 0)),
         [seconds],
@@ -69,6 +80,30 @@ def wire_first_last(strip: KeyframeStrip, seconds: gr.Slider) -> None:
         api_visibility="private",
         queue=False,
     )
+
+    def landing(secs, rate, *values):
+        rate = int(rate or studio.model_set.variants[studio.model_set.default_variant].sampling.fps)
+        if not secs or float(secs) <= 0:
+            return ""
+        frames = sizing.frames_for_seconds(float(secs), rate)
+        lines = []
+        for i, keyframe in enumerate(keyframes_of(list(values)), 1):
+            asked = keyframe["seconds"]
+            try:
+                frame, lands = studio.keyframe_landing(asked, frames, rate)
+            except StudioError:
+                continue  # outside the clip: the draft says so
+            moved = abs(lands - asked) > 0.5 / rate
+            lines.append(
+                f"keyframe {i} at {asked:g} s → frame {frame} ({lands:.2f} s)"
+                + (" · moved to the model's grid" if moved else "")
+            )
+        return ("Where they land: " + "; ".join(lines)) if lines else ""
+
+    inputs = [seconds, *([fps] if fps is not None else []), *strip.inputs]
+    handler = landing if fps is not None else (lambda secs, *values: landing(secs, None, *values))
+    for component in [seconds, *strip.inputs]:
+        component.change(handler, inputs, [strip.landing], api_visibility="private", show_progress="hidden")
 
 
 def keyframes_of(values: list) -> list[dict]:

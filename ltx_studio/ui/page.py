@@ -8,11 +8,13 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 
-from . import api, doors, queue_panel, spaces
-from .compare_tab import CompareTab, build_compare_tab
+from . import api, doors, feed, header, prompt_bar, spaces
+from .compare_tab import SYNC_JS, CompareTab, build_compare_tab
 from .doors import Users
+from .prompt_bar import ASSETS, note
 from .relay import Shared, visible
-from .studio_tab import ASSETS, StudioTab, build_studio_tab, camera_choices, result_updates, variant_choices
+from .studio_parts import StudioTab
+from .studio_tab import build_studio_tab, set_updates
 from .takes_tab import build_takes_tab, wire_reuse
 
 if TYPE_CHECKING:
@@ -25,92 +27,67 @@ UPLOADS_KEPT = (
     24 * 3600,
 )  # every hour, uploads (and other cache copies) older than a day go: a job keeps its own
 MAX_UPLOAD = "32mb"  # first frames; their pixels are capped again when read (media.MAX_IMAGE_PIXELS)
-CSS = """
-#banner {border-left: 4px solid #e0a800; padding: 6px 12px; background: rgba(224,168,0,.08)}
-#preview img {image-rendering: auto; width: 100%; object-fit: contain}
+CSS = (
+    """
+#banner {border-left: 4px solid #e0a800; padding: 2px 10px; background: rgba(224,168,0,.08); font-size: 13px}
+#banner p {margin: 2px 0}
 .take-info p {margin: 2px 0}
+@media (max-width: 600px) {#banner {display: none}}
 """
+    + header.CSS
+    + prompt_bar.CSS
+    + feed.CSS
+)
 
 
 DEMO_BANNER = (
-    "**Demo mode: the output is noise** (its sound too, and an enhanced prompt is gibberish). These are "
-    "tiny random models built on this machine so every feature works without a GPU or downloads. For "
-    "real video with sound on an NVIDIA GPU: install a CUDA build of torch, run "
-    "`python -m ltx_studio models download fast --model-set ltx2`, then `python app.py --model-set ltx2`."
+    "**Demo mode: the output is noise.** Tiny random models built on this machine, so every feature works "
+    "without a GPU or downloads. <details><summary>Real video</summary>On an NVIDIA GPU: install a CUDA build "
+    "of torch, run `python -m ltx_studio models download fast --model-set ltx2`, then "
+    "`python app.py --model-set ltx2`.</details>"
 )
 
 
 def build(studio: Studio) -> gr.Blocks:
     """The studio's page: a header, the Studio, Compare and Takes tabs, plus the typed API endpoints."""
     shared = Shared.of(studio)
-    sets = studio.available_sets()
     with gr.Blocks(title="LTX Studio", delete_cache=UPLOADS_KEPT) as page:
-        with gr.Row():
-            header = gr.Markdown(_header(studio))
-            chooser = gr.Dropdown(
-                choices=[(f"{name}: {studio.registry[name].label}", name) for name in sets],
-                value=studio.model_set.name,
-                label="Model set",
-                elem_id="model-set",
-                visible=len(sets) > 1,
-                scale=0,
-                min_width=320,
-            )
+        top = gr.HTML(header.header_html(studio), elem_id="header", apply_default_css=False)
         banner = gr.Markdown(DEMO_BANNER, elem_id="banner", visible=studio.model_set.is_demo)
-        shared.browser = queue_panel.browser_state(studio)
+        shared.browser = header.browser_state(studio)
         with gr.Tabs() as tabs:
             studio_tab = build_studio_tab(studio, shared)
             compare_tab = build_compare_tab(studio, shared)
-            takes_tab = build_takes_tab(studio, shared, page)
-        queue_panel.build_queue_panel(studio, shared, page)
-        known = queue_panel.wire_browser_id(shared, page)
-        queue_panel.wire_resume(
-            studio, shared, page, known, studio_tab.result, lambda kind, value: result_updates(studio, kind, value)
-        )
+            takes_tab = build_takes_tab(studio, shared, page, tabs)
+        known = header.wire_browser_id(shared, page)
+        header.wire_resume(studio, shared, known, studio_tab.feed, studio_tab.prompt)
         wire_reuse(studio, shared, takes_tab, studio_tab, tabs)
-        _wire_model_set(studio, shared, chooser, [header, banner], studio_tab, compare_tab, page)
+        _wire_model_set(studio, shared, studio_tab, compare_tab, [top, banner], page)
         api.add_endpoints(studio)
         spaces.add_space_endpoints(studio)
     return page
 
 
-def _header(studio: Studio) -> str:
-    mset = studio.model_set
-    return f"# LTX Studio\nModel set **{mset.name}**: {mset.label} · {studio.manager.policy.describe()}"
+def _wire_model_set(studio, shared, tab: StudioTab, compare_tab: CompareTab, top: list, page) -> None:
+    """Switching the model set in this page, and the tick that keeps every page honest about it: a page
+    whose set was switched elsewhere is shown the set in use, with a line at its Model set control,
+    before it can render with it (a Draft from it meanwhile is refused: studio_tab.check_page)."""
+    c = compare_tab
+    header_out, banner = top
 
-
-def _wire_model_set(studio, shared, chooser, top, studio_tab: StudioTab, compare_tab: CompareTab, page) -> None:
-    """Switching the model set (waits for a render in progress), and every control that depends on it;
-    a page opened later shows the set in use."""
-    t, c = studio_tab, compare_tab
-    outputs = [
-        chooser, *top, t.variant, t.resolution, t.seconds, t.fps, t.steps, t.guidance, t.negative, t.sound,
-        t.enhance_btn, t.auto_length, c.variants, c.resolution, c.seconds, t.camera, t.soundtrack_row,
-    ]  # fmt: skip
-
-    def updates() -> list:
-        mset, default = studio.model_set, shared.default
-        sampling = default.sampling
+    def updates(said: str = "") -> list:
+        mset = studio.model_set
+        by_component = set_updates(studio, shared, tab)
         return [
-            gr.update(value=mset.name),
-            _header(studio),
+            *by_component.values(),
+            header.header_html(studio),
             gr.update(visible=mset.is_demo),
-            gr.update(choices=variant_choices(studio), value=mset.default_variant),
-            gr.update(choices=shared.resolutions, value="draft"),
-            gr.update(maximum=shared.max_seconds, value=round((default.draft_frames - 1) / sampling.fps, 1)),
-            sampling.fps,
-            sampling.num_steps,
-            sampling.guidance,
-            mset.negative_prompt,
-            gr.update(value=mset.has_audio, visible=mset.has_audio),
-            gr.update(visible=mset.has_audio),
-            gr.update(value=False, visible=mset.auto_duration),
+            note(said),
             gr.update(choices=[(v.label, n) for n, v in shared.variants.items()], value=list(shared.variants)[:3]),
             gr.update(choices=shared.resolutions, value="draft"),
-            gr.update(maximum=shared.max_seconds),
-            gr.update(choices=camera_choices(studio), value="", visible=bool(mset.cameras)),
-            gr.update(visible=mset.has_audio),
         ]
+
+    outputs = [*set_updates(studio, shared, tab), header_out, banner, tab.set_note, c.variants, c.resolution]
 
     def switch(name: str) -> list:
         if name and name != studio.model_set.name:
@@ -118,8 +95,25 @@ def _wire_model_set(studio, shared, chooser, top, studio_tab: StudioTab, compare
             gr.Info(f"Model set {name}: its models load with the next render.")
         return updates()
 
-    chooser.input(switch, [chooser], outputs, api_visibility="private")
-    page.load(updates, None, outputs, api_visibility="private")
+    tab.model_set.input(switch, [tab.model_set], outputs, api_visibility="private")
+
+    def tick(page_set, browser_id, request: gr.Request):
+        """Once a second: the page's set if it changed elsewhere, else the header and the feed if they changed."""
+        session, who = request.session_hash, shared.owner(browser_id, request)
+        if page_set != studio.model_set.name:
+            said = f"Another page switched the studio to {studio.model_set.name}: this page shows it now."
+            return [*updates(said), shared.feed_html(who, session)]
+        board, skip = shared.board, [gr.skip()] * len(outputs)
+        top_now, feed_now = header.header_html(studio), shared.feed_html(who, session)
+        if board.changed(session, "header", top_now):
+            skip[outputs.index(header_out)] = top_now
+        return [*skip, feed_now if board.changed(session, "feed", feed_now) else gr.skip()]
+
+    timer = gr.Timer(header.REFRESH_S)
+    timer.tick(
+        tick, [tab.page_set, shared.browser], [*outputs, tab.feed], api_visibility="private",
+        concurrency_limit=None, show_progress="hidden",
+    )  # fmt: skip
 
 
 def launch(
@@ -160,6 +154,7 @@ def launch(
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=True,  # blocks below, once the doors know the share link
         css=CSS,
+        js=SYNC_JS,
         quiet=not block,
         footer_links=["api"],
         mcp_server=mcp,

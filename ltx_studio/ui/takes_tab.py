@@ -1,5 +1,6 @@
 """The Takes tab: every stored take as a poster gallery and a table; pick one to watch, approve,
-delete, download it, or reuse its settings in the Studio tab.
+delete (with Undo), download it, reuse its settings in the Studio tab, or open it there as a card (where
+extend, retake, add sound and the other edits are).
 
 The list reloads when the page loads, when the tab is opened, on Refresh and when live-mode
 previews are shown or hidden.
@@ -11,19 +12,22 @@ takes with no owner (from before owners were recorded) only by an admin or the c
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..jobs.ops import Extend
-from .edit_panel import EditPanel, build_edit_panel, panel_updates, wire_edit_panel
+from . import feed
 from .lora_picker import lora_values
-from .relay import TABLE_HEADERS, TABLE_WIDTHS, Shared, table_row, take_markdown, visible
+from .relay import Shared, visible
+from .take_text import TABLE_HEADERS, TABLE_WIDTHS, table_row, take_markdown
 
 if TYPE_CHECKING:
     from ..studio import Studio
     from .studio_parts import StudioTab
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,15 +48,16 @@ class TakesTab:
     approve_btn: gr.Button
     reuse_btn: gr.Button
     delete_btn: gr.Button
+    undo_btn: gr.Button
     download: gr.DownloadButton
-    extend_btn: gr.Button
-    edits: EditPanel  # Add sound, Retake
+    open_btn: gr.Button  # the take as a card in the Studio tab's feed, with its edits
 
 
-def build_takes_tab(studio: Studio, shared: Shared, page: gr.Blocks) -> TakesTab:
-    """The Takes tab with its own events wired (list, select, approve, delete); `page` reloads the list."""
+def build_takes_tab(studio: Studio, shared: Shared, page: gr.Blocks, tabs: gr.Tabs) -> TakesTab:
+    """The Takes tab with its own events wired (list, select, approve, delete, open in Studio); `page`
+    reloads the list, `tabs` opens the Studio tab."""
     tab = _layout()
-    _wire(studio, shared, tab, page)
+    _wire(studio, shared, tab, page, tabs)
     return tab
 
 
@@ -71,7 +76,6 @@ def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTa
             first_frame,
             take.variant if take.variant in variants else gr.update(),
             take.seed,
-            False,
             max(0.4, round(take.seconds, 1)),
             take.fps,
             take.settings.get("steps_override") or variants[take.variant].sampling.num_steps
@@ -93,7 +97,6 @@ def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTa
             t.image,
             t.variant,
             t.seed,
-            t.randomize,
             t.seconds,
             t.fps,
             t.steps,
@@ -139,10 +142,10 @@ def _layout() -> TakesTab:
                 with gr.Row():
                     approve_btn = gr.Button("Approve", size="sm")
                     reuse_btn = gr.Button("Reuse settings", size="sm")
-                    delete_btn = gr.Button("Delete", size="sm", variant="stop")
-                    extend_btn = gr.Button("Extend +2 s", size="sm", elem_id="takes-extend")
+                    open_btn = gr.Button("Open in Studio", size="sm", elem_id="takes-open")
+                    delete_btn = gr.Button("Delete", size="sm", elem_id="takes-delete")
+                    undo_btn = gr.Button("Undo delete", size="sm", visible=False, elem_id="takes-undo")
                 download = gr.DownloadButton("Download mp4", visible=False)
-                edits = build_edit_panel()
     return TakesTab(
         tab=tab,
         refresh_btn=refresh_btn,
@@ -158,13 +161,13 @@ def _layout() -> TakesTab:
         approve_btn=approve_btn,
         reuse_btn=reuse_btn,
         delete_btn=delete_btn,
+        undo_btn=undo_btn,
         download=download,
-        extend_btn=extend_btn,
-        edits=edits,
+        open_btn=open_btn,
     )
 
 
-def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks) -> None:
+def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks, tabs: gr.Tabs) -> None:
     """List, select, approve and delete; each change to the list returns it anew."""
 
     def list_takes(include_live, browser_id, request: gr.Request):
@@ -197,7 +200,7 @@ def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks) -> Non
             take_markdown(take) + f"\n\ncreated {take.created[:19].replace('T', ' ')} UTC",
             f"> {take.prompt}" if take.prompt else "_(no prompt: first frame only)_",
             gr.update(value=str(take.path("video")) if ok else None, visible=ok),
-            *panel_updates(studio, take),
+            gr.update(visible=False),
         )
 
     def approve_selected(current, include_live, browser_id, request: gr.Request):
@@ -210,20 +213,27 @@ def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks) -> Non
     def delete_selected(current, include_live, browser_id, request: gr.Request):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
-        seen(current, browser_id, request)
-        visible(lambda: studio.delete(current, owner=shared.owner(browser_id, request)))
-        listed = list_takes(include_live, browser_id, request)
-        return (None, None, f"Deleted {current}.", "", gr.update(visible=False), *listed)
+        take = seen(current, browser_id, request)
+        who = shared.owner(browser_id, request)
+        if not studio.may_act(who, take.owner):
+            raise gr.Error(
+                f"take {current} belongs to someone else: only they (or an admin) may delete it", print_exception=False
+            )
+        shared.board.delete_later(
+            current, lambda: studio.delete(current, owner=who), lambda message: log.warning("not deleted: %s", message)
+        )
+        said = f"Deleted {current}: **Undo** within {feed.UNDO_S:g} s brings it back."
+        return (current, None, said, "", gr.update(visible=False), gr.update(visible=True))
 
-    def extend_selected(current, include_live, browser_id, request: gr.Request, progress=gr.Progress()):
+    def undo_delete(current):
+        back = bool(current) and shared.board.undo(current)
+        return (f"{current} is back." if back else "Too late: it is deleted."), gr.update(visible=False)
+
+    def open_in_studio(current, request: gr.Request):
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
-        progress(0.0, desc="Extending the take by 2 s")
-        job = visible(lambda: studio.submit(Extend(current, 2.0), owner=shared.owner(browser_id, request)))
-        take = shared.sessions.follow_to_take(job, request.session_hash, progress)  # Stop reaches it
-        listed = list_takes(include_live, browser_id, request)
-        return (take.id, str(take.path("video")), take_markdown(take), f"> {take.prompt}",
-                gr.update(value=str(take.path("video")), visible=True), *listed)  # fmt: skip
+        shared.board.pin(request.session_hash, current)
+        return gr.Tabs(selected="studio")
 
     list_outputs = [tab.gallery, tab.table, tab.shown_ids, tab.table_ids]
     listing = [tab.show_live, shared.browser]
@@ -231,18 +241,12 @@ def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks) -> Non
         trigger(list_takes, listing, list_outputs, api_visibility="private", concurrency_limit=None)
     page.load(list_takes, listing, list_outputs, api_visibility="private")
     shown = [tab.selected, tab.video, tab.info, tab.prompt, tab.download]
-    picked = [*shown, *tab.edits.for_take]
+    picked = [*shown, tab.undo_btn]
     tab.gallery.select(select_in_gallery, [tab.shown_ids], picked, api_visibility="private")
     tab.table.select(select_in_table, [tab.table_ids], picked, api_visibility="private")
-    wire_edit_panel(studio, shared, tab.edits, tab.selected, shown, list_takes, list_outputs, tab.show_live)
     tab.approve_btn.click(
         approve_selected, [tab.selected, *listing], [tab.info, *list_outputs], api_visibility="private"
     )
-    tab.delete_btn.click(delete_selected, [tab.selected, *listing], [*shown, *list_outputs], api_visibility="private")
-    tab.extend_btn.click(
-        extend_selected,
-        [tab.selected, tab.show_live, shared.browser],
-        [*shown, *list_outputs],
-        api_visibility="private",
-        concurrency_limit=None,  # it waits for a queued job
-    )
+    tab.delete_btn.click(delete_selected, [tab.selected, *listing], picked, api_visibility="private")
+    tab.undo_btn.click(undo_delete, [tab.selected], [tab.info, tab.undo_btn], api_visibility="private")
+    tab.open_btn.click(open_in_studio, [tab.selected], [tabs], api_visibility="private")
