@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from browser_steps import CARD, draft, open_studio, press, text_of, wait_text
 from conftest import FIRST_FRAMES, free_port, in_ci
 
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
@@ -45,13 +46,14 @@ def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
         require_browser([sys.executable])
 
 
-# Records every src the live preview image shows, so the test can see it change step by step.
+# Records every src a card's live preview shows, so the test can see it change step by step.
 WATCH_PREVIEW = """
 () => {
   window.__previews = [];
   const seen = () => {
-    const img = document.querySelector('#preview img');
-    if (img && img.src && window.__previews[window.__previews.length - 1] !== img.src) window.__previews.push(img.src);
+    for (const img of document.querySelectorAll('#feed img.preview')) {
+      if (img.src && !window.__previews.includes(img.src)) window.__previews.push(img.src);
+    }
   };
   new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
 }
@@ -117,38 +119,39 @@ def plays_with_sound(page, selector: str) -> bool:
 
 
 def serves_mp4(page, selector: str) -> bool:
-    src = page.locator(selector).first.get_attribute("src")
-    body = page.request.get(src).body()
-    return body[4:8] == b"ftyp"
+    return mp4_bytes(page, selector)[4:8] == b"ftyp"
+
+
+def mp4_bytes(page, selector: str) -> bytes:
+    """The file a <video> plays, fetched as the browser would (its absolute src)."""
+    src = page.locator(selector).first.evaluate("video => video.src")
+    return page.request.get(src).body()
 
 
 def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.wait_for_selector("#prompt textarea")
+    page = open_studio(browser, app_url)
     assert "output is noise" in page.locator("#banner").inner_text()
+    assert "Demo" in page.locator("#studio-header").inner_text()  # the header says the set, in words
     page.evaluate(WATCH_PREVIEW)
     assert page.locator("#sound input").is_checked(), "LTX-2 sets make sound by default"
     assert page.get_by_role("button", name="Enhance", exact=True).is_visible()
 
-    # Studio: type a prompt, Draft, watch the preview change, get a take that plays with its sound.
-    page.fill("#prompt textarea", "a red rocket flies over the sea")
-    page.get_by_role("button", name="Draft", exact=True).click()
-    page.wait_for_selector("#take video[src]", timeout=60_000)
-    page.wait_for_function("document.querySelector('#take-info').innerText.includes('seed')")
-    assert page.evaluate("window.__previews.length") >= 2, "the preview image should update during denoising"
-    assert serves_mp4(page, "#take video")
-    info = page.locator("#take-info").inner_text()
+    # Studio: type an idea, Draft, watch its card's preview change, get a take that plays with its sound.
+    take_id = draft(page, "a red rocket flies over the sea")
+    assert page.evaluate("window.__previews.length") >= 2, "the card's preview should update during denoising"
+    video = f'{CARD}[data-key="{take_id}"] video'
+    assert serves_mp4(page, video)
+    info = text_of(page, f'{CARD}[data-key="{take_id}"]')
     assert "384x256" in info and "total" in info and "sound 24 kHz" in info
-    src = page.locator("#take video").first.get_attribute("src")
-    assert b"mp4a" in page.request.get(src).body()  # the file the <video> plays carries its AAC soundtrack
-    assert plays_with_sound(page, "#take video")
+    assert b"mp4a" in mp4_bytes(page, video)  # the file the <video> plays carries its AAC soundtrack
+    assert plays_with_sound(page, video)
     page.screenshot(path=str(tmp_path / "1-draft.png"), full_page=True)
 
-    # Approve & upscale the draft: a 2x take that names its parent.
-    page.get_by_role("button", name="Approve & upscale", exact=True).click()
-    page.wait_for_function("document.querySelector('#take-info').innerText.includes('768x512')", timeout=60_000)
-    assert "from draft" in page.locator("#take-info").inner_text()
+    # Approve & upscale the draft, on its card: a 2x take that names its parent.
+    press(page, take_id, "Approve & upscale")
+    wait_text(page, "#feed", f"final of draft {take_id}")
+    final = page.locator(f"{CARD}[data-state=done]", has_text=f"final of draft {take_id}").first
+    assert "768x512" in final.text_content()
     page.screenshot(path=str(tmp_path / "2-upscaled.png"), full_page=True)
 
     # Compare: two variants side by side, then approve and upscale one of them.
@@ -177,50 +180,34 @@ def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, t
 
 
 def test_live_mode_drafts_while_typing(browser, app_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.wait_for_selector("#prompt textarea")
+    page = open_studio(browser, app_url)
     page.locator("#live input").check()
     page.locator("#prompt textarea").press_sequentially("a cat on a wall", delay=40)
-    page.wait_for_selector("#take video[src]", timeout=60_000)
-    page.wait_for_function("document.querySelector('#take-info').innerText.includes('Live')", timeout=30_000)
-    assert "192x128" in page.locator("#take-info").inner_text()
+    live = page.locator(f"{CARD}[data-state=done]", has_text="live draft (as you type)")
+    live.locator("video").wait_for(timeout=60_000)
+    assert "192x128" in live.text_content() and "Live" in live.text_content()
     page.screenshot(path=str(tmp_path / "6-live.png"), full_page=True)
 
 
-def test_bad_input_shows_a_visible_error_and_the_page_keeps_working(browser, app_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.wait_for_selector("#prompt textarea")
-    page.get_by_role("button", name="Draft", exact=True).click()  # no prompt, no first frame
-    page.wait_for_function("document.querySelector('#take-info').innerText.includes('prompt is empty')", timeout=30_000)
-    page.screenshot(path=str(tmp_path / "7-error.png"))
-    page.fill("#prompt textarea", "now with a prompt")
-    page.get_by_role("button", name="Draft", exact=True).click()
-    page.wait_for_selector("#take video[src]", timeout=60_000)
-
-
 def test_first_and_last_keyframes_then_extend_in_a_real_browser(browser, app_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.wait_for_selector("#prompt textarea")
+    page = open_studio(browser, app_url)
     page.fill("#prompt textarea", "the rocket becomes a cup of coffee")
+    page.locator("#more").get_by_text("More:").click()
     page.locator("#keyframes").get_by_text("Keyframes").click()  # open the strip
     page.locator("#keyframe-0 input[type=file]").set_input_files(str(FIRST_FRAMES / "rocket.jpg"))
     page.locator("#keyframe-1 input[type=file]").set_input_files(str(FIRST_FRAMES / "coffee.png"))
     page.get_by_role("button", name="First + last frame", exact=True).click()
     page.wait_for_function("document.querySelector('#keyframe-time-1 input').value > 0")
     page.wait_for_function("document.querySelectorAll('#keyframe-order img').length == 2")  # thumbnails in time order
-    page.get_by_role("button", name="Draft", exact=True).click()
-    page.wait_for_function("document.querySelector('#take-info').innerText.includes('keyframes:')", timeout=60_000)
-    info = page.locator("#take-info").inner_text()
+    take_id = draft(page, "the rocket becomes a cup of coffee")
+    info = text_of(page, f'{CARD}[data-key="{take_id}"]')
     assert "rocket.jpg at 0 s" in info and "coffee.png at 1 s" in info
-    page.get_by_role("button", name="Extend the take", exact=True).click()
-    page.wait_for_function(
-        "document.querySelector('#take-info').innerText.includes('extended forward')", timeout=60_000
-    )
-    assert "73 frames" in page.locator("#take-info").inner_text()  # 25 + 48 new frames (2 s)
-    assert plays_with_sound(page, "#take video")
+    press(page, take_id, "Extend…")
+    page.locator("#action-run").click()
+    wait_text(page, "#feed", f"extension of {take_id}")
+    extended = page.locator(f"{CARD}[data-state=done]", has_text=f"extension of {take_id}").first
+    assert "73 frames" in extended.text_content()  # 25 + 48 new frames (2 s)
+    assert plays_with_sound(page, f'{CARD}[data-key="{extended.get_attribute("data-key")}"] video')
     page.screenshot(path=str(tmp_path / "8-keyframes-extend.png"), full_page=True)
 
 
@@ -233,13 +220,10 @@ def test_restyle_a_short_mp4_in_a_real_browser(browser, app_url, tmp_path):
     media.write_mp4(
         clip, np.random.default_rng(0).integers(0, 255, (17, 64, 96, 3), dtype=np.uint8), 24, {}, None, None
     )
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.wait_for_selector("#prompt textarea")
-    page.fill("#prompt textarea", "the same clip in watercolour")
+    page = open_studio(browser, app_url)
+    page.locator("#more").get_by_text("More:").click()
     page.get_by_text("Video to video: restyle or re-time a clip").click()
     page.locator("#source-video input[type=file]").set_input_files(str(clip))
     page.wait_for_selector("#source-video video[src]", timeout=30_000)
-    page.get_by_role("button", name="Draft", exact=True).click()
-    page.wait_for_function("document.querySelector('#take-info').innerText.includes('follows video')", timeout=60_000)
-    assert "clip.mp4 at strength 0.8" in page.locator("#take-info").inner_text()  # the Duration slider sets the length
+    take_id = draft(page, "the same clip in watercolour")
+    assert "clip.mp4 at strength 0.8" in text_of(page, f'{CARD}[data-key="{take_id}"]')  # Duration sets the length
