@@ -108,3 +108,35 @@ def test_soundtrack_retake_and_add_sound_through_the_api(client, tmp_path):
     assert sounded["audio"] and sounded["parent"] == silent["id"] and sounded["kind"] == "sound"
     with pytest.raises(Exception, match="the retake range is reversed"):
         client.predict(take_id=record["id"], start=0.8, end=0.2, api_name="/retake")
+
+
+# Every endpoint's parameters (by name, in order) and number of returns, as the page served them before
+# its redesign for creators: scripts and MCP clients written against it keep working.
+API = {
+    "/batch": [["prompts", "seeds", "negative_prompt", "variant", "seed", "width", "height", "seconds", "frames", "audio"], 1],
+    "/cancel": [["job_id"], 1],
+    "/compare": [["prompt", "variants", "negative_prompt", "image", "seed", "width", "height", "seconds", "frames", "audio", "loras"], 1],
+    "/draft": [["prompt", "negative_prompt", "image", "variant", "seed", "width", "height", "resolution", "seconds", "frames", "fps", "steps", "guidance", "audio", "keyframes", "video", "video_strength", "loras", "reference", "reference_strength", "camera", "soundtrack", "audio_start"], 1],
+    "/enhance": [["prompt_text", "image_path", "seed_value"], 1],
+    "/extend": [["take_id", "seconds", "prompt", "backward"], 1],
+    "/generate_video": [["input_image", "prompt", "duration", "enhance_prompt", "seed", "randomize_seed", "height", "width"], 2],
+    "/jobs": [["limit"], 1],
+    "/retake": [["take_id", "start", "end", "prompt", "what", "seed"], 1],
+    "/soundtrack": [["take_id", "video", "prompt", "seed"], 1],
+    "/takes": [["take_id", "limit"], 1],
+    "/upscale": [["take_id", "mode", "width", "height"], 1],
+    **{
+        name: [["prompt", "negative_prompt", "input_image_filepath", "input_video_filepath", "height_ui", "width_ui", "mode", "duration_ui", "ui_frames_to_use", "seed_ui", "randomize_seed", "ui_guidance_scale", "improve_texture_flag"], 2]
+        for name in ("/image_to_video", "/text_to_video", "/video_to_video")
+    },
+}  # fmt: skip
+
+
+def test_the_api_is_the_one_scripts_were_written_against(studio):
+    from ltx_studio.ui.page import build
+
+    served = build(studio).get_api_info()
+    assert not served["unnamed_endpoints"]
+    found = {name: [[p["parameter_name"] for p in e["parameters"]], len(e["returns"])]
+             for name, e in served["named_endpoints"].items()}  # fmt: skip
+    assert found == API

@@ -177,6 +177,7 @@ def test_draft_preview_compare_and_upscale_in_a_real_browser(browser, app_url, t
     assert plays_with_sound(page, "#takes-video video")
     page.screenshot(path=str(tmp_path / "5-takes.png"), full_page=True)
     print(f"screenshots: {tmp_path}")
+    page.close()
 
 
 def test_live_mode_drafts_while_typing(browser, app_url, tmp_path):
@@ -187,6 +188,7 @@ def test_live_mode_drafts_while_typing(browser, app_url, tmp_path):
     live.locator("video").wait_for(timeout=60_000)
     assert "192x128" in live.text_content() and "Live" in live.text_content()
     page.screenshot(path=str(tmp_path / "6-live.png"), full_page=True)
+    page.close()
 
 
 def test_first_and_last_keyframes_then_extend_in_a_real_browser(browser, app_url, tmp_path):
@@ -209,6 +211,7 @@ def test_first_and_last_keyframes_then_extend_in_a_real_browser(browser, app_url
     assert "73 frames" in extended.text_content()  # 25 + 48 new frames (2 s)
     assert plays_with_sound(page, f'{CARD}[data-key="{extended.get_attribute("data-key")}"] video')
     page.screenshot(path=str(tmp_path / "8-keyframes-extend.png"), full_page=True)
+    page.close()
 
 
 def test_restyle_a_short_mp4_in_a_real_browser(browser, app_url, tmp_path):
@@ -227,3 +230,4 @@ def test_restyle_a_short_mp4_in_a_real_browser(browser, app_url, tmp_path):
     page.wait_for_selector("#source-video video[src]", timeout=30_000)
     take_id = draft(page, "the same clip in watercolour")
     assert "clip.mp4 at strength 0.8" in text_of(page, f'{CARD}[data-key="{take_id}"]')  # Duration sets the length
+    page.close()

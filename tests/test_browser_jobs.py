@@ -88,3 +88,13 @@ def test_a_batch_of_four_seeds_lands_as_four_cards_and_one_can_be_upscaled(
     wait_text(page, "#feed", f"final of draft {picked.id}", timeout=120_000)
     final = next(t for t in studio.takes() if t.parent == picked.id)
     assert final.kind == "upscale" and final.width == 2 * picked.width
+
+    press(page, picked.id, "Variations")  # four more seeds of that take, as four more cards
+    page.wait_for_function(
+        "[...document.querySelectorAll('#feed .card[data-state=done]')].filter("
+        "c => c.querySelector('.prompt')?.textContent === 'four kites over a beach').length == 8",
+        timeout=120_000,
+    )
+    again = [t for t in studio.takes() if t.prompt == "four kites over a beach" and t.kind == "draft"]
+    assert len(again) == 8 and len({t.seed for t in again}) == 8
+    assert {(t.width, t.height, t.frames) for t in again} == {(picked.width, picked.height, picked.frames)}

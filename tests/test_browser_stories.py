@@ -148,6 +148,11 @@ def test_7_each_card_acts_on_its_own_take(browser, served):  # noqa: F811
     assert page.locator("#compare-upscale-1").is_visible() and not page.locator("#compare-upscale-2").is_visible()
     labels = page.locator("#compare-slots [data-testid=block-label]").all_inner_texts()
     assert labels[0].startswith("Fast") and labels[1].startswith("Distilled"), labels  # labelled by variant
+    page.evaluate(  # play one: the other plays with it (synced play)
+        "for (const v of document.querySelectorAll('#compare-slots video')) v.muted = true;"
+        "document.querySelector('#compare-video-0 video').play()"
+    )
+    page.wait_for_function("!document.querySelector('#compare-video-1 video').paused", timeout=10_000)
     page.close()
 
 

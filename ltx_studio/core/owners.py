@@ -16,7 +16,7 @@ The rules:
   studio's admins) on everything; in-process callers (`cli`, `local`, or no owner given at all) on
   everything, since they hold the files anyway. Nobody else, so "" (an old take) and `nobody` (an
   id that failed its signature) are acted on only by admins, the command line and Python;
-- to see (the Queue panel, the Takes tab, the /takes and /jobs API): under --auth, one's own and
+- to see (the Studio feed, the Takes tab, the /takes and /jobs API): under --auth, one's own and
   admins everything; without --auth (one person's machine, loopback) everything is listed, but
   only one's own is acted on.
 """

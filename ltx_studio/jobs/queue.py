@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 FINISHED = ("done", "failed", "cancelled")
 MAX_ATTEMPTS = 2  # the first run, and one more after an interruption
-KEEP_FINISHED = 200  # finished rows kept for the Queue panel and `jobs list`
+KEEP_FINISHED = 200  # finished rows kept for the page's cards and `jobs list`
 PROGRESS_EVERY_S = 0.5  # how often a running job's progress is written to its row
 
 
@@ -282,7 +282,7 @@ def read_kept(value):
 
 
 def describe(record: JobRecord, position: int | None = None) -> str:
-    """One line for `jobs list` and the Queue panel."""
+    """One line for `jobs list`."""
     where = {"queued": f"queued #{position}" if position else "queued", "running": f"running {record.stage}".strip()}
     state = where.get(record.state, record.state)
     takes = f" → {', '.join(record.take_ids)}" if record.take_ids else ""

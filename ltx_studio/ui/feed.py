@@ -207,6 +207,8 @@ def job_card(board: Board, job: JobRecord, queued: list[str], session: str) -> C
         line = f"{job.state}: no take"
     if job.take_ids and job.state in ("queued", "running"):
         line += f" · {len(job.take_ids)} of {renders(job.kind, job.params)} done"
+    if job.note:  # e.g. its worker stopped: run again
+        line += f" ({job.note[:120]})"
     with board.lock:
         preview = board.previews.get(job.id) if job.state == "running" else None
         note = board.notes.get((session, job.id), "")

@@ -140,7 +140,7 @@ def build_prompt_bar(studio: Studio, shared: Shared) -> dict[str, Any]:
             parts["set_note"] = _note("set-note")
             parts["frames_info"] = gr.Markdown(elem_id="frames-note", elem_classes=["bar-info"])
             parts["duration_note"] = _note("duration-note")
-    parts |= _more_drawer(studio, shared)
+    parts |= _more_drawer(studio, shared, parts["image"])
     return parts
 
 
@@ -159,8 +159,8 @@ def camera_choices(studio: Studio) -> list[tuple[str, str]]:
     return [("None", "")] + [(name.replace("-", " ").capitalize(), name) for name in studio.model_set.cameras]
 
 
-def _more_drawer(studio: Studio, shared: Shared) -> dict[str, Any]:
-    """Everything else a draft can take, in one closed drawer."""
+def _more_drawer(studio: Studio, shared: Shared, parts_image: gr.Image) -> dict[str, Any]:
+    """Everything else a draft can take, in one closed drawer (and example first frames for the bar's)."""
     mset, default = studio.model_set, shared.default
     parts: dict[str, Any] = {}
     with gr.Accordion("More: fps, keyframes, video to video, LoRAs, camera, sampling, batches", open=False,
@@ -177,6 +177,9 @@ def _more_drawer(studio: Studio, shared: Shared) -> dict[str, Any]:
             parts["auto_length"] = gr.Checkbox(
                 value=False, visible=mset.auto_duration, label="Auto length (from the prompt)", elem_id="auto-length"
             )
+        examples = sorted(str(p) for p in (ASSETS / "first-frames").glob("*.[pj][np]g"))
+        if examples:
+            gr.Examples(examples=[[p] for p in examples], inputs=[parts_image], label="Example first frames")
         parts["keyframes"] = build_keyframe_strip()
         with gr.Accordion("Video to video: restyle or re-time a clip", open=False):
             parts["source_video"] = gr.Video(
@@ -217,6 +220,7 @@ CSS = """
 #bar-controls .form > * {min-width: 0 !important}
 #drops {gap: 8px}
 #soundtrack .audio-container, #soundtrack button.upload-container {height: 96px; min-height: 0}
+#soundtrack .icon-wrap {display: none}
 #first-frame .upload-container {padding-top: 14px}
 #prompt-bar .bar-info p, #prompt-bar .bar-note p {margin: 0; font-size: 12px}
 #prompt-bar .bar-note {color: var(--error-text-color, #c00)}

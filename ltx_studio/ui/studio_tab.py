@@ -47,9 +47,10 @@ def build_studio_tab(studio: Studio, shared: Shared) -> StudioTab:
             feed.render([]), elem_id="feed", js_on_load=feed.ON_LOAD, apply_default_css=False, padding=False
         )
         parts["page_set"] = gr.State(studio.model_set.name)
+        endpoint = gr.Button(visible=False)  # /enhance, as the API has always had it
     tab = StudioTab(**parts)
     _wire_draft(studio, shared, tab)
-    _wire_enhance(studio, tab)
+    _wire_enhance(studio, tab, endpoint)
     _wire_inputs(studio, shared, tab)
     wire_live(studio, shared, tab)
     wire_batch_panel(studio, shared, tab, lambda data: settings_request(studio, tab, data))
@@ -224,25 +225,32 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
     tab.stop_btn.click(stop, None, None, api_visibility="private", concurrency_limit=None)
 
 
-def _wire_enhance(studio: Studio, tab: StudioTab) -> None:
+def _wire_enhance(studio: Studio, tab: StudioTab, endpoint: gr.Button) -> None:
     """Enhance: the idea becomes a detailed LTX-2 prompt beside it, editable; the idea stays as typed."""
     suffix = " (demo models: the text is gibberish)" if studio.model_set.is_demo else ""
 
-    def enhance(prompt_text, image_path, seed_value):
-        if not (prompt_text or "").strip() and not image_path:
-            return gr.update(), note("Type an idea to enhance.")
+    def enhanced_text(prompt_text, image_path, seed_value) -> str:
         seed = 10 if seed_value is None or int(seed_value) < 0 else int(seed_value)
-        result = visible(lambda: studio.enhance(prompt_text or "", image=image_path or None, seed=seed))
+        return visible(lambda: studio.enhance(prompt_text or "", image=image_path or None, seed=seed))["enhanced"]
+
+    def enhance_in_page(prompt_text, image_path, seed_value):  # the rewrite beside the idea, or one line why not
+        if not (prompt_text or "").strip() and not image_path:
+            return gr.skip(), note("Type an idea to enhance.")
+        text = enhanced_text(prompt_text, image_path, seed_value)
         gr.Info("Prompt enhanced" + suffix + ": edit it, then Draft.")
-        return gr.update(value=result["enhanced"], visible=True), note()
+        return gr.update(value=text, visible=True), note()
 
     tab.enhance_btn.click(
-        enhance,
+        enhance_in_page,
         [tab.prompt, tab.image, tab.seed],
         [tab.enhanced, tab.prompt_note],
         concurrency_id="gpu",
-        api_name="enhance",
+        api_visibility="private",
     )
+    # The /enhance endpoint as it always was (the idea, a first frame, a seed -> the rewrite), on a button
+    # the page never shows: the page's own click above answers in the page's language.
+    endpoint.click(enhanced_text, [tab.prompt, tab.image, tab.seed], [tab.enhanced], concurrency_id="gpu",
+                   api_name="enhance")  # fmt: skip
     tab.enhanced.change(  # cleared: back to drafting the idea as typed
         lambda text: gr.update(visible=bool((text or "").strip())) if not (text or "").strip() else gr.skip(),
         [tab.enhanced],
