@@ -93,7 +93,11 @@ class Board:
 
     def note(self, session: str, key: str, message: str) -> None:
         with self.lock:
-            self.notes[(session, key)] = message
+            self.notes.pop((session, key), None)
+            if message:
+                self.notes[(session, key)] = message
+            while len(self.notes) > 1024:  # pages long closed
+                self.notes.pop(next(iter(self.notes)))
 
     def changed(self, session: str, what: str, text: str) -> bool:
         """Whether `text` differs from what this session's page was last sent as `what` (then it is sent)."""

@@ -1,0 +1,96 @@
+"""The page's rules without a browser: the size an aspect ratio makes, which actions a card offers,
+what a job's card says, and a delete that Undo brings back. Real takes and jobs on the demo set."""
+
+from __future__ import annotations
+
+import threading
+
+from conftest import small
+from test_jobs import wait_for
+
+from ltx_studio.core import sizing
+from ltx_studio.jobs.ops import Draft, Upscale
+from ltx_studio.ui import feed
+from ltx_studio.ui.prompt_bar import size_for
+from ltx_studio.ui.studio_tab import draft_request
+
+
+def test_an_aspect_ratio_shapes_the_draft_at_its_resolutions_area(studio):
+    assert size_for("auto", (384, 256)) is None  # Auto: the first frame's shape, else the variant's own
+    for aspect, (across, down) in (("16:9", (16, 9)), ("9:16", (9, 16)), ("1:1", (1, 1)), ("4:3", (4, 3)),
+                                   ("21:9", (21, 9))):  # fmt: skip
+        width, height = size_for(aspect, (384, 256))
+        assert width % sizing.SIZE_MULTIPLE == 0 and height % sizing.SIZE_MULTIPLE == 0
+        assert abs(width / height - across / down) < 0.25 and abs(width * height / (384 * 256) - 1) < 0.25
+    request = draft_request(studio, "a cat", None, None, "fast", 3, False, "draft", 0.4, 24, None, None,
+                            aspect="9:16")  # fmt: skip
+    assert request.height > request.width and request.resolution is None
+    take = studio.render(request, preview=False)
+    assert (take.width, take.height) == size_for("9:16", (384, 256))  # the render is that shape
+    wide = draft_request(studio, "a cat", None, None, "fast", 3, False, "540p", 1.0, 24, None, None, aspect="21:9")
+    assert (wide.width, wide.height) == size_for("21:9", sizing.RESOLUTIONS["540p"])
+
+
+def test_a_card_offers_only_what_applies_to_its_take(studio):
+    draft = studio.render(small(seed=3), preview=False)
+    labels = dict(feed.take_actions(studio, draft))
+    assert {"upscale", "pro", "extend", "retake", "variations", "download", "delete"} <= set(labels)
+    assert "sound" not in labels  # it has its sound
+    job = studio.submit(Upscale(draft.id))
+    studio.start_jobs()
+    studio.wait(job.id, timeout=300)
+    card = feed.take_card(studio, feed.Board(), studio.take(draft.id), "s")
+    assert "✓ approved" in card.line and "final " in card.line
+    assert "upscale" not in dict(card.actions) and "pro" in dict(card.actions)  # once each
+    final = studio.take(studio.job(job.id).take_ids[0])
+    assert not {"upscale", "pro"} & set(dict(feed.take_actions(studio, final)))  # a final is not a draft
+    silent = studio.render(small(seed=4, audio=False), preview=False)
+    assert "sound" in dict(feed.take_actions(studio, silent))
+    studio.use_model_set("demo-ltxv")
+    try:  # a take of another model set: no upscale, no edit that would run on this set's models
+        assert set(dict(feed.take_actions(studio, draft))) == {"approve", "download", "delete"}
+    finally:
+        studio.use_model_set("demo")
+
+
+def test_a_jobs_card_says_where_it_stands(studio):
+    studio.start_jobs()
+    with studio.renderer.device_lock:
+        first = studio.submit(Draft(small(prompt="first", seed=1), preview=False), owner="browser:a")
+        second = studio.submit(Draft(small(prompt="second", seed=2), preview=False), owner="browser:a")
+        wait_for(lambda: studio.job(first.id).state == "running", 30, "the first job running")
+        cards = {card.key: card for card in feed.cards(studio, feed.Board(), "browser:a", "s")}
+        assert cards[second.id].line == "queued · 1st in line" and cards[second.id].actions == [("cancel", "Cancel")]
+        assert cards[first.id].line.startswith("running")
+        assert feed.cards(studio, feed.Board(), "browser:b", "s") == []  # another browser's feed is its own
+        studio.cancel(second.id, owner="browser:a")
+    studio.wait(first.id, timeout=300)
+    cards = {card.key: card for card in feed.cards(studio, feed.Board(), "browser:a", "s")}
+    assert cards[second.id].line == "cancelled"
+    assert first.id not in cards and len([c for c in cards.values() if c.state == "done"]) == 1  # its take instead
+    html = feed.render(list(cards.values()))
+    assert html.index(second.id) > html.index(studio.job(first.id).take_ids[0])  # oldest first in the DOM
+
+
+def test_a_prompt_is_drawn_as_text_never_as_markup(studio):
+    take = studio.render(small(prompt="<img src=x onerror=alert(1)> ${alert(2)} `x`", seed=5), preview=False)
+    html = feed.render([feed.take_card(studio, feed.Board(), take, "s")])
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_a_delete_waits_for_undo(studio, monkeypatch):
+    monkeypatch.setattr(feed, "UNDO_S", 0.2)
+    board = feed.Board()
+    kept, gone = (studio.render(small(seed=seed), preview=False) for seed in (8, 9))
+    deleted = threading.Event()
+    board.delete_later(kept.id, lambda: studio.delete(kept.id), print)
+    assert board.undo(kept.id)
+
+    def delete_gone():
+        studio.delete(gone.id)
+        deleted.set()
+
+    board.delete_later(gone.id, delete_gone, print)
+    assert deleted.wait(30)  # the second delete ran: the first one's time had passed before it
+    assert studio.take(kept.id).status == "ok" and gone.id not in {t.id for t in studio.takes()}
+    assert not board.undo(gone.id)  # too late
