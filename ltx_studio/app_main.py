@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .jobs.workers import parse_devices
         from .studio import Studio
-        from .ui.doors import Users
         from .ui.page import launch
+        from .ui.server.doors import Users
 
         devices = parse_devices(args.devices)  # a bad device is one line, before anything loads
         auth = Users.parse(args.auth) if args.auth else None  # a bad users file too

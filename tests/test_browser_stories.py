@@ -209,7 +209,7 @@ def test_10_delete_has_undo_retakes_snap_outward_keyframes_say_where_and_a_reope
     tmp_path,
     monkeypatch,
 ):
-    from ltx_studio.ui import feed
+    from ltx_studio.ui.studio_tab import feed
 
     studio, url = served
     monkeypatch.setattr(feed, "UNDO_S", 1.0)

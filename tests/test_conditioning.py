@@ -388,7 +388,7 @@ def test_a_space_call_renders_with_the_seed_given_unless_it_asks_for_a_random_on
     "switch", [None, "guidance", "negative"], ids=["honoured", "guidance-ignored", "negative-ignored"]
 )
 def test_a_space_calls_guidance_and_negative_prompt_reach_the_transformer(served, client, switch, monkeypatch):
-    from ltx_studio.ui import spaces
+    from ltx_studio.ui.server import spaces
 
     studio, _ = served
     if switch is not None:  # the endpoint drops one of its fields
@@ -421,7 +421,8 @@ def test_a_space_calls_guidance_and_negative_prompt_reach_the_transformer(served
 def test_the_pages_and_the_apis_camera_field_make_the_camera_lora_live(served, client, switched_off, monkeypatch):
     from ltx_studio.jobs.ops import Draft
     from ltx_studio.models.camera import camera_lora
-    from ltx_studio.ui import api, studio_tab
+    from ltx_studio.ui.server import api
+    from ltx_studio.ui.studio_tab import tab as studio_tab
 
     studio, _ = served
     if switched_off:  # both doors forget the field

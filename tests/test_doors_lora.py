@@ -89,7 +89,7 @@ def test_the_api_refuses_a_lora_outside_the_folder_in_one_line_that_tells_nothin
 @pytest.mark.parametrize("case", list(OUTSIDE))
 def test_the_page_refuses_a_lora_outside_the_folder_alike_in_the_studio_and_compare_pickers(studio, elsewhere, case):
     from ltx_studio.ui.lora_picker import lora_request
-    from ltx_studio.ui.studio_tab import draft_request
+    from ltx_studio.ui.studio_tab.tab import draft_request
 
     name = OUTSIDE[case](elsewhere)
     settings = ["a cat", None, None, "fast", 7, False, "draft", 0.4, 24, None, None, True, None, False]

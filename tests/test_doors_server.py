@@ -38,7 +38,7 @@ def open_studio(tmp_path_factory, shared_manager):
 @pytest.fixture(scope="module")
 def locked_studio(tmp_path_factory, shared_manager):
     """Loopback, `--auth FILE` with an admin and a user, MCP on: (studio, base url)."""
-    from ltx_studio.ui.doors import Users
+    from ltx_studio.ui.server.doors import Users
 
     users_file = tmp_path_factory.mktemp("users") / "users.txt"
     users_file.write_text(USERS_FILE)
@@ -112,7 +112,7 @@ def test_this_machine_s_names_and_an_allowed_host_are_served(open_studio):
 
 
 def test_hosts_a_studio_serving_other_machines_answers_to():
-    from ltx_studio.ui.doors import HostRule
+    from ltx_studio.ui.server.doors import HostRule
 
     lan = HostRule("0.0.0.0", ["box.lan"])
     assert lan.refusal("192.168.1.20:7860", None) is None  # an address cannot be rebound
@@ -129,7 +129,7 @@ def test_hosts_a_studio_serving_other_machines_answers_to():
 
 
 def test_a_users_file_signs_in_each_user_and_names_the_admins(locked_studio):
-    from ltx_studio.ui.doors import Users
+    from ltx_studio.ui.server.doors import Users
 
     studio, url = locked_studio
     assert studio.admins == frozenset({"ada"})
@@ -164,7 +164,7 @@ def test_wrong_passwords_are_refused_after_five_without_slowing_a_correct_login(
 
 
 def test_the_wait_doubles_and_ends_and_a_correct_login_clears_it():
-    from ltx_studio.ui.doors import LoginLimiter
+    from ltx_studio.ui.server.doors import LoginLimiter
 
     now = [1000.0]
     limiter = LoginLimiter(clock=lambda: now[0])

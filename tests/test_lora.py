@@ -21,7 +21,7 @@ from ltx_studio.models import loras
 from ltx_studio.models.manager import PipelineManager, resolve
 from ltx_studio.studio import Studio
 from ltx_studio.ui.lora_picker import lora_values
-from ltx_studio.ui.studio_tab import draft_request
+from ltx_studio.ui.studio_tab.tab import draft_request
 from ltx_studio.ui.take_text import take_markdown
 
 ATTENTION = ["to_q", "to_k", "to_v", "to_out.0"]

@@ -148,7 +148,7 @@ def test_an_api_key_cancels_its_own_jobs_and_not_anothers(tmp_path, shared_manag
 def test_under_auth_a_user_lists_only_their_own_jobs_and_takes_and_an_admin_all(tmp_path, shared_manager, held):
     from gradio_client import Client
 
-    from ltx_studio.ui.doors import Users
+    from ltx_studio.ui.server.doors import Users
 
     gate, release = held
     users = Users({"alice": "alice-pw", "bob": "bob-pw", "root": "root-pw"}, frozenset({"root"}))

@@ -10,9 +10,9 @@ from test_jobs import wait_for
 
 from ltx_studio.core import sizing
 from ltx_studio.jobs.ops import Draft, Upscale
-from ltx_studio.ui import feed
-from ltx_studio.ui.prompt_bar import size_for
-from ltx_studio.ui.studio_tab import draft_request
+from ltx_studio.ui.studio_tab import feed
+from ltx_studio.ui.studio_tab.prompt_bar import size_for
+from ltx_studio.ui.studio_tab.tab import draft_request
 
 
 def test_an_aspect_ratio_shapes_the_draft_at_its_resolutions_area(studio):

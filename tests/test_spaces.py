@@ -279,7 +279,7 @@ def test_each_endpoint_describes_itself_for_agents():
     import gradio as gr
     from gradio.utils import get_function_description
 
-    from ltx_studio.ui import spaces
+    from ltx_studio.ui.server import spaces
 
     with gr.Blocks() as page:
         spaces.add_space_endpoints(studio=None)

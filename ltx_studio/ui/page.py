@@ -8,13 +8,15 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 
-from . import api, doors, feed, header, prompt_bar, spaces
+from . import header
 from .compare_tab import SYNC_JS, CompareTab, build_compare_tab
-from .doors import Users
-from .prompt_bar import ASSETS, note
 from .relay import Shared, visible
-from .studio_parts import StudioTab
-from .studio_tab import build_studio_tab, set_updates
+from .server import api, doors, spaces
+from .server.doors import Users
+from .studio_tab import feed, prompt_bar
+from .studio_tab.parts import StudioTab
+from .studio_tab.prompt_bar import ASSETS, note
+from .studio_tab.tab import build_studio_tab, set_updates
 from .takes_tab import build_takes_tab, wire_reuse
 
 if TYPE_CHECKING:
@@ -130,7 +132,7 @@ def launch(
     """Serve the studio (blocking unless `block=False`, then call `.close()` on the page returned).
 
     Only the outputs folder and the shipped assets are served as files (plus Gradio's own cache).
-    Every request passes the doors (ui/doors.py): this studio's own Host names only (`allow_hosts`
+    Every request passes the doors (ui/server/doors.py): this studio's own Host names only (`allow_hosts`
     adds some), and under `auth` (Users, or one (user, password)) a limit on wrong passwords and
     credentials for MCP and cancel too.
     """

@@ -20,8 +20,8 @@ from ..core.errors import StudioError
 from ..core.events import Failed, Preview, Progress, TakeDone
 from ..library.takes import Take
 from ..models.variants import Variant
-from . import feed
-from .feed import Board
+from .studio_tab import feed
+from .studio_tab.feed import Board
 
 if TYPE_CHECKING:
     from ..jobs.live import Job

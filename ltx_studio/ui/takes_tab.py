@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from . import feed
 from .lora_picker import lora_values
 from .relay import Shared, visible
+from .studio_tab import feed
 from .take_text import TABLE_HEADERS, TABLE_WIDTHS, table_row, take_markdown
 
 if TYPE_CHECKING:
     from ..studio import Studio
-    from .studio_parts import StudioTab
+    from .studio_tab.parts import StudioTab
 
 log = logging.getLogger(__name__)
 

@@ -27,15 +27,15 @@ from urllib.parse import quote
 import numpy as np
 from PIL import Image
 
-from ..core import owners
-from ..core.errors import StudioError
-from ..jobs.ops import renders
-from .take_text import take_lines
+from ...core import owners
+from ...core.errors import StudioError
+from ...jobs.ops import renders
+from ..take_text import take_lines
 
 if TYPE_CHECKING:
-    from ..jobs.queue import JobRecord
-    from ..library.takes import Take
-    from ..studio import Studio
+    from ...jobs.queue import JobRecord
+    from ...library.takes import Take
+    from ...studio import Studio
 
 SHOWN = 24  # cards in the feed; older takes are in the Takes tab
 UNDO_S = 10.0  # how long a deleted take can be brought back

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..core.errors import StudioError
+from ...core.errors import StudioError
+from ..relay import Shared
 from . import feed
-from .relay import Shared
 
 if TYPE_CHECKING:
-    from ..studio import Studio
-    from .studio_parts import StudioTab
+    from ...studio import Studio
+    from .parts import StudioTab
 
 LIVE_DEBOUNCE_S = 0.8
 

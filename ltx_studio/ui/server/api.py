@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 import gradio as gr
 from gradio.data_classes import FileData
 
-from ..jobs.ops import AddSound, Batch, Compare, Draft, Extend, Retake, Upscale
-from ..library.takes import Take
-from ..render.request import RenderRequest
+from ...jobs.ops import AddSound, Batch, Compare, Draft, Extend, Retake, Upscale
+from ...library.takes import Take
+from ...render.request import RenderRequest
+from ..relay import signed_in, visible
 from .api_inputs import api_owner, safe_loras, uploaded
-from .relay import signed_in, visible
 
 if TYPE_CHECKING:
-    from ..studio import Studio
+    from ...studio import Studio
 
 
 def record(take: Take) -> dict:
@@ -370,7 +370,7 @@ def batch(
         the takes' mp4s (URLs), their records (each tagged with its batch), and a line per row that
         was skipped (e.g. "row 3: seed must be a whole number").
     """
-    from ..render.prompts import read_prompts
+    from ...render.prompts import read_prompts
 
     rows, problems = visible(lambda: read_prompts(prompts or "", files=False))  # no paths on the server here
     if not rows:

@@ -10,10 +10,10 @@ import gradio as gr
 import gradio.utils as gradio_utils
 from gradio.data_classes import FileData
 
-from ..core import owners
+from ...core import owners
 
 if TYPE_CHECKING:
-    from ..studio import Studio
+    from ...studio import Studio
 
 
 def api_owner(studio: Studio, request: gr.Request | None) -> str:
@@ -31,8 +31,8 @@ def safe_loras(studio: Studio, items) -> list[tuple[str, float]]:
     a file listed in the studio's LoRA folder (size capped, by its size on disk) or a Hub id its model
     set names; never a path. Anything else is refused in one line that neither tells whether a path
     exists nor lists a folder. (The command line and Python on the studio's machine may name paths.)"""
-    from ..models.loras import served
-    from ..models.set_loras import offered
+    from ...models.loras import served
+    from ...models.set_loras import offered
 
     return served(items, studio.lora_folder, offered(studio.model_set))
 

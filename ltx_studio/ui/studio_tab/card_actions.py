@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..core.errors import StudioError
-from ..jobs.ops import AddSound, Batch, Extend, Retake, Upscale
-from ..render.request import RenderRequest
-from .studio_parts import ActionPanel
+from ...core.errors import StudioError
+from ...jobs.ops import AddSound, Batch, Extend, Retake, Upscale
+from ...render.request import RenderRequest
+from .parts import ActionPanel
 
 if TYPE_CHECKING:
-    from ..library.takes import Take
-    from ..studio import Studio
-    from .relay import Shared
-    from .studio_parts import StudioTab
+    from ...library.takes import Take
+    from ...studio import Studio
+    from ..relay import Shared
+    from .parts import StudioTab
 
 VARIATIONS = 4  # seeds a card's Variations renders
 PANEL_ACTIONS = ("extend", "retake", "sound")

@@ -15,24 +15,24 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..core import sizing
-from ..core.errors import StudioError
-from ..jobs.ops import Draft
-from ..library import media
-from ..library.sound import read_soundtrack
-from ..render.request import RenderRequest
+from ...core import sizing
+from ...core.errors import StudioError
+from ...jobs.ops import Draft
+from ...library import media
+from ...library.sound import read_soundtrack
+from ...render.request import RenderRequest
+from ..keyframes import keyframes_of, wire_first_last
+from ..lora_picker import lora_request
+from ..relay import Shared, visible
 from . import feed
 from .batch_panel import wire_batch_panel
 from .card_actions import build_action_panel, wire_card_actions
-from .keyframes import keyframes_of, wire_first_last
 from .live import wire_live
-from .lora_picker import lora_request
+from .parts import StudioTab
 from .prompt_bar import ASSETS, NOTES, build_prompt_bar, camera_choices, note, size_for, variant_choices
-from .relay import Shared, visible
-from .studio_parts import StudioTab
 
 if TYPE_CHECKING:
-    from ..studio import Studio
+    from ...studio import Studio
 
 __all__ = ["ASSETS", "build_studio_tab", "camera_choices", "draft_request", "variant_choices"]
 BASE_SETTINGS = 14  # draft_request's positional settings, before the keyframe strip and the LoRA picker

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..core.errors import StudioError
-from ..jobs.ops import Batch
-from ..render.prompts import read_prompts
+from ...core.errors import StudioError
+from ...jobs.ops import Batch
+from ...render.prompts import read_prompts
 from .prompt_bar import note
 
 if TYPE_CHECKING:
-    from ..studio import Studio
-    from .relay import Shared
-    from .studio_parts import StudioTab
+    from ...studio import Studio
+    from ..relay import Shared
+    from .parts import StudioTab
 
 
 def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of) -> None:

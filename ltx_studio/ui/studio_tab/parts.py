@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 if TYPE_CHECKING:
-    from .keyframes import KeyframeStrip
-    from .lora_picker import LoraPicker
+    from ..keyframes import KeyframeStrip
+    from ..lora_picker import LoraPicker
 
 
 @dataclass

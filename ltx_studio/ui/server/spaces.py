@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING, Literal
 import gradio as gr
 from gradio.data_classes import FileData, GradioModel
 
-from ..core import sizing
-from ..core.errors import BadInput
-from ..jobs.ops import Draft
-from ..library.takes import Take
-from ..render.plan import MAX_PROMPT_CHARS
-from ..render.request import RenderRequest
+from ...core import sizing
+from ...core.errors import BadInput
+from ...jobs.ops import Draft
+from ...library.takes import Take
+from ...render.plan import MAX_PROMPT_CHARS
+from ...render.request import RenderRequest
+from ..relay import visible
 from .api_inputs import uploaded
-from .relay import visible
 
 if TYPE_CHECKING:
-    from ..studio import Studio
+    from ...studio import Studio
 
 log = logging.getLogger(__name__)
 OWNER = "space"

@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from ..core import sizing
-from ..render.prompts import SEEDS_RANGE
-from .keyframes import build_keyframe_strip
-from .lora_picker import build_lora_picker
-from .studio_parts import BatchPanel
+from ...core import sizing
+from ...render.prompts import SEEDS_RANGE
+from ..keyframes import build_keyframe_strip
+from ..lora_picker import build_lora_picker
+from .parts import BatchPanel
 
 if TYPE_CHECKING:
-    from ..studio import Studio
-    from .relay import Shared
+    from ...studio import Studio
+    from ..relay import Shared
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
 ASPECTS = [("Auto", "auto"), ("16:9", "16:9"), ("9:16", "9:16"), ("1:1", "1:1"), ("4:3", "4:3"), ("21:9", "21:9")]
 NOTES = ("prompt", "set", "duration", "first_frame", "soundtrack", "draft")  # where a refusal is said
 
