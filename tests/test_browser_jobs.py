@@ -90,9 +90,9 @@ def test_a_batch_of_four_seeds_lands_as_four_cards_and_one_can_be_upscaled(
     assert final.kind == "upscale" and final.width == 2 * picked.width
 
     press(page, picked.id, "Variations")  # four more seeds of that take, as four more cards
-    page.wait_for_function(
+    page.wait_for_function(  # 4 + 4 drafts and the final
         "[...document.querySelectorAll('#feed .card[data-state=done]')].filter("
-        "c => c.querySelector('.prompt')?.textContent === 'four kites over a beach').length == 8",
+        "c => c.querySelector('.prompt')?.textContent === 'four kites over a beach').length == 9",
         timeout=120_000,
     )
     again = [t for t in studio.takes() if t.prompt == "four kites over a beach" and t.kind == "draft"]

@@ -44,6 +44,8 @@ def test_a_card_offers_only_what_applies_to_its_take(studio):
     assert "upscale" not in dict(card.actions) and "pro" in dict(card.actions)  # once each
     final = studio.take(studio.job(job.id).take_ids[0])
     assert not {"upscale", "pro"} & set(dict(feed.take_actions(studio, final)))  # a final is not a draft
+    stranger = dict(feed.take_actions(studio, studio.take(draft.id), who="browser:someone"))
+    assert not {"approve", "upscale", "pro", "delete"} & set(stranger) and "variations" in stranger  # not theirs
     silent = studio.render(small(seed=4, audio=False), preview=False)
     assert "sound" in dict(feed.take_actions(studio, silent))
     studio.use_model_set("demo-ltxv")
@@ -83,14 +85,31 @@ def test_a_delete_waits_for_undo(studio, monkeypatch):
     board = feed.Board()
     kept, gone = (studio.render(small(seed=seed), preview=False) for seed in (8, 9))
     deleted = threading.Event()
-    board.delete_later(kept.id, lambda: studio.delete(kept.id), print)
-    assert board.undo(kept.id)
+    board.delete_later(kept.id, "browser:a", lambda: studio.delete(kept.id), print)
+    assert not board.undo(kept.id, "browser:b")  # nobody undoes another's delete
+    assert board.undo(kept.id, "browser:a")
 
     def delete_gone():
         studio.delete(gone.id)
         deleted.set()
 
-    board.delete_later(gone.id, delete_gone, print)
+    board.delete_later(gone.id, "browser:a", delete_gone, print)
     assert deleted.wait(30)  # the second delete ran: the first one's time had passed before it
     assert studio.take(kept.id).status == "ok" and gone.id not in {t.id for t in studio.takes()}
-    assert not board.undo(gone.id)  # too late
+    assert not board.undo(gone.id, "browser:a")  # too late
+
+
+def test_a_final_on_its_way_is_not_offered_twice_and_a_pinned_take_shows_first(studio):
+    studio.start_jobs()
+    job = studio.submit(Draft(small(prompt="mine", seed=6), preview=False), owner="browser:a")
+    (draft_id,) = [t.id for t in studio.wait(job.id, timeout=300)]
+    other = studio.render(small(prompt="opened from Takes", seed=7), preview=False)
+    board = feed.Board()
+    board.pin("s", other.id)
+    with studio.renderer.device_lock:
+        final = studio.submit(Upscale(draft_id), owner="browser:a")
+        found = feed.cards(studio, board, "browser:a", "s")
+        mine = next(card for card in found if card.key == draft_id)
+        assert "upscale" not in dict(mine.actions) and "upscale on its way" in mine.line
+        assert found[-1].key == other.id  # the pinned take: newest end, shown first
+    studio.wait(final.id, timeout=300)

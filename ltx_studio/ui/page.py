@@ -98,6 +98,8 @@ def _wire_model_set(studio, shared, tab: StudioTab, compare_tab: CompareTab, top
         return updates()
 
     tab.model_set.input(switch, [tab.model_set], outputs, api_visibility="private")
+    # A page opened after a switch shows the set in use (the page was built with the first one).
+    page.load(lambda: updates(), None, outputs, api_visibility="private", show_progress="hidden")
 
     def tick(page_set, browser_id, request: gr.Request):
         """Once a second: the page's set if it changed elsewhere, else the header and the feed if they changed."""
@@ -106,7 +108,7 @@ def _wire_model_set(studio, shared, tab: StudioTab, compare_tab: CompareTab, top
             said = f"Another page switched the studio to {studio.model_set.name}: this page shows it now."
             return [*updates(said), shared.feed_html(who, session)]
         board, skip = shared.board, [gr.skip()] * len(outputs)
-        top_now, feed_now = header.header_html(studio), shared.feed_html(who, session)
+        top_now, feed_now = header.header_html(studio), shared.feed_html(who, session, tick=True)
         if board.changed(session, "header", top_now):
             skip[outputs.index(header_out)] = top_now
         return [*skip, feed_now if board.changed(session, "feed", feed_now) else gr.skip()]

@@ -155,8 +155,12 @@ class Shared:
         self.board = Board()
         self.browser: gr.BrowserState | None = None  # this browser's id, kept in its localStorage (page.build)
 
-    def feed_html(self, who: str, session: str) -> str:
-        """The Studio tab's feed for who asks, from this session's page (feed.py)."""
+    def feed_html(self, who: str, session: str, *, tick: bool = False) -> str:
+        """The Studio tab's feed for who asks, from this session's page (feed.py). Drawn for a handler
+        (not the tick), the tick's memory of what it sent is dropped: its next draw is sent, so a
+        handler's answer that arrives late never stays on the page."""
+        if not tick:
+            self.board.forget_sent(session)
         return feed.render(feed.cards(self.studio, self.board, who, session))
 
     def follow(self, job, session: str) -> Iterator[str]:

@@ -220,13 +220,16 @@ def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks, tabs: 
                 f"take {current} belongs to someone else: only they (or an admin) may delete it", print_exception=False
             )
         shared.board.delete_later(
-            current, lambda: studio.delete(current, owner=who), lambda message: log.warning("not deleted: %s", message)
+            current,
+            who,
+            lambda: studio.delete(current, owner=who),
+            lambda message: log.warning("not deleted: %s", message),
         )
         said = f"Deleted {current}: **Undo** within {feed.UNDO_S:g} s brings it back."
         return (current, None, said, "", gr.update(visible=False), gr.update(visible=True))
 
-    def undo_delete(current):
-        back = bool(current) and shared.board.undo(current)
+    def undo_delete(current, browser_id, request: gr.Request):
+        back = bool(current) and shared.board.undo(current, shared.owner(browser_id, request))
         return (f"{current} is back." if back else "Too late: it is deleted."), gr.update(visible=False)
 
     def open_in_studio(current, request: gr.Request):
@@ -248,5 +251,5 @@ def _wire(studio: Studio, shared: Shared, tab: TakesTab, page: gr.Blocks, tabs: 
         approve_selected, [tab.selected, *listing], [tab.info, *list_outputs], api_visibility="private"
     )
     tab.delete_btn.click(delete_selected, [tab.selected, *listing], picked, api_visibility="private")
-    tab.undo_btn.click(undo_delete, [tab.selected], [tab.info, tab.undo_btn], api_visibility="private")
+    tab.undo_btn.click(undo_delete, [tab.selected, shared.browser], [tab.info, tab.undo_btn], api_visibility="private")
     tab.open_btn.click(open_in_studio, [tab.selected], [tabs], api_visibility="private")

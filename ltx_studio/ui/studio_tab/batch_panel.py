@@ -12,7 +12,7 @@ import gradio as gr
 from ...core.errors import StudioError
 from ...jobs.ops import Batch
 from ...render.prompts import read_prompts
-from .prompt_bar import note
+from .prompt_bar import note, set_refusal
 
 if TYPE_CHECKING:
     from ...studio import Studio
@@ -30,6 +30,8 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of)
         upload = data[panel.prompt_file]
         base_folder = None
         try:
+            if refused := set_refusal(studio, data[tab.page_set]):
+                raise StudioError(refused[1])  # said at the batch's button, like any refusal of it
             if upload:
                 path = Path(upload if isinstance(upload, str) else upload.name)
                 try:

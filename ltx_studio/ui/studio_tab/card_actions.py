@@ -191,10 +191,14 @@ def _act_now(studio: Studio, shared: Shared, action: str, take_id: str, job_id: 
         if not studio.may_act(who, take.owner):
             raise StudioError(f"take {take_id} belongs to someone else: only they (or an admin) may delete it")
         board.delete_later(
-            take_id, lambda: studio.delete(take_id, owner=who), lambda message: board.note(session, take_id, message)
+            take_id,
+            who,
+            lambda: studio.delete(take_id, owner=who),
+            lambda message: board.note(session, take_id, message),
         )
     elif action == "undo":
-        board.undo(take_id)
+        if not board.undo(take_id, who):
+            raise StudioError(f"take {take_id} is deleted already (or was not deleted by you)")
     elif action == "cancel":
         studio.cancel(job_id, owner=who)
     elif action == "dismiss":

@@ -42,6 +42,7 @@ UNDO_S = 10.0  # how long a deleted take can be brought back
 DRAFT_KINDS = ("draft", "live")  # takes that can be approved and upscaled, or re-rendered with Pro
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
 FINALS = (("upscale", "upscale", "Approve & upscale"), ("pro", "pro", "Re-render with Pro"))  # action, take kind
+FINAL_KINDS = {"latent": "upscale", "pro": "pro"}  # an Upscale job's mode -> the kind of take it makes
 
 # Sends a card button's action to the server; the buttons are drawn anew, the listener is the root's.
 ON_LOAD = """
@@ -80,7 +81,7 @@ class Board:
         self.notes: dict[tuple[str, str], str] = {}  # (session, card key) -> one line
         self.pinned: dict[str, list[str]] = {}  # session -> take ids opened from the Takes tab
         self.live: dict[str, dict] = {}  # session -> {"take": Take | None, "preview": uri, "line": str}
-        self.deleting: dict[str, threading.Timer] = {}  # take id -> its delete, unless undone
+        self.deleting: dict[str, tuple[threading.Timer, str]] = {}  # take id -> (its delete, who), unless undone
         self.dismissed: dict[str, set[str]] = {}  # session -> ended jobs' cards put away
         self.sent: dict[tuple[str, str], str] = {}  # (session, "feed" | "header") -> what the tick last sent
 
@@ -109,17 +110,31 @@ class Board:
                 self.sent.pop(next(iter(self.sent)))
             return True
 
+    def forget_sent(self, session: str) -> None:
+        with self.lock:
+            self.sent.pop((session, "feed"), None)
+
     def dismiss(self, session: str, job_id: str) -> None:
         with self.lock:
             self.dismissed.setdefault(session, set()).add(job_id)
+            _bounded(self.dismissed)
 
     def pin(self, session: str, take_id: str) -> None:
         with self.lock:
-            pinned = [t for t in self.pinned.get(session, []) if t != take_id]
+            pinned = [t for t in self.pinned.pop(session, []) if t != take_id]
             self.pinned[session] = [*pinned, take_id][-8:]
+            _bounded(self.pinned)
 
-    def delete_later(self, take_id: str, delete: Callable[[], None], on_error: Callable[[str], None]) -> None:
-        """Delete a take after UNDO_S seconds unless `undo` comes first (a restart meanwhile keeps it)."""
+    def set_live(self, session: str, card: dict | None) -> None:
+        """This session's live card (None: no live card)."""
+        with self.lock:
+            self.live.pop(session, None)
+            if card is not None:
+                self.live[session] = card
+                _bounded(self.live)
+
+    def delete_later(self, take_id: str, who: str, delete: Callable[[], None], on_error: Callable[[str], None]) -> None:
+        """Delete a take after UNDO_S seconds unless `who` undoes it first (a restart meanwhile keeps it)."""
 
         def run():
             with self.lock:
@@ -133,15 +148,24 @@ class Board:
         timer = threading.Timer(UNDO_S, run)
         timer.daemon = True
         with self.lock:
-            self.deleting[take_id] = timer
+            self.deleting[take_id] = (timer, who)
         timer.start()
 
-    def undo(self, take_id: str) -> bool:
+    def undo(self, take_id: str, who: str) -> bool:
+        """Bring back a take `who` deleted (only the one who deleted it: nobody undoes another's delete)."""
         with self.lock:
-            timer = self.deleting.pop(take_id, None)
-        if timer is not None:
-            timer.cancel()
-        return timer is not None
+            pending = self.deleting.get(take_id)
+            if pending is None or pending[1] != who:
+                return False
+            del self.deleting[take_id]
+        pending[0].cancel()
+        return True
+
+
+def _bounded(per_session: dict, sessions: int = 256) -> None:
+    """Forget the oldest sessions' entries past `sessions` (pages long closed)."""
+    while len(per_session) > sessions:
+        per_session.pop(next(iter(per_session)))
 
 
 def preview_uri(image: np.ndarray, longest: int = 480) -> str:
@@ -159,33 +183,41 @@ def file_url(path) -> str:
 
 
 def cards(studio: Studio, board: Board, who: str, session: str) -> list[Card]:
-    """This browser's cards, oldest first (the page shows them newest first)."""
+    """This browser's cards, oldest first (the page shows them newest first): its jobs and their takes,
+    then the takes it opened from the Takes tab, then its live draft."""
     if who == owners.NOBODY:
         return []
     jobs = sorted(studio.job_list(limit=SHOWN, owner=who), key=lambda job: job.created)
-    queued = [job.id for job in studio.job_list(("queued",), limit=10_000)]
+    active = studio.job_list(("queued", "running"), limit=10_000)
+    queued = [job.id for job in active if job.state == "queued"]
+    coming: dict[str, set[str]] = {}  # draft id -> the kinds of its finals queued or running
+    for job in active:
+        if job.kind == "upscale":
+            coming.setdefault(job.params.get("take_id", ""), set()).add(FINAL_KINDS.get(job.params.get("mode"), ""))
     found: list[Card] = []
     seen: set[str] = set()
     with board.lock:
         pinned = list(board.pinned.get(session, []))
         live = dict(board.live.get(session, {}))
         dismissed = set(board.dismissed.get(session, ()))
-    for take_id in pinned:  # opened from the Takes tab: the oldest end of the feed
-        take = _take(studio, take_id)
-        if take is not None:
-            found.append(take_card(studio, board, take, session))
+
+    def add(take: Take | None, job: JobRecord | None = None) -> None:
+        if take is not None and take.id not in seen:
+            found.append(take_card(studio, board, take, session, job, who=who, coming=coming.get(take.id, set())))
             seen.add(take.id)
+
     for job in jobs:
         for take_id in job.take_ids:
-            take = _take(studio, take_id)
-            if take is not None and take.id not in seen:
-                found.append(take_card(studio, board, take, session, job))
-                seen.add(take.id)
-        pending = job.state in ("queued", "running") and len(job.take_ids) < renders(job.kind, job.params)
-        if pending or not job.take_ids and job.state not in ("queued", "running") and job.id not in dismissed:
-            found.append(job_card(board, job, queued, session))
+            add(_take(studio, take_id), job)
+        incomplete = len(job.take_ids) < renders(job.kind, job.params)
+        if incomplete and (job.state in ("queued", "running") or job.id not in dismissed):
+            found.append(job_card(board, job, queued, session))  # waiting, running, or why it made nothing
+    for take_id in pinned:  # opened from the Takes tab: shown first
+        add(_take(studio, take_id))
     if live:
-        found.append(live_card(studio, board, live, session))
+        card = live_card(studio, board, live, session, who)
+        if card is not None:
+            found.append(card)
     return found[-SHOWN:]
 
 
@@ -226,8 +258,18 @@ def _kind_words(kind: str) -> str:
             "compare": "a comparison", "batch": "variations"}.get(kind, "")  # fmt: skip
 
 
-def take_card(studio: Studio, board: Board, take: Take, session: str, job: JobRecord | None = None) -> Card:
-    """A take with its lineage, its state, and the actions that apply to it."""
+def take_card(
+    studio: Studio,
+    board: Board,
+    take: Take,
+    session: str,
+    job: JobRecord | None = None,
+    *,
+    who: str | None = None,
+    coming: set[str] = frozenset(),
+) -> Card:
+    """A take with its lineage, its state, and the actions that apply to it for `who` (None: anyone);
+    `coming`: the kinds of its finals already queued or running (not offered again)."""
     with board.lock:
         deleting = take.id in board.deleting
         note = board.notes.get((session, take.id), "")
@@ -235,7 +277,7 @@ def take_card(studio: Studio, board: Board, take: Take, session: str, job: JobRe
         return Card(take.id, "deleted", take.prompt, "deleted", take=take, actions=[("undo", "Undo")])
     finals = [t for t in studio.store.children(take.id) if t.kind in ("upscale", "pro")]
     badges = [take.kind.title()] + (["✓ approved"] if take.approved else [])
-    badges += [f"final {t.id}" for t in finals]
+    badges += [f"final {t.id}" for t in finals] + [f"{kind} on its way" for kind in sorted(coming - {""})]
     if take.status != "ok":
         badges.append("files missing")
     return Card(
@@ -246,7 +288,9 @@ def take_card(studio: Studio, board: Board, take: Take, session: str, job: JobRe
         take=take,
         lineage=lineage(take),
         note=note,
-        actions=take_actions(studio, take, {t.kind for t in finals}) if take.status == "ok" else [("delete", "Delete")],
+        actions=take_actions(studio, take, {t.kind for t in finals} | coming, who)
+        if take.status == "ok"
+        else [("delete", "Delete")],
     )
 
 
@@ -259,13 +303,17 @@ def lineage(take: Take) -> str:
     return "live draft" if take.kind == "live" else ""
 
 
-def take_actions(studio: Studio, take: Take, finals: set[str] = frozenset()) -> list[tuple[str, str]]:
-    """The actions a take offers: only those that apply to it (a draft's final of a kind it has is not
-    offered again: its card names it)."""
+def take_actions(
+    studio: Studio, take: Take, finals: set[str] = frozenset(), who: str | None = None
+) -> list[tuple[str, str]]:
+    """The actions a take offers `who` (None: anyone): only those that apply to it. A draft's final of a
+    kind it has (or has on its way) is not offered again: its card names it. Approving, upscaling (which
+    approves) and deleting are the owner's (or an admin's); anyone may make new takes from it."""
     mset = studio.model_set
     ours = take.model_set == mset.name
-    actions = [("approve", "Unapprove" if take.approved else "Approve")]
-    if ours and take.kind in DRAFT_KINDS:
+    owns = who is None or studio.may_act(who, take.owner)
+    actions = [("approve", "Unapprove" if take.approved else "Approve")] if owns else []
+    if ours and owns and take.kind in DRAFT_KINDS:
         actions += [(mode, label) for mode, kind, label in FINALS if kind not in finals]
     if ours:
         actions += [("extend", "Extend…"), ("retake", "Retake…")]
@@ -273,14 +321,18 @@ def take_actions(studio: Studio, take: Take, finals: set[str] = frozenset()) -> 
             actions.append(("sound", "Add sound…"))
         if take.prompt or take.image:
             actions.append(("variations", "Variations"))
-    return [*actions, ("download", "Download"), ("delete", "Delete")]
+    return [*actions, ("download", "Download"), *([("delete", "Delete")] if owns else [])]
 
 
-def live_card(studio: Studio, board: Board, live: dict, session: str) -> Card:
-    take = live.get("take")
-    if take is not None:
-        card = take_card(studio, board, take, session)
-        card.state, card.lineage = "done", "live draft (as you type)"
+def live_card(studio: Studio, board: Board, live: dict, session: str, who: str | None = None) -> Card | None:
+    """The session's live draft: its preview while it renders, then its take (read again: live takes are
+    pruned, and a pruned one has no card)."""
+    if live.get("take") is not None:
+        take = _take(studio, live["take"].id)
+        if take is None:
+            return None
+        card = take_card(studio, board, take, session, who=who)
+        card.lineage = "live draft (as you type)"
         return card
     return Card("live", "live", live.get("prompt", ""), live.get("line", "live draft"), preview=live.get("preview"))
 

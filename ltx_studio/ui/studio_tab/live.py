@@ -46,8 +46,7 @@ def wire_live(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         except StudioError:
             yield gr.skip()  # a live draft of a half-typed idea says nothing: Draft says why
             return
-        with board.lock:
-            board.live[session] = {"prompt": prompt_text, "line": "live draft · starting", "take": None}
+        board.set_live(session, {"prompt": prompt_text, "line": "live draft · starting", "take": None})
         events = sessions.relay(job, session, lambda *a, **k: None, raise_failure=False)
         try:
             while (item := await asyncio.to_thread(next, events, None)) is not None:
@@ -55,7 +54,9 @@ def wire_live(studio: Studio, shared: Shared, tab: StudioTab) -> None:
                 if kind == "stopped":
                     return  # superseded by a newer live draft: it owns the card now
                 with board.lock:
-                    card = board.live.setdefault(session, {"prompt": prompt_text, "take": None})
+                    card = board.live.get(session)
+                    if card is None:
+                        return  # the live card was put away (a Draft, or live mode switched off)
                     if kind == "preview":
                         card["preview"], card["line"] = feed.preview_uri(value.image), "live draft"
                     elif kind == "take":
@@ -68,6 +69,15 @@ def wire_live(studio: Studio, shared: Shared, tab: StudioTab) -> None:
             with contextlib.suppress(ValueError):  # still running in its thread: it ends on the cancel
                 events.close()
 
+    def live_switched(live_on, browser_id, request: gr.Request):
+        if live_on:
+            return gr.skip()
+        studio.cancel_live(request.session_hash)
+        board.set_live(request.session_hash, None)  # its take stays in the Takes tab
+        return shared.feed_html(shared.owner(browser_id, request), request.session_hash)
+
+    tab.live.change(live_switched, [tab.live, shared.browser], [tab.feed], api_visibility="private",
+                    concurrency_limit=None, show_progress="hidden")  # fmt: skip
     live_inputs = [tab.prompt, tab.image, tab.live, tab.seed, shared.browser]
     for trigger in (tab.prompt.change, tab.image.change):
         trigger(

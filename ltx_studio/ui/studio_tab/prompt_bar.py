@@ -60,6 +60,16 @@ def note(message: str = "") -> dict:
     return gr.update(value=f"⚠ {message}" if message else "", visible=bool(message))
 
 
+def set_refusal(studio: Studio, page_set: str | None) -> tuple[str, str] | None:
+    """A render from a page that shows another model set than the studio uses: refused, in one line."""
+    if page_set != studio.model_set.name:
+        return "set", (
+            f"This page showed model set {page_set}, but the studio now uses {studio.model_set.name} "
+            "(switched in another page): the page shows it now; check the settings, then Draft."
+        )
+    return None
+
+
 def build_prompt_bar(studio: Studio, shared: Shared) -> dict[str, Any]:
     """The bar's components by name (for `StudioTab`)."""
     mset, default = studio.model_set, shared.default

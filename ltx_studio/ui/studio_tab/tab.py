@@ -29,7 +29,16 @@ from .batch_panel import wire_batch_panel
 from .card_actions import build_action_panel, wire_card_actions
 from .live import wire_live
 from .parts import StudioTab
-from .prompt_bar import ASSETS, NOTES, build_prompt_bar, camera_choices, note, size_for, variant_choices
+from .prompt_bar import (
+    ASSETS,
+    NOTES,
+    build_prompt_bar,
+    camera_choices,
+    note,
+    set_refusal,
+    size_for,
+    variant_choices,
+)
 
 if TYPE_CHECKING:
     from ...studio import Studio
@@ -172,11 +181,8 @@ def refusal_at(message: str) -> str:
 
 def check_page(studio: Studio, shared: Shared, tab: StudioTab, data: dict) -> tuple[str, str] | None:
     """What the page itself refuses before asking the studio: (where, one line), or None."""
-    if data[tab.page_set] != studio.model_set.name:
-        return "set", (
-            f"This page showed model set {data[tab.page_set]}, but the studio now uses {studio.model_set.name} "
-            "(switched in another page): the page shows it now; check the settings, then Draft."
-        )
+    if refused := set_refusal(studio, data[tab.page_set]):
+        return refused
     if not (data[tab.prompt] or "").strip() and not (data[tab.enhanced] or "").strip() and not data[tab.image]:
         return "prompt", "Type an idea (or drop a first frame), then Draft."
     seconds = data[tab.seconds]
@@ -204,7 +210,8 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         if refused is not None:
             yield [*notes(*refused), gr.skip()]  # the feed and the work on it stay as they are
             return
-        studio.cancel_live(session)  # a deliberate Draft replaces the live draft
+        studio.cancel_live(session)  # a deliberate Draft replaces the live draft (its take stays in Takes)
+        shared.board.set_live(session, None)
         yield [*notes(), shared.feed_html(who, session)]
         for _ in shared.follow(job, session):
             yield [*[gr.skip()] * len(NOTES), shared.feed_html(who, session)]
