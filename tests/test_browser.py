@@ -231,3 +231,17 @@ def test_restyle_a_short_mp4_in_a_real_browser(browser, app_url, tmp_path):
     take_id = draft(page, "the same clip in watercolour")
     assert "clip.mp4 at strength 0.8" in text_of(page, f'{CARD}[data-key="{take_id}"]')  # Duration sets the length
     page.close()
+
+
+def test_enhance_writes_beside_the_idea_and_the_draft_renders_it(browser, app_url):
+    page = open_studio(browser, app_url)
+    page.fill("#prompt textarea", "a fox in the snow")
+    page.get_by_role("button", name="Enhance", exact=True).click()
+    page.wait_for_function("(document.querySelector('#enhanced textarea')?.value || '').length > 0", timeout=60_000)
+    assert page.locator("#prompt textarea").input_value() == "a fox in the snow"  # the idea stays as typed
+    enhanced = page.locator("#enhanced textarea").input_value()
+    page.get_by_role("button", name="Draft", exact=True).click()
+    card = page.locator(f"{CARD}[data-state=done]", has_text="enhanced from: a fox in the snow").first
+    card.locator("video").wait_for(timeout=60_000)
+    assert card.locator(".prompt").text_content() == enhanced.strip()  # the rewrite is what rendered
+    page.close()
