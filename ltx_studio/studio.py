@@ -221,6 +221,10 @@ class Studio:
         """This person's newest job of these kinds, to follow again (None if there is none, or it failed)."""
         return self.jobs.newest(owner, kinds)
 
+    def resume_all(self, owner: str) -> list[QueuedJob]:
+        """This person's running and queued jobs, in the order they run, to follow again."""
+        return self.jobs.active(owner)
+
     def start_jobs(self, devices: list[str] | None = None, ray: str | None = None, parallel_final: int = 0):
         """Own the queue and run it: in this process, a worker per device, or Ray actors; `parallel_final`:
         GPUs one upscale job spreads over."""

@@ -65,6 +65,7 @@ def test_a_jobs_card_says_where_it_stands(studio):
         assert cards[second.id].line == "queued · 1st in line" and cards[second.id].actions == [("cancel", "Cancel")]
         assert cards[first.id].line.startswith("running")
         assert feed.cards(studio, feed.Board(), "browser:b", "s") == []  # another browser's feed is its own
+        assert [job.id for job in studio.resume_all("browser:a")] == [first.id, second.id]  # a reopened page's
         studio.cancel(second.id, owner="browser:a")
     studio.wait(first.id, timeout=300)
     cards = {card.key: card for card in feed.cards(studio, feed.Board(), "browser:a", "s")}

@@ -325,3 +325,9 @@ class JobService:
         if newest is None or newest.state in ("failed", "cancelled"):
             return None
         return QueuedJob(self, newest)
+
+    def active(self, owner: str) -> list[QueuedJob]:
+        """This person's running and queued jobs, in the order they run (a reopened page follows each)."""
+        return [
+            QueuedJob(self, job) for job in self.queue.list(("running", "queued"), limit=10_000) if job.owner == owner
+        ]

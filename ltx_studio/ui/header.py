@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .relay import Shared
 
 REFRESH_S = 1.0
-RESUMED_KINDS = ("draft", "upscale", "extend", "retake", "soundtrack", "batch", "compare")
 
 
 def browser_state(studio: Studio) -> gr.BrowserState:
@@ -105,8 +104,7 @@ def wire_resume(studio: Studio, shared: Shared, load_event, feed: gr.HTML, promp
             request_ = newest.params.get("request") or {}
             prompt_now = request_.get("prompt") or gr.skip()
         yield shared.feed_html(who, session), prompt_now
-        job = studio.resume(who, RESUMED_KINDS)
-        if job is not None:
+        for job in studio.resume_all(who):  # in the order they run: each one's preview reaches its card
             for _ in shared.follow(job, session):
                 yield shared.feed_html(who, session), gr.skip()
 
