@@ -75,3 +75,32 @@ def test_a_film_the_set_cannot_render_is_refused_before_it_renders(studio, tmp_p
     huge.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
     with pytest.raises(BadInput, match="larger than"):
         read_film(huge)  # refused from its size, never parsed
+
+
+def test_a_film_is_versioned_in_the_take_store_and_survives_a_restart(tmp_path):
+    import threading
+
+    from ltx_studio.library.films import FilmStore
+    from ltx_studio.library.takes import TakeStore
+
+    films = FilmStore(TakeStore(tmp_path / "outputs"))
+    first = films.create({"shots": [{"prompt": "a", "take": "t1"}, {"prompt": "b", "take": "t2"}]}, owner="browser:a")
+    assert first.version == 1
+    edited = films.revise(first.id, {"shots": [{"prompt": "a", "take": "t1"}, {"prompt": "b!", "take": "t3"}]})
+    assert (edited.id, edited.version, edited.owner) == (first.id, 2, "browser:a")
+    threads = [threading.Thread(target=films.revise, args=(first.id, {"n": n})) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    again = FilmStore(TakeStore(tmp_path / "outputs"))  # a restart: the index is read anew
+    assert [v.version for v in again.versions(first.id)] == [1, 2, 3, 4, 5, 6]  # edits at once: none lost
+    assert again.get(first.id, 1).record["shots"][1]["prompt"] == "b"  # the old version kept as it was
+    assert again.get(first.id).version == 6 and [f.id for f in again.list("browser:a")] == [first.id]
+    assert again.list("browser:b") == []
+    for bad in ("../etc", "film-x", first.id.replace("film-", "")):
+        with pytest.raises(BadInput, match="no film with id"):
+            again.get(bad)
+    with pytest.raises(BadInput, match="no version 9 of film"):
+        again.get(first.id, 9)
