@@ -185,6 +185,9 @@ def test_8_a_page_is_told_before_it_renders_with_a_set_switched_elsewhere(browse
         wait_text(other, "#set-note", "demo-ltxv")  # told, at its Model set control
         other.wait_for_selector("#sound", state="hidden")  # the page shows the set in use now
         assert other.locator("#model-set input").input_value().startswith("Demo LTX-Video")
+        idle = ("queued", "running")  # a draft sent after the page was told renders with the set it shows
+        wait_for(lambda: not [j for j in studio.job_list() if j.state in idle], 120, "the page's draft to end")
+        assert all(t.model_set == "demo-ltxv" for t in studio.takes() if t.prompt == "a street at night")
         switcher.close()
         other.close()
 
