@@ -114,3 +114,12 @@ def test_a_final_on_its_way_is_not_offered_twice_and_a_pinned_take_shows_first(s
         assert "upscale" not in dict(mine.actions) and "upscale on its way" in mine.line
         assert found[-1].key == other.id  # the pinned take: newest end, shown first
     studio.wait(final.id, timeout=300)
+
+
+def test_a_failed_jobs_card_says_why_in_one_line_and_can_be_put_away():
+    from ltx_studio.jobs.queue import JobRecord
+
+    failed = JobRecord("job-1", "draft", {}, state="failed", label="a cat", error="out of memory\nTraceback: ...")
+    card = feed.job_card(feed.Board(), failed, [], "s")
+    assert card.line == "failed: out of memory" and card.actions == [("dismiss", "Dismiss")]
+    assert "Traceback" not in feed.render([card])
