@@ -15,6 +15,9 @@ def open_studio(where, url: str, width: int = 1400, height: int = 1000):
     page.goto(url)
     page.wait_for_selector("#prompt textarea")
     page.wait_for_selector("#feed .cards, #feed .feed-empty")
+    # Its load events have run once the browser keeps its signed id: a second tab opened after this one
+    # is the same browser (on a busy machine a tab opened sooner would be given an id of its own).
+    page.wait_for_function("() => !!localStorage.getItem('ltx-studio-browser')", timeout=60_000)
     return page
 
 

@@ -98,8 +98,13 @@ def _wire_model_set(studio, shared, tab: StudioTab, compare_tab: CompareTab, top
         return updates()
 
     tab.model_set.input(switch, [tab.model_set], outputs, api_visibility="private")
-    # A page opened after a switch shows the set in use (the page was built with the first one).
-    page.load(lambda: updates(), None, outputs, api_visibility="private", show_progress="hidden")
+
+    def opened(page_set: str):
+        """A page opened after a switch shows the set in use (the page was built with the first one); any
+        other page is left as the person may already be filling it in."""
+        return [gr.skip()] * len(outputs) if page_set == studio.model_set.name else updates()
+
+    page.load(opened, [tab.page_set], outputs, api_visibility="private", show_progress="hidden")
 
     def tick(page_set, browser_id, request: gr.Request):
         """Once a second: the page's set if it changed elsewhere, else the header and the feed if they changed."""
