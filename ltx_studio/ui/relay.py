@@ -166,12 +166,8 @@ class Shared:
     def follow(self, job, session: str) -> Iterator[str]:
         """Follow a job this page started to its end, keeping its previews for its card; yields the kind
         of each event worth drawing again ("preview", "take", "stopped", "error"). Stop reaches it."""
-        last = [0.0]
-
-        def progress(fraction, desc=""):
-            last[0] = fraction
-
-        for kind, value in self.sessions.relay(job, session, progress, raise_failure=False):
+        ignore = lambda *args, **kwargs: None  # noqa: E731 - progress is on the job's row, drawn by its card
+        for kind, value in self.sessions.relay(job, session, ignore, raise_failure=False):
             if kind == "preview":
                 self.board.preview(job.id, value.image)
             yield kind

@@ -179,18 +179,22 @@ def refusal_at(message: str) -> str:
     return "draft"
 
 
+def duration_refusal(shared: Shared, seconds: float | None) -> str:
+    """The one line for a Duration this model set does not render ("" when it does)."""
+    if seconds is not None and 0 < float(seconds) <= shared.max_seconds + 1e-9:
+        return ""
+    shown = seconds if seconds is not None else "(empty)"
+    return f"Duration {shown} s: this model set renders 0.4 to {shared.max_seconds:g} s."
+
+
 def check_page(studio: Studio, shared: Shared, tab: StudioTab, data: dict) -> tuple[str, str] | None:
     """What the page itself refuses before asking the studio: (where, one line), or None."""
     if refused := set_refusal(studio, data[tab.page_set]):
         return refused
     if not (data[tab.prompt] or "").strip() and not (data[tab.enhanced] or "").strip() and not data[tab.image]:
         return "prompt", "Type an idea (or drop a first frame), then Draft."
-    seconds = data[tab.seconds]
-    if not data[tab.auto_length] and (seconds is None or not 0 < float(seconds) <= shared.max_seconds + 1e-9):
-        return "duration", (
-            f"Duration {seconds if seconds is not None else '(empty)'} s: this model set renders 0.4 to "
-            f"{shared.max_seconds:g} s."
-        )
+    if not data[tab.auto_length] and (refused := duration_refusal(shared, data[tab.seconds])):
+        return "duration", refused
     return None
 
 
@@ -273,8 +277,8 @@ def frames_note_for(shared: Shared) -> Callable[..., str]:
 
     def frames_note(seconds: float, fps: float, soundtrack=None, start=0.0) -> str:
         fps = fps or shared.default.sampling.fps
-        if seconds is None or not 0 < float(seconds) <= shared.max_seconds + 1e-9:
-            return ""
+        if duration_refusal(shared, seconds):
+            return ""  # the line under Duration says why instead
         frames, held = sizing.frames_for_seconds(float(seconds), fps), ""
         if soundtrack:
             with contextlib.suppress(StudioError):  # a bad file is said where it was uploaded
@@ -302,11 +306,7 @@ def _wire_inputs(studio: Studio, shared: Shared, tab: StudioTab) -> None:
     frames_note = frames_note_for(shared)
 
     def duration_changed(seconds, fps, soundtrack, start):
-        refused = None
-        if seconds is None or not 0 < float(seconds) <= shared.max_seconds + 1e-9:
-            refused = f"Duration {seconds if seconds is not None else '(empty)'} s: this model set renders 0.4 to "
-            refused += f"{shared.max_seconds:g} s."
-        return frames_note(seconds, fps, soundtrack, start), note(refused or "")
+        return frames_note(seconds, fps, soundtrack, start), note(duration_refusal(shared, seconds))
 
     note_inputs = [tab.seconds, tab.fps, tab.soundtrack, tab.soundtrack_start]
     for trigger in (tab.seconds.change, tab.fps.change):
