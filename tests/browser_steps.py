@@ -46,7 +46,9 @@ def press(page, key: str, name: str) -> None:
 
 
 def text_of(page, selector: str) -> str:
-    """All the text under `selector` (textContent: a closed Details' lines too)."""
+    """All the text under `selector` (textContent: a closed Details' lines too), once it is on the page: a
+    draw a handler sent before the newest can arrive after it, and the tick redraws within a second."""
+    page.wait_for_selector(selector, state="attached")
     return page.evaluate(f"document.querySelector('{selector}')?.textContent || ''")
 
 

@@ -113,6 +113,7 @@ async (selector) => {
 def plays_with_sound(page, selector: str) -> bool:
     """Chromium plays the <video> at `selector` and decodes both its picture and its soundtrack."""
     started = time.perf_counter()
+    page.wait_for_selector(selector, state="attached")  # a card a late, older draw took away comes back
     played = page.evaluate(PLAY, selector)
     print(f"{selector}: {played} in {time.perf_counter() - started:.2f} s")
     return played["error"] is None and played["video"] > 0 and played["audio"] > 0

@@ -41,6 +41,7 @@ def test_soundtrack_add_sound_and_retake_in_a_real_browser(browser, served, tmp_
     sounded = next(t for t in studio.takes() if t.parent == silent.id)
     assert sounded.kind == "sound" and sounded.audio
     assert plays_with_sound(page, f'{CARD}[data-key="{sounded.id}"] video')
+    card(page, sounded.id).wait_for(timeout=30_000)
     assert card(page, sounded.id).get_by_role("button", name="Add sound…", exact=True).count() == 0  # has sound
 
     # Retake 0.4-0.8 s of the take with its new sound: everything asked for is retaken (edges snap out).
@@ -52,7 +53,7 @@ def test_soundtrack_add_sound_and_retake_in_a_real_browser(browser, served, tmp_
     wait_text(page, "#feed", f"retake of {sounded.id}")
     retake = next(t for t in studio.takes() if t.parent == sounded.id)
     assert retake.kind == "retake" and retake.settings["retake"]["asked"] == [0.4, 0.8]
-    assert "retook 0.375-1.042 s (picture and sound)" in text_of(page, f'{CARD}[data-key="{retake.id}"]')
+    wait_text(page, f'{CARD}[data-key="{retake.id}"]', "retook 0.375-1.042 s (picture and sound)")
 
     # The table reads well at 1400 px: whole headers, sound and edit columns in words.
     page.get_by_role("tab", name="Takes").click()
