@@ -1,4 +1,4 @@
-"""Command line: python -m ltx_studio render|upscale|compare|extend|batch|enhance|takes|jobs|models|bench.
+"""Command line: python -m ltx_studio render|upscale|compare|extend|batch|film|enhance|takes|jobs|models|bench.
 
 Every command takes --json to print one JSON document on stdout. Bad input of any kind exits
 with code 2 and one line on stderr; progress goes to stderr.
@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+from .cli_film import add_parser as add_film
+from .cli_film import cmd_film
 from .core.commandline import EXIT_BAD_INPUT, OneLineParser, quiet_libraries
 from .core.errors import StudioError
 
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     retake.add_argument("--what", default="both", help="both (picture and sound), video or audio")
     retake.add_argument("--seed", type=int, default=-1)
 
+    add_film(commands, _common)
     commands.add_parser("bench", help="measure the studio (see BENCHMARKS.md and bench --help)")
     return parser
 
@@ -452,6 +455,7 @@ COMMANDS = {
     "models": cmd_models,
     "soundtrack": cmd_soundtrack,
     "retake": cmd_retake,
+    "film": cmd_film,
 }
 
 

@@ -4,10 +4,12 @@ A thin facade that composes the services below it and holds them as attributes (
 - `renderer` (render/renderer.py): one model set, its pipelines and one render at a time on the device;
 - `jobs` (jobs/service.py): the server-owned queue, its runner and workers;
 - `live` (jobs/live.py): live mode's drafts, per page session;
-- `store` (library/takes.py): the takes.
+- `store` (library/takes.py): the takes;
+- `films` (render/film_render.py): films of shots, their versions (library/films.py) and renders.
 Each operation has one verb here. Run here and wait (the command line, Python): `render`, `compare`,
 `upscale`, `extend`, `retake`, `soundtrack`, `enhance`, `batch`. As a server job (the page, the API):
 `submit(Draft(...))` and the other operations of jobs/ops.py, then `follow`, `wait` or `cancel` it.
+Films: `make_film`, `render_film` (or `submit(FilmRender(...))`), `rerender_film`, `export_film`, `film`.
 
 Owners (core/owners.py): `cancel`, `delete` and `approve` take the owner of whoever asks (None: this
 process, which may act on everything); `job_list` and `takes` take whose to list. `admins` (user
@@ -35,6 +37,9 @@ from .render.compare import compare as compare_variants
 from .render.conditions import keyframe_landing
 from .render.enhance import enhance as enhance_prompt
 from .render.extend import extend as extend_take
+from .render.film import Film, read_film
+from .render.film_export import export_film, film_from_otio
+from .render.film_render import FilmMaker
 from .render.plan import check_number
 from .render.renderer import Renderer
 from .render.request import RenderRequest
@@ -55,6 +60,7 @@ class Studio:
         self.store = self.renderer.store
         self.jobs = JobService(self.renderer)
         self.live = LiveDrafts(self.renderer)
+        self.films = FilmMaker(self.renderer)
 
     # --- what it runs on ----------------------------------------------------------------------------
 
@@ -160,6 +166,44 @@ class Studio:
     def batch(self, requests: list[RenderRequest], *, on_event=None, cancel=None) -> tuple[list[Take], list[str]]:
         """Render a batch here, each take tagged with the batch: the takes and a line per row that failed."""
         return run_batch(self.renderer, requests, on_event or (lambda event: None), cancel or CancelToken())
+
+    # --- films ----------------------------------------------------------------------------------------
+
+    def make_film(self, source: Film | str | Path, *, owner: str = "") -> dict:
+        """A film from a shot list (.toml or .json), an edit (.otio: its shots' takes still here are kept)
+        or a Film; checked against this set, kept as version 1, nothing rendered yet. Its description."""
+        takes = None
+        if isinstance(source, str | Path) and Path(source).suffix.lower() == ".otio":
+            source, takes = film_from_otio(self.films, source)
+        elif not isinstance(source, Film):
+            source = read_film(source)
+        return self.films.describe(self.films.create(source, owner=owner, takes=takes))
+
+    def render_film(self, film_id: str, *, version=None, on_event=None, cancel=None) -> dict:
+        """Render here every shot of a film's version that has no take yet (shot by shot); its description."""
+        film, _ = self.films.check_render(film_id, version)
+        self.films.render(film.id, film.version, on_event=on_event, cancel=cancel)
+        return self.film(film.id, film.version)
+
+    def rerender_film(self, film_id: str, shots: list[int], *, stale: bool = False, owner: str | None = None) -> dict:
+        """A new version of a film with these shots (1-based; with `stale`, also the stale ones) to render
+        again and the rest as they are; render it with `render_film` or a FilmRender job."""
+        film = self.films.store.get(film_id)
+        if not self.may_act(owner, film.owner):
+            raise BadInput(f"film {film.id} belongs to someone else: only its owner or an admin may change it")
+        return self.films.describe(self.films.rerender(film.id, shots, stale=stale))
+
+    def export_film(self, film_id: str, *, version: int | None = None, mp4=None, otio=None) -> dict:
+        """A rendered film as one mp4 (the shots joined frame-exactly, one sound) and/or an .otio edit."""
+        return export_film(self.films, self.films.store.get(film_id, version), mp4=mp4, otio=otio)
+
+    def film(self, film_id: str, version: int | None = None) -> dict:
+        """A film's version (its newest by default): shots, takes, starts, lengths, stale ones."""
+        return self.films.describe(self.films.store.get(film_id, version))
+
+    def film_list(self, *, owner: str | None = None) -> list[dict]:
+        """Each film's newest version, newest film first (with `owner`: only theirs)."""
+        return [self.films.describe(film) for film in self.films.store.list(owner)]
 
     # --- server jobs -------------------------------------------------------------------------------
 

@@ -15,12 +15,13 @@ from ..core.events import CancelToken, EventSink, Progress
 from ..library.takes import Take, taken_by
 from ..render.compare import compare
 from ..render.extend import extend
+from ..render.film_render import FilmMaker
 from ..render.renderer import Renderer
 from ..render.request import RenderRequest
 from ..render.retake import retake
 from ..render.soundtrack import soundtrack
 from ..render.upscale import upscale
-from .ops import AddSound, Batch, Compare, Draft, Extend, Operation, Retake, Upscale
+from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, Operation, Retake, Upscale
 
 
 def execute(
@@ -70,6 +71,8 @@ def _run(renderer, op, emit, cancel, *, job_id, done, parallel_final) -> list[Ta
         if failures:
             emit(Progress("note", 1.0, "; ".join(failures)))  # the runner keeps it with the job
         return takes
+    if isinstance(op, FilmRender):  # shots already made (recorded in the version, or in `done`) are kept
+        return FilmMaker(renderer).render(op.film_id, op.version, done=list(done), **events)
     raise StudioError(f"unknown job kind {getattr(op, 'kind', type(op).__name__)!r}")
 
 

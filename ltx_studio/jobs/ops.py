@@ -107,6 +107,20 @@ class Batch:
         return self.title or f"{len(self.requests)} × {self.requests[0].prompt}"
 
 
+@dataclass
+class FilmRender:
+    """Render the shots of a film version that have no take yet, in order, each an ordinary take."""
+
+    film_id: str
+    version: int | None = None  # None: its newest
+    shots: list[int] = field(default_factory=list)  # what it renders (1-based), as counted when it was queued
+    title: str = ""
+    kind = "film"
+
+    def label(self) -> str:
+        return f"film {self.title or self.film_id} v{self.version}: {len(self.shots)} shot(s)"
+
+
 def renders(kind: str, params: dict) -> int:
     """How many renders a job of `kind` with these parameters (its row's, or an op's fields) makes:
     what the queue's cap counts."""
@@ -114,10 +128,14 @@ def renders(kind: str, params: dict) -> int:
         return max(1, len(params.get("requests") or []))
     if kind == "compare":
         return max(1, len(params.get("variants") or []))
+    if kind == "film":
+        return max(1, len(params.get("shots") or []))
     if kind == "draft":
         return 2 if params.get("upscale") or params.get("half_first") else 1
     return 1
 
 
-Operation = Draft | Compare | Upscale | Extend | Retake | AddSound | Batch
-OPERATIONS: dict[str, type] = {op.kind: op for op in (Draft, Compare, Upscale, Extend, Retake, AddSound, Batch)}
+Operation = Draft | Compare | Upscale | Extend | Retake | AddSound | Batch | FilmRender
+OPERATIONS: dict[str, type] = {
+    op.kind: op for op in (Draft, Compare, Upscale, Extend, Retake, AddSound, Batch, FilmRender)
+}

@@ -9,13 +9,13 @@ from pathlib import Path
 from ..core.errors import StudioError
 from ..library.sound import Soundtrack, write_wav
 from ..render.request import RenderRequest
-from .ops import OPERATIONS, AddSound, Batch, Compare, Draft, Operation
+from .ops import OPERATIONS, AddSound, Batch, Compare, Draft, FilmRender, Operation
 from .queue import keep_file, read_kept
 
 
 def to_params(op: Operation, folder: Path) -> dict:
     """The operation's parameters as JSON can hold them, each file kept in `folder`."""
-    params = {f.name: getattr(op, f.name) for f in fields(op) if f.name != "title"}
+    params = {f.name: getattr(op, f.name) for f in fields(op) if f.name != "title" or isinstance(op, FilmRender)}
     if isinstance(op, AddSound) and op.files and Path(str(op.source)).is_file():  # a video file, not a take id
         params["source"] = keep_file(op.source, folder, "source")
     if isinstance(op, Draft | Compare):
@@ -24,6 +24,8 @@ def to_params(op: Operation, folder: Path) -> dict:
     if isinstance(op, Batch):
         params["requests"] = [_request(r, folder, i) for i, r in enumerate(op.requests)]
         params["count"] = len(op.requests)
+    if isinstance(op, FilmRender):
+        params["count"] = len(op.shots)  # the runner's "2/4 · denoise 40%"
     return params
 
 

@@ -21,6 +21,7 @@ from ..core.events import CancelToken, Event, EventSink, Failed, Progress, TakeD
 from ..library.takes import Take
 from ..render.compare import check_variants
 from ..render.extend import check_extend
+from ..render.film_render import FilmMaker
 from ..render.plan import choose_seed
 from ..render.prompts import MAX_RENDERS as MAX_BATCH
 from ..render.prompts import batch_requests, check_batch_size
@@ -30,7 +31,7 @@ from ..render.retake import check_retake
 from ..render.soundtrack import check_soundtrack
 from ..render.upscale import check_upscale
 from .execute import execute, half_first
-from .ops import AddSound, Batch, Compare, Draft, Extend, Operation, Retake, Upscale, renders
+from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, Operation, Retake, Upscale, renders
 from .params import from_params, to_params
 from .queue import FINISHED, JobQueue, JobRecord, new_job_id
 from .runner import Runner
@@ -188,6 +189,12 @@ class JobService:
             return replace(op, seed=choose_seed(op.seed))
         if isinstance(op, Batch):
             return self._checked_batch(op)
+        if isinstance(op, FilmRender):
+            film, shots = FilmMaker(renderer).check_render(op.film_id, op.version)
+            busy = self._film_job(film.id)
+            if busy is not None:
+                raise BadInput(f"film {film.id} is already rendering (job {busy.id}, {busy.state}): wait or cancel it")
+            return replace(op, version=film.version, shots=shots, title=film.record.get("title", ""))
         raise BadInput(f"unknown operation {type(op).__name__}")
 
     def _checked(self, request: RenderRequest) -> RenderRequest:
@@ -235,6 +242,13 @@ class JobService:
         """A queued or running job that works on `take_id` (upscale, extend, retake, a sound for it), if any."""
         for job in self.queue.list(("queued", "running"), limit=MAX_WAITING + 64):
             if take_id in (job.params.get("take_id"), job.params.get("source")):
+                return job
+        return None
+
+    def _film_job(self, film_id: str) -> JobRecord | None:
+        """A queued or running job rendering a version of this film, if any."""
+        for job in self.queue.list(("queued", "running"), limit=MAX_WAITING + 64):
+            if job.kind == "film" and job.params.get("film_id") == film_id:
                 return job
         return None
 

@@ -1,9 +1,10 @@
 """Films in the take store: a table beside the takes, one row per version of a film.
 
 A film's record is plain data (its shots in order with the take each one rendered, its soundtrack,
-fps and model set; `render/film.py` says what a shot is). Nothing is ever overwritten: editing a shot
-makes a new version and the older ones stay, so an edit can be compared with or taken back to what
-came before. The rows live in takes.db, so a restart finds every film and every version again.
+fps and model set; `render/film.py` says what a shot is). A version's shots never change: editing a
+shot makes a new version and the older ones stay, so an edit can be compared with or taken back to
+what came before. The one thing written into a version after it is made is the take each of its
+shots rendered (`fill`), once, as the shot lands. The rows live in takes.db, so a restart finds every film and every version again.
 """
 
 from __future__ import annotations
@@ -101,6 +102,24 @@ class FilmStore:
             ).fetchall()
         films = [_version(row) for row in rows]
         return [film for film in films if owner is None or film.owner == owner]
+
+    def fill(self, film_id: str, version: int, position: int, take_id: str) -> FilmVersion:
+        """Record the take shot `position` (1-based) of a version rendered; read and written in one
+        transaction, so two shots landing at once both stay."""
+        with self.store.sql() as db:
+            row = db.execute(
+                "SELECT id, version, owner, created, record FROM films WHERE id = ? AND version = ?",
+                (check_film_id(film_id), int(version)),
+            ).fetchone()
+            if row is None:
+                raise BadInput(f"no version {version} of film {film_id}")
+            film = _version(row)
+            film.record["shots"][position - 1]["take"] = take_id
+            db.execute(
+                "UPDATE films SET record = ? WHERE id = ? AND version = ?",
+                (json.dumps(film.record, sort_keys=True), film.id, film.version),
+            )
+        return film
 
     def _insert(self, film_id: str, after: int | None, record: dict, owner: str) -> FilmVersion:
         """Add the version after `after` (None: a new film's first), numbered in the same transaction as

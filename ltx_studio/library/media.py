@@ -18,7 +18,7 @@ from ..core.errors import BadInput
 MAX_IMAGE_PIXELS = 7680 * 4320  # 8K UHD (33 MP); checked from the header, before decoding (Pillow refuses twice this)
 
 
-def _tmp_path(path: Path) -> Path:
+def tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
 
 
@@ -61,7 +61,7 @@ def write_mp4(
     import av
 
     path = Path(path)
-    tmp = _tmp_path(path)
+    tmp = tmp_path(path)
     _, height, width, _ = frames.shape
     container = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
     try:
@@ -70,13 +70,13 @@ def write_mp4(
         stream = container.add_stream("libx264", rate=int(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast"}
-        sound = _add_aac_stream(container, int(sample_rate)) if audio is not None else None  # before any packet
+        sound = add_aac_stream(container, int(sample_rate)) if audio is not None else None  # before any packet
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
         container.mux(stream.encode())
         if audio is not None:
             samples = fit_waveform(np.asarray(audio, dtype=np.float32), round(len(frames) / fps * sample_rate))
-            _encode_sound(container, sound, samples, int(sample_rate))
+            encode_sound(container, sound, samples, int(sample_rate))
     finally:
         container.close()
     # Make sure the file holds every frame before it gets its final name.
@@ -89,7 +89,7 @@ def write_mp4(
     return commit(tmp, path)
 
 
-def _add_aac_stream(container, rate: int):
+def add_aac_stream(container, rate: int):
     """A stereo AAC stream at `rate` (callers keep to rates AAC takes), in the encoder's default bit rate."""
     stream = container.add_stream("aac", rate=rate)
     stream.codec_context.layout = "stereo"
@@ -97,7 +97,7 @@ def _add_aac_stream(container, rate: int):
     return stream
 
 
-def _encode_sound(container, stream, waveform: np.ndarray, rate: int) -> None:
+def encode_sound(container, stream, waveform: np.ndarray, rate: int) -> None:
     """Encode a float [channels, samples] waveform into `stream` and flush the encoder.
 
     The track is always stereo: mono is played on both sides, as the LTX-2 exporters wrote it.
@@ -189,14 +189,14 @@ def read_audio(path: Path) -> tuple[np.ndarray | None, int | None]:
 
 def write_png(path: Path, image: np.ndarray | Image.Image) -> Path:
     path = Path(path)
-    tmp = _tmp_path(path)
+    tmp = tmp_path(path)
     (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(tmp, format="PNG")
     return commit(tmp, path)
 
 
 def write_json(path: Path, data: dict) -> Path:
     path = Path(path)
-    tmp = _tmp_path(path)
+    tmp = tmp_path(path)
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
     return commit(tmp, path)
 

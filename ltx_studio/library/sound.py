@@ -274,10 +274,10 @@ def write_wav(path: Path, waveform: np.ndarray, rate: int) -> Path:
     """16-bit PCM wav of a waveform [channels, samples] (written aside, then renamed into place)."""
     import wave
 
-    from .media import _tmp_path, commit
+    from .media import commit, tmp_path
 
     path = Path(path)
-    tmp = _tmp_path(path)
+    tmp = tmp_path(path)
     pcm = (np.clip(waveform, -1, 1).T * 32767).round().astype("<i2")
     with wave.open(str(tmp), "wb") as out:
         out.setnchannels(waveform.shape[0])

@@ -25,9 +25,10 @@ from ..library.sound import read_soundtrack
 from ..models.variants import ModelSet
 
 BEGINS = ("cut", "continue")
+OVERLAP = 17  # frames of the shot before that a continue renders from (as extend does): 8k+1
 SHOT_OPTIONS = ("camera", "seed", "variant", "negative_prompt", "loras")  # any render option by its CLI name
 SHOT_KEYS = ("prompt", "seconds", "begins", "reference", *SHOT_OPTIONS)
-FILM_KEYS = ("soundtrack", "fps", "variant", "shots")
+FILM_KEYS = ("title", "soundtrack", "fps", "variant", "resolution", "shots")
 MAX_SHOTS = 64
 MAX_FILE_BYTES = 1_000_000  # a shot list is text: a larger file is refused before it is parsed
 MAX_PROMPT_CHARS = 4000
@@ -52,6 +53,8 @@ class Film:
     soundtrack: Path | None = None
     fps: int | None = None
     variant: str | None = None
+    resolution: str | None = None  # a preset of sizing.RESOLUTIONS (default: the variant's draft size)
+    title: str = ""
 
     @property
     def seconds(self) -> float:
@@ -100,6 +103,8 @@ def film_from(data: dict, base: Path, name: str = "the shot list") -> Film:
         _file(data.get("soundtrack"), base, "soundtrack"),
         _fps(data.get("fps")),
         str(data["variant"]) if data.get("variant") else None,
+        str(data["resolution"]) if data.get("resolution") else None,
+        str(data.get("title") or Path(name).stem)[:200],
     )
     if film.shots[0].begins == "continue":
         raise BadInput("shot 1 begins with 'continue', but there is nothing before it to continue: make it a cut")
@@ -165,16 +170,25 @@ def timeline(film: Film, fps: int) -> list[Span]:
     return spans
 
 
+def held_frames(frames: int, lead: int = 0) -> int:
+    """The frames a shot of `frames` renders on the model's 8k+1 grid: the fewest that hold it, after
+    `lead` frames of the shot before it (a continue's overlap, itself 8k+1; 0 for a cut)."""
+    if lead:
+        return lead + -(-frames // sizing.FRAME_MULTIPLE) * sizing.FRAME_MULTIPLE
+    return sizing.frames_to_hold(frames, 1)
+
+
 def check_film(film: Film, model_set: ModelSet) -> int:
     """Check a film against the set that renders it; returns its fps. BadInput in one line for a shot
     longer than its variant renders (split it into shots that continue), a soundtrack on a set without
     sound, or a soundtrack shorter than the shots (the picture would run on in silence)."""
     variant = model_set.variant(film.variant or model_set.default_variant)
     fps = film.fps or variant.sampling.fps
-    for number, shot in enumerate(film.shots, 1):
+    for number, (shot, span) in enumerate(zip(film.shots, timeline(film, fps), strict=True), 1):
         spec = model_set.variant(str(shot.options.get("variant") or variant.name))
-        most = sizing.seconds_for_frames(spec.max_frames, fps)
-        if sizing.frames_to_hold(shot.seconds, fps) > spec.max_frames:
+        lead = OVERLAP if shot.begins == "continue" else 0
+        most = sizing.seconds_for_frames(spec.max_frames - lead, fps)
+        if held_frames(span.frames, lead) > spec.max_frames:
             raise BadInput(
                 f"shot {number} is {shot.seconds:g} s: {spec.name} renders at most {most:.1f} s a shot at {fps} fps "
                 "(split it into shots that continue)"
