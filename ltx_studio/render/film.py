@@ -28,7 +28,7 @@ BEGINS = ("cut", "continue")
 OVERLAP = 17  # frames of the shot before that a continue renders from (as extend does): 8k+1
 SHOT_OPTIONS = ("camera", "seed", "variant", "negative_prompt", "loras")  # any render option by its CLI name
 SHOT_KEYS = ("prompt", "seconds", "begins", "reference", *SHOT_OPTIONS)
-FILM_KEYS = ("title", "soundtrack", "fps", "variant", "resolution", "shots")
+FILM_KEYS = ("title", "soundtrack", "fps", "variant", "resolution", "width", "height", "shots")
 MAX_SHOTS = 64
 MAX_FILE_BYTES = 1_000_000  # a shot list is text: a larger file is refused before it is parsed
 MAX_PROMPT_CHARS = 4000
@@ -55,6 +55,8 @@ class Film:
     variant: str | None = None
     resolution: str | None = None  # a preset of sizing.RESOLUTIONS (default: the variant's draft size)
     title: str = ""
+    width: int | None = None  # instead of a resolution: every shot's size (snapped as a render's is)
+    height: int | None = None
 
     @property
     def seconds(self) -> float:
@@ -105,6 +107,8 @@ def film_from(data: dict, base: Path, name: str = "the shot list") -> Film:
         str(data["variant"]) if data.get("variant") else None,
         str(data["resolution"]) if data.get("resolution") else None,
         str(data.get("title") or Path(name).stem)[:200],
+        data.get("width"),
+        data.get("height"),
     )
     if film.shots[0].begins == "continue":
         raise BadInput("shot 1 begins with 'continue', but there is nothing before it to continue: make it a cut")

@@ -59,7 +59,16 @@ class FilmMaker:
         mset = self.renderer.model_set
         fps = check_film(film, mset)
         variant = film.variant or mset.default_variant
-        size = self.renderer.plan(RenderRequest(prompt="size", variant=variant, resolution=film.resolution, frames=9))
+        size = self.renderer.plan(
+            RenderRequest(
+                prompt="size",
+                variant=variant,
+                resolution=film.resolution,
+                width=film.width,
+                height=film.height,
+                frames=9,
+            )
+        )
         record = {
             "title": film.title,
             "model_set": mset.name,

@@ -1,0 +1,251 @@
+"""A film rendered, edited and exported on the demo set: shots as takes against one soundtrack, a continue
+fed the shot before's last frames and sound, a re-rendered shot that leaves the others' bits alone, the
+mp4 joined frame-exactly with the song encoded once, and the .otio an editor reads."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from recording import close, encoded, fails_when, fed_audio, fed_video, recording
+from test_conditioning import free_audio_steps, steps, switch_off_the_hold, switch_off_the_video_condition
+from test_jobs import wait_for
+from test_sound_edits import beat
+
+from ltx_studio.cli import main as cli
+from ltx_studio.core import faults
+from ltx_studio.core.errors import BadInput
+from ltx_studio.jobs.ops import FilmRender
+from ltx_studio.library import media, sound
+
+FPS = 24
+
+
+def shot_list(folder: Path, shots: list[dict], **film) -> Path:
+    """A small film's shot list (96x64) as JSON next to its files."""
+    path = folder / "film.json"
+    path.write_text(json.dumps({"width": 96, "height": 64, **film, "shots": shots}))
+    return path
+
+
+def frames_of(path: Path) -> np.ndarray:
+    return media.read_mp4(path)[0]
+
+
+def test_a_film_follows_its_soundtrack_shot_by_shot_and_exports_in_sync(studio, tmp_path):
+    song = beat(tmp_path / "song.wav", seconds=2.5)
+    film = studio.make_film(shot_list(tmp_path, [
+        {"prompt": "a drummer", "seconds": 0.9},
+        {"prompt": "the band", "seconds": 0.5, "begins": "continue"},
+        {"prompt": "the street", "seconds": 0.7},
+    ], soundtrack="song.wav"))  # fmt: skip
+    assert [shot["take"] for shot in film["shots"]] == [None] * 3
+    film = studio.render_film(film["id"])
+
+    shots = film["shots"]
+    assert [s["frames"] for s in shots] == [22, 12, 17] and film["frames"] == 51  # round(seconds * 24), butt-joined
+    assert [s["start"] for s in shots] == pytest.approx([0.0, 22 / FPS, 34 / FPS], abs=1e-6) and film[
+        "seconds"
+    ] == pytest.approx(51 / FPS)
+    takes = [studio.take(s["take"]) for s in shots]
+    assert [t.frames for t in takes] == [22, 12, 17] and [t.kind for t in takes] == ["shot"] * 3
+    assert takes[1].parent == takes[0].id and takes[2].parent is None  # a continue's lineage
+    assert takes[1].settings["film"] == {"id": film["id"], "version": 1, "shot": 2, "after": takes[0].id}
+
+    written = studio.export_film(film["id"], mp4=tmp_path / "film.mp4", otio=tmp_path / "film.otio")
+    assert written["copied"] and written["frames"] == 51
+    info = media.probe_mp4(tmp_path / "film.mp4")
+    assert info["frames"] == 51 and info["audio"]["sample_rate"] == 44100
+    picture = frames_of(tmp_path / "film.mp4")
+    for take, s in zip(takes, shots, strict=True):  # each shot's frames are its take's, bit for bit
+        start = round(s["start"] * FPS)
+        assert np.array_equal(picture[start : start + take.frames], frames_of(take.path("video")))
+    heard, rate = media.read_audio(tmp_path / "film.mp4")
+    given = sound.read_soundtrack(song).waveform
+    for cut in (22 / FPS, 34 / FPS):  # the song at each cut, after AAC: the film carries it as given
+        window = slice(round((cut - 0.2) * rate), round((cut + 0.2) * rate))
+        assert np.corrcoef(heard[0, window], given[0, window])[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("switch", [None, "video", "hold"], ids=["conditioned", "video-off", "hold-off"])
+def test_a_continue_shot_is_fed_the_last_frames_and_sound_of_the_shot_before(studio, tmp_path, switch, monkeypatch):
+    film = studio.make_film(shot_list(tmp_path, [
+        {"prompt": "a drummer", "seconds": 1.0, "seed": 3},
+        {"prompt": "the band", "seconds": 0.34, "begins": "continue"},
+    ]))  # fmt: skip
+    if switch == "hold":
+        switch_off_the_hold(monkeypatch)
+    elif switch == "video":
+        switch_off_the_video_condition(monkeypatch)
+    with recording(studio, "fast") as calls:
+        film = studio.render_film(film["id"])
+    before, after = (studio.take(s["take"]) for s in film["shots"])
+    calls = calls[-steps(studio) :]  # the continue's
+    assert after.frames == 8 and calls[0].frames == 4  # 17 overlap frames + one latent frame of its own
+
+    frames = frames_of(before.path("video"))
+    waveform, rate = media.read_audio(before.path("video"))
+    pipe, family = studio.manager.get("fast"), studio.manager.family
+    picture = fed_video(pipe, encoded(pipe, frames[-17:]))
+    given = slice(0, picture.shape[1])
+    heard = fed_audio(pipe, family.encode_audio(pipe, waveform[:, -round(17 / FPS * rate) :], rate, 25, FPS))
+    held = ~free_audio_steps(calls[0], 17 / FPS, 25 / FPS, 25 / FPS)
+    assert 0 < int(held.sum()) < len(held)
+    with fails_when(switch == "video", match="the shot before's last frames are not what the transformer saw"):
+        for call in calls:
+            assert close(call.hidden[:, given], picture), (
+                "the shot before's last frames are not what the transformer saw"
+            )
+            assert (call.timestep[:, given] == 0).all() and (call.timestep[:, given.stop :] > 0).all()
+    with fails_when(switch == "hold", match="the shot before's sound is not held"):
+        for call in calls:
+            assert close(call.audio[:, held], heard[:, held]), "the shot before's sound is not held"
+            assert (call.audio_timestep[:, held] == 0).all()
+
+
+def test_re_rendering_shot_2_of_4_leaves_shots_1_3_and_4_bit_identical(studio, tmp_path):
+    film = studio.make_film(shot_list(tmp_path, [
+        {"prompt": "one", "seconds": 0.4}, {"prompt": "two", "seconds": 0.4},
+        {"prompt": "three", "seconds": 0.4, "begins": "continue"}, {"prompt": "four", "seconds": 0.4},
+    ]))  # fmt: skip
+    first = studio.render_film(film["id"])
+    studio.export_film(film["id"], mp4=tmp_path / "v1.mp4")
+    again = studio.rerender_film(film["id"], [2])
+    assert again["version"] == 2 and [s["take"] for s in again["shots"]][1] is None
+    second = studio.render_film(film["id"])
+    assert second["shots"][2]["stale"]  # shot 3 went on from the old shot 2: marked, not re-rendered
+    with pytest.raises(BadInput, match="render the stale shots first"):
+        studio.export_film(film["id"], mp4=tmp_path / "v2.mp4")
+
+    old, new = ([s["take"] for s in f["shots"]] for f in (first, second))
+    assert old[0] == new[0] and old[2:] == new[2:] and old[1] != new[1]
+    assert studio.film(film["id"], 1)["shots"][1]["take"] == old[1]  # the version before stays as it was
+    fixed = studio.render_film(studio.rerender_film(film["id"], [], stale=True)["id"])
+    assert [s["take"] for s in fixed["shots"]][::3] == [old[0], old[3]] and not any(s["stale"] for s in fixed["shots"])
+    studio.export_film(film["id"], mp4=tmp_path / "v3.mp4")
+    a, b = frames_of(tmp_path / "v1.mp4"), frames_of(tmp_path / "v3.mp4")
+    assert len(a) == len(b) == 40
+    assert np.array_equal(a[:10], b[:10]) and np.array_equal(a[30:], b[30:])  # shots 1 and 4, bit for bit
+    assert not np.array_equal(a[10:20], b[10:20])
+
+
+def test_the_otio_edit_references_every_shot_and_the_song_and_reads_back_as_the_film(studio, tmp_path):
+    import opentimelineio as otio
+
+    beat(tmp_path / "song.wav", seconds=1.5)
+    film = studio.render_film(studio.make_film(shot_list(tmp_path, [
+        {"prompt": "a drummer", "seconds": 0.5}, {"prompt": "the street", "seconds": 0.75, "camera": "dolly-in"},
+    ], soundtrack="song.wav"))["id"])  # fmt: skip
+    studio.export_film(film["id"], otio=tmp_path / "film.otio")
+
+    timeline = otio.adapters.read_from_file(str(tmp_path / "film.otio"))
+    picture, audio = timeline.tracks
+    ranges = [(c.source_range.start_time.to_frames(), c.source_range.duration.to_frames()) for c in picture]
+    assert ranges == [(0, 12), (0, 18)] and picture.duration().to_frames() == 30
+    assert [c.range_in_parent().start_time.to_frames() for c in picture] == [0, 12]
+    assert [Path(c.media_reference.target_url.removeprefix("file://")) for c in picture] == [
+        studio.take(s["take"]).path("video") for s in film["shots"]
+    ]
+    (song,) = audio
+    assert song.name == "song.wav" and song.source_range.duration.to_frames() == 30
+    assert (
+        Path(song.media_reference.target_url.removeprefix("file://")).read_bytes()
+        == (tmp_path / "song.wav").read_bytes()
+    )
+
+    back = studio.make_film(tmp_path / "film.otio")  # a new film: the same shots, their takes kept
+    assert back["id"] != film["id"] and [s["take"] for s in back["shots"]] == [s["take"] for s in film["shots"]]
+    assert [(s["frames"], s["prompt"]) for s in back["shots"]] == [(12, "a drummer"), (18, "the street")]
+    assert back["soundtrack"] == song.media_reference.target_url.rsplit("/", 1)[-1]
+
+    gone = studio.take(film["shots"][1]["take"]).path("video")
+    gone.unlink()
+    with pytest.raises(BadInput, match=r"references 1 file\(s\) that are gone: Shot 2") as refused:
+        studio.make_film(tmp_path / "film.otio")
+    assert "\n" not in str(refused.value)
+
+
+def test_a_film_job_survives_a_restart_and_resumes_after_the_shots_made(studio, tmp_path, monkeypatch):
+    from ltx_studio.studio import Studio
+
+    film = studio.make_film(shot_list(tmp_path, [{"prompt": f"shot {i}", "seconds": 0.4} for i in range(3)]))
+    denoises, second = [], threading.Event()
+
+    def inject(site: str) -> None:
+        """The second shot's denoise waits until the server is told to stop: it is mid-render then, always."""
+        if site != "denoise":
+            return
+        denoises.append(site)
+        if len(denoises) == 2:
+            token = studio.jobs._runner._tokens[job.id]
+            second.set()
+            wait_for(lambda: token.cancelled, 60, "the server to stop")
+
+    monkeypatch.setattr(faults, "inject", inject)
+    job = studio.submit(FilmRender(film["id"]), owner="ada")
+    assert job.record.params["count"] == 3 and job.record.label.endswith("3 shot(s)")
+    assert second.wait(120), f"the second shot did not start: {studio.job(job.id)}"
+    studio.close()  # the server goes down while the second shot renders
+    monkeypatch.undo()
+    made = studio.film(film["id"])["shots"][0]["take"]
+    assert made is not None and studio.job(job.id).state == "running"
+
+    again = Studio(model_set_name="demo", outputs=studio.store.root, manager=studio.manager)
+    try:
+        again.start_jobs()
+        wait_for(lambda: again.job(job.id).state == "done", 120, "the film job to end after the restart")
+        shots = again.film(film["id"])["shots"]
+        assert shots[0]["take"] == made and all(s["take"] for s in shots)
+        assert len({t.id for t in again.takes() if t.kind == "shot"}) == 3  # no shot made twice
+        with pytest.raises(BadInput, match="has its take"):
+            again.submit(FilmRender(film["id"]))
+    finally:
+        again.close()
+
+
+BAD = {
+    "a shot longer than the set renders": ([{"prompt": "a", "seconds": 30}], {}, "split it into shots that continue"),
+    "a soundtrack shorter than the shots": (
+        [{"prompt": "a", "seconds": 2}],
+        {"soundtrack": "short.wav"},
+        "shorter than",
+    ),
+    "a continue first shot": ([{"prompt": "a", "seconds": 1, "begins": "continue"}], {}, "nothing before it"),
+    "an empty film": ([], {}, "has no shots"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_the_cli_refuses_a_bad_film_in_one_line_and_makes_nothing(case, studio, tmp_path, capsys):
+    shots, film, words = BAD[case]
+    beat(tmp_path / "short.wav", seconds=1.0)
+    path = shot_list(tmp_path, shots, **film)
+    assert cli(["film", str(path), "--outputs", str(studio.store.root), "--model-set", "demo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "\n" not in err
+    assert studio.film_list() == []
+
+
+def test_the_cli_renders_a_film_prints_its_record_and_exports_it(studio, tmp_path, capsys):
+    beat(tmp_path / "song.wav", seconds=1.5)
+    path = shot_list(
+        tmp_path, [{"prompt": "a", "seconds": 0.5}, {"prompt": "b", "seconds": 0.5}], soundtrack="song.wav"
+    )
+    common = ["--outputs", str(studio.store.root), "--model-set", "demo", "--quiet"]
+    assert cli(["film", str(path), "--json", *common]) == 0
+    film = json.loads(capsys.readouterr().out)
+    assert {"id", "version", "seconds", "frames", "fps"} <= set(film) and film["frames"] == 24 and film["fps"] == FPS
+    assert [(s["start"], s["seconds"]) for s in film["shots"]] == [(0.0, 0.5), (0.5, 0.5)]
+    assert all(studio.take(s["take"]).status == "ok" for s in film["shots"])
+
+    assert cli(["film", "rerender", film["id"], "--shot", "3", *common]) == 2
+    assert "has shots 1 to 2, not 3" in capsys.readouterr().err
+    assert cli(["film", "rerender", film["id"], "--shot", "2", "--json", *common]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["version"] == 2 and second["shots"][0]["take"] == film["shots"][0]["take"]
+    mp4, edit = tmp_path / "out.mp4", tmp_path / "out.otio"
+    assert cli(["film", "export", film["id"], "--mp4", str(mp4), "--otio", str(edit), *common]) == 0
+    assert media.probe_mp4(mp4)["frames"] == 24 and edit.is_file()
