@@ -119,6 +119,8 @@ API = {
     "/draft": [["prompt", "negative_prompt", "image", "variant", "seed", "width", "height", "resolution", "seconds", "frames", "fps", "steps", "guidance", "audio", "keyframes", "video", "video_strength", "loras", "reference", "reference_strength", "camera", "soundtrack", "audio_start"], 1],
     "/enhance": [["prompt_text", "image_path", "seed_value"], 1],
     "/extend": [["take_id", "seconds", "prompt", "backward"], 1],
+    "/film": [["shots", "soundtrack", "references", "title", "fps", "variant", "resolution", "width", "height", "film_id", "rerender", "stale"], 1],
+    "/film_export": [["film_id", "version"], 1],
     "/generate_video": [["input_image", "prompt", "duration", "enhance_prompt", "seed", "randomize_seed", "height", "width"], 2],
     "/jobs": [["limit"], 1],
     "/retake": [["take_id", "start", "end", "prompt", "what", "seed"], 1],

@@ -9,7 +9,7 @@ import re
 import pytest
 from conftest import free_port
 
-TOOLS = {"draft", "upscale", "compare", "extend", "retake", "soundtrack", "batch", "takes"}
+TOOLS = {"draft", "upscale", "compare", "extend", "retake", "soundtrack", "batch", "takes", "film", "film_export"}
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +108,17 @@ def test_an_agent_sends_a_first_frame_as_a_data_uri_and_a_url_is_refused(mcp_url
     take = studio.take(take_id.group(0))
     assert take.image and np.asarray(media.load_image(take.path("image")))[..., 0].mean() > 200  # the red frame
     assert fetched.isError and "uploaded with the request" in " ".join(c.text for c in fetched.content)
+
+
+def test_an_agent_makes_a_film_of_two_shots_and_gets_it_back_as_one_mp4(mcp_url):
+    studio, url = mcp_url
+    shots = [
+        {"prompt": "a kite rises", "seconds": 0.4},
+        {"prompt": "it climbs on", "seconds": 0.4, "begins": "continue"},
+    ]
+    result = session(url, lambda c: c.call_tool("film", {"shots": shots, "width": 96, "height": 64}))
+    assert not result.isError, result.content
+    text = " ".join(c.text for c in result.content if c.type == "text")
+    film_id = re.search(r"film-\d{8}-\d{6}-[0-9a-f]{6}", text).group(0)
+    film = studio.film(film_id)
+    assert film["frames"] == 20 and all(shot["take"] for shot in film["shots"]) and ".mp4" in text

@@ -21,8 +21,6 @@ from ..library.sound import channels, read_soundtrack, resample
 from .film import Film, Shot, check_film
 from .film_render import FilmMaker
 
-EXPORTS = Path("films") / "exports"  # in the outputs folder
-
 
 def export_film(
     maker: FilmMaker, film: FilmVersion, *, mp4: str | Path | None = None, otio: str | Path | None = None
@@ -37,7 +35,7 @@ def export_film(
     if stale:
         raise BadInput(f"shot {stale[0]} of film {film.id} continues a shot that changed: render the stale shots first")
     if mp4 is None and otio is None:
-        folder = maker.root / EXPORTS
+        folder = maker.exports
         folder.mkdir(parents=True, exist_ok=True)
         mp4, otio = folder / f"{film.id}-v{film.version}.mp4", folder / f"{film.id}-v{film.version}.otio"
     takes = [maker.renderer.store.get(shot["take"]) for shot in shots]

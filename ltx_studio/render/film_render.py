@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from ..library.takes import Take
     from .renderer import Renderer
 
-FILES = Path("films") / "files"  # in the outputs folder
+FILES = Path("films") / "files"  # in the outputs folder: a film's inputs
+EXPORTS = Path("films") / "exports"  # in the outputs folder: films exported there (served to the page and the API)
 
 
 class FilmMaker:
@@ -50,6 +51,10 @@ class FilmMaker:
     @property
     def root(self) -> Path:
         return self.renderer.store.root
+
+    @property
+    def exports(self) -> Path:
+        return self.root / EXPORTS
 
     # --- making and revising -------------------------------------------------------------------
 
@@ -92,14 +97,18 @@ class FilmMaker:
         return self.store.create(record, owner=owner)
 
     def rerender(self, film_id: str, shots: list[int], *, stale: bool = False) -> FilmVersion:
-        """A new version with these shots (1-based; with `stale`, also every stale one) to render again;
-        the others keep their takes. The version before stays as it was."""
+        """A new version with these shots (1-based; with `stale`, also every stale one and every continue
+        after one of them) to render again; the others keep their takes. The version before stays."""
         film = self.store.get(film_id)
         count = len(film.record["shots"])
         for number in shots:
             if not isinstance(number, int) or not 1 <= number <= count:
                 raise BadInput(f"film {film.id} has shots 1 to {count}, not {number!r}")
         again = set(shots) | (set(self.stale(film)) if stale else set())
+        if stale:  # a continue after a shot rendered again would be stale once it lands: it goes too
+            for number, shot in enumerate(film.record["shots"], 1):
+                if shot["begins"] == "continue" and number - 1 in again:
+                    again.add(number)
         if not again:
             raise BadInput(f"film {film.id} has no stale shots: name a shot to render again")
         record = {**film.record, "shots": [dict(shot) for shot in film.record["shots"]]}

@@ -150,15 +150,15 @@ def launch(
     page = build(studio)
     page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     # Takes are served from their own folders, never copied into Gradio's cache: a deleted take is gone.
-    gr.set_static_paths([str(studio.store.takes_dir)])
+    gr.set_static_paths([str(studio.store.takes_dir), str(studio.films.exports)])
     page.launch(
         server_name=host,
         server_port=port,
         auth=users.check if users else None,
         app_kwargs=doors.app_kwargs(keeper),
         share=share,
-        # Only the take folders and the example photos; not takes.db, not the rest of the disk.
-        allowed_paths=[str(studio.store.takes_dir), str(ASSETS)],
+        # Only the take folders, exported films and the example photos; not takes.db, not the rest of the disk.
+        allowed_paths=[str(studio.store.takes_dir), str(studio.films.exports), str(ASSETS)],
         blocked_paths=[str(path) for path in studio.private_paths()],
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=True,  # blocks below, once the doors know the share link
