@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .core.errors import BadInput
+from ..core.errors import BadInput
+from .common import Bar, open_studio, print_result, progress_printer
 
 ACTIONS = ("render", "rerender", "export", "list", "show")
 
@@ -33,12 +34,11 @@ def add_parser(commands, common) -> None:
 
 
 def cmd_film(args: argparse.Namespace) -> int:
-    from .cli import _print, _studio
 
-    studio = _studio(args)
+    studio = open_studio(args)
     if args.target == "list":
         films = studio.film_list()
-        _print(args, films, "\n".join(_film_line(film) for film in films) or "no films yet")
+        print_result(args, films, "\n".join(_film_line(film) for film in films) or "no films yet")
         return 0
     if args.target in ACTIONS and not args.film_id:
         raise BadInput(f"film {args.target} needs a film id (python -m ltx_studio film list shows them)")
@@ -46,7 +46,7 @@ def cmd_film(args: argparse.Namespace) -> int:
         film = studio.film(args.film_id, args.version)
     elif args.target == "export":
         written = studio.export_film(args.film_id, version=args.version, mp4=args.mp4, otio=args.otio)
-        _print(args, written, "\n".join(str(written[key]) for key in ("mp4", "otio") if key in written))
+        print_result(args, written, "\n".join(str(written[key]) for key in ("mp4", "otio") if key in written))
         return 0
     elif args.target == "rerender":
         if not args.shot and not args.stale:
@@ -59,20 +59,19 @@ def cmd_film(args: argparse.Namespace) -> int:
         film = studio.make_film(args.target)
         if not args.no_render:
             film = _render(studio, args, film)
-    _print(args, film, _film_text(film))
+    print_result(args, film, _film_text(film))
     return 0
 
 
 def _render(studio, args, film: dict) -> dict:
     """Render a version's shots without takes here, with a progress bar on a terminal."""
-    from .cli import _Bar, _progress_printer
-    from .core.events import TakeDone
+    from ..core.events import TakeDone
 
     todo = [shot for shot in film["shots"] if not shot["take"]]
     if not todo:
         return film
-    bar = _Bar(len(todo), sys.stderr.isatty() and not args.quiet)
-    lines = None if bar.enabled else _progress_printer(args)
+    bar = Bar(len(todo), sys.stderr.isatty() and not args.quiet)
+    lines = None if bar.enabled else progress_printer(args)
 
     def show(event) -> None:
         if isinstance(event, TakeDone):

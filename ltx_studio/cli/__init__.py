@@ -8,29 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-from .cli_film import add_parser as add_film
-from .cli_film import cmd_film
-from .core.commandline import EXIT_BAD_INPUT, OneLineParser, quiet_libraries
-from .core.errors import StudioError
-
-
-def _common(parser: argparse.ArgumentParser, *, variants_flag: bool = True) -> None:
-    parser.add_argument("--model-set", help="model set (default: the newest set on disk with CUDA, else demo)")
-    flags = ["--variants-file"] + (["--variants"] if variants_flag else [])
-    parser.add_argument(*flags, dest="variants_file", metavar="FILE", help="a variants TOML overriding shipped sets")
-    parser.add_argument("--outputs", help="takes folder (default: $LTX_STUDIO_OUTPUTS or ./outputs)")
-    parser.add_argument(
-        "--checkpoint",
-        action="append",
-        metavar="[VARIANT=]PATH",
-        help="a single-file checkpoint you already have (e.g. ComfyUI's ltx-2.3-22b-distilled.safetensors) "
-        "as the set's transformer; repeatable",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+from ..core.commandline import EXIT_BAD_INPUT, OneLineParser, quiet_libraries
+from ..core.errors import StudioError
+from .common import Bar, common, open_studio, outputs, print_result, progress_printer
+from .film import add_parser as add_film
+from .film import cmd_film
 
 
 def _seconds(text: str) -> float | str:
@@ -92,31 +76,31 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     render = commands.add_parser("render", help="render a draft take")
-    _common(render)
+    common(render)
     _render_options(render)
     render.add_argument("--variant", help="fast, distilled or pro (default: the set's)")
 
     upscale = commands.add_parser("upscale", help="approve a draft and make its final")
-    _common(upscale)
+    common(upscale)
     upscale.add_argument("take_id")
     upscale.add_argument("--mode", default="latent", help="latent (x2 upsampler + refine) or pro (re-render)")
     upscale.add_argument("--width", type=int)
     upscale.add_argument("--height", type=int)
 
     compare = commands.add_parser("compare", help="render one prompt with several variants, same seed")
-    _common(compare, variants_flag=False)
+    common(compare, variants_flag=False)
     _render_options(compare)
     compare.add_argument("--variants", dest="variant_list", default="fast,distilled,pro", help="comma-separated")
 
     extend = commands.add_parser("extend", help="continue a take past its end (or before its start)")
-    _common(extend)
+    common(extend)
     extend.add_argument("take_id")
     extend.add_argument("--seconds", type=float, required=True, help="how much longer")
     extend.add_argument("--prompt", help="what happens next (default: the take's prompt)")
     extend.add_argument("--backward", action="store_true", help="extend before the take's first frame")
 
     batch = commands.add_parser("batch", help="render a list of prompts (and/or several seeds of each) as takes")
-    _common(batch)
+    common(batch)
     _render_options(batch)
     batch.add_argument(
         "--prompts", metavar="FILE", help="one prompt per line, or a CSV with prompt,seed,seconds,first_frame columns"
@@ -125,36 +109,36 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--variant", help="fast, distilled or pro (default: the set's)")
 
     jobs = commands.add_parser("jobs", help="the server's job queue: list, or cancel a job")
-    _common(jobs)
+    common(jobs)
     jobs.add_argument("action", choices=["list", "cancel"])
     jobs.add_argument("job_id", nargs="?")
     jobs.add_argument("--limit", type=int, default=50)
 
     takes = commands.add_parser("takes", help="list, show, approve or delete takes")
-    _common(takes)
+    common(takes)
     takes.add_argument("action", choices=["list", "show", "approve", "unapprove", "delete"])
     takes.add_argument("take_id", nargs="?")
     takes.add_argument("--limit", type=int)
 
     models = commands.add_parser("models", help="list, check or download model sets")
-    _common(models)
+    common(models)
     models.add_argument("action", choices=["list", "check", "download"])
     models.add_argument("variant", nargs="?", help="for download: fast, distilled, pro or all")
 
     enhance = commands.add_parser("enhance", help="rewrite a short idea as a detailed LTX-2 prompt")
-    _common(enhance)
+    common(enhance)
     enhance.add_argument("--prompt", required=True, help="the idea to expand")
     enhance.add_argument("--image", help="a first frame (image-to-video system prompt)")
     enhance.add_argument("--seed", type=int, default=10, help="same seed, same text (default 10)")
 
     soundtrack = commands.add_parser("soundtrack", help="give a silent clip (a take or a video file) its sound")
-    _common(soundtrack)
+    common(soundtrack)
     soundtrack.add_argument("source", help="a take id or a video file")
     soundtrack.add_argument("--prompt", help="what it should sound like (default: the take's prompt)")
     soundtrack.add_argument("--seed", type=int, default=-1)
 
     retake = commands.add_parser("retake", help="regenerate one segment of a take; the rest stays as it is")
-    _common(retake)
+    common(retake)
     retake.add_argument("take_id")
     retake.add_argument("--start", type=float, required=True, help="segment start, seconds")
     retake.add_argument("--end", type=float, required=True, help="segment end, seconds")
@@ -162,30 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     retake.add_argument("--what", default="both", help="both (picture and sound), video or audio")
     retake.add_argument("--seed", type=int, default=-1)
 
-    add_film(commands, _common)
+    add_film(commands, common)
     commands.add_parser("bench", help="measure the studio (see BENCHMARKS.md and bench --help)")
     return parser
-
-
-def _outputs(args) -> str:
-    return args.outputs or os.environ.get("LTX_STUDIO_OUTPUTS") or "outputs"
-
-
-def _print(args, data, text: str) -> None:
-    print(json.dumps(data, indent=2) if args.json else text)
-
-
-def _progress_printer(args):
-    from .core.events import Progress
-
-    if args.quiet:
-        return None
-
-    def show(event) -> None:
-        if isinstance(event, Progress) and event.message:
-            sys.stderr.write(f"[{event.stage}] {event.message}\n")
-
-    return show
 
 
 def _take_line(take) -> str:
@@ -200,18 +163,9 @@ def _take_line(take) -> str:
     )
 
 
-def _studio(args):
-    from .studio import Studio
-
-    checkpoints = getattr(args, "checkpoint", None)
-    return Studio(
-        model_set_name=args.model_set, variants_file=args.variants_file, outputs=_outputs(args), checkpoints=checkpoints
-    )
-
-
 def _request(args, variant: str | None):
-    from .render.conditions import parse_keyframe
-    from .render.request import RenderRequest
+    from ..render.conditions import parse_keyframe
+    from ..render.request import RenderRequest
 
     return RenderRequest(
         prompt=args.prompt,
@@ -240,60 +194,60 @@ def _request(args, variant: str | None):
 
 
 def cmd_render(args) -> int:
-    studio = _studio(args)  # loads no weights; the request is checked before any load
-    take = studio.render(_request(args, args.variant), on_event=_progress_printer(args), preview=False)
+    studio = open_studio(args)  # loads no weights; the request is checked before any load
+    take = studio.render(_request(args, args.variant), on_event=progress_printer(args), preview=False)
     track = take.settings.get("soundtrack") or {}
     if track.get("cut") and not args.quiet:
         sys.stderr.write(f"the soundtrack is longer than the clip: the take follows its first {track['seconds']:g} s\n")
-    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    print_result(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
 
 
 def cmd_compare(args) -> int:
     variants = [v.strip() for v in args.variant_list.split(",") if v.strip()]
-    studio = _studio(args)
-    takes = studio.compare(_request(args, None), variants, on_event=_progress_printer(args))
-    _print(args, [t.to_json() for t in takes], "\n".join(_take_line(t) for t in takes))
+    studio = open_studio(args)
+    takes = studio.compare(_request(args, None), variants, on_event=progress_printer(args))
+    print_result(args, [t.to_json() for t in takes], "\n".join(_take_line(t) for t in takes))
     return 0
 
 
 def cmd_upscale(args) -> int:
-    studio = _studio(args)  # an unknown id fails before any load
+    studio = open_studio(args)  # an unknown id fails before any load
     take = studio.upscale(
-        args.take_id, mode=args.mode, width=args.width, height=args.height, on_event=_progress_printer(args)
+        args.take_id, mode=args.mode, width=args.width, height=args.height, on_event=progress_printer(args)
     )
-    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    print_result(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
 
 
 def cmd_extend(args) -> int:
-    studio = _studio(args)
+    studio = open_studio(args)
     take = studio.extend(
-        args.take_id, args.seconds, prompt=args.prompt, backward=args.backward, on_event=_progress_printer(args)
+        args.take_id, args.seconds, prompt=args.prompt, backward=args.backward, on_event=progress_printer(args)
     )
-    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    print_result(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
 
 
 def cmd_soundtrack(args) -> int:
-    studio = _studio(args)
-    take = studio.soundtrack(args.source, prompt=args.prompt, seed=args.seed, on_event=_progress_printer(args))
-    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    studio = open_studio(args)
+    take = studio.soundtrack(args.source, prompt=args.prompt, seed=args.seed, on_event=progress_printer(args))
+    print_result(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
 
 
 def cmd_retake(args) -> int:
-    studio = _studio(args)
+    studio = open_studio(args)
     take = studio.retake(
         args.take_id, args.start, args.end, prompt=args.prompt, what=args.what, seed=args.seed,
-        on_event=_progress_printer(args),
+        on_event=progress_printer(args),
     )  # fmt: skip
     asked, used = take.snapped["retake"]["asked"], take.snapped["retake"]["used"]
     if asked != used and not args.quiet:  # edges snap outward to whole latent frames (8 frames)
         sys.stderr.write(
             f"segment snapped to the latent grid: {asked[0]:g}-{asked[1]:g} s -> {used[0]:g}-{used[1]:g} s\n"
         )
-    _print(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
+    print_result(args, take.to_json(), f"{_take_line(take)}\n{take.path('video')}")
     return 0
 
 
@@ -302,7 +256,7 @@ def cmd_batch(args) -> int:
     --json prints one JSON line per take as it lands; a terminal shows a progress bar."""
     from pathlib import Path
 
-    from .render.prompts import read_prompts
+    from ..render.prompts import read_prompts
 
     rows, problems = None, []
     if args.prompts:
@@ -316,17 +270,17 @@ def cmd_batch(args) -> int:
             raise StudioError(problems[0] if problems else f"no prompts in {path}")
     elif not args.prompt and not args.image:
         raise StudioError("batch needs --prompts FILE, or --prompt (with --seeds N)")
-    studio = _studio(args)
+    studio = open_studio(args)
     requests, refused = studio.prepare_batch(_request(args, args.variant), rows, args.seeds)
     problems += refused
     for line in problems:
         sys.stderr.write(f"skipped {line}\n")
     if not requests:
         raise StudioError("no row of the batch can render (see above)")
-    bar = _Bar(len(requests), enabled=not args.quiet and sys.stderr.isatty())
+    bar = Bar(len(requests), enabled=not args.quiet and sys.stderr.isatty())
 
     def on_event(event) -> None:
-        from .core.events import Progress, TakeDone
+        from ..core.events import Progress, TakeDone
 
         if isinstance(event, TakeDone):
             bar.done(event.take)
@@ -349,97 +303,70 @@ def cmd_batch(args) -> int:
     return 0
 
 
-class _Bar:
-    """A one-line progress bar on stderr (only on a terminal)."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.finished, self.enabled = total, 0, enabled
-
-    def show(self, event) -> None:
-        if not self.enabled:
-            return
-        filled = int(self.finished / self.total * 30)
-        stage = f"{event.stage} {min(max(event.fraction, 0.0), 1.0):.0%}"
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.finished}/{self.total} {stage}"[:79].ljust(79))
-        sys.stderr.flush()
-
-    def done(self, take) -> None:
-        self.finished += 1
-
-    def line(self, text: str) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 79 + "\r")
-        print(text, flush=True)
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 79 + "\r")
-
-
 def cmd_jobs(args) -> int:
     """The queue of the studio serving this outputs folder: read from its database; a cancel is
     asked for through it (a queued job never runs; the server stops a running one after its step)."""
-    from .core.errors import BadInput
-    from .jobs.queue import JobQueue, describe
-    from .library.takes import TakeStore
+    from ..core.errors import BadInput
+    from ..jobs.queue import JobQueue, describe
+    from ..library.takes import TakeStore
 
-    jobs = JobQueue(TakeStore(_outputs(args)))
+    jobs = JobQueue(TakeStore(outputs(args)))
     if args.action == "list":
         listed = jobs.list(limit=args.limit)
         queued = [job.id for job in listed if job.state == "queued"]
         lines = [describe(job, queued.index(job.id) + 1 if job.id in queued else None) for job in listed]
-        _print(args, [job.to_json() for job in listed], "\n".join(lines) or "no jobs yet")
+        print_result(args, [job.to_json() for job in listed], "\n".join(lines) or "no jobs yet")
         return 0
     if not args.job_id:
         raise BadInput("jobs cancel needs a job id (python -m ltx_studio jobs list shows them)")
     record = jobs.request_cancel(args.job_id)
     said = "cancelled" if record.state == "cancelled" else "stopping: the studio stops it after the current step"
-    _print(args, record.to_json(), f"{record.id}: {said}")
+    print_result(args, record.to_json(), f"{record.id}: {said}")
     return 0
 
 
 def cmd_enhance(args) -> int:
-    studio = _studio(args)
-    result = studio.enhance(args.prompt, image=args.image, seed=args.seed, on_event=_progress_printer(args))
-    _print(args, result, result["enhanced"])
+    studio = open_studio(args)
+    result = studio.enhance(args.prompt, image=args.image, seed=args.seed, on_event=progress_printer(args))
+    print_result(args, result, result["enhanced"])
     return 0
 
 
 def cmd_takes(args) -> int:
-    from .core.errors import BadInput
-    from .library.takes import TakeStore
+    from ..core.errors import BadInput
+    from ..library.takes import TakeStore
 
-    store = TakeStore(_outputs(args))
+    store = TakeStore(outputs(args))
     if args.action == "list":
         takes = store.list(args.limit)
-        _print(args, [t.to_json() for t in takes], "\n".join(_take_line(t) for t in takes) or "no takes yet")
+        print_result(args, [t.to_json() for t in takes], "\n".join(_take_line(t) for t in takes) or "no takes yet")
         return 0
     if not args.take_id:
         raise BadInput(f"takes {args.action} needs a take id")
     if args.action == "show":
         take = store.get(args.take_id)
-        _print(args, take.to_json(), json.dumps(take.to_json(), indent=2))
+        print_result(args, take.to_json(), json.dumps(take.to_json(), indent=2))
     elif args.action in ("approve", "unapprove"):
         take = store.approve(args.take_id, args.action == "approve")
-        _print(args, take.to_json(), _take_line(take))
+        print_result(args, take.to_json(), _take_line(take))
     else:
         store.delete(args.take_id)
-        _print(args, {"deleted": args.take_id}, f"deleted {args.take_id}")
+        print_result(args, {"deleted": args.take_id}, f"deleted {args.take_id}")
     return 0
 
 
 def cmd_models(args) -> int:
-    from .models import download as models
+    from ..models import download as models
 
     if args.action == "list":
         data = models.describe_sets(args.variants_file)
-        _print(args, data, models.format_sets(data))
+        print_result(args, data, models.format_sets(data))
     elif args.action == "check":
         data = models.check(args.variants_file, args.model_set)
-        _print(args, data, models.format_check(data))
+        print_result(args, data, models.format_check(data))
     else:
         data = models.download(args.variants_file, args.model_set, args.variant, quiet=args.quiet)
-        _print(args, data, "\n".join(f"{k}: {v}" for k, v in data["components"].items()))
+        print_result(args, data, "\n".join(f"{k}: {v}" for k, v in data["components"].items()))
     return 0
 
 
@@ -462,7 +389,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # bench has its own flags (see bench/cli.py)
-        from . import bench
+        from .. import bench
 
         return bench.main(argv[1:])
     args = build_parser().parse_args(argv)
