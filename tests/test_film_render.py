@@ -249,3 +249,30 @@ def test_the_cli_renders_a_film_prints_its_record_and_exports_it(studio, tmp_pat
     mp4, edit = tmp_path / "out.mp4", tmp_path / "out.otio"
     assert cli(["film", "export", film["id"], "--mp4", str(mp4), "--otio", str(edit), *common]) == 0
     assert media.probe_mp4(mp4)["frames"] == 24 and edit.is_file()
+
+
+def test_editing_a_shot_makes_a_version_and_marks_what_no_longer_fits(studio, tmp_path):
+    beat(tmp_path / "song.wav", seconds=2.0)
+    made = studio.make_film(shot_list(tmp_path, [
+        {"prompt": "one", "seconds": 0.4}, {"prompt": "two", "seconds": 0.4, "begins": "continue"},
+        {"prompt": "three", "seconds": 0.4},
+    ], soundtrack="song.wav"))  # fmt: skip
+    film = studio.render_film(made["id"])
+    films = studio.films
+    takes = [s["take"] for s in film["shots"]]
+
+    edited = films.edit_shot(film["id"], 1, prompt="one, closer")  # shot 1 to render; shot 2 went on from it
+    assert edited.version == 2 and [s["take"] for s in edited.record["shots"]] == [None, *takes[1:]]
+    longer = films.edit_shot(film["id"], 3, seconds=0.5)  # its take is 10 frames, its place 12 now
+    assert longer.record["shots"][2]["take"] is None and studio.film(film["id"])["shots"][2]["stale"] is False
+    moved = films.move_shot(film["id"], 3, 1)  # every shot moves on the song: each is stale where rendered
+    assert [s["prompt"] for s in moved.record["shots"]] == ["three", "one, closer", "two"]
+    assert moved.record["shots"][1]["begins"] == "cut" and films.stale(moved) == [3]
+    gone = films.delete_shot(film["id"], 1)
+    assert [s["begins"] for s in gone.record["shots"]] == ["cut", "continue"]
+    with pytest.raises(BadInput, match="shots 1 to 2, not 5"):
+        films.edit_shot(film["id"], 5, prompt="x")
+    with pytest.raises(BadInput, match="split it into shots that continue"):
+        films.edit_shot(film["id"], 1, seconds=60)
+    assert [v.version for v in films.store.versions(film["id"])] == [1, 2, 3, 4, 5]
+    assert [s["take"] for s in studio.film(film["id"], 1)["shots"]] == takes  # version 1 as it was

@@ -27,7 +27,7 @@ from ..library import media
 from ..library.films import FilmStore, FilmVersion
 from ..library.sound import channels
 from ..models.families.base import Decoded
-from .film import OVERLAP, Film, Shot, Span, check_film, held_frames, timeline
+from .film import OVERLAP, Film, Shot, Span, check_film, film_from, held_frames, timeline
 from .hold import Hold
 from .request import RenderRequest
 from .story import TakeSpec
@@ -100,10 +100,8 @@ class FilmMaker:
         """A new version with these shots (1-based; with `stale`, also every stale one and every continue
         after one of them) to render again; the others keep their takes. The version before stays."""
         film = self.store.get(film_id)
-        count = len(film.record["shots"])
         for number in shots:
-            if not isinstance(number, int) or not 1 <= number <= count:
-                raise BadInput(f"film {film.id} has shots 1 to {count}, not {number!r}")
+            self._index(film, number)
         again = set(shots) | (set(self.stale(film)) if stale else set())
         if stale:  # a continue after a shot rendered again would be stale once it lands: it goes too
             for number, shot in enumerate(film.record["shots"], 1):
@@ -111,21 +109,110 @@ class FilmMaker:
                     again.add(number)
         if not again:
             raise BadInput(f"film {film.id} has no stale shots: name a shot to render again")
-        record = {**film.record, "shots": [dict(shot) for shot in film.record["shots"]]}
+        shots = self._shots(film)
         for number in again:
-            record["shots"][number - 1]["take"] = None
-        return self.store.revise(film.id, record)
+            shots[number - 1]["take"] = None
+        return self.store.revise(film.id, {**film.record, "shots": shots})
 
     def stale(self, film: FilmVersion) -> list[int]:
-        """The continue shots (1-based) whose take went on from another take than the shot before's now."""
+        """The shots (1-based) whose take no longer fits its place: a continue whose shot before is now
+        another take, a shot whose length changed, or (with a soundtrack) one that moved on the song."""
         shots, found = film.record["shots"], []
-        for number, shot in enumerate(shots[1:], 2):
-            if shot["begins"] != "continue" or not shot["take"]:
+        spans = timeline(film_of(film.record, self.root), film.record["fps"])
+        for number, (shot, span) in enumerate(zip(shots, spans, strict=True), 1):
+            if not shot["take"] or not self._has(shot["take"]):
                 continue
-            after = self._take(shot["take"]).settings.get("film", {}).get("after") if self._has(shot["take"]) else None
-            if after != shots[number - 2]["take"]:
+            take = self._take(shot["take"])
+            tag = take.settings.get("film", {})
+            moved = film.record["soundtrack"] and tag.get("start", span.start) != span.start
+            went_on = shot["begins"] == "continue" and tag.get("after") != shots[number - 2]["take"]
+            if take.frames != span.frames or moved or went_on:
                 found.append(number)
         return found
+
+    # --- editing: each edit is a new version; an edited shot loses its take --------------------
+
+    def edit_shot(self, film_id: str, number: int, **changes) -> FilmVersion:
+        """Change shot `number`'s prompt, seconds, begins, reference (a file) or options (camera, seed...)."""
+        film = self.store.get(film_id)
+        shots = self._shots(film)
+        shot = shots[self._index(film, number)]
+        if "reference" in changes:
+            changes["reference"] = self._keep(changes["reference"])
+        changed = {key: value for key, value in changes.items() if shot.get(key) != value}
+        if changed:
+            shot.update(changed, take=None)
+        return self._revise(film, shots)
+
+    def insert_shot(self, film_id: str, at: int, prompt: str, seconds: float, begins: str = "cut") -> FilmVersion:
+        """A new shot at position `at` (1-based; one past the last appends), not rendered yet."""
+        film = self.store.get(film_id)
+        shots = self._shots(film)
+        if not 1 <= at <= len(shots) + 1:
+            raise BadInput(f"a shot can go at 1 to {len(shots) + 1}, not {at}")
+        new = {"prompt": prompt, "seconds": seconds, "begins": begins, "reference": None, "options": {}, "take": None}
+        shots.insert(at - 1, new)
+        return self._revise(film, shots)
+
+    def duplicate_shot(self, film_id: str, number: int) -> FilmVersion:
+        """Shot `number` again right after itself, the same take (it stays a take of its own place)."""
+        film = self.store.get(film_id)
+        shots = self._shots(film)
+        shots.insert(self._index(film, number) + 1, dict(shots[number - 1], begins="cut"))
+        return self._revise(film, shots)
+
+    def delete_shot(self, film_id: str, number: int) -> FilmVersion:
+        film = self.store.get(film_id)
+        shots = self._shots(film)
+        if len(shots) == 1:
+            raise BadInput("a film keeps at least one shot")
+        shots.pop(self._index(film, number))
+        if shots[0]["begins"] == "continue":  # nothing before it to continue now
+            shots[0] = dict(shots[0], begins="cut", take=None)
+        return self._revise(film, shots)
+
+    def move_shot(self, film_id: str, number: int, to: int) -> FilmVersion:
+        """Shot `number` moved to position `to` (1-based); a continue moved first becomes a cut."""
+        film = self.store.get(film_id)
+        shots = self._shots(film)
+        shot = shots.pop(self._index(film, number))
+        shots.insert(self._index(film, to), shot)
+        if shots[0]["begins"] == "continue":
+            shots[0] = dict(shots[0], begins="cut", take=None)
+        return self._revise(film, shots)
+
+    def set_soundtrack(self, film_id: str, path: Path | None) -> FilmVersion:
+        """Another soundtrack (None: none); every shot then follows its slice of the new one (stale until rendered)."""
+        film = self.store.get(film_id)
+        record = {**film.record, "soundtrack": self._keep(path), "shots": self._shots(film)}
+        self._check(record)
+        return self.store.revise(film.id, record)
+
+    def _shots(self, film: FilmVersion) -> list[dict]:
+        return [dict(shot, options=dict(shot["options"])) for shot in film.record["shots"]]
+
+    def _index(self, film: FilmVersion, number) -> int:
+        count = len(film.record["shots"])
+        if not isinstance(number, int) or not 1 <= number <= count:
+            raise BadInput(f"film {film.id} has shots 1 to {count}, not {number!r}")
+        return number - 1
+
+    def _revise(self, film: FilmVersion, shots: list[dict]) -> FilmVersion:
+        record = {**film.record, "shots": shots}
+        self._check(record)
+        return self.store.revise(film.id, record)
+
+    def _check(self, record: dict) -> None:
+        """A revised record checked as a new film's shot list is (one line for what is wrong)."""
+        data = {"fps": record["fps"], "variant": record["variant"], "shots": []}
+        for shot in record["shots"]:
+            item = {"prompt": shot["prompt"], "seconds": shot["seconds"], "begins": shot["begins"], **shot["options"]}
+            if shot["reference"]:
+                item["reference"] = str(self.root / shot["reference"]["file"])
+            data["shots"].append(item)
+        if record["soundtrack"]:
+            data["soundtrack"] = str(self.root / record["soundtrack"]["file"])
+        check_film(film_from(data, self.root, "the film"), self.renderer.model_set)
 
     def check_render(self, film_id: str, version: int | None = None) -> tuple[FilmVersion, list[int]]:
         """(the version, the shots it would render), or BadInput in one line: a film of another model set,
@@ -247,7 +334,10 @@ class FilmMaker:
             start = round(lead / fps * out_rate)
             return Decoded(picture, media.fit_waveform(track[:, start:], round(span.frames / fps * out_rate)), out_rate)
 
-        tag = {"id": film.id, "version": film.version, "shot": number, "after": previous.id if previous else None}
+        tag = {
+            "id": film.id, "version": film.version, "shot": number, "after": previous.id if previous else None,
+            "start": span.start,
+        }  # fmt: skip
         spec = TakeSpec(
             kind="shot", parent=previous.id if previous else None, record={"film": tag}, hold=hold, join=own
         )
