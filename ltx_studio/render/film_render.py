@@ -56,6 +56,11 @@ class FilmMaker:
     def exports(self) -> Path:
         return self.root / EXPORTS
 
+    @property
+    def files(self) -> Path:
+        """Where films keep their inputs (soundtracks, references), served to the page's players."""
+        return self.root / FILES
+
     # --- making and revising -------------------------------------------------------------------
 
     def create(self, film: Film, *, owner: str = "", takes: list[str | None] | None = None) -> FilmVersion:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 
-from . import header
+from . import header, timeline_view
 from .compare_tab import SYNC_JS, CompareTab, build_compare_tab
 from .relay import Shared, visible
 from .server import api, doors, spaces
@@ -18,6 +18,7 @@ from .studio_tab.parts import StudioTab
 from .studio_tab.prompt_bar import ASSETS, note
 from .studio_tab.tab import build_studio_tab, set_updates
 from .takes_tab import build_takes_tab, wire_reuse
+from .timeline_tab import build_timeline_tab
 
 if TYPE_CHECKING:
     from ..studio import Studio
@@ -39,6 +40,7 @@ CSS = (
     + header.CSS
     + prompt_bar.CSS
     + feed.CSS
+    + timeline_view.CSS
 )
 
 
@@ -51,7 +53,7 @@ DEMO_BANNER = (
 
 
 def build(studio: Studio) -> gr.Blocks:
-    """The studio's page: a header, the Studio, Compare and Takes tabs, plus the typed API endpoints."""
+    """The studio's page: a header, the Studio, Compare, Takes and Timeline tabs, plus the typed API endpoints."""
     shared = Shared.of(studio)
     with gr.Blocks(title="LTX Studio", delete_cache=UPLOADS_KEPT) as page:
         top = gr.HTML(header.header_html(studio), elem_id="header", apply_default_css=False)
@@ -61,6 +63,7 @@ def build(studio: Studio) -> gr.Blocks:
             studio_tab = build_studio_tab(studio, shared)
             compare_tab = build_compare_tab(studio, shared)
             takes_tab = build_takes_tab(studio, shared, page, tabs)
+            build_timeline_tab(studio, shared)
         known = header.wire_browser_id(shared, page)
         header.wire_resume(studio, shared, known, studio_tab.feed, studio_tab.prompt)
         wire_reuse(studio, shared, takes_tab, studio_tab, tabs)
@@ -150,15 +153,16 @@ def launch(
     page = build(studio)
     page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     # Takes are served from their own folders, never copied into Gradio's cache: a deleted take is gone.
-    gr.set_static_paths([str(studio.store.takes_dir), str(studio.films.exports)])
+    gr.set_static_paths([str(studio.store.takes_dir), str(studio.films.exports), str(studio.films.files)])
     page.launch(
         server_name=host,
         server_port=port,
         auth=users.check if users else None,
         app_kwargs=doors.app_kwargs(keeper),
         share=share,
-        # Only the take folders, exported films and the example photos; not takes.db, not the rest of the disk.
-        allowed_paths=[str(studio.store.takes_dir), str(studio.films.exports), str(ASSETS)],
+        # Only the take folders, films (exported, and their songs and references) and the example photos; not
+        # takes.db, not the rest of the disk.
+        allowed_paths=[str(studio.store.takes_dir), str(studio.films.exports), str(studio.films.files), str(ASSETS)],
         blocked_paths=[str(path) for path in studio.private_paths()],
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=True,  # blocks below, once the doors know the share link

@@ -298,6 +298,10 @@ def lineage(take: Take) -> str:
     """Where a take came from, in words."""
     words = {"upscale": "final of draft", "pro": "Pro re-render of draft", "extend": "extension of",
              "retake": "retake of", "sound": "sound added to"}  # fmt: skip
+    film = take.settings.get("film") or {}
+    if film:  # a film's shot: where it sits (a continue also goes on from its parent)
+        after = f", continues {take.parent}" if take.parent else ""
+        return f"shot {film.get('shot')} of {film.get('id')}{after}"
     if take.parent:
         return f"{words.get(take.kind, 'from')} {take.parent}"
     return "live draft" if take.kind == "live" else ""

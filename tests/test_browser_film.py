@@ -1,0 +1,71 @@
+"""A film in the Timeline tab, walked in Chromium: three shots written against a short song, rendered,
+the middle one rendered again (the others keep their takes), exported as an mp4 and an .otio."""
+
+from __future__ import annotations
+
+from browser_steps import no_error_shown, open_studio, wait_text
+from test_browser import browser  # noqa: F401 - the module's Chromium, shared
+from test_sound_edits import beat
+
+from ltx_studio.library import media
+
+STRIP = "#film-strip"
+
+
+def shot_takes(page) -> list[str]:
+    return page.eval_on_selector_all(f"{STRIP} [data-shot]", "cards => cards.map(c => c.dataset.take)")
+
+
+def test_three_shots_against_a_song_rendered_the_middle_one_again_and_exported(browser, served, tmp_path):  # noqa: F811
+    studio, url = served
+    page = open_studio(browser, url)
+    page.get_by_role("tab", name="Timeline").click()
+    song = beat(tmp_path / "song.wav", seconds=1.6)
+    page.locator("#film-soundtrack input[type=file]").set_input_files(str(song))
+    page.wait_for_selector("#film-soundtrack audio, #film-soundtrack [data-testid*=waveform]", state="attached")
+
+    for number, (prompt, begins) in enumerate([("a drummer", "cut"), ("the band joins", "continue"),
+                                               ("the street", "cut")], 1):  # fmt: skip
+        page.fill("#shot-prompt textarea", prompt)
+        page.fill("#shot-seconds input", "0.5")
+        page.locator("#shot-begins").get_by_text(begins, exact=True).click()
+        page.get_by_role("button", name="New film" if number == 1 else "Add shot", exact=True).click()
+        page.wait_for_selector(f'{STRIP} [data-shot="{number}"]')
+    (film,) = studio.film_list()
+    assert [(s["prompt"], s["begins"], s["frames"]) for s in film["shots"]] == [
+        ("a drummer", "cut", 12), ("the band joins", "continue", 12), ("the street", "cut", 12)]  # fmt: skip
+    assert (
+        film["soundtrack"] == "song.wav"
+        and page.evaluate("document.querySelector('#film-strip svg.wave').querySelectorAll('line').length") == 2
+    )  # the cuts
+
+    page.get_by_role("button", name="Render film", exact=True).click()
+    page.wait_for_selector("#film-player video", timeout=120_000)
+    first = shot_takes(page)
+    assert all(first) and page.locator(f"{STRIP} img").count() == 3  # each shot's poster
+
+    page.locator(f'{STRIP} [data-shot="2"]').click()
+    page.wait_for_selector(f'{STRIP} [data-shot="2"].picked')
+    assert page.locator("#shot-prompt textarea").input_value() == "the band joins"
+    page.get_by_role("button", name="Re-render shot", exact=True).click()
+    page.wait_for_function(
+        "([s, old]) => { const c = document.querySelector(s + ' [data-shot=\"2\"]'); return c && c.dataset.take"
+        " && c.dataset.take !== old }", arg=[STRIP, first[1]], timeout=120_000,
+    )  # fmt: skip
+    second = shot_takes(page)
+    assert second[0] == first[0] and second[2] == first[2] and second[1] != first[1]
+    rendered = film["version"]  # the version the three shots were written into (a new film, then two adds)
+    assert studio.film(film["id"])["version"] == rendered + 1  # the re-render is a new version; the old one stays
+    assert [s["take"] for s in studio.film(film["id"], rendered)["shots"]] == first
+
+    page.get_by_role("button", name="Export", exact=True).click()
+    page.wait_for_selector("#film-files a[href*='.otio']", state="attached")
+    links = page.eval_on_selector_all("#film-files a[href]", "links => links.map(a => a.href)")
+    mp4 = next(link for link in links if ".mp4" in link)
+    body = page.request.get(mp4).body()
+    (tmp_path / "film.mp4").write_bytes(body)
+    info = media.probe_mp4(tmp_path / "film.mp4")
+    assert body[4:8] == b"ftyp" and info["frames"] == 36 and info["audio"]["sample_rate"] == 44100
+    wait_text(page, "#film-strip", "the street")
+    assert no_error_shown(page)
+    page.close()
