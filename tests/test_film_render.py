@@ -53,7 +53,7 @@ def test_a_film_follows_its_soundtrack_shot_by_shot_and_exports_in_sync(studio, 
     takes = [studio.take(s["take"]) for s in shots]
     assert [t.frames for t in takes] == [22, 12, 17] and [t.kind for t in takes] == ["shot"] * 3
     assert takes[1].parent == takes[0].id and takes[2].parent is None  # a continue's lineage
-    assert takes[1].settings["film"] == {"id": film["id"], "version": 1, "shot": 2, "after": takes[0].id}
+    assert takes[1].settings["film"] == {"id": film["id"], "version": 1, "shot": 2, "after": takes[0].id, "start": 22}
 
     written = studio.export_film(film["id"], mp4=tmp_path / "film.mp4", otio=tmp_path / "film.otio")
     assert written["copied"] and written["frames"] == 51
