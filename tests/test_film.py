@@ -39,7 +39,14 @@ BAD = {
     "a continue first shot": ('[[shots]]\nprompt = "a"\nseconds = 1\nbegins = "continue"', "nothing before it"),
     "a shot without a length": ('[[shots]]\nprompt = "a"', "seconds must be a number"),
     "a shot of no length": ('[[shots]]\nprompt = "a"\nseconds = 0', "more than 0"),
-    "a shot that begins oddly": ('[[shots]]\nprompt = "a"\nseconds = 1\nbegins = "fade"', "'cut' or 'continue'"),
+    "a shot that begins oddly": (
+        '[[shots]]\nprompt = "a"\nseconds = 1\nbegins = "fade"',
+        "'cut', 'continue' or 'bridge'",
+    ),
+    "a bridge last": (
+        '[[shots]]\nprompt = "a"\nseconds = 1\n[[shots]]\nprompt = "b"\nseconds = 1\nbegins = "bridge"',
+        "a bridge goes between two shots",
+    ),
     "an unknown key": ('[[shots]]\nprompt = "a"\nseconds = 1\ncolour = "red"', "unknown key 'colour'"),
     "a missing reference": ('[[shots]]\nprompt = "a"\nseconds = 1\nreference = "gone.png"', "gone.png: no such file"),
     "a reference that is no image": ('[[shots]]\nprompt = "a"\nseconds = 1\nreference = "text.png"', "not an image"),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from recording import close, encoded, fails_when, fed_audio, fed_video, recording
 from test_conditioning import free_audio_steps, steps, switch_off_the_hold, switch_off_the_video_condition
 from test_jobs import wait_for
@@ -276,3 +277,42 @@ def test_editing_a_shot_makes_a_version_and_marks_what_no_longer_fits(studio, tm
         films.edit_shot(film["id"], 1, seconds=60)
     assert [v.version for v in films.store.versions(film["id"])] == [1, 2, 3, 4, 5]
     assert [s["take"] for s in studio.film(film["id"], 1)["shots"]] == takes  # version 1 as it was
+
+
+@pytest.mark.parametrize("switched_off", [False, True], ids=["both-ends", "keyframes-at-index-0"])
+def test_a_bridge_runs_from_the_last_frame_before_it_to_the_first_frame_after_it(studio, tmp_path, switched_off,
+                                                                                  monkeypatch):  # fmt: skip
+    from diffusers.pipelines.ltx2 import LTX2VideoCondition
+    from PIL import Image
+
+    film = studio.render_film(studio.make_film(shot_list(tmp_path, [
+        {"prompt": "a door", "seconds": 0.5, "seed": 1}, {"prompt": "a street", "seconds": 0.5, "seed": 2},
+    ]))["id"])  # fmt: skip
+    bridged = studio.films.bridge(film["id"], 1, "walking out", seconds=0.4)
+    assert [s["begins"] for s in bridged.record["shots"]] == ["cut", "bridge", "cut"]
+    assert bridged.record["shots"][1]["seconds"] == 10 / FPS  # its last frame on the keyframe grid (frame 9)
+    if switched_off:
+        family = type(studio.manager.family)
+        monkeypatch.setattr(family, "keyframe_index", staticmethod(lambda frame, frames: (0, 0)))
+    with recording(studio, "fast") as calls:
+        done = studio.render_film(film["id"])
+    take = studio.take(done["shots"][1]["take"])
+    assert take.frames == 10 and [s["take"] for s in done["shots"]][::2] == [s["take"] for s in film["shots"]]
+    assert take.settings["film"]["after"] == film["shots"][0]["take"] and not done["shots"][1]["stale"]
+
+    pipe = studio.manager.get("fast")
+    crf = studio.model_set.variant("fast").sampling.image_crf
+    first_after = Image.fromarray(frames_of(studio.take(film["shots"][1]["take"]).path("video"))[0])
+    pixels = pipe.preprocess_conditions(
+        [LTX2VideoCondition(frames=first_after, index=2, strength=1.0, crf=crf)], 64, 96, 17, pipe._execution_device
+    )[0][0]
+    with torch.no_grad():
+        end = fed_video(pipe, pipe.vae.encode(pixels).latent_dist.mode())
+    main = calls[0].main_tokens
+    with fails_when(switched_off, match="the bridge does not end on the next shot's first frame"):
+        assert [k["frame"] for k in take.settings["keyframes"]] == [0, 9], (
+            "the bridge does not end on the next shot's first frame"
+        )
+        for call in calls:
+            assert close(call.hidden[:, -end.shape[1] :], end), "the bridge does not end on the next shot's first frame"
+            assert (call.timestep[:, main:] == 0).all()

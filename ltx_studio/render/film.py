@@ -2,8 +2,10 @@
 (TOML, or JSON with the same keys) and checked in one line per refusal before anything renders.
 
 A shot has a prompt, a length in seconds and how it begins: `cut` (a new shot; optionally a reference
-image as its first frame, a camera move, LoRAs, a seed) or `continue` (it goes on from the previous
-shot's last frames and sound, as extend does). The first shot is always a cut.
+image as its first frame, a camera move, LoRAs, a seed), `continue` (it goes on from the previous
+shot's last frames and sound, as extend does) or `bridge` (gap fill: it starts on the last frame of the
+shot before and ends on the first frame of the shot after, keyframes at both ends). The first shot is
+always a cut; a bridge goes between two shots.
 
 The film's timeline is on its frame grid: shot i lasts round(seconds * fps) frames and starts where
 shot i-1 ends, so a cut lands on the soundtrack's time within half a frame. A shot renders on the
@@ -24,7 +26,7 @@ from ..library import media
 from ..library.sound import read_soundtrack
 from ..models.variants import ModelSet
 
-BEGINS = ("cut", "continue")
+BEGINS = ("cut", "continue", "bridge")
 OVERLAP = 17  # frames of the shot before that a continue renders from (as extend does): 8k+1
 SHOT_OPTIONS = ("camera", "seed", "variant", "negative_prompt", "loras")  # any render option by its CLI name
 SHOT_KEYS = ("prompt", "seconds", "begins", "reference", *SHOT_OPTIONS)
@@ -110,8 +112,10 @@ def film_from(data: dict, base: Path, name: str = "the shot list") -> Film:
         data.get("width"),
         data.get("height"),
     )
-    if film.shots[0].begins == "continue":
-        raise BadInput("shot 1 begins with 'continue', but there is nothing before it to continue: make it a cut")
+    if film.shots[0].begins != "cut":
+        raise BadInput(f"shot 1 begins with {film.shots[0].begins!r}, but there is nothing before it: make it a cut")
+    if film.shots[-1].begins == "bridge":
+        raise BadInput(f"shot {len(film.shots)} is a bridge with no shot after it: a bridge goes between two shots")
     return film
 
 
@@ -132,11 +136,11 @@ def _shot(item, number: int, base: Path) -> Shot:
         raise BadInput(f"shot {number}: seconds must be more than 0, got {seconds:g}")
     begins = str(item.get("begins") or "cut").strip().lower()
     if begins not in BEGINS:
-        raise BadInput(f"shot {number}: begins must be 'cut' or 'continue', got {begins!r}")
+        raise BadInput(f"shot {number}: begins must be 'cut', 'continue' or 'bridge', got {begins!r}")
     reference = _file(item.get("reference"), base, f"shot {number}'s reference")
     if reference is not None:
-        if begins == "continue":
-            raise BadInput(f"shot {number} continues the one before: a reference image is for a cut")
+        if begins != "cut":
+            raise BadInput(f"shot {number} begins with {begins!r}: a reference image is for a cut")
         try:
             media.check_image(reference)
         except BadInput as exc:

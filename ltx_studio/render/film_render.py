@@ -21,12 +21,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PIL import Image
+
 from ..core.errors import BadInput, StudioError
 from ..core.events import Progress
 from ..library import media
 from ..library.films import FilmStore, FilmVersion
 from ..library.sound import channels
 from ..models.families.base import Decoded
+from .conditions import keyframe_landing
 from .film import OVERLAP, Film, Shot, Span, check_film, film_from, held_frames, timeline
 from .hold import Hold
 from .request import RenderRequest
@@ -99,7 +102,7 @@ class FilmMaker:
                 for i, shot in enumerate(film.shots)
             ],
         }
-        return self.store.create(record, owner=owner)
+        return self.store.create(self._snapped(record), owner=owner)
 
     def rerender(self, film_id: str, shots: list[int], *, stale: bool = False) -> FilmVersion:
         """A new version with these shots (1-based; with `stale`, also every stale one and every continue
@@ -130,8 +133,11 @@ class FilmMaker:
             take = self._take(shot["take"])
             tag = take.settings.get("film", {})
             moved = film.record["soundtrack"] and tag.get("start", span.start) != span.start
-            went_on = shot["begins"] == "continue" and tag.get("after") != shots[number - 2]["take"]
-            if take.frames != span.frames or moved or went_on:
+            went_on = shot["begins"] in ("continue", "bridge") and tag.get("after") != shots[number - 2]["take"]
+            lands = shot["begins"] == "bridge" and tag.get("before") != (
+                shots[number]["take"] if number < len(shots) else None
+            )
+            if take.frames != span.frames or moved or went_on or lands:
                 found.append(number)
         return found
 
@@ -158,6 +164,27 @@ class FilmMaker:
         new = {"prompt": prompt, "seconds": seconds, "begins": begins, "reference": None, "options": {}, "take": None}
         shots.insert(at - 1, new)
         return self._revise(film, shots)
+
+    def bridge(self, film_id: str, after: int, prompt: str, seconds: float = 1.0) -> FilmVersion:
+        """Gap fill: a new shot between shot `after` and the next, from the last frame of the one to the
+        first frame of the other (keyframes at both ends), its length snapped so its last frame is the one
+        the model's keyframe grid places (`bridge_frames`)."""
+        film = self.store.get(film_id)
+        shots = self._shots(film)
+        if not 1 <= after < len(shots):
+            raise BadInput(f"a bridge goes between two shots: after shot 1 to {len(shots) - 1}, not {after}")
+        new = {"prompt": prompt, "seconds": seconds, "begins": "bridge", "reference": None, "options": {}, "take": None}
+        shots.insert(after, new)
+        return self._revise(film, shots)
+
+    def bridge_frames(self, seconds: float, fps: int) -> int:
+        """A bridge's frames near `seconds`: a count n whose last frame (n - 1) is where the family's grid puts
+        a keyframe asked there, so the bridge ends exactly on the next shot's first frame (LTX-2: 2, 10, 18...)."""
+        family, asked = self.renderer.manager.family, max(2, round(seconds * fps))
+        for n in sorted(range(2, asked + 17), key=lambda n: (abs(n - asked), n)):
+            if keyframe_landing(family, (n - 1) / fps, held_frames(n), fps)[1] == n - 1:
+                return n
+        raise BadInput(f"no bridge length near {seconds:g} s lands on the keyframe grid")
 
     def duplicate_shot(self, film_id: str, number: int) -> FilmVersion:
         """Shot `number` again right after itself, the same take (it stays a take of its own place)."""
@@ -203,9 +230,17 @@ class FilmMaker:
         return number - 1
 
     def _revise(self, film: FilmVersion, shots: list[dict]) -> FilmVersion:
-        record = {**film.record, "shots": shots}
+        record = self._snapped({**film.record, "shots": shots})
         self._check(record)
         return self.store.revise(film.id, record)
+
+    def _snapped(self, record: dict) -> dict:
+        """The record with each bridge's seconds on the keyframe grid (`bridge_frames`)."""
+        fps = record["fps"]
+        for shot in record["shots"]:
+            if shot["begins"] == "bridge":
+                shot["seconds"] = self.bridge_frames(shot["seconds"], fps) / fps
+        return record
 
     def _check(self, record: dict) -> None:
         """A revised record checked as a new film's shot list is (one line for what is wrong)."""
@@ -224,7 +259,7 @@ class FilmMaker:
         or one with every shot rendered already."""
         film = self.store.get(film_id, version)
         self._for_this_set(film)
-        todo = self.missing(film)
+        todo = sorted(self.missing(film), key=lambda n: film.record["shots"][n - 1]["begins"] == "bridge")
         if not todo:
             raise BadInput(
                 f"every shot of film {film.id} (version {film.version}) has its take: re-render a shot to make it again"
@@ -309,6 +344,18 @@ class FilmMaker:
             request.video = list(frames[-lead:])
             if previous.audio and not record["soundtrack"]:
                 sound, rate = media.read_audio(previous.path("video"))
+        elif shot["begins"] == "bridge":  # from the last frame before it to the first frame after it
+            ends = [record["shots"][number - 2]["take"], record["shots"][number]["take"]]
+            if not all(ends) or not all(self._has(end) for end in ends):
+                raise StudioError(f"shot {number} bridges shots {number - 1} and {number + 1}: render them first")
+            previous, after = (self._take(end) for end in ends)
+            request.keyframes = [
+                {"image": Image.fromarray(media.read_mp4(previous.path("video"))[0][-1]), "seconds": 0.0},
+                {
+                    "image": Image.fromarray(media.read_mp4(after.path("video"))[0][0]),
+                    "seconds": (span.frames - 1) / fps,
+                },
+            ]
         elif shot["reference"]:
             request.image = self.root / shot["reference"]["file"]
         request.frames = held_frames(span.frames, lead)
@@ -343,9 +390,10 @@ class FilmMaker:
             "id": film.id, "version": film.version, "shot": number, "after": previous.id if previous else None,
             "start": span.start,
         }  # fmt: skip
-        spec = TakeSpec(
-            kind="shot", parent=previous.id if previous else None, record={"film": tag}, hold=hold, join=own
-        )
+        if shot["begins"] == "bridge":  # it ends on that take's first frame
+            tag["before"] = record["shots"][number]["take"]
+        parent = previous.id if previous and shot["begins"] == "continue" else None  # a continue goes on from it
+        spec = TakeSpec(kind="shot", parent=parent, record={"film": tag}, hold=hold, join=own)
         return self.renderer.run(plan, spec, on_event=emit, cancel=cancel)
 
     # --- reading -------------------------------------------------------------------------------

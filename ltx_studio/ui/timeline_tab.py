@@ -1,8 +1,8 @@
 """The Timeline tab: a film of shots against one soundtrack, in the page's card language.
 
 The strip (timeline_view.py) shows the shots in order, each as wide as it is long, the song's waveform
-under them with the cuts. A click picks a shot into the editor below it; Save shot, Add shot,
-Duplicate, Delete and the arrows each make a new version of the film (the older ones stay, with their
+under them with the cuts. A click picks a shot into the editor below it; Save shot, Add shot, Bridge
+to next (gap fill), Duplicate, Delete and the arrows each make a new version of the film (the older ones stay, with their
 takes). Render film queues one job that renders every shot without a take, shot by shot, its progress
 on a line here (and its card in the Studio feed); Re-render shot and Render stale shots make a new
 version first. Once every shot fits, the film plays in one player with its sound, and Export gives the
@@ -68,12 +68,12 @@ def build_timeline_tab(studio: Studio, shared: Shared) -> Timeline:
                                 placeholder="What happens in this shot")  # fmt: skip
             with gr.Column(scale=2, min_width=220):
                 seconds = gr.Number(label="Seconds", value=NEW_SHOT_S, minimum=0.1, maximum=60, elem_id="shot-seconds")
-                begins = gr.Radio(["cut", "continue"], value="cut", label="Begins", elem_id="shot-begins")
+                begins = gr.Radio(["cut", "continue", "bridge"], value="cut", label="Begins", elem_id="shot-begins")
             with gr.Column(scale=2, min_width=200):
                 camera = gr.Dropdown(camera_choices(studio), value="", label="Camera move", elem_id="shot-camera")
                 reference = first_frame_input(label="Reference (a cut's first frame)", height=110,
                                               elem_id="shot-reference", sources=["upload"])  # fmt: skip
-        names = ("Save shot", "Add shot", "Duplicate", "Delete", "◀ Move", "Move ▶", "Re-render shot")
+        names = ("Save shot", "Add shot", "Bridge to next", "Duplicate", "Delete", "◀ Move", "Move ▶", "Re-render shot")
         with gr.Row():
             buttons = {name: gr.Button(name, size="sm", variant="secondary", min_width=90) for name in names}
         with gr.Row():
@@ -165,6 +165,9 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
                     if camera:
                         films.edit_shot(film_id, picked + 1, options={"camera": camera})
                     picked += 1
+                elif action == "Bridge to next":  # gap fill: from this shot's last frame to the next one's first
+                    films.bridge(film_id, picked, prompt or "", float(seconds or 1.0))
+                    picked += 1
                 elif action == "Duplicate":
                     films.duplicate_shot(film_id, picked)
                     picked += 1
@@ -229,7 +232,7 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
     t.pick.input(opened, [t.pick, shared.browser], outputs, **common)
     t.strip.click(pick, [t.film, shared.browser], outputs, **common)
     t.new_btn.click(new_film, [*fields, t.soundtrack, shared.browser], outputs, **common)
-    for name in ("Save shot", "Add shot", "Duplicate", "Delete", "◀ Move", "Move ▶"):
+    for name in ("Save shot", "Add shot", "Bridge to next", "Duplicate", "Delete", "◀ Move", "Move ▶"):
         t.buttons[name].click(edit(name), [t.film, t.picked, *fields, shared.browser], outputs, **common)
     t.soundtrack.input(soundtrack_changed, [t.film, t.picked, t.soundtrack, shared.browser], outputs, **common)
     t.buttons["Export"].click(export, [t.film, t.picked, shared.browser], outputs, **common)
