@@ -3,7 +3,8 @@
 The last (or, backward, the first, in reverse order) frames of the take condition a new render as a
 video at index 0: the same mechanism as video-to-video. The new render repeats those frames (the
 overlap) and continues; the take keeps the source's frames, then the new ones after the overlap,
-so no frame is repeated or dropped at the seam. With sound, the overlap's own sound is held clean
+so no frame is repeated or dropped at the seam. The source's frames are written by copying its mp4's
+packets (library/join.py): an extension of an extension keeps the first take's pixels bit for bit. With sound, the overlap's own sound is held clean
 while the new sound denoises (forward), so it carries on from the source's. The result is a new take (parent = the source) holding the whole joined clip.
 """
 
@@ -116,5 +117,8 @@ def extend(
         return Decoded(picture, audio, out_rate)
 
     record = {"extend": {"source": source.id, "seconds": seconds, "backward": backward, "overlap": overlap, "new": new}}
-    spec = TakeSpec(kind="extend", parent=source.id, record=record, hold=hold, join=join, timings={"read": read_s})
+    spec = TakeSpec(
+        kind="extend", parent=source.id, record=record, hold=hold, join=join, timings={"read": read_s},
+        copy=(source.path("video"), len(frames), not backward),  # the source's frames are its own packets: no generation lost
+    )  # fmt: skip
     return renderer.run(plan, spec, on_event=on_event, cancel=cancel)

@@ -20,6 +20,7 @@ from ..core import faults, sizing
 from ..core.errors import Cancelled, StudioError
 from ..core.events import CancelToken, EventSink, Preview, Progress, TakeDone
 from ..library import media, sound
+from ..library.join import join_mp4
 from ..library.takes import Take, TakeStore, new_take_id
 from ..models.families.base import Decoded, DenoiseJob, Latents
 from ..models.manager import PipelineManager
@@ -37,7 +38,9 @@ class TakeSpec:
     while the rest denoises (a retake, a soundtrack for a clip; a plan's own soundtrack makes one);
     `join` turns the decoded clip into the take's clip (an extension joins it to its source);
     `start_latents` are refined instead of starting from noise (upscale stage 2); `timings` are
-    stages already timed (the upsample)."""
+    stages already timed (the upsample); `copy` is (an mp4, its frame count, whether it comes first) whose
+    frames the joined clip holds unchanged at its start or end: they are written by copying that file's packets,
+    not encoded again (library/join.py), so an extension chain loses no generation."""
 
     kind: str = "draft"
     parent: str | None = None
@@ -46,6 +49,7 @@ class TakeSpec:
     join: Callable[[Decoded], Decoded] | None = None
     start_latents: Latents | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    copy: tuple[Path, int, bool] | None = None
 
 
 def render_take(
@@ -201,7 +205,7 @@ class _Run:
         try:
             staged = store.stage()
             take.folder = str(staged)
-            _write_files(take, decoded, latents, plan)
+            _write_files(take, decoded, latents, plan, spec.copy)
             self.clock("write")
             take.timings = self.timings
             take.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 4)
@@ -362,14 +366,17 @@ def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options)
     return DenoiseJob(**values)
 
 
-def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPlan) -> None:
+def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPlan, copy=None) -> None:
     from safetensors.torch import save_file
 
     metadata = {
         k: getattr(take, k)
         for k in ("id", "prompt", "seed", "model_set", "variant", "width", "height", "frames", "fps")
     }
-    media.write_mp4(take.path("video"), decoded.frames, take.fps, metadata, decoded.audio, decoded.sample_rate)
+    if copy is None:
+        media.write_mp4(take.path("video"), decoded.frames, take.fps, metadata, decoded.audio, decoded.sample_rate)
+    else:
+        _write_joined(take, decoded, copy, metadata)
     faults.inject("write")
     media.write_png(take.path("poster"), decoded.frames[len(decoded.frames) // 2])
     tensors = {"latents": latents.video.float().cpu().contiguous()}
@@ -384,6 +391,20 @@ def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPla
         sound.write_wav(Path(take.folder) / SOUNDTRACK_FILE, decoded.audio, decoded.sample_rate)
     for i, keyframe in enumerate(plan.keyframes):  # kept, so a Pro re-render passes through them too
         media.write_png(Path(take.folder) / f"keyframe-{i}.png", keyframe.image)
+
+
+def _write_joined(take: Take, decoded: Decoded, copy: tuple[Path, int, bool], metadata: dict) -> None:
+    """The take's mp4 as a file's packets (its frames, unchanged) joined to the new frames, encoded once;
+    the whole sound encoded once over both."""
+    source, kept, first = copy
+    fresh = decoded.frames[kept:] if first else decoded.frames[: len(decoded.frames) - kept]
+    part = Path(take.folder) / ".new-frames.mp4"
+    media.write_mp4(part, fresh, take.fps)
+    try:
+        parts = [Path(source), part] if first else [part, Path(source)]
+        join_mp4(parts, take.path("video"), audio=decoded.audio, sample_rate=decoded.sample_rate, metadata=metadata)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def load_latents(take: Take) -> Latents:
