@@ -191,7 +191,7 @@ class JobService:
             return self._checked_batch(op)
         if isinstance(op, FilmRender):
             film, shots = FilmMaker(renderer).check_render(op.film_id, op.version)
-            busy = self._film_job(film.id)
+            busy = self.film_job(film.id)
             if busy is not None:
                 raise BadInput(f"film {film.id} is already rendering (job {busy.id}, {busy.state}): wait or cancel it")
             return replace(op, version=film.version, shots=shots, title=film.record.get("title", ""))
@@ -245,7 +245,7 @@ class JobService:
                 return job
         return None
 
-    def _film_job(self, film_id: str) -> JobRecord | None:
+    def film_job(self, film_id: str) -> JobRecord | None:
         """A queued or running job rendering a version of this film, if any."""
         for job in self.queue.list(("queued", "running"), limit=MAX_WAITING + 64):
             if job.kind == "film" and job.params.get("film_id") == film_id:

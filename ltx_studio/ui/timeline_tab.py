@@ -126,7 +126,9 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
     def opened(chosen, browser_id, request: gr.Request):
         viewer = shared.listed(browser_id, request)
         try:
-            return shown(viewer, chosen, 1, player=_player(studio, chosen), song=True)
+            job = studio.jobs.film_job(chosen)  # a render that outlived the tab that started it
+            said = f"Rendering: {job.stage or job.state} (job {job.id}; open the film again to see it)" if job else ""
+            return shown(viewer, chosen, 1, said, player=_player(studio, chosen), song=True)
         except StudioError as exc:
             return refused(exc)
 
