@@ -52,6 +52,10 @@ def test_three_shots_against_a_song_rendered_the_middle_one_again_and_exported(b
         "([s, old]) => { const c = document.querySelector(s + ' [data-shot=\"2\"]'); return c && c.dataset.take"
         " && c.dataset.take !== old }", arg=[STRIP, first[1]], timeout=120_000,
     )  # fmt: skip
+    page.wait_for_function(  # the job has ended: the film of the new version plays
+        "v => (document.querySelector('#film-player video')?.src || '').includes(v)",
+        arg=f"-v{film['version'] + 1}.mp4", timeout=120_000,
+    )  # fmt: skip
     second = shot_takes(page)
     assert second[0] == first[0] and second[2] == first[2] and second[1] != first[1]
     rendered = film["version"]  # the version the three shots were written into (a new film, then two adds)

@@ -115,37 +115,33 @@ def test_a_csv_batch_names_its_bad_rows_and_runs_the_rest(studio, tmp_path):
         studio.submit(Batch([small(prompt="")]))
 
 
-def test_jobs_list_and_cancel_from_the_command_line(studio, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def test_jobs_list_and_cancel_from_the_command_line(studio, tmp_path, capsys):
+    from ltx_studio.cli import main
 
-    def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "ltx_studio", "jobs", *args, "--outputs", str(studio.store.root)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-        )
+    def cli(*args) -> tuple[int, str, str]:
+        """The command in this process (what it reads and writes goes through the outputs' database)."""
+        code = main(["jobs", *args, "--outputs", str(studio.store.root)])
+        out, err = capsys.readouterr()
+        return code, out, err
 
     with studio.renderer.device_lock:
         running = studio.submit(Draft(small(seed=1), preview=False))
         wait_for(lambda: studio.jobs.get(running.id).state == "running")
         queued = studio.submit(Draft(small(seed=2), preview=False))
-        listed = cli("list", "--json")
-        assert listed.returncode == 0, listed.stderr
-        assert [(j["id"], j["state"]) for j in json.loads(listed.stdout)] == [
-            (running.id, "running"),
-            (queued.id, "queued"),
-        ]
-        assert "queued #1" in cli("list").stdout
-        done = cli("cancel", queued.id)
-        assert done.returncode == 0 and done.stdout.strip() == f"{queued.id}: cancelled"
-        stop = cli("cancel", running.id)
-        assert "stopping" in stop.stdout
+        code, out, err = cli("list", "--json")
+        assert code == 0, err
+        assert [(j["id"], j["state"]) for j in json.loads(out)] == [(running.id, "running"), (queued.id, "queued")]
+        assert "queued #1" in cli("list")[1]
+        assert cli("cancel", queued.id)[:2] == (0, f"{queued.id}: cancelled\n")
+        stop = subprocess.run(  # from another process, as a person at a terminal would
+            [sys.executable, "-m", "ltx_studio", "jobs", "cancel", running.id, "--outputs", str(studio.store.root)],
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path,
+        )  # fmt: skip
+        assert stop.returncode == 0 and "stopping" in stop.stdout
     wait_for(lambda: studio.jobs.get(running.id).state == "cancelled", what="the running job to stop")
     assert studio.takes() == []
-    bad = cli("cancel", "job-nope")
-    assert bad.returncode == 2 and bad.stderr.startswith("error: no job with id 'job-nope'")
+    code, _, err = cli("cancel", "job-nope")
+    assert code == 2 and err.startswith("error: no job with id 'job-nope'")
 
 
 def test_the_batch_command_prints_a_json_line_per_take_and_names_a_bad_row(tmp_path):

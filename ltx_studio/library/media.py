@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,7 +20,9 @@ MAX_IMAGE_PIXELS = 7680 * 4320  # 8K UHD (33 MP); checked from the header, befor
 
 
 def tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    """A hidden name beside `path` to write it under before it is renamed into place: its own for each
+    writer (two threads writing one file, e.g. two exports of a film at once, never share it)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
 
 
 def commit(tmp: Path, path: Path) -> Path:

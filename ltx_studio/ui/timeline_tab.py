@@ -222,7 +222,7 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
         who, viewer = shared.owner(browser_id, request), shared.listed(browser_id, request)
         try:
             written = studio.export_film(mine(who, film_id))
-        except StudioError as exc:
+        except (StudioError, OSError) as exc:  # a full disk too: one line, the film untouched
             return refused(exc)
         return shown(viewer, film_id, picked, player=written["mp4"], files=[written["mp4"], written["otio"]])
 
