@@ -316,3 +316,25 @@ def test_a_bridge_runs_from_the_last_frame_before_it_to_the_first_frame_after_it
         for call in calls:
             assert close(call.hidden[:, -end.shape[1] :], end), "the bridge does not end on the next shot's first frame"
             assert (call.timestep[:, main:] == 0).all()
+
+
+@pytest.mark.parametrize("switched_off", [False, True], ids=["subject-sheet", "first-frame"])
+def test_a_cuts_reference_is_a_subject_sheet_through_the_sets_ic_lora(studio, tmp_path, switched_off, monkeypatch):
+    from dataclasses import replace
+
+    from conftest import FIRST_FRAMES
+
+    if switched_off:  # a set without the reference-sheet IC-LoRA: the reference is the cut's first frame
+        monkeypatch.setattr(studio.renderer, "model_set", replace(studio.model_set, subject_lora=None))
+    (tmp_path / "sheet.jpg").write_bytes((FIRST_FRAMES / "rocket.jpg").read_bytes())
+    film = studio.make_film(shot_list(tmp_path, [{"prompt": "the rocket", "seconds": 0.5, "reference": "sheet.jpg"}]))
+    with recording(studio, "fast") as calls:
+        film = studio.render_film(film["id"])
+    take = studio.take(film["shots"][0]["take"])
+    with fails_when(switched_off, match="the sheet is not fed beside the clip"):
+        assert take.settings.get("reference") and take.image is None, "the sheet is not fed beside the clip"
+        for call in calls:  # the still looped to the clip's 17 frames: as many tokens again, held clean
+            assert call.hidden.shape[1] == 2 * call.main_tokens, "the sheet is not fed beside the clip"
+            assert (call.timestep[:, call.main_tokens :] == 0).all() and call.loras
+    if switched_off:
+        assert take.image == "first_frame.png" and not calls[0].loras

@@ -92,3 +92,10 @@ def lora_pipeline_class(family: str):
     from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
     return LTX2ConditionPipeline if family == "ltx2" else LTXConditionPipeline
+
+
+def subject_lora(model_set) -> str | None:
+    """The file (a path) of the set's reference-sheet IC-LoRA (LTX-2.3's Ingredients), or None if it has none."""
+    if not model_set.subject_lora:
+        return None
+    return set_lora(model_set, model_set.subject_lora, "a subject reference", tiny_name="subject", seed=2001)

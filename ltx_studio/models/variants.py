@@ -158,6 +158,7 @@ class ModelSet:
     variants: dict[str, Variant] = field(default_factory=dict)
     cameras: dict[str, str] = field(default_factory=dict)  # camera move -> its LoRA ("owner/repo/file" or tiny:)
     ic_loras: tuple[str, ...] = ()  # the IC-LoRAs (depth, pose, edges...) made for the set: "owner/repo/file"
+    subject_lora: str | None = None  # the IC-LoRA that keeps a reference sheet's subjects ("owner/repo/file" or tiny:)
     # LTX-2: which timestep modulates the audio/video cross-attention (models/families/cross_timestep.py)
     cross_timestep: str = "own-scale-other-gate"
 
@@ -381,6 +382,7 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
         variants=variants,
         cameras=_cameras(table),
         ic_loras=_ic_loras(table),
+        subject_lora=_subject_lora(table),
         cross_timestep=_cross_timestep(table),
     )
 
@@ -403,6 +405,14 @@ def _ic_loras(table: _Table) -> tuple[str, ...]:
     if not all(isinstance(n, str) and n.count("/") >= 2 and n.endswith(".safetensors") for n in names):
         raise BadInput(f"{table.origin}: {table.where}.ic_loras must list Hub files (owner/repo/file.safetensors)")
     return tuple(names)
+
+
+def _subject_lora(table: _Table) -> str | None:
+    """A set's reference-sheet IC-LoRA: a Hub file "owner/repo/file.safetensors", or tiny: on a demo set."""
+    name = table.get("subject_lora", str, None)
+    if name and not (name.startswith("tiny:") or (name.count("/") >= 2 and name.endswith(".safetensors"))):
+        raise BadInput(f"{table.origin}: {table.where}.subject_lora must be a Hub file (owner/repo/file.safetensors)")
+    return name or None
 
 
 def _cameras(table: _Table) -> dict[str, str]:

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
 from ..core.errors import BadInput, StudioError
@@ -29,6 +30,7 @@ from ..library import media
 from ..library.films import FilmStore, FilmVersion
 from ..library.sound import channels
 from ..models.families.base import Decoded
+from ..models.set_loras import subject_lora
 from .conditions import keyframe_landing
 from .film import OVERLAP, Film, Shot, Span, check_film, film_from, held_frames, timeline
 from .hold import Hold
@@ -357,7 +359,7 @@ class FilmMaker:
                 },
             ]
         elif shot["reference"]:
-            request.image = self.root / shot["reference"]["file"]
+            self._reference(request, self.root / shot["reference"]["file"], held_frames(span.frames))
         request.frames = held_frames(span.frames, lead)
         if record["soundtrack"]:
             request.soundtrack = self.root / record["soundtrack"]["file"]
@@ -395,6 +397,18 @@ class FilmMaker:
         parent = previous.id if previous and shot["begins"] == "continue" else None  # a continue goes on from it
         spec = TakeSpec(kind="shot", parent=parent, record={"film": tag}, hold=hold, join=own)
         return self.renderer.run(plan, spec, on_event=emit, cancel=cancel)
+
+    def _reference(self, request: RenderRequest, image: Path, frames: int) -> None:
+        """A cut's reference image: on a set with a reference-sheet IC-LoRA (LTX-2.3's Ingredients) the
+        sheet it follows, the still looped to the clip's length at its size, as the LoRA was trained; on
+        any other set, the shot's first frame."""
+        sheet = subject_lora(self.renderer.model_set)
+        if sheet is None:
+            request.image = image
+            return
+        still = np.asarray(media.load_image(image).convert("RGB"))
+        request.reference = [still] * frames
+        request.loras = [*request.loras, (sheet, 1.0)]
 
     # --- reading -------------------------------------------------------------------------------
 
