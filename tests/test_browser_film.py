@@ -1,5 +1,6 @@
 """A film in the Timeline tab, walked in Chromium: three shots written against a short song, rendered,
-the middle one rendered again (the others keep their takes), exported as an mp4 and an .otio."""
+the middle one rendered again (the others keep their takes), a segment of it retaken, exported as an
+mp4 and an .otio."""
 
 from __future__ import annotations
 
@@ -61,6 +62,17 @@ def test_three_shots_against_a_song_rendered_the_middle_one_again_and_exported(b
     rendered = film["version"]  # the version the three shots were written into (a new film, then two adds)
     assert studio.film(film["id"])["version"] == rendered + 1  # the re-render is a new version; the old one stays
     assert [s["take"] for s in studio.film(film["id"], rendered)["shots"]] == first
+
+    page.locator("#shot-edit").get_by_text("Retake or extend this shot").click()  # a segment of shot 2, in place
+    page.fill("#shot-retake-start input", "0.1")
+    page.fill("#shot-retake-end input", "0.3")
+    page.get_by_role("button", name="Retake segment", exact=True).click()
+    page.wait_for_function(
+        "([s, old]) => document.querySelector(s + ' [data-shot=\"2\"]')?.dataset.take !== old", arg=[STRIP, second[1]],
+        timeout=120_000,
+    )  # fmt: skip
+    third = shot_takes(page)
+    assert studio.take(third[1]).kind == "retake" and third[::2] == first[::2]
 
     page.get_by_role("button", name="Export", exact=True).click()
     page.wait_for_selector("#film-files a[href*='.otio']", state="attached")

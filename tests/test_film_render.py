@@ -259,7 +259,7 @@ def test_editing_a_shot_makes_a_version_and_marks_what_no_longer_fits(studio, tm
         {"prompt": "three", "seconds": 0.4},
     ], soundtrack="song.wav"))  # fmt: skip
     film = studio.render_film(made["id"])
-    films = studio.films
+    films = studio.films.edits
     takes = [s["take"] for s in film["shots"]]
 
     edited = films.edit_shot(film["id"], 1, prompt="one, closer")  # shot 1 to render; shot 2 went on from it
@@ -268,7 +268,7 @@ def test_editing_a_shot_makes_a_version_and_marks_what_no_longer_fits(studio, tm
     assert longer.record["shots"][2]["take"] is None and studio.film(film["id"])["shots"][2]["stale"] is False
     moved = films.move_shot(film["id"], 3, 1)  # every shot moves on the song: each is stale where rendered
     assert [s["prompt"] for s in moved.record["shots"]] == ["three", "one, closer", "two"]
-    assert moved.record["shots"][1]["begins"] == "cut" and films.stale(moved) == [3]
+    assert moved.record["shots"][1]["begins"] == "cut" and studio.films.stale(moved) == [3]
     gone = films.delete_shot(film["id"], 1)
     assert [s["begins"] for s in gone.record["shots"]] == ["cut", "continue"]
     with pytest.raises(BadInput, match="shots 1 to 2, not 5"):
@@ -288,7 +288,7 @@ def test_a_bridge_runs_from_the_last_frame_before_it_to_the_first_frame_after_it
     film = studio.render_film(studio.make_film(shot_list(tmp_path, [
         {"prompt": "a door", "seconds": 0.5, "seed": 1}, {"prompt": "a street", "seconds": 0.5, "seed": 2},
     ]))["id"])  # fmt: skip
-    bridged = studio.films.bridge(film["id"], 1, "walking out", seconds=0.4)
+    bridged = studio.films.edits.bridge(film["id"], 1, "walking out", seconds=0.4)
     assert [s["begins"] for s in bridged.record["shots"]] == ["cut", "bridge", "cut"]
     assert bridged.record["shots"][1]["seconds"] == 10 / FPS  # its last frame on the keyframe grid (frame 9)
     if switched_off:
@@ -338,3 +338,29 @@ def test_a_cuts_reference_is_a_subject_sheet_through_the_sets_ic_lora(studio, tm
             assert (call.timestep[:, call.main_tokens :] == 0).all() and call.loras
     if switched_off:
         assert take.image == "first_frame.png" and not calls[0].loras
+
+
+def test_a_shot_retaken_or_extended_is_the_films_new_version_and_the_others_stay(studio, tmp_path, capsys):
+    beat(tmp_path / "song.wav", seconds=3.0)
+    film = studio.render_film(studio.make_film(shot_list(tmp_path, [
+        {"prompt": "one", "seconds": 0.7}, {"prompt": "two", "seconds": 0.7, "begins": "continue"},
+        {"prompt": "three", "seconds": 0.7},
+    ], soundtrack="song.wav"))["id"])  # fmt: skip
+    takes = [s["take"] for s in film["shots"]]
+    common = ["--outputs", str(studio.store.root), "--model-set", "demo", "--quiet", "--json"]
+    assert cli(["film", "retake", film["id"], "--shot", "2", "--start", "0.2", "--end", "0.5", *common]) == 0
+    retaken = json.loads(capsys.readouterr().out)
+    new = retaken["shots"][1]["take"]
+    assert studio.take(new).kind == "retake" and studio.take(new).parent == takes[1]
+    assert [s["take"] for s in retaken["shots"]] == [takes[0], new, takes[2]] and not any(
+        s["stale"] for s in retaken["shots"]
+    )
+    assert retaken["frames"] == film["frames"]  # a retake keeps the shot's length: nothing moves
+
+    longer = studio.extend_shot(film["id"], 1, 0.33)  # one latent frame more: the shots after it move along
+    assert longer["shots"][0]["frames"] == 17 + 8 and longer["frames"] == film["frames"] + 8
+    assert [s["stale"] for s in longer["shots"]] == [False, True, True]  # shot 2 went on from the old shot 1
+    assert cli(["film", "extend", film["id"], "--shot", "9", "--seconds", "1", *common]) == 2
+    assert "has shots 1 to 3, not 9" in capsys.readouterr().err
+    with pytest.raises(BadInput, match="was not made from shot 3's take"):
+        studio.films.edits.use_take(film["id"], 3, takes[0])

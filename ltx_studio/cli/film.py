@@ -17,7 +17,7 @@ import sys
 from ..core.errors import BadInput
 from .common import Bar, open_studio, print_result, progress_printer
 
-ACTIONS = ("render", "rerender", "export", "list", "show")
+ACTIONS = ("render", "rerender", "retake", "extend", "export", "list", "show")
 
 
 def add_parser(commands, common) -> None:
@@ -31,6 +31,10 @@ def add_parser(commands, common) -> None:
     film.add_argument("--mp4", help="export: the film as one mp4")
     film.add_argument("--otio", help="export: the film as an OpenTimelineIO edit")
     film.add_argument("--no-render", action="store_true", help="make the film without rendering it")
+    film.add_argument("--start", type=float, help="retake: the segment's start, seconds into the shot")
+    film.add_argument("--end", type=float, help="retake: the segment's end, seconds into the shot")
+    film.add_argument("--seconds", type=float, help="extend: how much longer")
+    film.add_argument("--prompt", help="retake or extend: what happens (default: the shot's prompt)")
 
 
 def cmd_film(args: argparse.Namespace) -> int:
@@ -53,6 +57,8 @@ def cmd_film(args: argparse.Namespace) -> int:
             raise BadInput("film rerender needs --shot N (1-based) or --stale")
         film = studio.rerender_film(args.film_id, args.shot, stale=args.stale)
         film = _render(studio, args, film)
+    elif args.target in ("retake", "extend"):
+        film = _edit_shot(studio, args)
     elif args.target == "render":
         film = _render(studio, args, studio.film(args.film_id))
     else:
@@ -61,6 +67,20 @@ def cmd_film(args: argparse.Namespace) -> int:
             film = _render(studio, args, film)
     print_result(args, film, _film_text(film))
     return 0
+
+
+def _edit_shot(studio, args) -> dict:
+    """A retake of a segment of one shot, or an extension of it, as the film's new version."""
+    if len(args.shot) != 1:
+        raise BadInput(f"film {args.target} needs one --shot N (1-based)")
+    shown = progress_printer(args)
+    if args.target == "retake":
+        if args.start is None or args.end is None:
+            raise BadInput("film retake needs --start and --end (seconds into the shot)")
+        return studio.retake_shot(args.film_id, args.shot[0], args.start, args.end, prompt=args.prompt, on_event=shown)
+    if args.seconds is None:
+        raise BadInput("film extend needs --seconds (how much longer)")
+    return studio.extend_shot(args.film_id, args.shot[0], args.seconds, prompt=args.prompt, on_event=shown)
 
 
 def _render(studio, args, film: dict) -> dict:

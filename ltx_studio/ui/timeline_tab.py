@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..core.errors import StudioError
-from ..jobs.ops import FilmRender
+from ..jobs.ops import Extend, FilmRender, Retake
 from ..library import media
 from . import timeline_view as view
 from .relay import Shared
@@ -50,6 +50,7 @@ class Timeline:
     buttons: dict[str, gr.Button]
     player: gr.Video
     files: gr.File
+    segment: list[gr.Number]  # retake from, to (seconds into the shot); extend by
 
 
 def build_timeline_tab(studio: Studio, shared: Shared) -> Timeline:
@@ -71,11 +72,18 @@ def build_timeline_tab(studio: Studio, shared: Shared) -> Timeline:
                 begins = gr.Radio(["cut", "continue", "bridge"], value="cut", label="Begins", elem_id="shot-begins")
             with gr.Column(scale=2, min_width=200):
                 camera = gr.Dropdown(camera_choices(studio), value="", label="Camera move", elem_id="shot-camera")
-                reference = first_frame_input(label="Reference (a cut's first frame)", height=110,
+                reference = first_frame_input(label="Reference (a subject sheet, or the cut's first frame)", height=110,
                                               elem_id="shot-reference", sources=["upload"])  # fmt: skip
         names = ("Save shot", "Add shot", "Bridge to next", "Duplicate", "Delete", "◀ Move", "Move ▶", "Re-render shot")
         with gr.Row():
             buttons = {name: gr.Button(name, size="sm", variant="secondary", min_width=90) for name in names}
+        with gr.Accordion("Retake or extend this shot", open=False, elem_id="shot-edit"):
+            with gr.Row(equal_height=True):
+                retake_from = gr.Number(label="Retake from (s)", value=0.0, minimum=0, elem_id="shot-retake-start")
+                retake_to = gr.Number(label="to (s)", value=0.5, minimum=0, elem_id="shot-retake-end")
+                buttons["Retake segment"] = gr.Button("Retake segment", size="sm", variant="secondary")
+                extend_by = gr.Number(label="Extend by (s)", value=1.0, minimum=0.1, maximum=60, elem_id="shot-extend")
+                buttons["Extend shot"] = gr.Button("Extend shot", size="sm", variant="secondary")
         with gr.Row():
             buttons["Render film"] = gr.Button("Render film", variant="primary", elem_id="film-render")
             buttons["Render stale shots"] = gr.Button("Render stale shots", variant="secondary")
@@ -84,7 +92,7 @@ def build_timeline_tab(studio: Studio, shared: Shared) -> Timeline:
         files = gr.File(label="Exported: mp4 and .otio edit", file_count="multiple", interactive=False,
                         elem_id="film-files", visible=False)  # fmt: skip
     tab = Timeline(tab, gr.State(""), gr.State(0), pick, new_btn, soundtrack, strip, film_note, prompt, seconds, begins,
-                   camera, reference, buttons, player, files)  # fmt: skip
+                   camera, reference, buttons, player, files, [retake_from, retake_to, extend_by])  # fmt: skip
     _wire(studio, shared, tab)
     return tab
 
@@ -151,7 +159,11 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
 
     def edit(action: str):
         def run(film_id, picked, prompt, seconds, begins, camera, reference, browser_id, request: gr.Request):
-            who, viewer, films = shared.owner(browser_id, request), shared.listed(browser_id, request), studio.films
+            who, viewer, films = (
+                shared.owner(browser_id, request),
+                shared.listed(browser_id, request),
+                studio.films.edits,
+            )
             try:
                 film_id = mine(who, film_id)
                 if action == "Save shot":
@@ -189,7 +201,7 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
         if not film_id:
             return [gr.skip()] * len(outputs)
         try:
-            studio.films.set_soundtrack(mine(who, film_id), Path(song) if song else None)
+            studio.films.edits.set_soundtrack(mine(who, film_id), Path(song) if song else None)
         except StudioError as exc:
             return refused(exc)
         return shown(viewer, film_id, picked)
@@ -218,6 +230,40 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
 
         return run
 
+    def edit_take(action: str):
+        """A retake of a segment of the picked shot, or an extension of it: a job of the queue, then the
+        film's new version with the shot as that take."""
+
+        def run(film_id, picked, start, end, by, browser_id, request: gr.Request):
+            who, viewer = shared.owner(browser_id, request), shared.listed(browser_id, request)
+            try:
+                film_id = mine(who, film_id)
+                take = studio.film(film_id)["shots"][picked - 1]["take"]
+                if not take:
+                    raise StudioError(f"shot {picked} has not been rendered: render the film first")
+                op = (
+                    Retake(take, float(start or 0), float(end or 0)) if action == "Retake segment" else Extend(take, by)
+                )
+                job = studio.submit(op, owner=who)
+            except StudioError as exc:
+                yield refused(exc)
+                return
+            yield shown(viewer, film_id, picked, f"{action}: queued")
+            for kind in shared.follow(job, request.session_hash):
+                if kind != "preview":
+                    yield shown(viewer, film_id, picked, f"{action}: {studio.job(job.id).stage or kind}")
+            record = studio.job(job.id)
+            try:
+                if record.state != "done" or not record.take_ids:
+                    raise StudioError(f"{action} {record.state}: {record.error or 'stopped'}")
+                studio.films.edits.use_take(film_id, picked, record.take_ids[-1])
+            except StudioError as exc:
+                yield refused(exc)
+                return
+            yield shown(viewer, film_id, picked, player=_player(studio, film_id))
+
+        return run
+
     def export(film_id, picked, browser_id, request: gr.Request):
         who, viewer = shared.owner(browser_id, request), shared.listed(browser_id, request)
         try:
@@ -237,6 +283,9 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
     for name in ("Save shot", "Add shot", "Bridge to next", "Duplicate", "Delete", "◀ Move", "Move ▶"):
         t.buttons[name].click(edit(name), [t.film, t.picked, *fields, shared.browser], outputs, **common)
     t.soundtrack.input(soundtrack_changed, [t.film, t.picked, t.soundtrack, shared.browser], outputs, **common)
+    for name in ("Retake segment", "Extend shot"):
+        t.buttons[name].click(edit_take(name), [t.film, t.picked, *t.segment, shared.browser], outputs,
+                              concurrency_limit=None, **common)  # fmt: skip
     t.buttons["Export"].click(export, [t.film, t.picked, shared.browser], outputs, **common)
     for name in ("Render film", "Render stale shots", "Re-render shot"):
         t.buttons[name].click(
