@@ -85,3 +85,26 @@ def test_three_shots_against_a_song_rendered_the_middle_one_again_and_exported(b
     wait_text(page, "#film-strip", "the street")
     assert no_error_shown(page)
     page.close()
+
+
+def test_twelve_shots_fit_across_a_wide_page_and_wrap_on_a_phone(browser, served, tmp_path):  # noqa: F811
+    import json
+
+    studio, url = served
+    (tmp_path / "twelve.json").write_text(json.dumps({"title": "twelve", "shots": [
+        {"prompt": f"shot {i} of a long film, with a prompt long enough to need clamping", "seconds": [0.5, 1, 2][i % 3]}
+        for i in range(12)
+    ]}))  # fmt: skip
+    studio.make_film(tmp_path / "twelve.json")
+    for width, height in ((1400, 1000), (390, 844)):
+        page = open_studio(browser, url, width, height)
+        page.get_by_role("tab", name="Timeline").click()
+        page.locator("#film-pick input").click()
+        page.get_by_text("twelve · 12 shots").click()
+        page.wait_for_selector(f'{STRIP} [data-shot="12"]')
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # never scrolls sideways
+        boxes = [page.locator(f'{STRIP} [data-shot="{n}"]').bounding_box() for n in (1, 12)]
+        rows = {round(box["y"]) for box in boxes}
+        assert len(rows) == (1 if width == 1400 else 2)  # one row on a wide page; a phone wraps them
+        assert all(box["x"] >= 0 and box["x"] + box["width"] <= width for box in boxes)
+        page.close()

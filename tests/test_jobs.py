@@ -144,16 +144,16 @@ def test_jobs_list_and_cancel_from_the_command_line(studio, tmp_path, capsys):
     assert code == 2 and err.startswith("error: no job with id 'job-nope'")
 
 
-def test_the_batch_command_prints_a_json_line_per_take_and_names_a_bad_row(tmp_path):
+def test_the_batch_command_prints_a_json_line_per_take_and_names_a_bad_row(tmp_path, capsys):
+    from ltx_studio.cli import main
+
     (tmp_path / "prompts.csv").write_text("prompt,seed\na red kite,11\nbad,x\na blue kite,\n", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "ltx_studio", "batch", "--prompts", "prompts.csv", "--seeds", "2", "--width", "96",
-         "--height", "64", "--frames", "9", "--model-set", "demo", "--outputs", "out", "--json"],
-        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert done.returncode == 2  # a row was skipped: said on stderr, the rest rendered
-    assert "skipped row 3: seed must be a whole number, not 'x'" in done.stderr
-    takes = [json.loads(line) for line in done.stdout.splitlines()]
+    code = main(["batch", "--prompts", str(tmp_path / "prompts.csv"), "--seeds", "2", "--width", "96", "--height",
+                 "64", "--frames", "9", "--model-set", "demo", "--outputs", str(tmp_path / "out"), "--json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2  # a row was skipped: said on stderr, the rest rendered
+    assert "skipped row 3: seed must be a whole number, not 'x'" in err
+    takes = [json.loads(line) for line in out.splitlines()]
     assert [(t["prompt"], t["frames"]) for t in takes] == [("a red kite", 9)] * 2 + [("a blue kite", 9)] * 2
     assert [t["seed"] for t in takes[:2]] == [11, 12] and takes[2]["seed"] != takes[3]["seed"]
     assert all(os.path.exists(t["video"]) for t in takes)

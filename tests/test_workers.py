@@ -96,19 +96,17 @@ def test_a_worker_killed_mid_job_is_restarted_and_the_job_runs_once_more(tmp_pat
     assert not [p for p in (tmp_path / "outputs" / ".staging").rglob("*.mp4")]
 
 
-def test_devices_are_checked_and_a_bad_one_is_one_line():
+def test_devices_are_checked_and_a_bad_one_is_one_line(tmp_path, capsys):
+    from ltx_studio.app_main import main as app_main
+
     assert parse_devices("cpu,cpu") == ["cpu", "cpu"] and parse_devices(None) == []
     with pytest.raises(BadInput, match="'gpu7' is not a device"):
         parse_devices("cpu,gpu7")
     if not __import__("torch").cuda.is_available():
         with pytest.raises(BadInput, match="no CUDA device 'cuda:3' here"):
             parse_devices("cuda:3")
-    done = subprocess.run(
-        [sys.executable, "app.py", "--devices", "tpu:0", "--no-warmup"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == (
+    assert app_main(["--devices", "tpu:0", "--no-warmup", "--outputs", str(tmp_path)]) == 2  # before anything loads
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: --devices: 'tpu:0' is not a device (cpu, cuda:0, cuda:1, ..., mps, or all)"
     )
 
@@ -181,9 +179,10 @@ def test_bench_workers_prints_drafts_per_minute_with_one_and_two_workers(capsys)
     assert main(["bench", "--workers", "1"]) == 2
 
 
-def test_a_parallel_final_is_checked_before_anything_runs():
+def test_a_parallel_final_is_checked_before_anything_runs(tmp_path, capsys):
     import torch
 
+    from ltx_studio.app_main import main as app_main
     from ltx_studio.jobs.parallel import check_parallel_final
     from ltx_studio.models.families import get_family
 
@@ -195,12 +194,9 @@ def test_a_parallel_final_is_checked_before_anything_runs():
     if torch.cuda.device_count() < 2:
         with pytest.raises(BadInput, match=r"^--parallel-final 2 needs 2 CUDA GPUs; this machine has "):
             check_parallel_final(2, family)
-    done = subprocess.run(
-        [sys.executable, "app.py", "--parallel-final", "2", "--devices", "cpu", "--no-warmup"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == (
+    code = app_main(["--parallel-final", "2", "--devices", "cpu", "--no-warmup", "--outputs", str(tmp_path)])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: --parallel-final goes without --devices and --ray (it uses the GPUs itself)"
     )
 
