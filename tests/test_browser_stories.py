@@ -136,9 +136,13 @@ def test_7_each_card_acts_on_its_own_take(browser, served):  # noqa: F811
     wait_text(page, f'{CARD}[data-key="{draft_id}"]', f"final {final.id}")
     assert card(page, draft_id).get_by_role("button", name="Approve & upscale", exact=True).count() == 0
     assert card(page, final.id).get_by_role("button", name="Re-render with Pro", exact=True).count() == 0
-    press(page, draft_id, "Re-render with Pro")  # on the draft's card: the draft, not the final shown last
-    wait_text(page, "#feed", f"Pro re-render of draft {draft_id}", timeout=120_000)
-    assert {t.kind for t in studio.takes() if t.parent == draft_id} == {"upscale", "pro"}
+    with studio.renderer.device_lock:  # the Pro re-render waits for the device: its job says which take it renders
+        press(page, draft_id, "Re-render with Pro")  # on the draft's card: the draft, not the final shown last
+        wait_for(lambda: [j for j in studio.job_list() if j.kind == "upscale" and j.params.get("mode") == "pro"])
+        (pro,) = [j for j in studio.job_list() if j.kind == "upscale" and j.params.get("mode") == "pro"]
+        assert pro.params["take_id"] == draft_id
+        page.wait_for_selector(f'{CARD}[data-key="{pro.id}"]', state="attached")  # its own card, until it stops
+        studio.cancel(pro.id)
 
     page.get_by_role("tab", name="Compare").click()  # two variants: the empty third slot offers nothing
     page.fill("#compare-prompt textarea", "lanterns on a river")

@@ -189,6 +189,8 @@ def test_a_film_job_survives_a_restart_and_resumes_after_the_shots_made(studio, 
     job = studio.submit(FilmRender(film["id"]), owner="ada")
     assert job.record.params["count"] == 3 and job.record.label.endswith("3 shot(s)")
     assert second.wait(120), f"the second shot did not start: {studio.job(job.id)}"
+    with pytest.raises(BadInput, match=f"film {film['id']} is already rendering \\(job {job.id}"):
+        studio.submit(FilmRender(film["id"]))  # one render of a film at a time
     studio.close()  # the server goes down while the second shot renders
     monkeypatch.undo()
     made = studio.film(film["id"])["shots"][0]["take"]
