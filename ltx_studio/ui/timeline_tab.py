@@ -114,7 +114,7 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
             editor = [shot["prompt"], shot["seconds"], shot["begins"], shot["options"].get("camera", "")]
         return [
             film_id, picked, gr.update(choices=view.film_choices(studio, viewer), value=film_id or None),
-            view.strip_html(studio, film, picked), note(said), *editor,
+            view.strip_html(studio, film, picked), _line(said), *editor,
             player if player is not None else gr.skip(),
             gr.update(value=files, visible=True) if files else gr.skip(),
             _song(studio, film_id) if song else gr.skip(),
@@ -221,11 +221,14 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
                 return
             yield shown(viewer, film_id, picked, "Rendering: queued")
             for kind in shared.follow(job, request.session_hash):
-                if kind != "preview":
-                    record = studio.job(job.id)
-                    yield shown(viewer, film_id, picked, f"Rendering: {record.stage or record.state}")
+                record = studio.job(job.id)
+                said = f"Rendering: {record.stage or record.state}"
+                if kind == "preview":  # a step: the line alone (the strip changes when a shot lands)
+                    yield [gr.skip()] * 4 + [_line(said)] + [gr.skip()] * 7
+                else:
+                    yield shown(viewer, film_id, picked, said)
             record = studio.job(job.id)
-            said = "" if record.state == "done" else f"The film's job {record.state}: {record.error or 'stopped'}"
+            said = "" if record.state == "done" else f"⚠ The film's job {record.state}: {record.error or 'stopped'}"
             yield shown(viewer, film_id, picked, said, player=_player(studio, film_id))
 
         return run
@@ -298,6 +301,11 @@ def _record_shot(studio: Studio, film: dict, number: int) -> dict | None:
     if not number:
         return None
     return studio.films.store.get(film["id"], film["version"]).record["shots"][number - 1]
+
+
+def _line(text: str) -> dict:
+    """The line under the strip: what is happening (a refusal is a `note`, with its sign)."""
+    return gr.update(value=text, visible=bool(text))
 
 
 def _song(studio: Studio, film_id: str | None) -> str | None:
