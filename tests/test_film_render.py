@@ -366,3 +366,15 @@ def test_a_shot_retaken_or_extended_is_the_films_new_version_and_the_others_stay
     assert "has shots 1 to 3, not 9" in capsys.readouterr().err
     with pytest.raises(BadInput, match="was not made from shot 3's take"):
         studio.films.edits.use_take(film["id"], 3, takes[0])
+
+
+def test_rendering_a_shot_again_with_stale_takes_the_bridge_and_the_continue_beside_it(studio, tmp_path):
+    film = studio.render_film(studio.make_film(shot_list(tmp_path, [
+        {"prompt": "a", "seconds": 0.5}, {"prompt": "b", "seconds": 0.5}, {"prompt": "c", "seconds": 0.5, "begins": "continue"},
+    ]))["id"])  # fmt: skip
+    studio.films.edits.bridge(film["id"], 1, "a to b", seconds=0.4)  # shots: a, bridge, b, c (continues b)
+    bridged = studio.render_film(film["id"])
+    again = studio.rerender_film(film["id"], [3], stale=True)  # b again: the bridge ends on it, c goes on from it
+    assert [s["take"] is None for s in again["shots"]] == [False, True, True, True]
+    done = studio.render_film(film["id"])
+    assert done["shots"][0]["take"] == bridged["shots"][0]["take"] and not any(s["stale"] for s in done["shots"])

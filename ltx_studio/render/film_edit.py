@@ -33,15 +33,16 @@ class FilmEdits:
         return self.maker.renderer
 
     def rerender(self, film_id: str, shots: list[int], *, stale: bool = False) -> FilmVersion:
-        """A new version with these shots (1-based; with `stale`, also every stale one and every continue
-        after one of them) to render again; the others keep their takes. The version before stays."""
+        """A new version with these shots (1-based; with `stale`, also every stale one and every continue or
+        bridge beside one of them) to render again; the others keep their takes. The version before stays."""
         film = self.store.get(film_id)
         for number in shots:
             self._index(film, number)
         again = set(shots) | (set(self.maker.stale(film)) if stale else set())
-        if stale:  # a continue after a shot rendered again would be stale once it lands: it goes too
+        if stale:  # a continue or a bridge beside a shot rendered again would be stale once it lands: it goes too
             for number, shot in enumerate(film.record["shots"], 1):
-                if shot["begins"] == "continue" and number - 1 in again:
+                after = shot["begins"] in ("continue", "bridge") and number - 1 in again
+                if after or (shot["begins"] == "bridge" and number + 1 in again):
                     again.add(number)
         if not again:
             raise BadInput(f"film {film.id} has no stale shots: name a shot to render again")

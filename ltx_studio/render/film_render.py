@@ -148,7 +148,7 @@ class FilmMaker:
         or one with every shot rendered already."""
         film = self.store.get(film_id, version)
         self._for_this_set(film)
-        todo = sorted(self.missing(film), key=lambda n: film.record["shots"][n - 1]["begins"] == "bridge")
+        todo = self.missing(film)
         if not todo:
             raise BadInput(
                 f"every shot of film {film.id} (version {film.version}) has its take: re-render a shot to make it again"
@@ -163,8 +163,11 @@ class FilmMaker:
             )
 
     def missing(self, film: FilmVersion) -> list[int]:
-        """The shots (1-based) of a version with no whole take yet: what rendering it makes."""
-        return [n for n, shot in enumerate(film.record["shots"], 1) if not shot["take"] or not self._has(shot["take"])]
+        """The shots (1-based) of a version with no whole take yet, in the order rendering makes them: each
+        in its turn, the bridges last (a bridge ends on the first frame of the shot after it)."""
+        shots = film.record["shots"]
+        found = [n for n, shot in enumerate(shots, 1) if not shot["take"] or not self._has(shot["take"])]
+        return sorted(found, key=lambda n: shots[n - 1]["begins"] == "bridge")
 
     # --- rendering -----------------------------------------------------------------------------
 
