@@ -196,24 +196,16 @@ class Studio:
     def retake_shot(self, film_id: str, shot: int, start, end, *, prompt=None, what="both", on_event=None, cancel=None):
         """Regenerate seconds [start, end) of one shot (its own time); the film's new version has that shot as
         the retake and every other shot as it was. Its description."""
-        take = self._shot_take(film_id, shot)
+        take = self.films.shot_take(film_id, shot)
         made = self.retake(take, start, end, prompt=prompt, what=what, on_event=on_event, cancel=cancel)
         return self.films.describe(self.films.edits.use_take(film_id, shot, made.id))
 
     def extend_shot(self, film_id: str, shot: int, seconds: float, *, prompt=None, on_event=None, cancel=None) -> dict:
         """Make one shot `seconds` longer (an extension of its take); the shots after it move along (with a
         soundtrack they are stale until rendered again where they now sit). Its description."""
-        take = self._shot_take(film_id, shot)
+        take = self.films.shot_take(film_id, shot)
         made = self.extend(take, seconds, prompt=prompt, on_event=on_event, cancel=cancel)
         return self.films.describe(self.films.edits.use_take(film_id, shot, made.id))
-
-    def _shot_take(self, film_id: str, shot: int) -> str:
-        film = self.film(film_id)
-        if not isinstance(shot, int) or not 1 <= shot <= len(film["shots"]):
-            raise BadInput(f"film {film['id']} has shots 1 to {len(film['shots'])}, not {shot!r}")
-        if not film["shots"][shot - 1]["take"]:
-            raise BadInput(f"shot {shot} of film {film['id']} has not been rendered: render the film first")
-        return film["shots"][shot - 1]["take"]
 
     def export_film(self, film_id: str, *, version: int | None = None, mp4=None, otio=None) -> dict:
         """A rendered film as one mp4 (the shots joined frame-exactly, one sound) and/or an .otio edit."""

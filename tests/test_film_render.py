@@ -378,3 +378,21 @@ def test_rendering_a_shot_again_with_stale_takes_the_bridge_and_the_continue_bes
     assert [s["take"] is None for s in again["shots"]] == [False, True, True, True]
     done = studio.render_film(film["id"])
     assert done["shots"][0]["take"] == bridged["shots"][0]["take"] and not any(s["stale"] for s in done["shots"])
+
+
+def test_a_shot_is_retaken_as_one_job_of_the_queue_that_also_revises_the_film(studio, tmp_path):
+    from ltx_studio.jobs.ops import FilmShot
+
+    film = studio.render_film(studio.make_film(shot_list(tmp_path, [{"prompt": "a", "seconds": 0.7}] * 2))["id"])
+    job = studio.submit(FilmShot(film["id"], 2, "retake", 0.1, 0.4), owner="ada")
+    (take,) = studio.wait(job.id, timeout=120)
+    now = studio.film(film["id"])
+    assert take.kind == "retake" and take.parent == film["shots"][1]["take"]
+    assert now["version"] == film["version"] + 1 and [s["take"] for s in now["shots"]] == [
+        film["shots"][0]["take"],
+        take.id,
+    ]
+    with pytest.raises(BadInput, match="retaken or extended, not 'zoom'"):
+        studio.submit(FilmShot(film["id"], 1, "zoom"))
+    with pytest.raises(BadInput, match="has shots 1 to 2, not 3"):
+        studio.submit(FilmShot(film["id"], 3, "extend", seconds=1))

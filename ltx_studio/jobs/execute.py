@@ -21,7 +21,7 @@ from ..render.request import RenderRequest
 from ..render.retake import retake
 from ..render.soundtrack import soundtrack
 from ..render.upscale import upscale
-from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, Operation, Retake, Upscale
+from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, FilmShot, Operation, Retake, Upscale
 
 
 def execute(
@@ -73,7 +73,25 @@ def _run(renderer, op, emit, cancel, *, job_id, done, parallel_final) -> list[Ta
         return takes
     if isinstance(op, FilmRender):  # shots already made (recorded in the version, or in `done`) are kept
         return FilmMaker(renderer).render(op.film_id, op.version, done=list(done), **events)
+    if isinstance(op, FilmShot):
+        return [film_shot(renderer, op, done, events)]
     raise StudioError(f"unknown job kind {getattr(op, 'kind', type(op).__name__)!r}")
+
+
+def film_shot(renderer: Renderer, op: FilmShot, done: Sequence[str], events: dict) -> Take:
+    """A retake or an extension of one shot, then the film's new version with it (a take made before an
+    interruption is not made again; a film that has it already is not revised again)."""
+    maker = FilmMaker(renderer)
+    source = maker.shot_take(op.film_id, op.shot) if not done else None
+    if done:
+        take = renderer.store.get(done[-1])
+    elif op.action == "extend":
+        take = extend(renderer, source, op.seconds, prompt=op.prompt, **events)
+    else:
+        take = retake(renderer, source, op.start, op.end, prompt=op.prompt, seed=op.seed, **events)
+    if maker.store.get(op.film_id).record["shots"][op.shot - 1]["take"] != take.id:
+        maker.edits.use_take(op.film_id, op.shot, take.id)
+    return take
 
 
 def half_first(renderer: Renderer, op: Draft) -> Draft:

@@ -121,6 +121,25 @@ class FilmRender:
         return f"film {self.title or self.film_id} v{self.version}: {len(self.shots)} shot(s)"
 
 
+@dataclass
+class FilmShot:
+    """Retake a segment of one shot of a film (`action` "retake": seconds [start, end) of the shot) or extend
+    it (`action` "extend": by `seconds`); the film's new version has the new take in that shot's place."""
+
+    film_id: str
+    shot: int
+    action: str = "retake"
+    start: float = 0.0
+    end: float = 0.0
+    seconds: float = 0.0
+    prompt: str | None = None
+    seed: int = -1
+    kind = "film_shot"
+
+    def label(self) -> str:
+        return f"{self.action} shot {self.shot} of film {self.film_id}"
+
+
 def renders(kind: str, params: dict) -> int:
     """How many renders a job of `kind` with these parameters (its row's, or an op's fields) makes:
     what the queue's cap counts."""
@@ -135,7 +154,7 @@ def renders(kind: str, params: dict) -> int:
     return 1
 
 
-Operation = Draft | Compare | Upscale | Extend | Retake | AddSound | Batch | FilmRender
+Operation = Draft | Compare | Upscale | Extend | Retake | AddSound | Batch | FilmRender | FilmShot
 OPERATIONS: dict[str, type] = {
-    op.kind: op for op in (Draft, Compare, Upscale, Extend, Retake, AddSound, Batch, FilmRender)
+    op.kind: op for op in (Draft, Compare, Upscale, Extend, Retake, AddSound, Batch, FilmRender, FilmShot)
 }

@@ -31,7 +31,7 @@ from ..render.retake import check_retake
 from ..render.soundtrack import check_soundtrack
 from ..render.upscale import check_upscale
 from .execute import execute, half_first
-from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, Operation, Retake, Upscale, renders
+from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, FilmShot, Operation, Retake, Upscale, renders
 from .params import from_params, to_params
 from .queue import FINISHED, JobQueue, JobRecord, new_job_id
 from .runner import Runner
@@ -189,11 +189,19 @@ class JobService:
             return replace(op, seed=choose_seed(op.seed))
         if isinstance(op, Batch):
             return self._checked_batch(op)
+        if isinstance(op, FilmShot):  # from the shot's take's record: nothing decoded
+            take = FilmMaker(renderer).shot_take(op.film_id, op.shot)
+            self._one_at_a_time(op.film_id)
+            if op.action == "extend":
+                check_extend(renderer, take, op.seconds)
+                return op
+            if op.action != "retake":
+                raise BadInput(f"a shot is retaken or extended, not {op.action!r}")
+            check_retake(renderer, take, op.start, op.end, "both")
+            return replace(op, seed=choose_seed(op.seed))
         if isinstance(op, FilmRender):
             film, shots = FilmMaker(renderer).check_render(op.film_id, op.version)
-            busy = self.film_job(film.id)
-            if busy is not None:
-                raise BadInput(f"film {film.id} is already rendering (job {busy.id}, {busy.state}): wait or cancel it")
+            self._one_at_a_time(film.id)
             return replace(op, version=film.version, shots=shots, title=film.record.get("title", ""))
         raise BadInput(f"unknown operation {type(op).__name__}")
 
@@ -245,10 +253,16 @@ class JobService:
                 return job
         return None
 
+    def _one_at_a_time(self, film_id: str) -> None:
+        busy = self.film_job(film_id)
+        if busy is not None:
+            raise BadInput(f"film {film_id} is already rendering (job {busy.id}, {busy.state}): wait or cancel it")
+
     def film_job(self, film_id: str) -> JobRecord | None:
-        """A queued or running job rendering a version of this film, if any."""
+        """A queued or running job rendering or editing a version of this film, if any (one at a time: an edit
+        makes a new version, which a render of the one before would not fill)."""
         for job in self.queue.list(("queued", "running"), limit=MAX_WAITING + 64):
-            if job.kind == "film" and job.params.get("film_id") == film_id:
+            if job.kind in ("film", "film_shot") and job.params.get("film_id") == film_id:
                 return job
         return None
 

@@ -143,6 +143,17 @@ class FilmMaker:
                 return tag
         return {}
 
+    def shot_take(self, film_id: str, number: int) -> str:
+        """The take of shot `number` (1-based) of a film's newest version, or BadInput in one line."""
+        film = self.store.get(film_id)
+        count = len(film.record["shots"])
+        if not isinstance(number, int) or not 1 <= number <= count:
+            raise BadInput(f"film {film.id} has shots 1 to {count}, not {number!r}")
+        take = film.record["shots"][number - 1]["take"]
+        if not take or not self._has(take):
+            raise BadInput(f"shot {number} of film {film.id} has not been rendered: render the film first")
+        return take
+
     def check_render(self, film_id: str, version: int | None = None) -> tuple[FilmVersion, list[int]]:
         """(the version, the shots it would render), or BadInput in one line: a film of another model set,
         or one with every shot rendered already."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..core.errors import StudioError
-from ..jobs.ops import Extend, FilmRender, Retake
+from ..jobs.ops import FilmRender, FilmShot
 from ..library import media
 from . import timeline_view as view
 from .relay import Shared
@@ -234,36 +234,25 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
         return run
 
     def edit_take(action: str):
-        """A retake of a segment of the picked shot, or an extension of it: a job of the queue, then the
-        film's new version with the shot as that take."""
+        """A retake of a segment of the picked shot, or an extension of it: one job of the queue that also
+        makes the film's new version with it (so a tab closed meanwhile loses nothing)."""
 
         def run(film_id, picked, start, end, by, browser_id, request: gr.Request):
             who, viewer = shared.owner(browser_id, request), shared.listed(browser_id, request)
+            kind = "retake" if action == "Retake segment" else "extend"
             try:
-                film_id = mine(who, film_id)
-                take = studio.film(film_id)["shots"][picked - 1]["take"]
-                if not take:
-                    raise StudioError(f"shot {picked} has not been rendered: render the film first")
-                op = (
-                    Retake(take, float(start or 0), float(end or 0)) if action == "Retake segment" else Extend(take, by)
-                )
+                op = FilmShot(mine(who, film_id), picked, kind, float(start or 0), float(end or 0), float(by or 0))
                 job = studio.submit(op, owner=who)
             except StudioError as exc:
                 yield refused(exc)
                 return
             yield shown(viewer, film_id, picked, f"{action}: queued")
             for kind in shared.follow(job, request.session_hash):
-                if kind != "preview":
-                    yield shown(viewer, film_id, picked, f"{action}: {studio.job(job.id).stage or kind}")
+                said = f"{action}: {studio.job(job.id).stage or kind}"
+                yield [gr.skip()] * 4 + [_line(said)] + [gr.skip()] * 7
             record = studio.job(job.id)
-            try:
-                if record.state != "done" or not record.take_ids:
-                    raise StudioError(f"{action} {record.state}: {record.error or 'stopped'}")
-                studio.films.edits.use_take(film_id, picked, record.take_ids[-1])
-            except StudioError as exc:
-                yield refused(exc)
-                return
-            yield shown(viewer, film_id, picked, player=_player(studio, film_id))
+            said = "" if record.state == "done" else f"⚠ {action} {record.state}: {record.error or 'stopped'}"
+            yield shown(viewer, film_id, picked, said, player=_player(studio, film_id))
 
         return run
 
