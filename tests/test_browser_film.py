@@ -5,7 +5,7 @@ mp4 and an .otio."""
 from __future__ import annotations
 
 from browser_steps import no_error_shown, open_studio, wait_text
-from test_browser import browser  # noqa: F401 - the module's Chromium, shared
+from test_browser import browser, plays_with_sound  # noqa: F401 - the module's Chromium, shared
 from test_sound_edits import beat
 
 from ltx_studio.library import media
@@ -43,6 +43,7 @@ def test_three_shots_against_a_song_rendered_the_middle_one_again_and_exported(b
     page.get_by_role("button", name="Render film", exact=True).click()
     page.wait_for_selector("#film-player video", timeout=120_000)
     first = shot_takes(page)
+    assert plays_with_sound(page, "#film-player video")  # Chromium decodes the film's sound as it plays
     assert all(first) and page.locator(f"{STRIP} img").count() == 3  # each shot's poster
 
     page.locator(f'{STRIP} [data-shot="2"]').click()
