@@ -338,14 +338,21 @@ def _wire_inputs(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         seconds = min(round(sizing.seconds_for_frames(frames, fps) + 0.049, 1), shared.max_seconds)
         return gr.skip(), seconds, note(), True
 
+    # The note follows once Duration holds the soundtrack's length (`.then` reads the controls after it
+    # is set); a note from the upload's own change event would read the Duration from before it, and on a
+    # busy machine could be drawn last ("cuts the soundtrack" under a Duration that holds all of it).
     for trigger in (tab.soundtrack.upload, tab.soundtrack_start.submit):
         trigger(
             soundtrack_landed,
             [tab.soundtrack, tab.soundtrack_start, tab.fps],
             [tab.soundtrack, tab.seconds, tab.soundtrack_note, tab.sound],
             **quiet,
-        )
-    tab.soundtrack.change(duration_changed, note_inputs, [tab.frames_info, tab.duration_note], **quiet)
+        ).then(duration_changed, note_inputs, [tab.frames_info, tab.duration_note], **quiet)
+
+    def soundtrack_cleared(seconds, fps, soundtrack, start):
+        return (gr.skip(), gr.skip()) if soundtrack else duration_changed(seconds, fps, None, start)
+
+    tab.soundtrack.change(soundtrack_cleared, note_inputs, [tab.frames_info, tab.duration_note], **quiet)
 
 
 def set_updates(studio: Studio, shared: Shared, tab: StudioTab) -> dict:
