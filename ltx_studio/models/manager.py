@@ -185,6 +185,7 @@ class PipelineManager:
         self._transformers: OrderedDict[str, object] = OrderedDict()  # LRU: oldest first
         self._pipelines: dict[str, object] = {}
         self._upsampler = None
+        self._pass_models: dict[str, object] = {}  # a finishing pass's own model (a temporal upsampler), by weights
         self._active: str | None = None  # the variant whose pipeline holds the offload hooks
         self._lock = threading.RLock()
         self.prompt_cache: OrderedDict[tuple, object] = OrderedDict()
@@ -242,6 +243,13 @@ class PipelineManager:
                 upsampler.to(self.policy.device)
                 self._upsampler = self.family.assemble_upsampler(self.shared(), upsampler)
             return self._upsampler
+
+    def pass_model(self, weights: str, load):
+        """A finishing pass's own model (models/pass_weights.py), loaded once by `load()` and kept on the device."""
+        with self._lock:
+            if weights not in self._pass_models:
+                self._pass_models[weights] = load().to(self.policy.device)
+            return self._pass_models[weights]
 
     def adopt(self, shared: dict | None = None, transformers: dict | None = None, upsampler=None) -> None:
         """Use components built in memory (benchmarks of real-size random models) instead of loading them."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import BadInput
+from .passes import Pass, parse_passes
 
 TINY_REPOS = ("tiny:ltxv", "tiny:ltx2")
 SOUND_FAMILIES = ("ltx2",)
@@ -159,6 +160,7 @@ class ModelSet:
     cameras: dict[str, str] = field(default_factory=dict)  # camera move -> its LoRA ("owner/repo/file" or tiny:)
     ic_loras: tuple[str, ...] = ()  # the IC-LoRAs (depth, pose, edges...) made for the set: "owner/repo/file"
     subject_lora: str | None = None  # the IC-LoRA that keeps a reference sheet's subjects ("owner/repo/file" or tiny:)
+    passes: dict[str, Pass] = field(default_factory=dict)  # finishing passes by name (models/passes.py)
     # LTX-2: which timestep modulates the audio/video cross-attention (models/families/cross_timestep.py)
     cross_timestep: str = "own-scale-other-gate"
 
@@ -383,6 +385,7 @@ def _parse_set(name: str, table: _Table) -> ModelSet:
         cameras=_cameras(table),
         ic_loras=_ic_loras(table),
         subject_lora=_subject_lora(table),
+        passes=parse_passes(table.data.get("passes"), table.where, table.origin, variants),
         cross_timestep=_cross_timestep(table),
     )
 

@@ -23,6 +23,7 @@ from ..models import loras
 from ..models.checkpoints import from_environment, with_checkpoints
 from ..models.manager import PipelineManager, default_model_set_name, is_on_disk, required_components
 from ..models.variants import ModelSet, load_registry, model_set
+from .fit import check_fits
 from .plan import RenderPlan, plan_from_take, plan_render
 from .request import RenderRequest
 from .story import TakeSpec, denoise_job, render_take
@@ -105,8 +106,10 @@ class Renderer:
     # --- rendering -----------------------------------------------------------------------------
 
     def plan(self, request: RenderRequest) -> RenderPlan:
-        """A request checked and snapped against this model set (BadInput before anything runs)."""
-        return plan_render(request, self.model_set, self.lora_folder)
+        """A request checked and snapped against this model set and the memory plan (BadInput before anything runs)."""
+        plan = plan_render(request, self.model_set, self.lora_folder)
+        check_fits(self.manager.policy, plan.width, plan.height, plan.frames, plan.fps, guided=plan.guidance > 1)
+        return plan
 
     def plan_from_take(self, take: Take, **changes) -> RenderPlan:
         """A take's own plan again, with `changes` (another size, variant, prompt...)."""

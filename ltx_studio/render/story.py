@@ -50,6 +50,9 @@ class TakeSpec:
     start_latents: Latents | None = None
     timings: dict[str, float] = field(default_factory=dict)
     copy: tuple[Path, int, bool] | None = None
+    fps: int | None = None  # the take plays at this rate, not the plan's (slow motion)
+    unit: bool = False  # decode the picture to float too (Decoded.unit: an HDR pass)
+    extras: Callable[[Path, Decoded], dict[str, str]] | None = None  # writes more files: {what: name} in settings
 
 
 def render_take(
@@ -191,7 +194,8 @@ class _Run:
         faults.inject("decode")
         self.manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
         make_sound = plan.audio and plan.soundtrack is None  # a given soundtrack is not decoded again
-        decoded = self.family.decode(stages[-1].pipe, latents, plan.variant.sampling, self.generator, audio=make_sound)
+        sampling, unit = plan.variant.sampling, {"unit": True} if spec.unit else {}
+        decoded = self.family.decode(stages[-1].pipe, latents, sampling, self.generator, audio=make_sound, **unit)
         if spec.join is not None:
             decoded = replace(spec.join(decoded), decoder=decoded.decoder)  # (a join makes a new clip)
         self.clock("decode")
@@ -206,6 +210,8 @@ class _Run:
             staged = store.stage()
             take.folder = str(staged)
             _write_files(take, decoded, latents, plan, spec.copy)
+            if spec.extras is not None:
+                take.settings["files"] = spec.extras(staged, decoded)
             self.clock("write")
             take.timings = self.timings
             take.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 4)
@@ -236,7 +242,7 @@ def _take(plan: RenderPlan, stages: list[_Stage], spec: TakeSpec, decoded: Decod
         width=int(frames.shape[2]),  # a soundtrack for a clip keeps the clip's own size
         height=int(frames.shape[1]),
         frames=int(frames.shape[0]),
-        fps=plan.fps,
+        fps=spec.fps or plan.fps,
         steps=sum(stage.steps for stage in stages),
         guidance=plan.guidance,
         parent=spec.parent,

@@ -29,6 +29,7 @@ class Decoded:
     audio: Any = None  # numpy float32 in -1..1
     sample_rate: int | None = None
     decoder: str | None = None  # set when the picture was decoded otherwise than the variant says
+    unit: Any = None  # when asked (`decode(unit=True)`): the VAE's picture as float16 0..1, before quantizing
 
 
 @dataclass

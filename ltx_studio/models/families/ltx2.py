@@ -356,7 +356,9 @@ class LTX2Family:
         return latents[:, :, :length]
 
     @torch.no_grad()
-    def decode(self, pipe, latents: Latents, sampling: Sampling, generator, audio: bool = True) -> Decoded:
+    def decode(
+        self, pipe, latents: Latents, sampling: Sampling, generator, audio: bool = True, unit: bool = False
+    ) -> Decoded:
         """uint8 frames, and the waveform (vocoder output, float32 [channels, samples]) when asked and made.
 
         `sampling.decoder == "diffusion"`: LTX-2.5's diffusion decoder turns the latents into pixels
@@ -367,13 +369,16 @@ class LTX2Family:
             frames = diffusion_decode(pipe, latents.video, generator)
         else:
             decoder = "vae" if sampling.decoder == "diffusion" else None  # the take says so
-            frames = decode_frames(pipe, latents.video, sampling, generator, normalised=False)
+            frames = decode_frames(pipe, latents.video, sampling, generator, normalised=False, unit=unit)
+        fine = frames if unit and frames.dtype == np.float16 else None  # (a diffusion decode is 8-bit)
+        if fine is not None:
+            frames = (fine.astype(np.float32) * 255).round().astype(np.uint8)
         if not audio or latents.audio is None:
-            return Decoded(frames, decoder=decoder)
+            return Decoded(frames, decoder=decoder, unit=fine)
         audio_vae = pipe.audio_vae
         mel = audio_vae.decode(latents.audio.to(pipe._execution_device, audio_vae.dtype), return_dict=False)[0]
         waveform = pipe.vocoder(mel.to(pipe.vocoder.dtype))[0].float().clamp(-1, 1).cpu().numpy()
-        return Decoded(frames, waveform, int(pipe.vocoder.config.output_sampling_rate), decoder)
+        return Decoded(frames, waveform, int(pipe.vocoder.config.output_sampling_rate), decoder, fine)
 
     @torch.no_grad()
     def upsample(self, up_pipe, latents: Latents, adain_factor: float, tone_map: float, generator) -> Latents:

@@ -47,10 +47,10 @@ def upsampler_config(metadata: dict[str, str] | None) -> dict:
     return config
 
 
-def load_latent_upsampler(location: str, file: str, dtype):
+def load_latent_upsampler(location: str, file: str, dtype, *, temporal: bool = False):
     """LTX2LatentUpsamplerModel from the single file `file` in `location` (a folder, or a Hub id in the HF cache;
-    never downloaded). The studio's two-stage renders upsample x2 in space: a file of another kind (x1.5,
-    temporal) is refused, and every parameter must come from the file, every tensor of it fit."""
+    never downloaded). The studio's two-stage renders upsample x2 in space, a frame-rate pass x2 in time
+    (`temporal`): a file of another kind is refused, and every parameter must come from the file, every tensor of it fit."""
     from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel
     from huggingface_hub import hf_hub_download
     from safetensors import safe_open
@@ -61,10 +61,16 @@ def load_latent_upsampler(location: str, file: str, dtype):
     with safe_open(str(path), framework="pt") as checkpoint:
         config = upsampler_config(checkpoint.metadata())
         tensors = {key: checkpoint.get_tensor(key) for key in checkpoint.keys()}  # noqa: SIM118 (not a dict)
-    spatial_x2 = config["spatial_upsample"] and not config["temporal_upsample"]
-    if not spatial_x2 or config["rational_spatial_scale"] != 2.0:
+    if temporal:
+        right = config["temporal_upsample"] and not config["spatial_upsample"]
+    else:
+        right = (
+            config["spatial_upsample"] and not config["temporal_upsample"] and config["rational_spatial_scale"] == 2.0
+        )
+    if not right:
         raise ValueError(
-            f"{path.name} is not a spatial x2 latent upsampler (its config: spatial {config['spatial_upsample']}, "
+            f"{path.name} is not a {'temporal' if temporal else 'spatial'} x2 latent upsampler (its config: "
+            f"spatial {config['spatial_upsample']}, "
             f"temporal {config['temporal_upsample']}, scale {config['rational_spatial_scale']:g})"
         )
     with torch.device("meta"):

@@ -325,11 +325,14 @@ def encode_clip(pipe, frames: np.ndarray, *, normalised: bool) -> torch.Tensor:
     return latents
 
 
-def decode_frames(pipe, latents: torch.Tensor, sampling: Sampling, generator, *, normalised: bool) -> np.ndarray:
+def decode_frames(
+    pipe, latents: torch.Tensor, sampling: Sampling, generator, *, normalised: bool, unit: bool = False
+) -> np.ndarray:
     """uint8 frames [F, H, W, 3] from video latents, as the LTX pipelines decode after their loop.
 
     Shared by both families (LTX-2's VAE has the same decode call); `normalised` says whether the
-    latents still need the VAE's statistics applied.
+    latents still need the VAE's statistics applied. `unit`: float16 0..1 instead (an HDR pass reads
+    more than 8 bits of its LogC3 picture).
     """
     from diffusers.utils.torch_utils import randn_tensor
 
@@ -347,5 +350,7 @@ def decode_frames(pipe, latents: torch.Tensor, sampling: Sampling, generator, *,
         latents = (1 - scale) * latents + scale * noise
         timestep = torch.tensor([sampling.decode_timestep], device=device, dtype=latents.dtype)
     video = vae.decode(latents, timestep, return_dict=False)[0]
+    if unit:
+        return ((video[0].float().clamp(-1, 1) + 1) / 2).half().permute(1, 2, 3, 0).cpu().numpy()
     video = (video[0].float().clamp(-1, 1) + 1) * 127.5  # [C, F, H, W] in 0..255
     return video.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
