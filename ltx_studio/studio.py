@@ -7,7 +7,7 @@ A thin facade that composes the services below it and holds them as attributes (
 - `store` (library/takes.py): the takes;
 - `films` (render/film_render.py): films of shots, their versions (library/films.py) and renders.
 Each operation has one verb here. Run here and wait (the command line, Python): `render`, `compare`,
-`upscale`, `extend`, `retake`, `soundtrack`, `enhance`, `batch`. As a server job (the page, the API):
+`upscale`, `extend`, `retake`, `soundtrack`, `finish`, `enhance`, `batch`. As a server job (the page, the API):
 `submit(Draft(...))` and the other operations of jobs/ops.py, then `follow`, `wait` or `cancel` it.
 Films: `make_film`, `render_film` (or `submit(FilmRender(...))`), `rerender_film`, `export_film`, `film`.
 
@@ -40,6 +40,7 @@ from .render.extend import extend as extend_take
 from .render.film import Film, read_film
 from .render.film_export import export_film, film_from_otio
 from .render.film_render import FilmMaker
+from .render.finish import finish as finish_clip
 from .render.plan import check_number
 from .render.renderer import Renderer
 from .render.request import RenderRequest
@@ -158,6 +159,15 @@ class Studio:
         return add_soundtrack(
             self.renderer, source, prompt=prompt, seed=seed, on_event=on_event, cancel=cancel, files=files
         )
+
+    def finish(self, source: str, pass_name: str, *, factor=None, prompt=None, seed=-1, exr=False, files=True,
+               on_event=None, cancel=None) -> Take:  # fmt: skip
+        """A finishing pass of the set's (`model_set.passes`: frame rate, HDR, repair, matte) on a take id or,
+        with `files`, a video file: a new take, parent = the take."""
+        return finish_clip(
+            self.renderer, source, pass_name, factor=factor, prompt=prompt, seed=seed, exr=exr, files=files,
+            on_event=on_event, cancel=cancel,
+        )  # fmt: skip
 
     def enhance(self, prompt: str, *, image=None, seed: int = 10, on_event=None, cancel=None) -> dict:
         """Rewrite a short idea as the detailed caption LTX-2 was trained on: {"prompt", "enhanced", ...}."""

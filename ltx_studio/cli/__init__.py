@@ -15,6 +15,8 @@ from ..core.errors import StudioError
 from .common import Bar, common, open_studio, outputs, print_result, progress_printer
 from .film import add_parser as add_film
 from .film import cmd_film
+from .finish import add_parser as add_finish
+from .finish import cmd_finish
 
 
 def _seconds(text: str) -> float | str:
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     retake.add_argument("--seed", type=int, default=-1)
 
     add_film(commands, common)
+    add_finish(commands, common)
     commands.add_parser("bench", help="measure the studio (see BENCHMARKS.md and bench --help)")
     return parser
 
@@ -383,6 +386,7 @@ COMMANDS = {
     "soundtrack": cmd_soundtrack,
     "retake": cmd_retake,
     "film": cmd_film,
+    "finish": cmd_finish,
 }
 
 

@@ -16,12 +16,13 @@ from ..library.takes import Take, taken_by
 from ..render.compare import compare
 from ..render.extend import extend
 from ..render.film_render import FilmMaker
+from ..render.finish import finish
 from ..render.renderer import Renderer
 from ..render.request import RenderRequest
 from ..render.retake import retake
 from ..render.soundtrack import soundtrack
 from ..render.upscale import upscale
-from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, FilmShot, Operation, Retake, Upscale
+from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, FilmShot, Finish, Operation, Retake, Upscale
 
 
 def execute(
@@ -64,6 +65,9 @@ def _run(renderer, op, emit, cancel, *, job_id, done, parallel_final) -> list[Ta
         return [retake(renderer, op.take_id, op.start, op.end, prompt=op.prompt, what=op.what, seed=op.seed, **events)]
     if isinstance(op, AddSound):
         return [soundtrack(renderer, op.source, prompt=op.prompt, seed=op.seed, files=op.files, **events)]
+    if isinstance(op, Finish):
+        options = {"factor": op.factor, "prompt": op.prompt, "seed": op.seed, "exr": op.exr, "files": op.files}
+        return [finish(renderer, op.source, op.pass_name, **options, **events)]
     if isinstance(op, Batch):
         takes, failures = run_batch(renderer, op.requests, emit, cancel, job_id=job_id, done=done)
         if failures and not takes and not done:

@@ -140,6 +140,24 @@ class FilmShot:
         return f"{self.action} shot {self.shot} of film {self.film_id}"
 
 
+@dataclass
+class Finish:
+    """A finishing pass (the set's `passes`) on a take id or, with `files`, a video file (kept with the job)."""
+
+    source: str
+    pass_name: str
+    factor: int | None = None
+    prompt: str | None = None
+    seed: int = -1
+    exr: bool = False
+    files: bool = True
+    kind = "finish"
+
+    def label(self) -> str:
+        times = f" x{self.factor}" if self.factor else ""
+        return f"{self.pass_name}{times} on {str(self.source).replace(chr(92), '/').rsplit('/', 1)[-1]}"
+
+
 def renders(kind: str, params: dict) -> int:
     """How many renders a job of `kind` with these parameters (its row's, or an op's fields) makes:
     what the queue's cap counts."""
@@ -154,7 +172,7 @@ def renders(kind: str, params: dict) -> int:
     return 1
 
 
-Operation = Draft | Compare | Upscale | Extend | Retake | AddSound | Batch | FilmRender | FilmShot
+Operation = Draft | Compare | Upscale | Extend | Retake | AddSound | Batch | FilmRender | FilmShot | Finish
 OPERATIONS: dict[str, type] = {
-    op.kind: op for op in (Draft, Compare, Upscale, Extend, Retake, AddSound, Batch, FilmRender, FilmShot)
+    op.kind: op for op in (Draft, Compare, Upscale, Extend, Retake, AddSound, Batch, FilmRender, FilmShot, Finish)
 }

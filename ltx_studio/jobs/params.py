@@ -9,14 +9,14 @@ from pathlib import Path
 from ..core.errors import StudioError
 from ..library.sound import Soundtrack, write_wav
 from ..render.request import RenderRequest
-from .ops import OPERATIONS, AddSound, Batch, Compare, Draft, FilmRender, Operation
+from .ops import OPERATIONS, AddSound, Batch, Compare, Draft, FilmRender, Finish, Operation
 from .queue import keep_file, read_kept
 
 
 def to_params(op: Operation, folder: Path) -> dict:
     """The operation's parameters as JSON can hold them, each file kept in `folder`."""
     params = {f.name: getattr(op, f.name) for f in fields(op) if f.name != "title" or isinstance(op, FilmRender)}
-    if isinstance(op, AddSound) and op.files and Path(str(op.source)).is_file():  # a video file, not a take id
+    if isinstance(op, AddSound | Finish) and op.files and Path(str(op.source)).is_file():  # a file, not a take id
         params["source"] = keep_file(op.source, folder, "source")
     if isinstance(op, Draft | Compare):
         params["request"] = _request(op.request, folder, 0)

@@ -22,6 +22,7 @@ from ..library.takes import Take
 from ..render.compare import check_variants
 from ..render.extend import check_extend
 from ..render.film_render import FilmMaker
+from ..render.finish import check_finish
 from ..render.plan import choose_seed
 from ..render.prompts import MAX_RENDERS as MAX_BATCH
 from ..render.prompts import batch_requests, check_batch_size
@@ -31,7 +32,20 @@ from ..render.retake import check_retake
 from ..render.soundtrack import check_soundtrack
 from ..render.upscale import check_upscale
 from .execute import execute, half_first
-from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, FilmShot, Operation, Retake, Upscale, renders
+from .ops import (
+    AddSound,
+    Batch,
+    Compare,
+    Draft,
+    Extend,
+    FilmRender,
+    FilmShot,
+    Finish,
+    Operation,
+    Retake,
+    Upscale,
+    renders,
+)
 from .params import from_params, to_params
 from .queue import FINISHED, JobQueue, JobRecord, new_job_id
 from .runner import Runner
@@ -187,6 +201,9 @@ class JobService:
         if isinstance(op, AddSound):
             check_soundtrack(renderer, op.source, files=op.files)  # probed: the job decodes what it uses
             return replace(op, seed=choose_seed(op.seed))
+        if isinstance(op, Finish):  # from the take's record or the file's probe: nothing decoded
+            job = check_finish(renderer, op.source, op.pass_name, op.factor, op.prompt, files=op.files)
+            return replace(op, factor=job.factor if job.factor > 1 else None, seed=choose_seed(op.seed))
         if isinstance(op, Batch):
             return self._checked_batch(op)
         if isinstance(op, FilmShot):  # from the shot's take's record: nothing decoded

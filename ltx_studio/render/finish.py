@@ -83,7 +83,9 @@ def check_finish(
     elif factor not in (None, "", 1, "1"):
         raise BadInput(f"pass {name} keeps the frame rate: a factor goes with a frame-rate or slow-motion pass")
     if one.prompt == "required" and not str(prompt or "").strip():
-        raise BadInput(f'pass {name} needs a prompt: say what to remove (e.g. "remove the man in the red coat")')
+        raise BadInput(
+            f'pass {name} needs a prompt: the scene without what it removes (e.g. "the empty street, no people")'
+        )
     take, path = _source(renderer, source, files)
     if take is not None:
         frames, fps, width, height, what = take.frames, take.fps, take.width, take.height, take.id
@@ -177,7 +179,8 @@ def _frame_rate(renderer, job: Finishing, text, seed, frames, sound, spec: TakeS
     def work() -> Take:
         started = time.perf_counter()
         emit(Progress("upsample", 0.0, f"Upsampling the frames x{job.factor} in time"))
-        own = own_latents(job.take) if job.take is not None and count == job.frames else None
+        mine = job.take is not None and job.take.model_set == renderer.model_set.name  # latents of this VAE
+        own = own_latents(job.take) if mine and count == job.frames else None
         if own is not None and tuple(own.video.shape[-2:]) == sizing.latent_shape(job.width, job.height, count)[1:]:
             video = own.video
         else:  # a file, or a take off the grid: its frames encoded as a pass leaves latents

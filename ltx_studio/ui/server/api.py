@@ -1,5 +1,6 @@
 """The typed API endpoints for gradio_client and MCP agents: /draft, /upscale, /compare, /extend,
-/retake, /soundtrack, /batch, /film and /film_export (api_film.py), /takes, /jobs and /cancel.
+/retake, /soundtrack, /batch, /film and /film_export (api_film.py), /finish (api_finish.py), /takes, /jobs
+and /cancel.
 
 They are plain typed functions (gr.api), their parameters named after the RenderRequest fields, so a
 script drives the studio with the same words the page uses. Each render is a job in the studio's
@@ -30,6 +31,7 @@ from ...library.takes import Take
 from ...render.request import RenderRequest
 from ..relay import signed_in, visible
 from .api_film import film, film_export
+from .api_finish import finish, passes
 from .api_inputs import api_owner, safe_loras, uploaded
 
 if TYPE_CHECKING:
@@ -53,7 +55,8 @@ def add_endpoints(studio: Studio) -> None:
     gr.api(bind(takes, studio), api_name="takes", concurrency_limit=None)
     gr.api(bind(jobs, studio), api_name="jobs", concurrency_limit=None)
     gr.api(bind(cancel, studio), api_name="cancel", concurrency_limit=None)
-    for fn in (draft, upscale, compare, extend, retake, soundtrack, batch, film, film_export):  # each waits for its job
+    gr.api(bind(passes, studio), api_name="passes", concurrency_limit=None)
+    for fn in (draft, upscale, compare, extend, retake, soundtrack, batch, film, film_export, finish):  # each waits
         gr.api(bind(fn, studio), api_name=fn.__name__, concurrency_limit=None)
 
 
