@@ -110,6 +110,19 @@ def test_soundtrack_retake_and_add_sound_through_the_api(client, tmp_path):
         client.predict(take_id=record["id"], start=0.8, end=0.2, api_name="/retake")
 
 
+def test_a_finishing_pass_through_the_api(client):
+    passes = client.predict(api_name="/passes")
+    assert {p["pass"] for p in passes} >= {"frame-rate", "hdr", "alpha"}
+    _, record = client.predict(prompt="a drummer", frames=9, width=96, height=64, api_name="/draft")
+    video, master, exr, faster = client.predict(pass_name="frame-rate", take_id=record["id"], factor=2, api_name="/finish")
+    assert faster["parent"] == record["id"] and (faster["fps"], faster["frames"]) == (48, 17)
+    assert video.endswith(".mp4") and master is None and exr is None
+    _, master, exr, graded = client.predict(pass_name="hdr", take_id=faster["id"], exr=True, api_name="/finish")
+    assert master.endswith("hdr.mp4") and exr.endswith(".zip") and graded["parent"] == faster["id"]
+    with pytest.raises(Exception, match="the frame-rate factor is 2 or 4"):
+        client.predict(pass_name="frame-rate", take_id=record["id"], factor=3, api_name="/finish")
+
+
 # Every endpoint's parameters (by name, in order) and number of returns, as the page served them before
 # its redesign for creators: scripts and MCP clients written against it keep working.
 API = {
@@ -121,8 +134,10 @@ API = {
     "/extend": [["take_id", "seconds", "prompt", "backward"], 1],
     "/film": [["shots", "soundtrack", "references", "title", "fps", "variant", "resolution", "width", "height", "film_id", "rerender", "stale"], 1],
     "/film_export": [["film_id", "version"], 1],
+    "/finish": [["pass_name", "take_id", "video", "factor", "prompt", "exr", "seed"], 1],
     "/generate_video": [["input_image", "prompt", "duration", "enhance_prompt", "seed", "randomize_seed", "height", "width"], 2],
     "/jobs": [["limit"], 1],
+    "/passes": [[], 1],
     "/retake": [["take_id", "start", "end", "prompt", "what", "seed"], 1],
     "/soundtrack": [["take_id", "video", "prompt", "seed"], 1],
     "/takes": [["take_id", "limit"], 1],

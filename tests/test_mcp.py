@@ -9,7 +9,10 @@ import re
 import pytest
 from conftest import free_port
 
-TOOLS = {"draft", "upscale", "compare", "extend", "retake", "soundtrack", "batch", "takes", "film", "film_export"}
+TOOLS = {
+    "draft", "upscale", "compare", "extend", "retake", "soundtrack", "batch", "takes", "film", "film_export", "finish",
+    "passes",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

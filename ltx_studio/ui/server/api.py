@@ -20,33 +20,20 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
 from gradio.data_classes import FileData
 
 from ...jobs.ops import AddSound, Batch, Compare, Draft, Extend, Retake, Upscale
-from ...library.takes import Take
 from ...render.request import RenderRequest
 from ..relay import signed_in, visible
 from .api_film import film, film_export
 from .api_finish import finish, passes
-from .api_inputs import api_owner, safe_loras, uploaded
+from .api_inputs import api_owner, record, safe_loras, uploaded
 
 if TYPE_CHECKING:
     from ...studio import Studio
-
-
-def record(take: Take) -> dict:
-    """The take's record as the API returns it: its files by name, never a path on the server (the
-    mp4 itself comes with the answer as a URL)."""
-    data = take.to_json()
-    data.pop("folder", None)
-    for name in ("video", "latents", "poster", "image"):
-        if data.get(name):
-            data[name] = Path(data[name]).name
-    return data
 
 
 def add_endpoints(studio: Studio) -> None:

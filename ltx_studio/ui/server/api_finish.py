@@ -12,7 +12,7 @@ from gradio.data_classes import FileData
 from ...jobs.ops import Finish
 from ...library import media
 from ..relay import visible
-from .api_inputs import api_owner, uploaded
+from .api_inputs import api_owner, record, uploaded
 
 if TYPE_CHECKING:
     from ...studio import Studio
@@ -46,8 +46,6 @@ def finish(
         the new take's mp4 (URL); its master where the pass makes one (hdr: the HLG HEVC mp4; alpha: the ProRes
         4444 .mov), else empty; the EXR frames as a zip when asked, else empty; and the take's record.
     """
-    from .api import record
-
     options = {"factor": factor or None, "prompt": prompt or None, "seed": seed, "exr": bool(exr)}
     if not take_id and video is None:
         raise gr.Error("give a take_id or a video", print_exception=False)

@@ -13,6 +13,7 @@ from gradio.data_classes import FileData
 from ...core import owners
 
 if TYPE_CHECKING:
+    from ...library.takes import Take
     from ...studio import Studio
 
 
@@ -82,3 +83,14 @@ def _from_data_uri(uri: str) -> str:
     path = folder / f"file{INLINE_SUFFIXES[kind]}"
     path.write_bytes(data)
     return str(path.resolve())
+
+
+def record(take: Take) -> dict:
+    """The take's record as the API returns it: its files by name, never a path on the server (the
+    mp4 itself comes with the answer as a URL)."""
+    data = take.to_json()
+    data.pop("folder", None)
+    for name in ("video", "latents", "poster", "image"):
+        if data.get(name):
+            data[name] = Path(data[name]).name
+    return data
