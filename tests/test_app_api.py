@@ -114,7 +114,9 @@ def test_a_finishing_pass_through_the_api(client):
     passes = client.predict(api_name="/passes")
     assert {p["pass"] for p in passes} >= {"frame-rate", "hdr", "alpha"}
     _, record = client.predict(prompt="a drummer", frames=9, width=96, height=64, api_name="/draft")
-    video, master, exr, faster = client.predict(pass_name="frame-rate", take_id=record["id"], factor=2, api_name="/finish")
+    video, master, exr, faster = client.predict(
+        pass_name="frame-rate", take_id=record["id"], factor=2, api_name="/finish"
+    )
     assert faster["parent"] == record["id"] and (faster["fps"], faster["frames"]) == (48, 17)
     assert video.endswith(".mp4") and master is None and exr is None
     _, master, exr, graded = client.predict(pass_name="hdr", take_id=faster["id"], exr=True, api_name="/finish")

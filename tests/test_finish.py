@@ -103,7 +103,7 @@ def test_hdr_writes_a_10_bit_hlg_master_and_exr_frames_beside_an_sdr_take(finish
     studio, source = finishing
     take = studio.finish(source.id, "hdr", exr=True)
     files = take.settings["files"]
-    assert files == {"hdr": "hdr.mp4", "exr": "exr"}
+    assert files == {"hdr": "hdr.mp4", "exr": "exr", "exr_zip": "exr.zip"}
     folder = take.path("video").parent
     with av.open(str(folder / "hdr.mp4")) as container:
         stream = container.streams.video[0]

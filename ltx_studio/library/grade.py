@@ -15,6 +15,7 @@ frames out) and alpha (a ProRes 4444 .mov with the matte as its alpha channel). 
 
 from __future__ import annotations
 
+import zipfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -167,3 +168,14 @@ def write_alpha_mov(path: Path, rgb: np.ndarray, alpha: np.ndarray, fps: int) ->
     finally:
         container.close()
     return commit(tmp, path)
+
+
+def zip_folder(folder: Path) -> Path:
+    """The folder's files as one zip beside it, for a download (stored: EXR frames are compressed already)."""
+    folder = Path(folder)
+    target = folder.with_suffix(".zip")
+    tmp = tmp_path(target)
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for item in sorted(folder.iterdir()):
+            archive.write(item, f"{folder.name}/{item.name}")
+    return commit(tmp, target)

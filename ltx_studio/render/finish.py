@@ -213,8 +213,8 @@ def _hdr_files(fps: int, audio, rate, exr: bool):
         grade.write_hlg_mp4(folder / "hdr.mp4", even, fps, audio, rate)
         made = {"hdr": "hdr.mp4"}
         if exr:
-            grade.write_exr_frames(folder / "exr", linear)
-            made["exr"] = "exr"
+            grade.zip_folder(grade.write_exr_frames(folder / "exr", linear))  # the zip: one download
+            made.update(exr="exr", exr_zip="exr.zip")
         return made
 
     return extras

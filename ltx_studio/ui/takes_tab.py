@@ -21,6 +21,7 @@ import gradio as gr
 from .lora_picker import lora_values
 from .relay import Shared, visible
 from .studio_tab import feed
+from .studio_tab.card_actions import open_panel
 from .take_text import TABLE_HEADERS, TABLE_WIDTHS, table_row, take_markdown
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class TakesTab:
     undo_btn: gr.Button
     download: gr.DownloadButton
     open_btn: gr.Button  # the take as a card in the Studio tab's feed, with its edits
+    finish_btn: gr.Button  # ... with the Finish panel open on it
 
 
 def build_takes_tab(studio: Studio, shared: Shared, page: gr.Blocks, tabs: gr.Tabs) -> TakesTab:
@@ -86,6 +88,16 @@ def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTa
             gr.Tabs(selected="studio"),
             *lora_values(studio, take),
         )
+
+    def finish_selected(current, request: gr.Request):
+        """The picked take as a card in the Studio tab, its Finish panel open (the passes of the set in use)."""
+        if not current:
+            raise gr.Error("Pick a take first.", print_exception=False)
+        take = visible(lambda: studio.take(current))
+        shared.board.pin(request.session_hash, current)
+        return [*open_panel(studio, "finish", take), gr.Tabs(selected="studio")]
+
+    takes.finish_btn.click(finish_selected, [takes.selected], [*target.panel.shown, tabs], api_visibility="private")
 
     t = target
     takes.reuse_btn.click(
@@ -143,6 +155,7 @@ def _layout() -> TakesTab:
                     approve_btn = gr.Button("Approve", size="sm")
                     reuse_btn = gr.Button("Reuse settings", size="sm")
                     open_btn = gr.Button("Open in Studio", size="sm", elem_id="takes-open")
+                    finish_btn = gr.Button("Finish…", size="sm", elem_id="takes-finish")
                     delete_btn = gr.Button("Delete", size="sm", elem_id="takes-delete")
                     undo_btn = gr.Button("Undo delete", size="sm", visible=False, elem_id="takes-undo")
                 download = gr.DownloadButton("Download mp4", visible=False)
@@ -164,6 +177,7 @@ def _layout() -> TakesTab:
         undo_btn=undo_btn,
         download=download,
         open_btn=open_btn,
+        finish_btn=finish_btn,
     )
 
 

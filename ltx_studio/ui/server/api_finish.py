@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,7 +9,6 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from ...jobs.ops import Finish
-from ...library import media
 from ..relay import visible
 from .api_inputs import api_owner, record, uploaded
 
@@ -57,11 +55,10 @@ def finish(
     take = visible(lambda: studio.wait(job.id)[-1])
     files = take.settings.get("files", {})
     master = files.get("hdr") or files.get("alpha")
-    exr_zip = _zipped(Path(take.folder) / files["exr"]) if "exr" in files else None
     return (
         FileData(path=str(take.path("video"))),
         FileData(path=str(Path(take.folder) / master)) if master else None,
-        FileData(path=str(exr_zip)) if exr_zip else None,
+        FileData(path=str(Path(take.folder) / files["exr_zip"])) if "exr_zip" in files else None,
         record(take),
     )
 
@@ -77,15 +74,3 @@ def passes(studio: Studio) -> list[dict]:
         {"pass": p.name, "kind": p.kind, "about": p.about, "factors": list(p.factors), "prompt": p.prompt}
         for p in studio.model_set.passes.values()
     ]
-
-
-def _zipped(folder: Path) -> Path:
-    """The EXR frames as one zip beside their folder (made once; EXR is compressed already: stored)."""
-    target = folder.with_suffix(".zip")
-    if not target.exists():
-        tmp = media.tmp_path(target)
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-            for frame in sorted(folder.glob("*.exr")):
-                archive.write(frame, f"{folder.name}/{frame.name}")
-        media.commit(tmp, target)
-    return target

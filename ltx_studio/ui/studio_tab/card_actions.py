@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ...core.errors import StudioError
-from ...jobs.ops import AddSound, Batch, Extend, Retake, Upscale
+from ...jobs.ops import AddSound, Batch, Extend, Finish, Retake, Upscale
 from ...render.request import RenderRequest
 from .parts import ActionPanel
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .parts import StudioTab
 
 VARIATIONS = 4  # seeds a card's Variations renders
-PANEL_ACTIONS = ("extend", "retake", "sound")
+PANEL_ACTIONS = ("extend", "retake", "sound", "finish")
 RETAKE_WHAT = [("Picture and sound", "both"), ("Picture only", "video"), ("Sound only", "audio")]
 
 
@@ -42,6 +42,12 @@ def build_action_panel() -> ActionPanel:
             what = gr.Radio(RETAKE_WHAT, value="both", label="Retake", elem_id="retake-what")
         with gr.Row(visible=False) as sound_row:
             gr.Markdown("The picture stays as it is; its sound is made for it.")
+        with gr.Column(visible=False) as finish_row:
+            finish_pass = gr.Dropdown([], label="Pass", elem_id="finish-pass")
+            finish_about = gr.Markdown(elem_id="finish-about")
+            with gr.Row():
+                finish_factor = gr.Radio([("x2", "2"), ("x4", "4")], value="2", label="Frames", elem_id="finish-factor")
+                finish_exr = gr.Checkbox(value=False, label="OpenEXR frames too", elem_id="finish-exr")
         prompt = gr.Textbox(label="What happens (empty: the take's prompt)", lines=1, elem_id="action-prompt")
         with gr.Row():
             run_btn = gr.Button("Go", variant="primary", elem_id="action-run")
@@ -49,7 +55,23 @@ def build_action_panel() -> ActionPanel:
         take_id = gr.State(None)
         action = gr.State(None)
     return ActionPanel(group, take_id, title, extend_row, extend_seconds, extend_back, retake_row, start, end, what,
-                       sound_row, prompt, run_btn, close_btn, action)  # fmt: skip
+                       sound_row, prompt, run_btn, close_btn, action, finish_row, finish_pass, finish_about,
+                       finish_factor, finish_exr)  # fmt: skip
+
+
+def pass_fields(studio: Studio, name: str | None) -> list:
+    """The Finish panel's fields for the chosen pass: what it is for, x2/x4 where it has them, EXR for HDR,
+    and the prompt's label (a clean plate needs one)."""
+    one = studio.model_set.passes.get(name or "")
+    if one is None:
+        return [gr.update(value=""), gr.update(visible=False), gr.update(visible=False), gr.update()]
+    needs = {"required": "The scene without what it removes (needed)", "none": "Prompt (this pass needs none)"}
+    return [
+        gr.update(value=one.about),
+        gr.update(visible=one.kind == "temporal"),
+        gr.update(visible=one.kind == "hdr"),
+        gr.update(label=needs.get(one.prompt, "What the clip shows (empty: the take's prompt)")),
+    ]
 
 
 def open_panel(studio: Studio, action: str, take: Take) -> list:
@@ -63,8 +85,12 @@ def open_panel(studio: Studio, action: str, take: Take) -> list:
         "retake": f"**Retake part of take {take.id}** ({seconds:g} s): everything in the range is made anew "
         "(its edges move out to whole latent frames of 8 frames); the rest stays the take's own.",
         "sound": f"**Add sound to take {take.id}**",
+        "finish": f"**Finish take {take.id}** ({take.frames} frames at {take.fps} fps): a new take, this one its parent.",
     }
-    labels = {"extend": "Extend", "retake": "Retake", "sound": "Add sound"}
+    labels = {"extend": "Extend", "retake": "Retake", "sound": "Add sound", "finish": "Finish"}
+    passes = [(f"{p.name}", p.name) for p in studio.model_set.passes.values()]
+    first = passes[0][1] if passes else None
+    about, factor, exr, prompt_label = pass_fields(studio, first)
     return [
         gr.update(visible=True),
         take.id,
@@ -76,13 +102,20 @@ def open_panel(studio: Studio, action: str, take: Take) -> list:
         gr.update(maximum=seconds, value=round(seconds / 3, 2)),
         gr.update(maximum=seconds, value=round(2 * seconds / 3, 2)),
         gr.update(choices=choices, value=choices[0][1]),
-        gr.update(
+        prompt_label
+        if action == "finish"
+        else gr.update(
             value="",
             label="What it should sound like (empty: the take's prompt)"
             if action == "sound"
             else "What happens (empty: the take's prompt)",
         ),  # fmt: skip
         gr.update(value=labels[action]),
+        gr.update(visible=action == "finish"),
+        gr.update(choices=passes, value=first),
+        about,
+        factor,
+        exr,
     ]
 
 
@@ -134,7 +167,8 @@ def wire_card_actions(studio: Studio, shared: Shared, tab: StudioTab) -> None:
     common = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
     tab.feed.click(act, [shared.browser], outputs, trigger_mode="multiple", **common)
 
-    def run_panel(action, take_id, seconds, backward, start, end, what, prompt, browser_id, request: gr.Request):
+    def run_panel(action, take_id, seconds, backward, start, end, what, prompt, chosen, factor, exr, browser_id,
+                  request: gr.Request):  # fmt: skip
         session, who = request.session_hash, shared.owner(browser_id, request)
         board.note(session, take_id, "")
         prompt = (prompt or "").strip() or None
@@ -142,6 +176,9 @@ def wire_card_actions(studio: Studio, shared: Shared, tab: StudioTab) -> None:
             "extend": lambda: Extend(take_id, float(seconds or 2.0), prompt=prompt, backward=bool(backward)),
             "retake": lambda: Retake(take_id, start, end, prompt=prompt, what=what),
             "sound": lambda: AddSound(take_id, prompt=prompt, files=False),
+            "finish": lambda: Finish(
+                take_id, chosen or "", factor=_factor(studio, chosen, factor), prompt=prompt, exr=bool(exr), files=False
+            ),  # fmt: skip
         }
         try:
             job = studio.submit(ops[action](), owner=who)
@@ -164,6 +201,9 @@ def wire_card_actions(studio: Studio, shared: Shared, tab: StudioTab) -> None:
             panel.end,
             panel.what,
             panel.prompt,
+            panel.finish_pass,
+            panel.finish_factor,
+            panel.finish_exr,
             shared.browser,
         ],  # fmt: skip
         [panel.group, tab.feed],
@@ -171,6 +211,16 @@ def wire_card_actions(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         **common,
     )
     panel.close_btn.click(lambda: gr.update(visible=False), None, [panel.group], queue=False, api_visibility="private")
+    panel.finish_pass.change(
+        lambda name: pass_fields(studio, name), [panel.finish_pass],
+        [panel.finish_about, panel.finish_factor, panel.finish_exr, panel.prompt], **common,
+    )  # fmt: skip
+
+
+def _factor(studio: Studio, name: str | None, factor) -> int | None:
+    """The x2/x4 choice, for the passes that take one."""
+    one = studio.model_set.passes.get(name or "")
+    return int(factor or 2) if one is not None and one.kind == "temporal" else None
 
 
 def _act_now(studio: Studio, shared: Shared, action: str, take_id: str, job_id: str, who: str, session: str):

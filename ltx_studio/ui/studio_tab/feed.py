@@ -298,6 +298,10 @@ def lineage(take: Take) -> str:
     """Where a take came from, in words."""
     words = {"upscale": "final of draft", "pro": "Pro re-render of draft", "extend": "extension of",
              "retake": "retake of", "sound": "sound added to"}  # fmt: skip
+    done = take.settings.get("finish") or {}
+    if done:  # a finishing pass: which, on what
+        times = f" x{done['factor']}" if done.get("factor", 1) > 1 else ""
+        return f"{done['pass']}{times} of {take.parent or done.get('source', '')}"
     film = take.settings.get("film") or {}
     if film:  # a film's shot: where it sits (a continue also goes on from its parent)
         after = f", continues {take.parent}" if take.parent else ""
@@ -305,6 +309,10 @@ def lineage(take: Take) -> str:
     if take.parent:
         return f"{words.get(take.kind, 'from')} {take.parent}"
     return "live draft" if take.kind == "live" else ""
+
+
+# A pass's files beyond the take's mp4 (render/finish.py), offered for download on its card.
+FILE_LABELS = {"hdr": "HDR master (HLG)", "exr_zip": "EXR frames", "alpha": "Alpha (ProRes 4444)"}
 
 
 def take_actions(
@@ -325,7 +333,10 @@ def take_actions(
             actions.append(("sound", "Add sound…"))
         if take.prompt or take.image:
             actions.append(("variations", "Variations"))
-    return [*actions, ("download", "Download"), *([("delete", "Delete")] if owns else [])]
+    if mset.passes:  # a pass works on any clip's frames, whichever set made it
+        actions.append(("finish", "Finish…"))
+    files = [(f"file:{what}", label) for what, label in FILE_LABELS.items() if what in take.settings.get("files", {})]
+    return [*actions, ("download", "Download"), *files, *([("delete", "Delete")] if owns else [])]
 
 
 def live_card(studio: Studio, board: Board, live: dict, session: str, who: str | None = None) -> Card | None:
@@ -407,6 +418,10 @@ def _button(card: Card, act: str, label: str) -> str:
     if act == "download" and card.take is not None:
         url = esc(file_url(card.take.path("video")))
         return f'<a class="act" href="{url}" download="take-{esc(card.key)}.mp4">{esc(label)}</a>'
+    if act.startswith("file:") and card.take is not None:  # a pass's master: HDR, EXR frames, alpha
+        name = card.take.settings["files"][act.removeprefix("file:")]
+        url = esc(file_url(card.take.path("video").parent / name))
+        return f'<a class="act" href="{url}" download="take-{esc(card.key)}-{esc(name)}">{esc(label)}</a>'
     target = f'data-take="{esc(card.key)}"' if card.take is not None else f'data-job="{esc(card.key)}"'
     return f'<button class="act act-{act}" data-act="{act}" {target}>{esc(label)}</button>'
 

@@ -43,13 +43,19 @@ class ActionPanel:
     prompt: gr.Textbox
     run_btn: gr.Button
     close_btn: gr.Button
-    action: gr.State  # "extend" | "retake" | "sound"
+    action: gr.State  # "extend" | "retake" | "sound" | "finish"
+    finish_row: gr.Column
+    finish_pass: gr.Dropdown  # the set's passes
+    finish_about: gr.Markdown  # what the chosen pass is for
+    finish_factor: gr.Radio  # frame rate, slow motion: x2 or x4
+    finish_exr: gr.Checkbox  # hdr: EXR frames too
 
     @property
     def shown(self) -> list:
         """What opening the panel for an action sets (`card_actions.open_panel`)."""
         return [self.group, self.take_id, self.action, self.title, self.extend_row, self.retake_row, self.sound_row,
-                self.start, self.end, self.what, self.prompt, self.run_btn]  # fmt: skip
+                self.start, self.end, self.what, self.prompt, self.run_btn, self.finish_row, self.finish_pass,
+                self.finish_about, self.finish_factor, self.finish_exr]  # fmt: skip
 
 
 @dataclass
