@@ -188,16 +188,19 @@ def test_a_request_too_large_for_the_memory_plan_is_refused_before_it_is_queued(
     from ltx_studio.models.policy import activation_bytes
 
     studio, source = finishing
-    room = activation_bytes(192, 128, 17, tiled=False)  # this card holds a 17-frame 192x128 render, no more
+    room = activation_bytes(192, 128, 17, tiled=False)  # this card holds a 17-frame 192x128 render whole
     monkeypatch.setattr(studio.manager, "policy", replace(studio.manager.policy, room_bytes=room, vae_tiling=False))
+    most = studio.manager.policy.max_frames(192, 128)  # with its denoise in tiles, more than 17 fit
+    assert 17 < most < 65
     before = len(studio.job_list(limit=10_000))
     request = RenderRequest(prompt="too long", frames=97, width=192, height=128, guidance=1.0)
-    with pytest.raises(BadInput, match=r"longest clip that fits at this size is 17 frames \(0\.67 s\)"):
+    limit = rf"longest clip that fits at this size is {most} frames \({(most - 1) / 24:.2f} s\)"
+    with pytest.raises(BadInput, match=limit):
         studio.submit(Draft(request))
-    with pytest.raises(BadInput, match=r"longest clip that fits at this size is 17 frames"):
-        studio.submit(Finish(source.id, "frame-rate", factor=4))
+    with pytest.raises(BadInput, match=rf"longest clip that fits at this size is {most} frames"):
+        studio.submit(Finish(source.id, "frame-rate", factor=4))  # 65 frames at 96 fps
     assert len(studio.job_list(limit=10_000)) == before
-    studio.submit(Draft(replace(request, frames=17)))  # what fits is queued
+    studio.submit(Draft(replace(request, frames=most)))  # what fits is queued
 
 
 def test_the_cli_prints_the_new_takes_record(finishing, capsys):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..core.sizing import FRAME_MULTIPLE, MIN_FRAMES, latent_shape
+from .families.tiles import largest_tile
 
 log = logging.getLogger("ltx_studio")
 GIB = 1024**3
@@ -80,6 +81,9 @@ class MemoryPolicy:
     # policy built by hand or the CPU); a step down only frees memory, so it stays a lower bound.
     room_bytes: int | None = None
     notes: tuple[str, ...] = ()  # what the plan could not fit (host RAM, the planned size), in words
+    # A denoise too large for the room runs in spatial tiles (families/tiles.py): 0 decides by size, 1 never
+    # tiles, 4 always does (tests, benchmarks).
+    denoise_tiles: int = 0
 
     def __post_init__(self) -> None:
         weights = self.weights or ("fp8-torchao" if self.fp8 else _DTYPE_WEIGHTS.get(self.dtype, "bf16"))
@@ -93,11 +97,21 @@ class MemoryPolicy:
         return self.vae_tiling or width * height >= TILING_FROM_PIXELS
 
     def fits(self, width: int, height: int, frames: int, *, guided: bool = False) -> bool:
-        """Whether a render of this size fits the device under this plan (`guided`: CFG's batch of two)."""
+        """Whether a render of this size fits the device under this plan (`guided`: CFG's batch of two),
+        whole or with its denoise in spatial tiles."""
+        return self.denoise_tiles_for(width, height, frames, guided=guided) > 0
+
+    def denoise_tiles_for(self, width: int, height: int, frames: int, *, guided: bool = False) -> int:
+        """How a render of this size denoises under this plan: 1 whole, 4 in spatial tiles, 0 not at all."""
+        if self.denoise_tiles:
+            return self.denoise_tiles
         if self.room_bytes is None:
-            return True
+            return 1
         tiled = self.tiling_for(width, height)
-        return activation_bytes(width, height, frames, tiled=tiled, guided=guided) <= self.room_bytes
+        for tiles in (1, 4):
+            if activation_bytes(width, height, frames, tiled=tiled, guided=guided, tiles=tiles) <= self.room_bytes:
+                return tiles
+        return 0
 
     def max_frames(self, width: int, height: int, *, guided: bool = False) -> int | None:
         """The most frames (8k+1) a render of this size fits under this plan: 0 if none, None if not planned."""
@@ -151,10 +165,13 @@ class MemoryPolicy:
 _SEARCH_FRAMES = 8 * 1024 + 1  # far past any variant's max_frames
 
 
-def activation_bytes(width: int, height: int, frames: int, *, tiled: bool, guided: bool = False) -> int:
+def activation_bytes(width: int, height: int, frames: int, *, tiled: bool, guided: bool = False, tiles: int = 1) -> int:
     """Device bytes a render of this size needs beside the weights: the denoise or the decode, whichever
-    is larger (estimates, see DENOISE_BASE). `tiled`: the decode goes through the VAE in tiles."""
+    is larger (estimates, see DENOISE_BASE). `tiled`: the decode goes through the VAE in tiles; `tiles` 4:
+    the denoise runs the transformer over one spatial tile at a time (families/tiles.py)."""
     latent_frames, latent_height, latent_width = latent_shape(width, height, frames)
+    if tiles > 1:
+        latent_height, latent_width = largest_tile(latent_height, latent_width)
     tokens = latent_frames * latent_height * latent_width
     denoise = DENOISE_BASE + tokens * DENOISE_PER_TOKEN * (2 if guided else 1)
     pixels = width * height * frames
