@@ -123,3 +123,26 @@ def test_a_failed_jobs_card_says_why_in_one_line_and_can_be_put_away():
     card = feed.job_card(feed.Board(), failed, [], "s")
     assert card.line == "failed: out of memory" and card.actions == [("dismiss", "Dismiss")]
     assert "Traceback" not in feed.render([card])
+
+
+def test_sizes_and_durations_this_card_cannot_hold_say_so(studio, monkeypatch):
+    from dataclasses import replace
+
+    from ltx_studio.models.policy import activation_bytes
+    from ltx_studio.ui.relay import Shared
+    from ltx_studio.ui.studio_tab.tab import duration_refusal
+
+    shared = Shared.of(studio)
+    assert all("this card" not in label for label, _ in shared.resolutions)  # the CPU's plan limits nothing
+    room = activation_bytes(1024, 576, 25, tiled=True, tiles=4)  # 540p up to 25 frames (in tiles)
+    monkeypatch.setattr(studio.manager, "policy", replace(studio.manager.policy, room_bytes=room, vae_tiling=True))
+    labels = {value: label for label, value in shared.resolutions}
+    assert labels["540p"].endswith("· up to 1.0 s on this card") and labels["720p"].endswith(
+        "· up to 0.3 s on this card"
+    )
+    assert "this card" not in labels["draft"]
+    assert "this card's memory fits up to 1.0 s at that size" in duration_refusal(shared, 2.0, "540p")
+    assert duration_refusal(shared, 1.0, "540p") == "" and duration_refusal(shared, 2.0, "draft") == ""
+    monkeypatch.setattr(studio.manager, "policy", replace(studio.manager.policy, room_bytes=1))  # nothing fits
+    assert all(label.endswith("· not on this card") for label, _ in shared.resolutions)
+    assert "1280x704 does not fit this card's memory" in duration_refusal(shared, 0.5, "720p")

@@ -199,13 +199,32 @@ class Shared:
 
     @property
     def resolutions(self) -> list[tuple[str, str]]:
-        """(label, value) for the Resolution dropdowns: the draft size, then the presets some variant takes."""
+        """(label, value) for the Resolution dropdowns: the draft size, then the presets some variant takes;
+        a size this card holds only for shorter clips (or not at all) says so in its label."""
         variants, default = self.variants, self.default
-        return [(f"Draft ({default.draft_size[0]}x{default.draft_size[1]})", "draft")] + [
-            (f"{name} ({w}x{h})", name)
-            for name, (w, h) in sizing.RESOLUTIONS.items()
-            if any(sizing.fits((w, h), v.max_size) for v in variants.values())
+        sizes = [("draft", default.draft_size, "Draft")] + [
+            (name, size, name)
+            for name, size in sizing.RESOLUTIONS.items()
+            if any(sizing.fits(size, v.max_size) for v in variants.values())
         ]
+        return [(f"{label} ({w}x{h}){self._card_words(name)}", name) for name, (w, h), label in sizes]
+
+    def size_of(self, resolution: str | None) -> tuple[int, int]:
+        """The size a Resolution choice renders at ("draft", or a preset)."""
+        return sizing.RESOLUTIONS.get(resolution or "draft", self.default.draft_size)
+
+    def card_seconds(self, resolution: str | None) -> float | None:
+        """The longest clip this card's memory plan fits at a Resolution choice (None: the plan sets no limit)."""
+        most = self.studio.manager.policy.max_frames(*self.size_of(resolution))
+        if most is None or most >= max(v.max_frames for v in self.variants.values()):
+            return None
+        return (most - 1) / self.default.sampling.fps if most else 0.0
+
+    def _card_words(self, resolution: str) -> str:
+        limit = self.card_seconds(resolution)
+        if limit is None:
+            return ""
+        return " · not on this card" if limit <= 0 else f" · up to {limit:.1f} s on this card"
 
     @property
     def max_seconds(self) -> float:

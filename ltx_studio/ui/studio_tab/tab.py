@@ -179,12 +179,21 @@ def refusal_at(message: str) -> str:
     return "draft"
 
 
-def duration_refusal(shared: Shared, seconds: float | None) -> str:
-    """The one line for a Duration this model set does not render ("" when it does)."""
-    if seconds is not None and 0 < float(seconds) <= shared.max_seconds + 1e-9:
-        return ""
-    shown = seconds if seconds is not None else "(empty)"
-    return f"Duration {shown} s: this model set renders 0.4 to {shared.max_seconds:g} s."
+def duration_refusal(shared: Shared, seconds: float | None, resolution: str | None = None) -> str:
+    """The one line for a Duration this model set, or this card at the chosen size, does not render ("" when it does)."""
+    if seconds is None or not 0 < float(seconds) <= shared.max_seconds + 1e-9:
+        shown = seconds if seconds is not None else "(empty)"
+        return f"Duration {shown} s: this model set renders 0.4 to {shared.max_seconds:g} s."
+    limit = shared.card_seconds(resolution)
+    if limit is not None and float(seconds) > limit + 1e-9:
+        w, h = shared.size_of(resolution)
+        if limit <= 0:
+            return f"{w}x{h} does not fit this card's memory (the plan's estimate): pick a smaller size."
+        return (
+            f"Duration {seconds:g} s at {w}x{h}: this card's memory fits up to {limit:.1f} s at that size "
+            "(the plan's estimate): shorten it or pick a smaller size."
+        )
+    return ""
 
 
 def check_page(studio: Studio, shared: Shared, tab: StudioTab, data: dict) -> tuple[str, str] | None:
@@ -193,7 +202,7 @@ def check_page(studio: Studio, shared: Shared, tab: StudioTab, data: dict) -> tu
         return refused
     if not (data[tab.prompt] or "").strip() and not (data[tab.enhanced] or "").strip() and not data[tab.image]:
         return "prompt", "Type an idea (or drop a first frame), then Draft."
-    if not data[tab.auto_length] and (refused := duration_refusal(shared, data[tab.seconds])):
+    if not data[tab.auto_length] and (refused := duration_refusal(shared, data[tab.seconds], data[tab.resolution])):
         return "duration", refused
     return None
 
@@ -275,9 +284,9 @@ def frames_note_for(shared: Shared) -> Callable[..., str]:
     """The note under Duration: how many frames that is, at the fps asked (the default fps if none);
     with a soundtrack, by the rule the render follows (core.sizing: the clip holds all of it)."""
 
-    def frames_note(seconds: float, fps: float, soundtrack=None, start=0.0) -> str:
+    def frames_note(seconds: float, fps: float, soundtrack=None, start=0.0, resolution=None) -> str:
         fps = fps or shared.default.sampling.fps
-        if duration_refusal(shared, seconds):
+        if duration_refusal(shared, seconds, resolution):
             return ""  # the line under Duration says why instead
         frames, held = sizing.frames_for_seconds(float(seconds), fps), ""
         if soundtrack:
@@ -305,11 +314,13 @@ def _wire_inputs(studio: Studio, shared: Shared, tab: StudioTab) -> None:
 
     frames_note = frames_note_for(shared)
 
-    def duration_changed(seconds, fps, soundtrack, start):
-        return frames_note(seconds, fps, soundtrack, start), note(duration_refusal(shared, seconds))
+    def duration_changed(seconds, fps, soundtrack, start, resolution):
+        return frames_note(seconds, fps, soundtrack, start, resolution), note(
+            duration_refusal(shared, seconds, resolution)
+        )
 
-    note_inputs = [tab.seconds, tab.fps, tab.soundtrack, tab.soundtrack_start]
-    for trigger in (tab.seconds.change, tab.fps.change):
+    note_inputs = [tab.seconds, tab.fps, tab.soundtrack, tab.soundtrack_start, tab.resolution]
+    for trigger in (tab.seconds.change, tab.fps.change, tab.resolution.change):
         trigger(duration_changed, note_inputs, [tab.frames_info, tab.duration_note], **quiet)
 
     def first_frame_landed(path):
@@ -349,8 +360,8 @@ def _wire_inputs(studio: Studio, shared: Shared, tab: StudioTab) -> None:
             **quiet,
         ).then(duration_changed, note_inputs, [tab.frames_info, tab.duration_note], **quiet)
 
-    def soundtrack_cleared(seconds, fps, soundtrack, start):
-        return (gr.skip(), gr.skip()) if soundtrack else duration_changed(seconds, fps, None, start)
+    def soundtrack_cleared(seconds, fps, soundtrack, start, resolution):
+        return (gr.skip(), gr.skip()) if soundtrack else duration_changed(seconds, fps, None, start, resolution)
 
     tab.soundtrack.change(soundtrack_cleared, note_inputs, [tab.frames_info, tab.duration_note], **quiet)
 
