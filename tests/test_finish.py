@@ -15,7 +15,7 @@ from recording import close, encoded, fails_when, fed_video, recording
 
 from ltx_studio.cli import main as cli
 from ltx_studio.core.errors import BadInput
-from ltx_studio.jobs.ops import Draft, Finish
+from ltx_studio.jobs.ops import Draft, Finish, Upscale
 from ltx_studio.library import media
 from ltx_studio.render import finish as finish_module
 from ltx_studio.render.request import RenderRequest
@@ -199,6 +199,8 @@ def test_a_request_too_large_for_the_memory_plan_is_refused_before_it_is_queued(
         studio.submit(Draft(request))
     with pytest.raises(BadInput, match=rf"longest clip that fits at this size is {most} frames"):
         studio.submit(Finish(source.id, "frame-rate", factor=4))  # 65 frames at 96 fps
+    with pytest.raises(BadInput, match=r"17 frames \(0\.67 s\) at 384x256 does not fit this card's memory plan"):
+        studio.submit(Upscale(source.id))  # its x2 final
     assert len(studio.job_list(limit=10_000)) == before
     studio.submit(Draft(replace(request, frames=most)))  # what fits is queued
 

@@ -112,8 +112,10 @@ class Renderer:
         return plan
 
     def plan_from_take(self, take: Take, **changes) -> RenderPlan:
-        """A take's own plan again, with `changes` (another size, variant, prompt...)."""
-        return plan_from_take(take, self.model_set, self.lora_folder, **changes)
+        """A take's own plan again, with `changes` (another size, variant, prompt...), checked against the memory plan."""
+        plan = plan_from_take(take, self.model_set, self.lora_folder, **changes)
+        check_fits(self.manager.policy, plan.width, plan.height, plan.frames, plan.fps, guided=plan.guidance > 1)
+        return plan
 
     def run(
         self,

@@ -12,6 +12,7 @@ from ..core import sizing
 from ..core.errors import BadInput
 from ..core.events import CancelToken, EventSink, Progress
 from ..library.takes import Take
+from .fit import check_fits
 from .renderer import Renderer
 from .story import TakeSpec, load_latents, render_take
 
@@ -42,6 +43,10 @@ def check_upscale(renderer: Renderer, take_id: str, mode: str, width=None, heigh
             f"this {draft.width}x{draft.height} draft is too large for a 2x upscale (at most "
             f"{max(limit) // 2}x{min(limit) // 2}); use Re-render with Pro (mode pro) instead"
         )
+    if mode == "latent":  # the final's size against the memory plan, before anything is queued
+        variant = renderer.model_set.variant(draft.variant)
+        guided = variant.sampling.guidance > 1
+        check_fits(renderer.manager.policy, draft.width * 2, draft.height * 2, draft.frames, draft.fps, guided=guided)
     return draft
 
 
