@@ -12,10 +12,11 @@ import av
 import numpy as np
 import pytest
 from recording import close, encoded, fails_when, fed_video, recording
+from test_film_render import shot_list
 
 from ltx_studio.cli import main as cli
 from ltx_studio.core.errors import BadInput
-from ltx_studio.jobs.ops import Draft, Finish, Upscale
+from ltx_studio.jobs.ops import Draft, FilmRender, Finish, Upscale
 from ltx_studio.library import media
 from ltx_studio.render import finish as finish_module
 from ltx_studio.render.request import RenderRequest
@@ -184,7 +185,7 @@ def test_hdr_on_a_set_without_the_hdr_lora_is_refused(finishing, monkeypatch):
         studio.submit(Finish(source.id, "hdr"))
 
 
-def test_a_request_too_large_for_the_memory_plan_is_refused_before_it_is_queued(finishing, monkeypatch):
+def test_a_request_too_large_for_the_memory_plan_is_refused_before_it_is_queued(finishing, monkeypatch, tmp_path):
     from ltx_studio.models.policy import activation_bytes
 
     studio, source = finishing
@@ -201,6 +202,10 @@ def test_a_request_too_large_for_the_memory_plan_is_refused_before_it_is_queued(
         studio.submit(Finish(source.id, "frame-rate", factor=4))  # 65 frames at 96 fps
     with pytest.raises(BadInput, match=r"17 frames \(0\.67 s\) at 384x256 does not fit this card's memory plan"):
         studio.submit(Upscale(source.id))  # its x2 final
+    film = studio.make_film(shot_list(tmp_path, [{"prompt": "short", "seconds": 0.5}, {"prompt": "long", "seconds": 4}],
+                                      width=192, height=128))  # fmt: skip
+    with pytest.raises(BadInput, match=rf"97 frames \(4\.00 s\) at 192x128 .* is {most} frames"):
+        studio.submit(FilmRender(film["id"]))  # its longest shot
     assert len(studio.job_list(limit=10_000)) == before
     studio.submit(Draft(replace(request, frames=most)))  # what fits is queued
 

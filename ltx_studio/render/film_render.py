@@ -33,6 +33,7 @@ from ..models.families.base import Decoded
 from ..models.set_loras import subject_lora
 from .film import OVERLAP, Film, Shot, Span, check_film, held_frames, timeline
 from .film_edit import FilmEdits
+from .fit import check_fits
 from .hold import Hold
 from .request import RenderRequest
 from .story import TakeSpec
@@ -164,6 +165,15 @@ class FilmMaker:
             raise BadInput(
                 f"every shot of film {film.id} (version {film.version}) has its take: re-render a shot to make it again"
             )
+        record, fps = film.record, film.record["fps"]  # the longest shot it renders (a continue's overlap in it)
+        spans = timeline(film_of(record, self.root), fps)
+        shots = record["shots"]
+        longest = max(
+            held_frames(spans[n - 1].frames, OVERLAP if shots[n - 1]["begins"] == "continue" else 0) for n in todo
+        )
+        variant = self.renderer.model_set.variant(record["variant"])
+        guided = variant.sampling.guidance > 1
+        check_fits(self.renderer.manager.policy, record["width"], record["height"], longest, fps, guided=guided)
         return film, todo
 
     def _for_this_set(self, film: FilmVersion) -> None:
