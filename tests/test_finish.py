@@ -11,6 +11,7 @@ from dataclasses import replace
 import av
 import numpy as np
 import pytest
+import torch
 from recording import close, encoded, fails_when, fed_video, recording
 from test_film_render import shot_list
 
@@ -18,8 +19,10 @@ from ltx_studio.cli import main as cli
 from ltx_studio.core.errors import BadInput
 from ltx_studio.jobs.ops import Draft, FilmRender, Finish, Upscale
 from ltx_studio.library import media
+from ltx_studio.models.pass_weights import temporal_upsampler
 from ltx_studio.render import finish as finish_module
 from ltx_studio.render.request import RenderRequest
+from ltx_studio.render.story import load_latents
 from ltx_studio.studio import Studio
 
 
@@ -59,14 +62,40 @@ def test_frame_rate_x2_and_x4_keep_the_seconds_and_the_sound(finishing, factor):
     assert np.corrcoef(theirs[0, :n], ours[0, :n])[0, 1] > 0.6
 
 
-def test_frame_rate_refines_the_upsampled_latents_at_the_new_rate(finishing):
+class _Blank(torch.nn.Module):
+    """The temporal upsampler switched off: the latents it would make, all zero."""
+
+    dtype = torch.float32
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, video):
+        return torch.zeros_like(self.model(video))
+
+
+def test_frame_rate_refines_the_upsampled_latents_at_the_new_rate(finishing, monkeypatch):
     studio, source = finishing
+    model = temporal_upsampler(studio.manager, studio.model_set.passes["frame-rate"])
+    with torch.no_grad():
+        upsampled = model(load_latents(source).video)
     latent_frames = (source.frames - 1) // 8 + 1
-    with recording(studio) as calls:
-        take = studio.finish(source.id, "frame-rate", factor=2)
-    assert calls and all(call.frames == 2 * latent_frames - 1 for call in calls)  # T latent frames -> 2T - 1
-    last_token_end = float(calls[0].coords[0, 0, calls[0].main_tokens - 1, 1])
+    with recording(studio) as fed:
+        take = studio.finish(source.id, "frame-rate", factor=2, seed=5)
+    assert fed and all(call.frames == 2 * latent_frames - 1 for call in fed)  # T latent frames -> 2T - 1
+    last_token_end = float(fed[0].coords[0, 0, fed[0].main_tokens - 1, 1])
     assert last_token_end == pytest.approx(take.frames / take.fps, abs=1.5 / take.fps)  # positions at 48 fps
+    monkeypatch.setattr(finish_module, "temporal_upsampler", lambda manager, one: _Blank(model))
+    with recording(studio) as blank:  # the same seed (the same noise) from zero latents
+        studio.finish(source.id, "frame-rate", factor=2, seed=5)
+    # The refine starts from its latents, noised to its first sigma: the first step's tokens differ from a
+    # start at zero by exactly (1 - sigma) x the upsampled latents, as the loop feeds them.
+    pipe = studio.manager.get(studio.model_set.default_variant)
+    sigma = float(fed[0].timestep[0, 0]) / 1000
+    expected = (1 - sigma) * (fed_video(pipe, upsampled) - fed_video(pipe, torch.zeros_like(upsampled)))
+    assert close(fed[0].hidden - blank[0].hidden, expected, atol=1e-4)
+    assert not close(fed[0].hidden, blank[0].hidden, atol=1e-4)
 
 
 def test_slow_motion_plays_the_new_frames_at_the_sources_rate_without_sound(finishing):
