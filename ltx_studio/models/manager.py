@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ import torch
 from ..core.errors import BadInput, StudioError, WeightsMissing
 from . import loras, tiny
 from .families import get_family
+from .families.base import PromptEmbeds
 from .levers import torchao_fp8_here, with_levers
 from .placement import place_shared, place_transformer, set_vae_tiling
 from .policy import MemoryPolicy, choose_policy, detect_device, detect_host_memory
@@ -189,6 +190,8 @@ class PipelineManager:
         self._active: str | None = None  # the variant whose pipeline holds the offload hooks
         self._lock = threading.RLock()
         self.prompt_cache: OrderedDict[tuple, object] = OrderedDict()
+        self.embed_store = None  # prompt embeddings on disk (embed_store.py), set by whoever knows the outputs folder
+        self.prompt_sources: Counter[str] = Counter()  # where each prompt's embeddings came from: memory, disk, encoder
         self.text_encoder_visits = 0  # times the text encoder went to the device for a call ("visit")
         self._visiting = 0  # depth of nested text_encoder_on_device() blocks
         self.decode_tiling: bool | None = None  # what the last prepare_decode chose
@@ -283,14 +286,27 @@ class PipelineManager:
         with self._lock:
             if key in self.prompt_cache:
                 self.prompt_cache.move_to_end(key)
+                self.prompt_sources["memory"] += 1
                 return self.prompt_cache[key], True
-        with self.text_encoder_on_device():
-            embeds = self.family.encode_prompt(pipe, prompt, negative_prompt, guidance)
+        on_disk = (self.model_set.name, self.model_set.family, *key)
+        store = self.embed_store
+        embeds = store.get(on_disk) if store is not None else None
+        cached = embeds is not None
+        if cached:  # written by an earlier process (or worker) on these outputs
+            device = pipe._execution_device
+            embeds = PromptEmbeds(*(t.to(device) if t is not None else None for t in astuple(embeds)))
+            self.prompt_sources["disk"] += 1
+        else:
+            with self.text_encoder_on_device():
+                embeds = self.family.encode_prompt(pipe, prompt, negative_prompt, guidance)
+            self.prompt_sources["encoder"] += 1
+            if store is not None:
+                store.put(on_disk, embeds)
         with self._lock:
             self.prompt_cache[key] = embeds
             while len(self.prompt_cache) > PROMPT_CACHE_SIZE:
                 self.prompt_cache.popitem(last=False)
-        return embeds, False
+        return embeds, cached
 
     @contextlib.contextmanager
     def text_encoder_on_device(self) -> Iterator[None]:

@@ -21,6 +21,7 @@ from ..core.events import CancelToken, EventSink, Progress
 from ..library.takes import Take, TakeStore
 from ..models import loras
 from ..models.checkpoints import from_environment, with_checkpoints
+from ..models.embed_store import EmbeddingStore
 from ..models.manager import PipelineManager, default_model_set_name, is_on_disk, required_components
 from ..models.variants import ModelSet, load_registry, model_set
 from .fit import check_fits
@@ -29,6 +30,9 @@ from .request import RenderRequest
 from .story import TakeSpec, denoise_job, render_take
 
 log = logging.getLogger(__name__)
+
+
+EMBEDDINGS = "cache/embeddings"  # under the outputs folder
 
 
 class Renderer:
@@ -60,6 +64,8 @@ class Renderer:
         self.store = store or TakeStore(outputs)
         self.lora_folder = loras.default_folder(self.store.root)  # where bare LoRA names are looked up
         self.manager = manager or PipelineManager(self.model_set, budget_bytes=budget_bytes)
+        # Prompt embeddings on disk beside the takes: a restart, another worker or node on these outputs reuses them.
+        self.manager.embed_store = EmbeddingStore(self.store.root / EMBEDDINGS)
         self.store.worker = self.store.worker or self.manager.policy.device  # which device made each take
         self.device_lock = threading.Lock()  # one render at a time on the device
         self._budget_bytes = budget_bytes
@@ -190,6 +196,7 @@ class Renderer:
         with self.device(None):
             old = self.manager
             self.manager = PipelineManager(chosen, budget_bytes=self._budget_bytes)
+            self.manager.embed_store = old.embed_store
             self.model_set = chosen
             del old
             self.manager.free_memory()
