@@ -84,6 +84,8 @@ class MemoryPolicy:
     # A denoise too large for the room runs in spatial tiles (families/tiles.py): 0 decides by size, 1 never
     # tiles, 4 always does (tests, benchmarks).
     denoise_tiles: int = 0
+    # The prompt's K/V projections computed once per render (families/text_kv.py): bit-identical output.
+    text_kv_cache: bool = True
 
     def __post_init__(self) -> None:
         weights = self.weights or ("fp8-torchao" if self.fp8 else _DTYPE_WEIGHTS.get(self.dtype, "bf16"))

@@ -23,6 +23,7 @@ from ..library import media, sound
 from ..library.join import join_mp4
 from ..library.takes import Take, TakeStore, new_take_id
 from ..models.families.base import Decoded, DenoiseJob, Latents
+from ..models.families.text_kv import text_kv_cache
 from ..models.families.tiles import tiled
 from ..models.manager import PipelineManager
 from ..models.preview import calibration_for
@@ -346,7 +347,7 @@ def _run_stage(stage: _Stage, latents, manager, generator, on_x0, on_step, lock=
     plan = stage.plan
     tiles = manager.policy.denoise_tiles_for(plan.width, plan.height, plan.frames, guided=stage.guidance > 1)
     spread = tiled(stage.pipe.transformer, *shape) if tiles > 1 and family.has_audio else nullcontext()  # LTX-2
-    with capture, spread:
+    with capture, spread, text_kv_cache(stage.pipe.transformer, manager.policy.text_kv_cache):
         faults.inject("denoise")
         return family.denoise(stage.pipe, job)
 
