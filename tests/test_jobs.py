@@ -79,9 +79,11 @@ def test_a_batch_of_four_seeds_encodes_the_prompt_once_and_tags_each_take(studio
     requests, problems = studio.prepare_batch(small(seed=100), seeds=4)
     assert problems == [] and [r.seed for r in requests] == [100, 101, 102, 103]
     studio.manager.prompt_cache.clear()
+    encoded = studio.manager.prompt_sources["encoder"] + studio.manager.prompt_sources["disk"]
     takes = studio.wait(studio.submit(Batch(requests)).id)
     assert sorted(t.seed for t in takes) == [100, 101, 102, 103]
-    assert [t.settings["prompt_cached"] for t in takes] == [False, True, True, True]  # encoded once
+    assert studio.manager.prompt_sources["encoder"] + studio.manager.prompt_sources["disk"] == encoded + 1  # once
+    assert all(t.settings["seeds_call"]["seeds"] == [100, 101, 102, 103] for t in takes)  # one denoise call
     batch = [t.settings["batch"] for t in takes]
     assert {b["id"] for b in batch} == {studio.jobs.list()[0].id} and sorted(b["index"] for b in batch) == [0, 1, 2, 3]
 

@@ -13,6 +13,7 @@ from ..core import sizing
 from ..core.errors import StudioError
 from ..core.events import CancelToken, EventSink, Progress
 from ..library.takes import Take, taken_by
+from ..render import seeds
 from ..render.compare import compare
 from ..render.extend import extend
 from ..render.film_render import FilmMaker
@@ -21,6 +22,7 @@ from ..render.renderer import Renderer
 from ..render.request import RenderRequest
 from ..render.retake import retake
 from ..render.soundtrack import soundtrack
+from ..render.story import TakeSpec
 from ..render.upscale import upscale
 from .ops import AddSound, Batch, Compare, Draft, Extend, FilmRender, FilmShot, Finish, Operation, Retake, Upscale
 
@@ -118,7 +120,8 @@ def run_batch(
     done: Sequence[str] = (),
 ) -> tuple[list[Take], list[str]]:
     """Each render of a batch in turn, each take tagged with the batch; one row's trouble does not stop
-    the rest. Returns the takes and a line per row that failed. Rows made before an interruption are skipped."""
+    the rest. Returns the takes and a line per row that failed. Rows made before an interruption are skipped.
+    Consecutive rows that differ only by seed share one denoise call (render/seeds.py), as many as fit."""
     job_id = job_id or f"batch-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     made = set()
     for take_id in done:
@@ -126,14 +129,28 @@ def run_batch(
             made.add(renderer.store.get(take_id).settings.get("batch", {}).get("index"))
         except StudioError:
             continue
-    takes, failures = [], []
+    takes, failures, rows, plans = [], [], [], []
+
+    def failed(index: int, exc: StudioError) -> None:
+        failures.append(f"row {index + 1}: {exc}")
+        emit(Progress("batch", (index + 1) / len(requests), failures[-1]))
+
     for index, request in enumerate(requests):
         if index in made:
             continue
-        tag = {"batch": {"id": job_id, "index": index, "count": len(requests)}}
         try:
-            takes.append(renderer.render(request, on_event=emit, cancel=cancel, record=tag))
+            plans.append(renderer.plan(request))
+            rows.append(index)
         except StudioError as exc:
-            failures.append(f"row {index + 1}: {exc}")
-            emit(Progress("batch", (index + 1) / len(requests), failures[-1]))
+            failed(index, exc)
+    for call in seeds.groups(renderer, plans):
+        specs = [TakeSpec(record={"batch": {"id": job_id, "index": rows[i], "count": len(requests)}}) for i in call]
+        try:
+            takes += seeds.render_seeds(
+                renderer, [plans[i] for i in call], specs, on_event=emit, cancel=cancel,
+                on_failure=lambda item, exc, call=call: failed(rows[call[item]], exc),
+            )  # fmt: skip
+        except StudioError as exc:  # (a stop is not one: it ends the job)
+            for i in call:
+                failed(rows[i], exc)
     return takes, failures

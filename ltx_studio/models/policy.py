@@ -98,12 +98,12 @@ class MemoryPolicy:
         """Whether a decode of this output size goes through the VAE in tiles."""
         return self.vae_tiling or width * height >= TILING_FROM_PIXELS
 
-    def fits(self, width: int, height: int, frames: int, *, guided: bool = False) -> bool:
-        """Whether a render of this size fits the device under this plan (`guided`: CFG's batch of two),
-        whole or with its denoise in spatial tiles."""
-        return self.denoise_tiles_for(width, height, frames, guided=guided) > 0
+    def fits(self, width: int, height: int, frames: int, *, guided: bool = False, batch: int = 1) -> bool:
+        """Whether a render of this size fits the device under this plan (`guided`: CFG's batch of two;
+        `batch`: seeds in one call), whole or with its denoise in spatial tiles."""
+        return self.denoise_tiles_for(width, height, frames, guided=guided, batch=batch) > 0
 
-    def denoise_tiles_for(self, width: int, height: int, frames: int, *, guided: bool = False) -> int:
+    def denoise_tiles_for(self, width: int, height: int, frames: int, *, guided: bool = False, batch: int = 1) -> int:
         """How a render of this size denoises under this plan: 1 whole, 4 in spatial tiles, 0 not at all."""
         if self.denoise_tiles:
             return self.denoise_tiles
@@ -111,7 +111,8 @@ class MemoryPolicy:
             return 1
         tiled = self.tiling_for(width, height)
         for tiles in (1, 4):
-            if activation_bytes(width, height, frames, tiled=tiled, guided=guided, tiles=tiles) <= self.room_bytes:
+            need = activation_bytes(width, height, frames, tiled=tiled, guided=guided, tiles=tiles, batch=batch)
+            if need <= self.room_bytes:
                 return tiles
         return 0
 
@@ -167,15 +168,18 @@ class MemoryPolicy:
 _SEARCH_FRAMES = 8 * 1024 + 1  # far past any variant's max_frames
 
 
-def activation_bytes(width: int, height: int, frames: int, *, tiled: bool, guided: bool = False, tiles: int = 1) -> int:
+def activation_bytes(
+    width: int, height: int, frames: int, *, tiled: bool, guided: bool = False, tiles: int = 1, batch: int = 1
+) -> int:
     """Device bytes a render of this size needs beside the weights: the denoise or the decode, whichever
     is larger (estimates, see DENOISE_BASE). `tiled`: the decode goes through the VAE in tiles; `tiles` 4:
-    the denoise runs the transformer over one spatial tile at a time (families/tiles.py)."""
+    the denoise runs the transformer over one spatial tile at a time (families/tiles.py); `batch`: seeds
+    denoised in one call (render/seeds.py; each decoded alone)."""
     latent_frames, latent_height, latent_width = latent_shape(width, height, frames)
     if tiles > 1:
         latent_height, latent_width = largest_tile(latent_height, latent_width)
     tokens = latent_frames * latent_height * latent_width
-    denoise = DENOISE_BASE + tokens * DENOISE_PER_TOKEN * (2 if guided else 1)
+    denoise = DENOISE_BASE + tokens * DENOISE_PER_TOKEN * (2 if guided else 1) * batch
     pixels = width * height * frames
     if tiled and max(width, height) > DECODE_TILE:  # diffusers leaves a frame within one tile whole
         tile = min(width, DECODE_TILE) * min(height, DECODE_TILE) * frames

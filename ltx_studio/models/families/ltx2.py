@@ -287,7 +287,7 @@ class LTX2Family:
             video, audio = pipe(
                 **extra,
                 conditions=conditions or None,
-                **job.call_basics(),
+                **seeds_basics(job),
                 num_inference_steps=steps,
                 sigmas=sigmas,
                 # Every guidance value is passed: the call's defaults (CFG 3, STG 1, audio CFG 7) are Pro's.
@@ -303,7 +303,7 @@ class LTX2Family:
                 use_cross_timestep=call_flag(rule),
                 latents=start.video if start is not None else None,
                 audio_latents=start.audio if start is not None else None,
-                generator=job.generator,
+                generator=job.generator,  # a list: one per seed (render/seeds.py)
                 output_type="latent",
                 return_dict=False,
                 callback_on_step_end=callback,
@@ -503,3 +503,13 @@ def _in_context(pipe):
         cached.set_progress_bar_config(disable=True)
         pipe._in_context_pipe = cached
     return cached
+
+
+def seeds_basics(job: DenoiseJob) -> dict:
+    """The call's basics; with a generator per seed (render/seeds.py), the prompt once per seed (a batch)."""
+    basics = job.call_basics()
+    count = len(job.generator) if isinstance(job.generator, list) else 1
+    for key in ("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask"):
+        if count > 1 and basics[key] is not None:
+            basics[key] = basics[key].repeat(count, *([1] * (basics[key].dim() - 1)))
+    return basics

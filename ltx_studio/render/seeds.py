@@ -1,0 +1,115 @@
+"""Seeds of one prompt and one size as one batched denoise call (`render_seeds`): each item's starting noise
+is drawn by a generator of its own, seeded as its single render's is, so each take's latents are its single
+render's (within fp32 rounding on the CPU: a batched matmul may sum in another order). The prompt is encoded
+once, the models load once, and on a GPU one call of N small drafts keeps the card busier than N calls.
+Each item is then decoded and written as an ordinary take, with its own seed, sound and files.
+
+`groups` cuts a batch's rows into such calls: consecutive rows whose plans differ only by seed, at most as
+many as the memory plan fits in one call (and MAX_PER_CALL). Plans that follow or hold anything (a first
+frame, keyframes, a source or reference video, a soundtrack, an automatic length) render one by one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+
+from ..core.errors import StudioError
+from ..core.events import CancelToken, EventSink, TakeDone
+from ..library.takes import Take
+from ..models.families.base import Latents
+from .plan import RenderPlan
+from .renderer import Renderer
+from .story import TakeSpec, _Run
+
+MAX_PER_CALL = 8
+
+
+def batchable(plan: RenderPlan) -> bool:
+    """Whether a plan can share a denoise call with other seeds of itself: it follows and holds nothing."""
+    return (
+        plan.image is None
+        and not plan.keyframes
+        and plan.video is None
+        and plan.reference is None
+        and plan.soundtrack is None
+        and plan.auto_length is None
+        and not plan.conditions()
+    )
+
+
+def same_but_seed(a: RenderPlan, b: RenderPlan) -> bool:
+    return replace(a, seed=b.seed, snapped=b.snapped) == b
+
+
+def per_call(renderer: Renderer, plan: RenderPlan) -> int:
+    """How many seeds of `plan` one call holds under the memory plan (at least 1, at most MAX_PER_CALL)."""
+    policy, guided = renderer.manager.policy, plan.guidance > 1
+    for count in range(MAX_PER_CALL, 1, -1):
+        if policy.fits(plan.width, plan.height, plan.frames, guided=guided, batch=count):
+            return count
+    return 1
+
+
+def groups(renderer: Renderer, plans: list[RenderPlan]) -> list[list[int]]:
+    """The rows (indices into `plans`) each call renders, in order."""
+    found: list[list[int]] = []
+    for index, plan in enumerate(plans):
+        last = found[-1] if found else None
+        if (
+            last is not None
+            and batchable(plan)
+            and same_but_seed(plans[last[0]], plan)
+            and len(last) < per_call(renderer, plan)
+        ):
+            last.append(index)
+        else:
+            found.append([index])
+    return found
+
+
+def render_seeds(
+    renderer: Renderer,
+    plans: list[RenderPlan],
+    specs: list[TakeSpec],
+    *,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+    preview: bool = True,
+    on_failure: Callable[[int, StudioError], None] | None = None,
+) -> list[Take]:
+    """Render plans that differ only by seed as one denoise call; each becomes its own take (its spec's
+    record added). Cancelling stops the whole call: nothing of it is written. An item that cannot be
+    decoded or written (a full disk) goes to `on_failure` (its index) and the others are still written;
+    without `on_failure` it is raised."""
+    if len(plans) == 1:
+        return [renderer.run(plans[0], specs[0], on_event=on_event, cancel=cancel, preview=preview)]
+    first, manager = plans[0], renderer.manager
+
+    def work() -> list[Take]:
+        run = _Run(manager, on_event or (lambda event: None), cancel, {})
+        stages, to_rgb = run.load(first, TakeSpec(), preview)
+        run.encode_prompt(first, stages)
+        generators = [torch.Generator("cpu").manual_seed(plan.seed) for plan in plans]
+        run.generator = generators  # one per item: each draws the noise its single render draws
+        latents = run.denoise(stages, TakeSpec(), to_rgb)
+        shared, takes = dict(run.timings), []
+        for i, (plan, spec) in enumerate(zip(plans, specs, strict=True)):
+            run.generator, run.timings, run.started = generators[i], dict(shared), time.perf_counter()
+            mine = Latents(latents.video[i : i + 1], latents.audio[i : i + 1] if latents.audio is not None else None)
+            record = {**(spec.record or {}), "seeds_call": {"seeds": [p.seed for p in plans], "index": i}}
+            try:
+                decoded = run.decode(plan, stages, spec, mine)
+                take = run.store(plan, stages, replace(spec, record=record), decoded, mine, renderer.store)
+            except StudioError as exc:
+                if on_failure is None:
+                    raise
+                on_failure(i, exc)
+                continue
+            run.emit(TakeDone(take))
+            takes.append(take)
+        return takes
+
+    return renderer.run_work(first, on_event, cancel, work)

@@ -1,0 +1,69 @@
+"""Seeds of one prompt as one batched denoise call (render/seeds.py): each take's latents equal its single
+render's, seed by seed; a stop ends the call and leaves the takes already written whole."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ltx_studio.core.errors import Cancelled
+from ltx_studio.core.events import CancelToken, Progress, TakeDone
+from ltx_studio.jobs.execute import run_batch
+from ltx_studio.library import media
+from ltx_studio.render import seeds
+from ltx_studio.render.request import RenderRequest
+from ltx_studio.render.story import TakeSpec, load_latents
+
+ATOL = 1e-5  # fp32 on the CPU: a batched matmul may sum in another order (measured: <= 1.2e-6)
+
+
+@pytest.mark.parametrize("variant", ["fast", "distilled"])  # one stage; half size, upsample, refine
+def test_batched_takes_equal_their_single_renders_seed_by_seed(studio, variant):
+    plans = [
+        studio.renderer.plan(RenderRequest(prompt="a kite", frames=17, width=192, height=128, seed=s, variant=variant))
+        for s in (4, 5, 6)
+    ]
+    assert seeds.groups(studio.renderer, plans) == [[0, 1, 2]]
+    batched = seeds.render_seeds(studio.renderer, plans, [TakeSpec() for _ in plans], preview=False)
+    for plan, take in zip(plans, batched, strict=True):
+        single = load_latents(studio.renderer.run(plan, TakeSpec(), preview=False))
+        mine = load_latents(take)
+        assert take.seed == plan.seed and take.settings["seeds_call"] == {
+            "seeds": [4, 5, 6],
+            "index": plans.index(plan),
+        }
+        assert torch.allclose(mine.video, single.video, atol=ATOL) and torch.allclose(
+            mine.audio, single.audio, atol=ATOL
+        )
+        assert not torch.allclose(mine.video, load_latents(batched[0]).video, atol=ATOL) or take is batched[0]
+
+
+def test_rows_that_differ_by_more_than_the_seed_get_calls_of_their_own(studio):
+    def plan(**changes):
+        return studio.renderer.plan(RenderRequest(**{"prompt": "a kite", "frames": 9, "width": 96, "height": 64,
+                                                     "seed": 1, **changes}))  # fmt: skip
+
+    plans = [plan(), plan(seed=2), plan(prompt="a boat"), plan(seed=3, prompt="a boat"), plan(seed=4, frames=17)]
+    assert seeds.groups(studio.renderer, plans) == [[0, 1], [2, 3], [4]]
+
+
+@pytest.mark.parametrize("when", ["between calls", "mid call"])
+def test_a_stop_ends_the_call_and_the_takes_written_stay_whole(studio, monkeypatch, when):
+    monkeypatch.setattr(seeds, "MAX_PER_CALL", 2)  # four seeds: two calls of two
+    requests = [RenderRequest(prompt="a lighthouse", frames=9, width=96, height=64, seed=s) for s in (7, 8, 9, 10)]
+    token, landed = CancelToken(), []
+
+    def emit(event):
+        if isinstance(event, TakeDone):
+            landed.append(event.take)
+            if when == "between calls" and len(landed) == 2:
+                token.cancel()
+        if when == "mid call" and len(landed) == 2 and isinstance(event, Progress) and event.stage == "denoise":
+            token.cancel()  # the second call is denoising
+
+    with pytest.raises(Cancelled):
+        run_batch(studio.renderer, requests, emit, token)
+    assert [t.seed for t in landed] == [7, 8]
+    assert sorted(t.seed for t in studio.takes() if t.prompt == "a lighthouse") == [7, 8]  # nothing of the second
+    for take in landed:  # whole: every frame, the latents
+        assert media.probe_mp4(take.path("video"))["frames"] == 9 and load_latents(take).video.shape[0] == 1
