@@ -217,3 +217,15 @@ def test_spread_statistics_judge_only_what_the_runs_resolve():
     slower = Samples(a=[1.20, 1.21, 1.19, 1.20], b=[1.0] * 4)
     assert slower.verdict(1.05).startswith("misses <= 1.05")
     assert statistics.median(slower.pair_ratios) == pytest.approx(1.2)
+
+
+def test_the_throughput_rows_say_whether_their_outputs_matched(capsys):
+    cases = "batch of 4,text kv cache,restart,cost vs frames"
+    code, out, err = run(capsys, "--json", "--cases", cases, "--repeat", "1", "--warmup", "0", *SMALL)
+    assert code == 0, err
+    rows = {row["case"]: row for row in json.loads(out)["rows"]}
+    assert list(rows) == cases.split(",")
+    assert rows["batch of 4"]["equal"] is True and rows["batch of 4"]["latents_apart"] <= 1e-5
+    assert rows["text kv cache"]["equal"] is True
+    assert set(rows["cost vs frames"]["per_frame"]) == {"25", "49", "97", "121"}
+    assert all(row["a"]["seconds"] and row["b"]["seconds"] for row in rows.values())

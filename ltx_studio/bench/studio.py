@@ -13,6 +13,13 @@ interleaved A/B in one run, every run kept, reported as min/median/max per side 
 - preview         seconds per denoising step with the live preview on vs off
 - batch of 8      eight seeds of one prompt as one batch job through the studio's queue (the prompt
                   encoded once) vs eight separate renders that each encode it (as eight separate runs do)
+- batch of 4      four seeds as one batched denoise call (render/seeds.py) vs four single renders of the
+                  same seeds, prompt cached on both sides; "equal": each take's latents match its single's
+- text kv cache   a render with the text K/V cache vs without; "equal": bit-identical latents
+- restart         the first draft's text stage after a restart (the in-memory cache empty) with the prompt
+                  embedding on disk vs encoded (the model loads are the same on both sides, left out)
+- cost vs frames  the same draft at 25, 49, 97 and 121 frames: seconds per frame at 121 vs at 25, and each
+                  length's seconds per frame (`per_frame`), so the curve's growth shows
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from .baseline import (
     relative_difference,
 )
 from .measure import Samples, interleaved, machine_info
+from .throughput import frames_row, restart_row, seeds_row, text_kv_row
 
 if TYPE_CHECKING:
     from ..models.manager import PipelineManager
@@ -45,7 +53,10 @@ if TYPE_CHECKING:
     from ..render.request import RenderRequest
     from ..studio import Studio
 
-CASES = ("overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview", "batch of 8")
+CASES = (
+    "overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview", "batch of 8", "batch of 4",
+    "text kv cache", "restart", "cost vs frames",
+)  # fmt: skip
 BATCH = 8
 
 
@@ -118,6 +129,10 @@ def studio_bench(args: argparse.Namespace) -> dict:
             "prompt cache": _prompt_cache_row,
             "preview": _preview_row,
             "batch of 8": _batch_row,
+            "batch of 4": seeds_row,
+            "text kv cache": text_kv_row,
+            "restart": restart_row,
+            "cost vs frames": frames_row,
         }
         rows = [builders[case](setup) for case in cases]
     finally:
