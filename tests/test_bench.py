@@ -25,7 +25,8 @@ def run(capsys, *argv):
 
 
 def test_every_row_prints_each_sides_spread_and_the_ratio_of_medians(capsys):
-    code, out, err = run(capsys, "--json", "--repeat", "2", "--warmup", "0", *SMALL)
+    cases = "overhead,overhead e2e,plain diffusers,switch,prompt cache,preview,batch of 8"  # (the rest: below)
+    code, out, err = run(capsys, "--json", "--cases", cases, "--repeat", "2", "--warmup", "0", *SMALL)
     assert code == 0, err
     data = json.loads(out)
     assert data["model_set"] == "demo" and data["audio"] and data["size"] == "96x64x9"
@@ -150,7 +151,7 @@ def test_step_previews_hand_cpu_estimates_straight_on():
     assert len(seen) == 3
 
 
-def test_the_ltx2_arch_path_runs_both_cases_at_tiny_size_on_the_cpu(capsys, studio_cache):
+def test_the_ltx2_arch_path_runs_its_cases_at_tiny_size_on_the_cpu(capsys, studio_cache):
     previews = studio_cache / "previews"
     before = sorted(previews.glob("*")) if previews.exists() else []
     code, out, err = run(
@@ -159,7 +160,7 @@ def test_the_ltx2_arch_path_runs_both_cases_at_tiny_size_on_the_cpu(capsys, stud
     )  # fmt: skip
     assert code == 0, err
     results = {r["case"]: r for r in json.loads(out)["results"]}
-    assert list(results) == ["fast draft", "two-stage final"]
+    assert list(results) == ["fast draft", "two-stage final", "pro"]  # pro: where a step cache may pay
     fast, final = results["fast draft"], results["two-stage final"]
     for result in (fast, final):
         assert result["size"] == "128x128x9" and result["seconds"] > 0 and result["flop_bound_seconds_per_step"] > 0
@@ -229,3 +230,16 @@ def test_the_throughput_rows_say_whether_their_outputs_matched(capsys):
     assert rows["text kv cache"]["equal"] is True
     assert set(rows["cost vs frames"]["per_frame"]) == {"25", "49", "97", "121"}
     assert all(row["a"]["seconds"] and row["b"]["seconds"] for row in rows.values())
+
+
+def test_a_step_cache_is_judged_by_every_step_of_a_pro_render(capsys, studio_cache):
+    code, out, err = run(
+        capsys, "--arch", "ltx2-tiny", "--device", "cpu", "--sweep", "--levers", "cache=taylorseer",
+        "--width", "128", "--height", "128", "--frames", "9", "--repeat", "1", "--warmup", "0", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = {(r["levers"], r["case"]): r for r in json.loads(out)["results"]}
+    base, cached = rows[("baseline fp32", "pro")], rows[("+cache=taylorseer", "pro")]
+    assert cached["step_error"] > 0 and cached["latent_rel_error"] > 0  # its worst step, and the whole render
+    assert cached["safe"] == (cached["step_error"] <= json.loads(out)["safe_step_error"])
+    assert base["steps"] == cached["steps"] and cached["seconds"] > 0

@@ -137,14 +137,16 @@ def test_the_sweep_judges_each_lever_and_saves_the_fastest_safe_set_for_the_stud
     assert baseline["step_error"] == 0 and baseline["psnr_db"] is None and baseline["safe"]  # None: identical
     bf16 = rows[("bf16", "draft")]  # bf16's own rounding: well inside the bar, yet not nothing
     assert 0 < bf16["step_error"] < data["safe_step_error"] and bf16["psnr_db"] < 200
-    assert not rows[("+cache", "draft")]["safe"]  # a step cache is never judged safe by one step
+    cache = rows[("+cache", "draft")]  # a step cache: judged by its worst step along a whole render, not the first
+    assert cache["safe"] == (cache["step_error"] <= data["safe_step_error"]) and "worst step" in cache["notes"][-1]
     for row in data["results"]:
         assert {"step_error", "psnr_db", "latent_rel_error", "safe", "warm_up_seconds"} <= set(row)
 
     chosen = data["chosen"]
-    assert chosen["gpu_class"] == "cpu" and chosen["chosen"] in ("baseline fp32", "+attention=native")
+    assert chosen["gpu_class"] == "cpu" and chosen["chosen"] in ("baseline fp32", "+attention=native", "+cache")
     saved = json.loads(levers_file().read_text())["cpu"]
-    assert saved["attention"] == chosen["levers"]["attention"] and saved["compile"] is False  # never the step cache
+    assert saved["attention"] == chosen["levers"]["attention"] and saved["compile"] is False
+    assert saved["step_cache"] == chosen["levers"]["step_cache"] and saved["step_cache"] in (None, "first-block")
     policy = PipelineManager(demo).policy  # the studio now starts with what was measured
     assert policy.attention_backend == saved["attention"] and policy.levers_from.startswith("measured ")
 
@@ -185,3 +187,18 @@ def test_the_app_warms_up_the_draft_variants_in_the_background(own_cache, tmp_pa
     err = capsys.readouterr().err
     assert "warming up: demo" in err and "warm: fast" in err
     assert studio.variant_states()[studio.model_set.live_variant] == "ready"
+
+
+def test_a_step_cache_the_sweep_kept_runs_on_pro_and_the_header_says_so(own_cache, demo, tmp_path):
+    from ltx_studio.models.levers import Levers, save_levers
+    from ltx_studio.studio import Studio
+    from ltx_studio.ui.header import header_html
+
+    save_levers("cpu", Levers(step_cache="taylorseer"), gpu="cpu", date="2026-12-03")
+    studio = Studio(model_set_name="demo", outputs=tmp_path / "outputs", manager=PipelineManager(demo))
+    assert (
+        studio.manager.policy.step_cache == "taylorseer" and "step cache taylorseer" in studio.manager.policy.describe()
+    )
+    assert "Pro: step cache taylorseer" in header_html(studio)
+    assert studio.manager.get("pro").transformer.is_cache_enabled  # a multi-step variant
+    assert not studio.manager.get("fast").transformer.is_cache_enabled  # 8 steps: nothing to gain

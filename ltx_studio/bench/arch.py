@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .levers import SAFE_STEP_ERROR, against_reference, apply_step_cache, choose_levers, lever_configs, lever_policy
+from .levers import (
+    SAFE_STEP_ERROR,
+    against_reference,
+    choose_levers,
+    lever_configs,
+    lever_policy,
+    step_cache_of,
+    step_error,
+)
 from .measure import PeakRSS, machine_info
 
 if TYPE_CHECKING:
@@ -70,7 +78,9 @@ ARCHS = {
         "ltxv",
     ),
     "ltx2-tiny": Arch(
-        "demo", (Case("fast draft", "fast", 384, 256, 25), Case("two-stage final", "distilled", 384, 256, 25)),
+        "demo",
+        (Case("fast draft", "fast", 384, 256, 25), Case("two-stage final", "distilled", 384, 256, 25),
+         Case("pro", "pro", 384, 256, 25)),
         "ltx2", tiny=True,
     ),
     # LTX-2.3 Fast: the distilled 22B, 8 steps, with sound; the final: Distilled in two stages
@@ -80,6 +90,7 @@ ARCHS = {
         (
             Case("fast draft 768x512x121", "fast", 768, 512, 121),
             Case("two-stage final 1280x704x121", "distilled", 1280, 704, 121),
+            Case("pro 768x512x121", "pro", 768, 512, 121),  # the multi-step case: where a step cache may pay
         ),
         "ltx2",
     ),
@@ -173,7 +184,9 @@ def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
         def run(label: str, levers: dict) -> list[dict]:
             return run_configuration(args, mset, label, levers, reference)
 
-        data["chosen"] = choose_levers(args, configs, results, run, ARCHS[args.arch].cases[0].name, save_to)
+        cases = ARCHS[args.arch].cases
+        pro = next((case.name for case in cases if case.variant == "pro"), None)
+        data["chosen"] = choose_levers(args, configs, results, run, cases[0].name, save_to, step_case=pro)
     return data
 
 
@@ -199,8 +212,10 @@ def run_configuration(
     notes = []
     variants = {case.variant for case in arch.cases}
     try:
-        if levers.get("cache"):
-            apply_step_cache(transformer)
+        if step_cache_of(levers):
+            from ..models.placement import apply_step_cache
+
+            apply_step_cache(transformer, step_cache_of(levers))
         manager.adopt(shared=shared, transformers={v: transformer for v in variants}, upsampler=upsampler)
     except Exception as exc:  # a lever this machine or model cannot run (no torchao, no FP8 tensor cores, ...)
         return [_unavailable(label, levers, case.name, exc) for case in arch.cases]
@@ -226,9 +241,11 @@ def run_configuration(
                 _measure_case(args, studio, transformer, request, plan, case, reference, baseline)
                 | {"levers": label, "lever_set": levers, "build_seconds": round(build_s, 2), "notes": notes}
             )
-            if levers.get("cache"):  # one step from a fresh cache runs every block: judge by the whole draft
-                note = "a step cache skips work across steps, so one step cannot judge it: never a default"
-                results[-1] |= {"safe": False, "notes": [*notes, note]}
+            if step_cache_of(levers):  # one step from a fresh cache runs every block: judge every step instead
+                worst = trajectory_error(studio, transformer, request, step_cache_of(levers))
+                note = "a step cache, judged by its worst step along a whole render against the plain transformer"
+                results[-1] |= {"step_error": round(worst, 5), "safe": worst <= SAFE_STEP_ERROR,
+                                "notes": [*notes, note]}  # fmt: skip
         except Exception as exc:  # e.g. an attention backend that cannot take this call's mask
             results.append(_unavailable(label, levers, case.name, exc))
     del studio, manager, shared, transformer, upsampler
@@ -237,6 +254,39 @@ def run_configuration(
     if cuda:
         torch.cuda.empty_cache()
     return results
+
+
+def trajectory_error(studio, transformer, request, kind: str) -> float:
+    """The worst relative error, over every transformer call of one render with the step cache `kind` on, of
+    the cached call's prediction against the plain transformer's on the very same inputs (the bar: one step's
+    prediction within SAFE_STEP_ERROR of plain, at every step, not only the first, which a cache computes whole)."""
+    import torch
+
+    from ..models.placement import step_cache_config
+
+    calls = []
+
+    def record(module, args, kwargs, output):
+        kept = {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in kwargs.items()}
+        calls.append((args, kept, (output[0] if isinstance(output, tuple) else output.sample).detach().clone()))
+
+    handle = transformer.register_forward_hook(record, with_kwargs=True)
+    try:
+        studio.render(request, preview=False)
+    finally:
+        handle.remove()
+    transformer.disable_cache()
+    try:
+        with torch.no_grad():
+            errors = []
+            for args, kwargs, cached in calls:
+                plain = transformer(*args, **kwargs)
+                errors.append(
+                    step_error(cached.float(), (plain[0] if isinstance(plain, tuple) else plain.sample).float())
+                )
+    finally:
+        transformer.enable_cache(step_cache_config(kind))
+    return max(errors, default=0.0)
 
 
 def _unavailable(label: str, levers: dict, case: str, exc: Exception) -> dict:

@@ -11,8 +11,7 @@ from ..core.errors import BadInput
 from .measure import machine_info
 
 LEVERS = ("bf16", "compile", "attention", "fp8", "cache", "tiling")
-SPEED_LEVERS = ("compile", "attention", "fp8")  # the ones the studio may switch on by default
-STEP_CACHE_THRESHOLD = 0.05
+SPEED_LEVERS = ("compile", "attention", "fp8", "cache")  # the ones the studio may switch on by default
 SAFE_STEP_ERROR = 0.02  # one step's prediction within 2% of the baseline's counts as the same model
 FASTER_BELOW = 0.97  # a lever must save at least 3% end to end to be worth a default
 PAYBACK_RENDERS = 20  # ...and win back its one-off warm-up (compiling) within this many drafts
@@ -59,11 +58,17 @@ def lever_policy(device: str, levers: dict):
     )
 
 
-def apply_step_cache(transformer) -> None:
-    """FirstBlockCache: skip the other blocks while the first block's residual barely changes."""
-    from diffusers import FirstBlockCacheConfig
+def step_cache_of(levers: dict) -> str | None:
+    """The step cache a configuration asks for: `cache` alone is FirstBlockCache, `cache=taylorseer` TaylorSeer."""
+    from ..models.placement import STEP_CACHES
 
-    transformer.enable_cache(FirstBlockCacheConfig(threshold=STEP_CACHE_THRESHOLD))
+    value = levers.get("cache")
+    if not value:
+        return None
+    kind = "first-block" if value is True else str(value)
+    if kind not in STEP_CACHES:
+        raise BadInput(f"unknown step cache {kind!r} (choose from: {', '.join(STEP_CACHES)})")
+    return kind
 
 
 # --- judging against the baseline -------------------------------------------------------------
@@ -114,6 +119,7 @@ def choose_levers(
     run: Callable[[str, dict], list[dict]],
     main_case: str,
     save_to: Path,
+    step_case: str | None = None,
 ) -> dict:
     """The fastest safe combination of the speed levers on the main case, stored for this GPU class.
 
@@ -135,7 +141,8 @@ def choose_levers(
     first, again = main[base_label]["seconds"], main[f"{base_label} again"]["seconds"]
     base = dict(main[base_label], seconds=min(first, again))
     noise = abs(first - again) / min(first, again)
-    good = _singles_that_count(configs, main, base, faster_below=min(FASTER_BELOW, 1 - noise))
+    steps_case = {r["levers"]: r for r in results if r["case"] == step_case and not r.get("unavailable")}
+    good = _singles_that_count(configs, main, base, faster_below=min(FASTER_BELOW, 1 - noise), steps_case=steps_case)
     best = good[0] if good else (base["seconds"], base_label, configs[0][1])
     fastest = {}  # lever -> (label, value) of its fastest safe configuration (one attention backend)
     for _, label, levers in good:
@@ -152,7 +159,7 @@ def choose_levers(
             best = (row["seconds"], label, together)
     seconds, label, levers = best
     chosen = Levers(compile=bool(levers.get("compile")), attention=levers.get("attention") or None,
-                    fp8=bool(levers.get("fp8")))  # fmt: skip
+                    fp8=bool(levers.get("fp8")), step_cache=step_cache_of(levers))  # fmt: skip
     klass = gpu_class(args.device)
     machine = machine_info(args.device)
     facts = {
@@ -170,13 +177,22 @@ def choose_levers(
 
 
 def _singles_that_count(
-    configs: list[tuple[str, dict]], main: dict, base: dict, faster_below: float
+    configs: list[tuple[str, dict]], main: dict, base: dict, faster_below: float, steps_case: dict | None = None
 ) -> list[tuple[float, str, dict]]:
-    """(seconds, label, levers) of each one-speed-lever configuration that is safe, faster and pays back, fastest first."""
+    """(seconds, label, levers) of each one-speed-lever configuration that is safe, faster and pays back, fastest
+    first. A step cache is judged on the multi-step case (`steps_case`: Pro), where it can pay, against its baseline."""
     good = []
     for label, levers in configs[1:]:
         row = main.get(label)
         alone = set(levers) - set(configs[0][1])  # the one lever this configuration adds
+        if alone == {"cache"}:
+            steps_case = steps_case or {}
+            row, case_base = steps_case.get(label), steps_case.get(configs[0][0])
+            if not (row and case_base and row["safe"]):
+                continue
+            if row["seconds"] <= faster_below * case_base["seconds"]:
+                good.append((base["seconds"] * row["seconds"] / case_base["seconds"], label, levers))
+            continue
         if not (row and len(alone) == 1 and alone <= set(SPEED_LEVERS) and row["safe"]):
             continue
         saving = base["seconds"] - row["seconds"]

@@ -27,10 +27,12 @@ class Levers:
     compile: bool = False
     attention: str | None = None
     fp8: bool = False
+    step_cache: str | None = None  # a step cache the sweep kept (placement.STEP_CACHES): multi-step variants only
     source: str = "built-in"
 
     def to_json(self) -> dict:
-        return {"compile": self.compile, "attention": self.attention, "fp8": self.fp8, "source": self.source}
+        return {"compile": self.compile, "attention": self.attention, "fp8": self.fp8, "step_cache": self.step_cache,
+                "source": self.source}  # fmt: skip
 
 
 # Built in: the safe baseline (bf16 and PyTorch's own attention choice) for every class. Nothing is
@@ -73,6 +75,7 @@ def measured_levers(klass: str) -> Levers | None:
             compile=bool(entry["compile"]),
             attention=entry.get("attention") or None,
             fp8=bool(entry.get("fp8")),
+            step_cache=entry.get("step_cache") or None,
             source=f"measured {entry.get('date', '')} on {entry.get('gpu', klass)}".strip(),
         )
         measured_with = (entry.get("torch"), entry.get("diffusers"))
@@ -113,6 +116,7 @@ def save_levers(klass: str, levers: Levers, path: Path | None = None, **facts) -
         "compile": levers.compile,
         "attention": levers.attention,
         "fp8": levers.fp8,
+        "step_cache": levers.step_cache,
         "torch": torch_version,
         "diffusers": diffusers_version,
         **facts,
@@ -192,7 +196,9 @@ def with_levers(policy: MemoryPolicy, levers: Levers | None = None) -> MemoryPol
     # Compiled blocks cannot hold group-offload hooks (they are excluded from compilation), and layerwise
     # casting recasts each layer's weights in every forward: neither is compiled.
     compile_ = compile_ and policy.offload != "group" and weights != "fp8-layerwise"
-    return replace(policy, compile=compile_, attention_backend=attention, fp8=fp8, weights=weights, levers_from=source)
+    step_cache = levers.step_cache or policy.step_cache
+    return replace(policy, compile=compile_, attention_backend=attention, fp8=fp8, weights=weights, levers_from=source,
+                   step_cache=step_cache)  # fmt: skip
 
 
 def torchao_fp8_here(device: str) -> bool:

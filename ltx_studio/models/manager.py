@@ -26,7 +26,7 @@ from . import loras, tiny
 from .families import get_family
 from .families.base import PromptEmbeds
 from .levers import torchao_fp8_here, with_levers
-from .placement import place_shared, place_transformer, set_vae_tiling
+from .placement import apply_step_cache, place_shared, place_transformer, set_vae_tiling
 from .policy import MemoryPolicy, choose_policy, detect_device, detect_host_memory
 from .variants import OPTIONAL_COMPONENTS, ModelSet, Source
 
@@ -210,6 +210,8 @@ class PipelineManager:
             self._make_room(_on_disk_bytes(spec.transformer), keep=None)
             transformer = self._load("transformer", spec.transformer, f"{spec.label} transformer", variant)
             place_transformer(transformer, self.policy)
+            if spec.sampling.guidance > 1:  # Pro: the guided, multi-step variants, where a step cache can pay
+                apply_step_cache(transformer, self.policy.step_cache)
             if self.transformer_hook is not None:  # e.g. context parallelism for a final across GPUs
                 self.transformer_hook(transformer)
             pipe = self.family.assemble(shared, transformer)

@@ -106,3 +106,29 @@ def _group_offload(module: torch.nn.Module, device: torch.device, *, streams: bo
         offload_type="leaf_level",
         use_stream=streams and device.type == "cuda",  # CUDA streams prefetch the next layer
     )
+
+
+# Step caches diffusers 0.42.1 ships as hooks, by the name the lever sweep and levers.json use. MagCache is not
+# here: it needs magnitude ratios calibrated per checkpoint (MagCacheConfig), which random weights cannot give.
+STEP_CACHE_THRESHOLD = 0.05
+
+
+def step_cache_config(kind: str):
+    """diffusers' config for a step cache: first-block (FirstBlockCache) or taylorseer (TaylorSeer, order 1)."""
+    from diffusers import FirstBlockCacheConfig, TaylorSeerCacheConfig
+
+    if kind == "first-block":
+        return FirstBlockCacheConfig(threshold=STEP_CACHE_THRESHOLD)
+    if kind == "taylorseer":
+        return TaylorSeerCacheConfig(cache_interval=2, disable_cache_before_step=3, max_order=1,
+                                     taylor_factors_dtype=torch.float32)  # fmt: skip
+    raise BadInput(f"unknown step cache {kind!r} (choose from: {', '.join(STEP_CACHES)})")
+
+
+STEP_CACHES = ("first-block", "taylorseer")
+
+
+def apply_step_cache(transformer, kind: str | None) -> None:
+    """Switch `kind` on for `transformer` (None: none)."""
+    if kind:
+        transformer.enable_cache(step_cache_config(kind))

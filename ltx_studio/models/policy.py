@@ -86,6 +86,9 @@ class MemoryPolicy:
     denoise_tiles: int = 0
     # The prompt's K/V projections computed once per render (families/text_kv.py): bit-identical output.
     text_kv_cache: bool = True
+    # A step cache (placement.STEP_CACHES) on multi-step variants' transformers, only where the lever sweep
+    # kept it (its every step's prediction within 2% of plain on this GPU class): not exact, so said in the header.
+    step_cache: str | None = None
 
     def __post_init__(self) -> None:
         weights = self.weights or ("fp8-torchao" if self.fp8 else _DTYPE_WEIGHTS.get(self.dtype, "bf16"))
@@ -153,6 +156,7 @@ class MemoryPolicy:
         dtype = str(self.dtype).removeprefix("torch.")
         levers = (
             (", compiled" if self.compile else "")
+            + (f", step cache {self.step_cache} on multi-step variants" if self.step_cache else "")
             + (f", attention {self.attention_backend}" if self.attention_backend else "")
             + (f" (speed levers {self.levers_from})" if self.levers_from != "built-in" else "")
         )

@@ -347,7 +347,8 @@ def _run_stage(stage: _Stage, latents, manager, generator, on_x0, on_step, lock=
     plan = stage.plan
     tiles = manager.policy.denoise_tiles_for(plan.width, plan.height, plan.frames, guided=stage.guidance > 1)
     spread = tiled(stage.pipe.transformer, *shape) if tiles > 1 and family.has_audio else nullcontext()  # LTX-2
-    with capture, spread, text_kv_cache(stage.pipe.transformer, manager.policy.text_kv_cache):
+    policy = manager.policy
+    with capture, spread, text_kv_cache(stage.pipe.transformer, policy.text_kv_cache and not policy.compile):
         faults.inject("denoise")
         return family.denoise(stage.pipe, job)
 

@@ -411,7 +411,17 @@ class LTX2Family:
         text = torch.randn(1, 128, config.cross_attention_dim, generator=generator)
         audio_text = torch.randn(1, 128, config.audio_cross_attention_dim, generator=generator)
         t = torch.tensor([500.0], device=device)
-        out = transformer(
+        cached = getattr(transformer, "is_cache_enabled", False)  # a step cache keeps state per named context
+        with transformer.cache_context("probe") if cached else contextlib.nullcontext():
+            out = self._probe_call(transformer, hidden, audio, text, audio_text, t, device, dtype,
+                                   latent_frames, latent_height, latent_width, audio_tokens)  # fmt: skip
+        return out.float().cpu()
+
+    @staticmethod
+    def _probe_call(
+        transformer, hidden, audio, text, audio_text, t, device, dtype, frames, height, width, audio_tokens
+    ):
+        return transformer(
             hidden_states=hidden.to(device, dtype),
             audio_hidden_states=audio.to(device, dtype),
             encoder_hidden_states=text.to(device, dtype),
@@ -422,13 +432,12 @@ class LTX2Family:
             audio_sigma=t,
             encoder_attention_mask=torch.ones(1, 128, device=device),
             audio_encoder_attention_mask=torch.ones(1, 128, device=device),
-            num_frames=latent_frames,
-            height=latent_height,
-            width=latent_width,
+            num_frames=frames,
+            height=height,
+            width=width,
             audio_num_frames=audio_tokens,
             return_dict=False,
         )[0]
-        return out.float().cpu()
 
     # --- live preview ------------------------------------------------------------------------
 

@@ -40,7 +40,9 @@ def text_layers(transformer) -> list[torch.nn.Module]:
 @contextlib.contextmanager
 def text_kv_cache(transformer, enabled: bool = True) -> Iterator[dict]:
     """While the block runs, each text-only layer of `transformer` reuses its output for an input equal to one
-    it has seen. Yields counts {"computed": n, "reused": n}."""
+    it has seen. Yields counts {"computed": n, "reused": n}. Off under torch.compile: the equality check is
+    data-dependent (a graph break in a fullgraph block) and swapping a layer's forward makes the compiled
+    graph's guards fail (a recompile per render)."""
     counts = {"computed": 0, "reused": 0}
     if not enabled:
         yield counts
