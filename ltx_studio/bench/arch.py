@@ -167,8 +167,10 @@ def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
     reference: dict = {}  # case -> step, frames and latents of the first configuration, the baseline
     results = []
     configs = lever_configs(args)
+    throughput: list[dict] = []
     for i, (label, levers) in enumerate(configs):
-        results += run_configuration(args, mset, label, levers, reference, baseline=i == 0)
+        rows = throughput if i == 0 and ARCHS[args.arch].builder == "ltx2" else None  # batch and cache rows, once
+        results += run_configuration(args, mset, label, levers, reference, baseline=i == 0, throughput=rows)
     data = {
         "bench": "arch",
         "arch": args.arch,
@@ -178,6 +180,7 @@ def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
         "safe_step_error": SAFE_STEP_ERROR,
         "machine": machine_info(args.device),
         "results": results,
+        "throughput": throughput,  # LTX-2: seeds in one call, the text K/V cache (bench/throughput.py)
     }
     if args.save:
 
@@ -191,9 +194,16 @@ def _arch_bench(args: argparse.Namespace, save_to: Path) -> dict:
 
 
 def run_configuration(
-    args: argparse.Namespace, mset: ModelSet, label: str, levers: dict, reference: dict, baseline: bool = False
+    args: argparse.Namespace,
+    mset: ModelSet,
+    label: str,
+    levers: dict,
+    reference: dict,
+    baseline: bool = False,
+    throughput: list | None = None,
 ) -> list[dict]:
-    """Every case of the architecture under one lever configuration, through the studio's own render path."""
+    """Every case of the architecture under one lever configuration, through the studio's own render path
+    (and, given `throughput`, the batch and cache rows on its first case, appended to it)."""
     import gc
 
     import torch
@@ -248,6 +258,10 @@ def run_configuration(
                                 "notes": [*notes, note]}  # fmt: skip
         except Exception as exc:  # e.g. an attention backend that cannot take this call's mask
             results.append(_unavailable(label, levers, case.name, exc))
+        if throughput is not None and case is arch.cases[0]:
+            from .throughput import arch_rows
+
+            throughput += arch_rows(args, studio, request, plan)
     del studio, manager, shared, transformer, upsampler
     gc.collect()
     torch._dynamo.reset()  # the next configuration compiles (or not) from scratch

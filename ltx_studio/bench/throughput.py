@@ -140,3 +140,15 @@ def frames_row(setup: StudioSetup) -> Row:
     curve = {str(n): round(statistics.median(v), 5) for n, v in per_frame.items() if v}
     return Row("cost vs frames", f"seconds a frame at {LENGTHS[-1]}", f"seconds a frame at {LENGTHS[0]}", samples,
                None, "per_frame: each length's median seconds a frame", {"per_frame": curve})  # fmt: skip
+
+
+def arch_rows(args, studio, request, plan) -> list[dict]:
+    """The batch and cache rows on an `--arch` bench's built models (the first case, the baseline levers):
+    what a GPU run reports beside the lever sweep."""
+    from pathlib import Path
+
+    from .studio import StudioSetup
+
+    pipe = studio.manager.get(plan.variant.name)
+    setup = StudioSetup(studio, request, plan, pipe, Path(studio.store.root), args.repeat, args.warmup)
+    return [row.to_json() for row in (seeds_row(setup), text_kv_row(setup))]
