@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..core import sizing
-from ..core.errors import BadInput, StudioError
+from ..core.errors import BadInput
 from ..core.events import CancelToken, EventSink, Progress
 from ..library import grade, media, probe
 from ..library.takes import Take
@@ -38,6 +38,7 @@ from .fit import check_fits
 from .hold import grid_frames, padded
 from .renderer import Renderer
 from .request import RenderRequest
+from .soundtrack import take_or_file
 from .story import TakeSpec, own_latents, render_take
 
 
@@ -86,7 +87,7 @@ def check_finish(
         raise BadInput(
             f'pass {name} needs a prompt: the scene without what it removes (e.g. "the empty street, no people")'
         )
-    take, path = _source(renderer, source, files)
+    take, path = take_or_file(renderer, source, files)
     if take is not None:
         frames, fps, width, height, what = take.frames, take.fps, take.width, take.height, take.id
     else:
@@ -242,21 +243,6 @@ def _size(width: int, height: int, variant) -> tuple[int, int]:
     if sizing.fits(size, variant.max_size):
         return size
     return sizing.size_for_aspect(width / height, variant.full_size)
-
-
-def _source(renderer: Renderer, source, files: bool) -> tuple[Take | None, Path | None]:
-    text = str(source or "").strip()
-    if files and text and Path(text).is_file():
-        return None, Path(text)
-    try:
-        take = renderer.store.get(text)
-    except StudioError:
-        raise BadInput(
-            f"{text[:60]!r} is {'neither a take id nor a video file' if files else 'not a take id'}"
-        ) from None
-    if take.status != "ok":
-        raise BadInput(f"take {take.id} has missing files")
-    return take, None
 
 
 def _read(job: Finishing, emit: EventSink) -> tuple[np.ndarray, np.ndarray | None, int | None]:

@@ -89,7 +89,7 @@ def plan_soundtrack(
 def check_soundtrack(renderer: Renderer, source: str, *, files: bool = True) -> None:
     """BadInput in one line when video-to-audio cannot run on `source`; probes a file, decodes nothing."""
     _with_sound(renderer)
-    take, path = _source(renderer, source, files)
+    take, path = take_or_file(renderer, source, files)
     if take is None:
         info = probe.probe_video(path)
         _check_length(renderer, info.frames, round(info.fps), path.name)
@@ -105,7 +105,7 @@ def _with_sound(renderer: Renderer):
     return mset
 
 
-def _source(renderer: Renderer, source: str, files: bool) -> tuple[Take | None, Path | None]:
+def take_or_file(renderer: Renderer, source: str, files: bool) -> tuple[Take | None, Path | None]:
     """(take, None) for a take id, (None, path) for a video file (with `files`), else BadInput."""
     text = str(source).strip()
     path = Path(text)
@@ -136,7 +136,7 @@ def _read_source(
     """(take or None, frames, fps, name) of a take id or (with `files`) a video file; BadInput if it is not a video.
     A file is probed first (length, size, rate) and decoded only up to the longest clip the set renders;
     the decoding starts the "read" stage (`emit`), once the source is known to be one."""
-    take, path = _source(renderer, source, files)
+    take, path = take_or_file(renderer, source, files)
     if take is not None:
         emit(Progress("read", 0.0, f"Reading take {take.id}"))
         frames, _ = media.read_mp4(take.path("video"))
