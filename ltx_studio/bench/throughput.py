@@ -5,12 +5,9 @@ one interleaved run; where outputs must match, the row says whether they did (`e
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from .measure import interleaved
-
-if TYPE_CHECKING:
-    from .studio import Row, StudioSetup
+from .rows import Row, StudioSetup
 
 SEEDS = 4
 LENGTHS = (25, 49, 97, 121)
@@ -23,7 +20,6 @@ def seeds_row(setup: StudioSetup) -> Row:
 
     from ..render.seeds import render_seeds
     from ..render.story import TakeSpec, load_latents
-    from .studio import Row
 
     renderer = setup.studio.renderer
     plans = [replace(setup.plan, seed=2000 + i) for i in range(SEEDS)]
@@ -56,7 +52,6 @@ def text_kv_row(setup: StudioSetup) -> Row:
     import torch
 
     from ..render.story import TakeSpec, load_latents
-    from .studio import Row
 
     renderer, manager = setup.studio.renderer, setup.manager
     policy = manager.policy
@@ -85,7 +80,6 @@ def text_kv_row(setup: StudioSetup) -> Row:
 def restart_row(setup: StudioSetup) -> Row:
     """The text stage of the first draft after a restart (nothing in memory): the embedding read from disk vs
     encoded by the text encoder."""
-    from .studio import Row
 
     manager, plan = setup.manager, setup.plan
     store = manager.embed_store
@@ -118,7 +112,6 @@ def frames_row(setup: StudioSetup) -> Row:
     import statistics
 
     from ..render.story import TakeSpec
-    from .studio import Row
 
     renderer = setup.studio.renderer
     per_frame: dict[int, list[float]] = {n: [] for n in LENGTHS}
@@ -146,8 +139,6 @@ def arch_rows(args, studio, request, plan) -> list[dict]:
     """The batch and cache rows on an `--arch` bench's built models (the first case, the baseline levers):
     what a GPU run reports beside the lever sweep."""
     from pathlib import Path
-
-    from .studio import StudioSetup
 
     pipe = studio.manager.get(plan.variant.name)
     setup = StudioSetup(studio, request, plan, pipe, Path(studio.store.root), args.repeat, args.warmup)

@@ -51,14 +51,18 @@ def header_html(studio: Studio) -> str:
     queue = f"{running} running · {waiting} waiting" if active else "idle"
     esc = html.escape
     cache = studio.manager.policy.step_cache  # not bit-exact: said where it is seen
-    step_cache = f'<span class="step-cache" title="kept by this GPU\'s lever sweep">Pro: step cache {esc(cache)}</span>'
+    step_cache = (
+        f'<span class="step-cache" title="kept by this GPU\'s lever sweep">Pro: step cache {esc(cache)}</span>'
+        if cache
+        else ""
+    )
     return (
         '<div id="studio-header">'
         '<span class="title">LTX Studio</span>'
         f'<span class="set">Model set: <b>{esc(set_words(studio))}</b></span>'
         f'<span class="set-short">{esc(studio.model_set.name)}{" (demo: noise)" if studio.model_set.is_demo else ""}</span>'
         f'<span id="queue-indicator" class="queue {"busy" if active else "idle"}">● {esc(queue)}</span>'
-        f"{step_cache if cache else ''}"
+        f"{step_cache}"
         f'<details class="memory"><summary>Memory plan</summary><div>{esc(studio.manager.policy.describe())}</div>'
         "</details></div>"
     )
