@@ -250,3 +250,19 @@ def test_the_cli_prints_the_new_takes_record(finishing, capsys):
     assert capsys.readouterr().err.strip() == "error: the frame-rate factor is 2 or 4, not '3'"
     assert cli(["finish", "--list", *common]) == 0
     assert "clean-plate" in capsys.readouterr().out
+
+
+def test_a_clip_off_the_grid_comes_back_at_its_own_size_and_length(finishing, tmp_path):
+    studio, _ = finishing
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, (13, 120, 200, 3), dtype=np.uint8)  # 200x120, 13 frames: neither on the grid
+    clip = media.write_mp4(tmp_path / "plate.mp4", frames, 24)
+    repaired = studio.finish(str(clip), "deblur")
+    assert (repaired.width, repaired.height, repaired.frames) == (200, 120, 13)  # padded to 224x128, cropped back
+    faster = studio.finish(str(clip), "frame-rate", factor=2)
+    assert (faster.width, faster.height, faster.frames, faster.fps) == (200, 120, 25, 48)
+    matte = studio.finish(str(clip), "alpha")
+    with av.open(str(matte.path("video").parent / "alpha.mov")) as container:
+        plate = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    theirs, _ = media.read_mp4(clip)
+    assert plate.shape == (120, 200, 3) and np.abs(plate.astype(int) - theirs[0]).mean() < 6  # the plate's own pixels

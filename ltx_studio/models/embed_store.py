@@ -9,6 +9,7 @@ never a crash or a wrong embedding. Bounded in bytes: oldest used out first (a h
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -64,7 +65,8 @@ class EmbeddingStore:
             path.unlink(missing_ok=True)
             self.misses += 1
             return None
-        os.utime(path)  # used now: the last to go
+        with contextlib.suppress(OSError):  # (trimmed meanwhile by another process: it was read whole)
+            os.utime(path)  # used now: the last to go
         self.reads += 1
         return embeds
 

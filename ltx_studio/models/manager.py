@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import astuple, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -177,6 +177,8 @@ class PipelineManager:
                 log.warning("memory plan: %s", note)
         if budget_bytes is not None:
             policy = replace(policy, budget_bytes=budget_bytes)
+        if self.family.name != "ltx2" and not policy.denoise_tiles:
+            policy = replace(policy, denoise_tiles=1)  # only LTX-2's forward runs in tiles (families/tiles.py)
         self.policy = policy
         self.on_progress = on_progress
         self.loads: Counter[str] = Counter()  # component key -> times loaded (for tests and bench)
@@ -290,13 +292,14 @@ class PipelineManager:
                 self.prompt_cache.move_to_end(key)
                 self.prompt_sources["memory"] += 1
                 return self.prompt_cache[key], True
-        on_disk = (self.model_set.name, self.model_set.family, *key)
+        on_disk = (self.model_set.name, self.model_set.family, str(self.policy.dtype), *key)  # a bf16 run's are its own
         store = self.embed_store
         embeds = store.get(on_disk) if store is not None else None
         cached = embeds is not None
         if cached:  # written by an earlier process (or worker) on these outputs
             device = pipe._execution_device
-            embeds = PromptEmbeds(*(t.to(device) if t is not None else None for t in astuple(embeds)))
+            parts = (embeds.embeds, embeds.mask, embeds.negative_embeds, embeds.negative_mask)
+            embeds = PromptEmbeds(*(t.to(device) if t is not None else None for t in parts))
             self.prompt_sources["disk"] += 1
         else:
             with self.text_encoder_on_device():

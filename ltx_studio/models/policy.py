@@ -82,7 +82,7 @@ class MemoryPolicy:
     room_bytes: int | None = None
     notes: tuple[str, ...] = ()  # what the plan could not fit (host RAM, the planned size), in words
     # A denoise too large for the room runs in spatial tiles (families/tiles.py): 0 decides by size, 1 never
-    # tiles, 4 always does (tests, benchmarks).
+    # tiles (LTX-Video: its forward does not; then only the whole counts), 4 always does (tests, benchmarks).
     denoise_tiles: int = 0
     # The prompt's K/V projections computed once per render (families/text_kv.py): bit-identical output.
     text_kv_cache: bool = True
@@ -108,12 +108,12 @@ class MemoryPolicy:
 
     def denoise_tiles_for(self, width: int, height: int, frames: int, *, guided: bool = False, batch: int = 1) -> int:
         """How a render of this size denoises under this plan: 1 whole, 4 in spatial tiles, 0 not at all."""
-        if self.denoise_tiles:
+        if self.denoise_tiles > 1:
             return self.denoise_tiles
         if self.room_bytes is None:
             return 1
         tiled = self.tiling_for(width, height)
-        for tiles in (1, 4):
+        for tiles in (1,) if self.denoise_tiles == 1 else (1, 4):
             need = activation_bytes(width, height, frames, tiled=tiled, guided=guided, tiles=tiles, batch=batch)
             if need <= self.room_bytes:
                 return tiles

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..core import sizing
-from ..core.errors import BadInput
+from ..core.errors import BadInput, StudioError
 from ..core.events import CancelToken, EventSink, Progress
 from ..library import grade, media, probe
 from ..library.takes import Take
@@ -36,10 +36,13 @@ from ..models.pass_weights import pass_lora, temporal_upsampler
 from ..models.passes import FACTORS, Pass
 from .fit import check_fits
 from .hold import grid_frames, padded
+from .plan import MAX_FPS
 from .renderer import Renderer
 from .request import RenderRequest
 from .soundtrack import take_or_file
 from .story import TakeSpec, own_latents, render_take
+
+PLAIN_PROMPT = "The same scene, as it is."  # an uploaded clip's pass with no prompt of its own or the pass's
 
 
 @dataclass(frozen=True)
@@ -53,12 +56,19 @@ class Finishing:
     name: str  # the source as the take records it: a take id or a file's name
     frames: int  # the source's
     fps: int
-    width: int  # the size the pass renders at (the source's, on the grid)
+    width: int  # the size the pass renders at: the source's padded up to the grid (or, too large, scaled)
     height: int
+    size: tuple[int, int]  # the new take's (width, height): the source's (even sides), when `padded`
+    padded: bool  # the source sits at the top left of the render, padded; the output is cropped back
 
     @property
     def out_frames(self) -> int:
         return self.factor * (self.frames - 1) + 1
+
+    @property
+    def rendered_frames(self) -> int:
+        """The frames the render makes: the source's on the 8k+1 grid, x factor."""
+        return self.factor * (grid_frames(self.frames) - 1) + 1
 
     @property
     def out_fps(self) -> int:
@@ -94,16 +104,20 @@ def check_finish(
         info = probe.probe_video(path)  # the container's word, before a frame is decoded
         frames, fps, (width, height), what = info.frames, max(1, round(info.fps)), (info.width, info.height), path.name
     variant = mset.variant(one.variant or mset.default_variant)
-    width, height = _size(width, height, variant)
-    job = Finishing(one, factor or 1, take, path, what, frames, fps, width, height)
-    if job.out_frames > variant.max_frames:
+    size = (max(2, width // 2 * 2), max(2, height // 2 * 2))  # H.264 and 4:2:0 need even sides
+    (render_w, render_h), padded = _size(*size, variant)
+    job = Finishing(one, factor or 1, take, path, what, frames, fps, render_w, render_h, size, padded)
+    if job.rendered_frames > variant.max_frames:
         most = (variant.max_frames - 1) // job.factor + 1
         raise BadInput(
             f"{what} is {frames} frames: pass {name}{f' x{job.factor}' if job.factor > 1 else ''} makes at most "
             f"{variant.max_frames} on this set, so it takes clips of up to {most} frames ({(most - 1) / fps:.2f} s)"
         )
+    rate = fps * job.factor  # what the render runs at (slow motion plays it slower afterwards)
+    if rate > MAX_FPS:
+        raise BadInput(f"{what} is {fps} fps: x{job.factor} would render at {rate} fps (at most {MAX_FPS}); use x2")
     guided = variant.sampling.guidance > 1 and one.kind != "temporal"
-    check_fits(renderer.manager.policy, width, height, grid_frames(job.out_frames), job.out_fps, guided=guided)
+    check_fits(renderer.manager.policy, render_w, render_h, job.rendered_frames, rate, guided=guided)
     return job
 
 
@@ -126,7 +140,7 @@ def finish(
     started = time.perf_counter()
     frames, audio, rate = _read(job, emit)
     read_s = round(time.perf_counter() - started, 4)
-    text = (prompt or "").strip() or (job.take.prompt if job.take else "") or job.one.default_prompt
+    text = (prompt or "").strip() or (job.take.prompt if job.take else "") or job.one.default_prompt or PLAIN_PROMPT
     record = {
         "finish": {
             "pass": job.one.name,
@@ -143,7 +157,7 @@ def finish(
         return _frame_rate(renderer, job, text, seed, frames, (audio, rate), spec, on_event, cancel)
     variant = job.one.variant or renderer.model_set.default_variant
     count = grid_frames(len(frames))
-    fitted = media.fit_frames(padded(frames, count), job.width, job.height)
+    fitted = _fit(padded(frames, count), job)
     request = RenderRequest(
         prompt=text, variant=variant, seed=seed, width=job.width, height=job.height, frames=count, fps=job.fps,
         steps=job.one.steps, audio=False, reference=list(fitted), reference_strength=1.0,
@@ -151,16 +165,16 @@ def finish(
     )  # fmt: skip
     plan = renderer.plan(request)
     keep = len(frames)
+
+    def cut(pictures):  # the source's frames, at the source's size
+        return _crop(pictures[:keep], job)
+
     if job.one.kind == "hdr":
-        spec.unit, spec.join, spec.extras = (
-            True,
-            _hdr_join(keep, audio, rate),
-            _hdr_files(job.out_fps, audio, rate, exr),
-        )
+        spec.unit, spec.join, spec.extras = True, _hdr_join(cut, audio, rate), _hdr_files(job.out_fps, audio, rate, exr)
     elif job.one.output == "matte":
-        spec.join, spec.extras = _matte_join(keep, audio, rate), _alpha_file(fitted[:keep], job.fps)
+        spec.join, spec.extras = _matte_join(cut, audio, rate), _alpha_file(cut(fitted), job.fps)
     else:
-        spec.join = lambda decoded: Decoded(decoded.frames[:keep], audio, rate)
+        spec.join = lambda decoded: Decoded(cut(decoded.frames), audio, rate)
     return renderer.run(plan, spec, on_event=on_event, cancel=cancel)
 
 
@@ -175,7 +189,7 @@ def _frame_rate(renderer, job: Finishing, text, seed, frames, sound, spec: TakeS
     manager, emit, keep = renderer.manager, on_event or (lambda event: None), job.out_frames
     audio, rate = sound
     spec.fps = job.out_fps
-    spec.join = lambda decoded: Decoded(decoded.frames[:keep], None if job.one.slow else audio, rate)
+    spec.join = lambda decoded: Decoded(_crop(decoded.frames[:keep], job), None if job.one.slow else audio, rate)
 
     def work() -> Take:
         started = time.perf_counter()
@@ -186,7 +200,7 @@ def _frame_rate(renderer, job: Finishing, text, seed, frames, sound, spec: TakeS
             video = own.video
         else:  # a file, or a take off the grid: its frames encoded as a pass leaves latents
             pipe = manager.get(plan.variant.name)
-            video = manager.family.encode_video(pipe, media.fit_frames(padded(frames, count), job.width, job.height))
+            video = manager.family.encode_video(pipe, _fit(padded(frames, count), job))
         model = temporal_upsampler(manager, job.one)
         with torch.no_grad():
             for _ in range(job.factor // 2):
@@ -199,9 +213,11 @@ def _frame_rate(renderer, job: Finishing, text, seed, frames, sound, spec: TakeS
     return renderer.run_work(plan, on_event, cancel, work)
 
 
-def _hdr_join(keep: int, audio, rate):
+def _hdr_join(cut, audio, rate):
     def join(decoded: Decoded) -> Decoded:
-        linear = grade.logc3_to_linear(decoded.unit[:keep])
+        if decoded.unit is None:
+            raise StudioError("the HDR pass needs the VAE's float picture; this variant decodes otherwise")
+        linear = grade.logc3_to_linear(cut(decoded.unit))
         return Decoded(grade.linear_to_srgb8(linear), audio, rate, unit=linear)
 
     return join
@@ -221,9 +237,9 @@ def _hdr_files(fps: int, audio, rate, exr: bool):
     return extras
 
 
-def _matte_join(keep: int, audio, rate):
+def _matte_join(cut, audio, rate):
     def join(decoded: Decoded) -> Decoded:
-        grey = decoded.frames[:keep].mean(axis=-1).round().astype(np.uint8)
+        grey = cut(decoded.frames).mean(axis=-1).round().astype(np.uint8)
         return Decoded(np.repeat(grey[..., None], 3, axis=-1), audio, rate)
 
     return join
@@ -237,12 +253,29 @@ def _alpha_file(source: np.ndarray, fps: int):
     return extras
 
 
-def _size(width: int, height: int, variant) -> tuple[int, int]:
-    """The source's size on the model's grid (the nearest sides, multiples of 32), within what the variant renders."""
-    size = (max(sizing.SIZE_MULTIPLE, sizing.snap_side(width)), max(sizing.SIZE_MULTIPLE, sizing.snap_side(height)))
-    if sizing.fits(size, variant.max_size):
-        return size
-    return sizing.size_for_aspect(width / height, variant.full_size)
+def _size(width: int, height: int, variant) -> tuple[tuple[int, int], bool]:
+    """(the size a pass renders at, whether the source is padded into it): the source's sides rounded up to the
+    model's grid, so the output crops back to the source's pixels exactly; a source larger than the variant
+    renders is scaled to its full size instead (and the take is that size)."""
+    up = tuple(-(-side // sizing.SIZE_MULTIPLE) * sizing.SIZE_MULTIPLE for side in (width, height))
+    if sizing.fits(up, variant.max_size):
+        return up, True
+    return sizing.size_for_aspect(width / height, variant.full_size), False
+
+
+def _fit(frames: np.ndarray, job: Finishing) -> np.ndarray:
+    """The source's frames at the render's size: padded at the bottom and right by repeating the edge (the
+    output is cropped back), or scaled when the source is larger than the set renders."""
+    if not job.padded:
+        return media.fit_frames(frames, job.width, job.height)
+    frames = frames[:, : job.size[1], : job.size[0]]
+    extra = ((0, 0), (0, job.height - frames.shape[1]), (0, job.width - frames.shape[2]), (0, 0))
+    return np.pad(frames, extra, mode="edge")
+
+
+def _crop(pictures: np.ndarray, job: Finishing) -> np.ndarray:
+    """The render's output back at the source's size (where it was padded)."""
+    return pictures[:, : job.size[1], : job.size[0]] if job.padded else pictures
 
 
 def _read(job: Finishing, emit: EventSink) -> tuple[np.ndarray, np.ndarray | None, int | None]:

@@ -28,6 +28,9 @@ AUTO_MAX_SECONDS = 20.0  # the duration head's own default upper bound
 SOUNDTRACK_MARGIN_S = 1.0  # decoded past the clip's end: the audio latents' last step and its STFT window reach there
 
 
+MAX_FPS = 120  # the highest rate a render runs at (a frame-rate pass's x2/x4 included)
+
+
 @dataclass
 class RenderPlan:
     """A validated request: every number on the grid and within limits, the image loaded."""
@@ -129,7 +132,7 @@ def plan_render(request: RenderRequest, model_set: ModelSet, lora_folder: Path |
         raise BadInput(f"negative prompt is too long: {len(negative)} characters (at most {MAX_PROMPT_CHARS})")
 
     seed = choose_seed(request.seed)
-    fps = check_number("fps", request.fps if request.fps is not None else sampling.fps, int, 1, 120)
+    fps = check_number("fps", request.fps if request.fps is not None else sampling.fps, int, 1, MAX_FPS)
     steps = None if request.steps is None else check_number("steps", request.steps, int, 1, 200)
     guidance = check_number(
         "guidance", request.guidance if request.guidance is not None else sampling.guidance, float, 0, 30

@@ -45,10 +45,14 @@ def same_but_seed(a: RenderPlan, b: RenderPlan) -> bool:
 
 
 def per_call(renderer: Renderer, plan: RenderPlan) -> int:
-    """How many seeds of `plan` one call holds under the memory plan (at least 1, at most MAX_PER_CALL)."""
+    """How many seeds of `plan` one call holds whole under the memory plan (not in tiles: a tiled denoise
+    runs one call's tiles one after another), at least 1, at most MAX_PER_CALL; LTX-2 sets only (the family
+    that repeats the prompt per seed: families/ltx2.py `seeds_basics`)."""
+    if renderer.model_set.family != "ltx2":
+        return 1
     policy, guided = renderer.manager.policy, plan.guidance > 1
     for count in range(MAX_PER_CALL, 1, -1):
-        if policy.fits(plan.width, plan.height, plan.frames, guided=guided, batch=count):
+        if policy.denoise_tiles_for(plan.width, plan.height, plan.frames, guided=guided, batch=count) == 1:
             return count
     return 1
 
@@ -61,6 +65,7 @@ def groups(renderer: Renderer, plans: list[RenderPlan]) -> list[list[int]]:
         if (
             last is not None
             and batchable(plan)
+            and per_call(renderer, plan) > 1
             and same_but_seed(plans[last[0]], plan)
             and len(last) < per_call(renderer, plan)
         ):
@@ -87,6 +92,7 @@ def render_seeds(
     if len(plans) == 1:
         return [renderer.run(plans[0], specs[0], on_event=on_event, cancel=cancel, preview=preview)]
     first, manager = plans[0], renderer.manager
+    written: dict[int, Take] = {}  # kept across an out-of-memory retry of the call: never written twice
 
     def work() -> list[Take]:
         run = _Run(manager, on_event or (lambda event: None), cancel, {})
@@ -97,6 +103,9 @@ def render_seeds(
         latents = run.denoise(stages, TakeSpec(), to_rgb)
         shared, takes = dict(run.timings), []
         for i, (plan, spec) in enumerate(zip(plans, specs, strict=True)):
+            if i in written:
+                takes.append(written[i])
+                continue
             run.generator, run.timings, run.started = generators[i], dict(shared), time.perf_counter()
             mine = Latents(latents.video[i : i + 1], latents.audio[i : i + 1] if latents.audio is not None else None)
             record = {**(spec.record or {}), "seeds_call": {"seeds": [p.seed for p in plans], "index": i}}
@@ -109,6 +118,7 @@ def render_seeds(
                 on_failure(i, exc)
                 continue
             run.emit(TakeDone(take))
+            written[i] = take
             takes.append(take)
         return takes
 

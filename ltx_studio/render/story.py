@@ -26,6 +26,7 @@ from ..models.families.base import Decoded, DenoiseJob, Latents
 from ..models.families.text_kv import text_kv_cache
 from ..models.families.tiles import tiled
 from ..models.manager import PipelineManager
+from ..models.placement import step_cache_config
 from ..models.preview import calibration_for
 from ..models.variants import ModelSet, Sampling, Variant
 from .hold import Hold
@@ -344,11 +345,14 @@ def _run_stage(stage: _Stage, latents, manager, generator, on_x0, on_step, lock=
     )
     shape = sizing.latent_shape(stage.plan.width, stage.plan.height, stage.plan.frames)
     capture = family.capture_denoised(stage.pipe, *shape, on_x0) if on_x0 is not None else nullcontext()
-    plan = stage.plan
-    tiles = manager.policy.denoise_tiles_for(plan.width, plan.height, plan.frames, guided=stage.guidance > 1)
-    spread = tiled(stage.pipe.transformer, *shape) if tiles > 1 and family.has_audio else nullcontext()  # LTX-2
-    policy = manager.policy
-    with capture, spread, text_kv_cache(stage.pipe.transformer, policy.text_kv_cache and not policy.compile):
+    plan, policy, transformer = stage.plan, manager.policy, stage.pipe.transformer
+    tiles = policy.denoise_tiles_for(plan.width, plan.height, plan.frames, guided=stage.guidance > 1)
+    cache = step_cache_config(policy.step_cache) if policy.step_cache else None
+    spread = tiled(transformer, *shape, step_cache=cache) if tiles > 1 else nullcontext()
+    # Exact, but it holds the text's K/V per block: not beside seeds in one call (the text repeated per seed),
+    # nor under group offload (a reused layer would skip its offload hook) or torch.compile (a recompile).
+    kv = policy.text_kv_cache and not policy.compile and policy.offload != "group" and not isinstance(generator, list)
+    with capture, spread, text_kv_cache(transformer, kv):
         faults.inject("denoise")
         return family.denoise(stage.pipe, job)
 

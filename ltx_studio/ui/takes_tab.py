@@ -93,6 +93,8 @@ def wire_reuse(studio: Studio, shared: Shared, takes: TakesTab, target: StudioTa
         """The picked take as a card in the Studio tab, its Finish panel open (the passes of the set in use)."""
         if not current:
             raise gr.Error("Pick a take first.", print_exception=False)
+        if not studio.model_set.passes:
+            raise gr.Error(f"model set {studio.model_set.name} has no finishing passes", print_exception=False)
         take = visible(lambda: studio.take(current))
         shared.board.pin(request.session_hash, current)
         return [*open_panel(studio, "finish", take), gr.Tabs(selected="studio")]

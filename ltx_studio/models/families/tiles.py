@@ -66,21 +66,30 @@ def tile_plan(frames: int, height: int, width: int) -> list[tuple[torch.Tensor, 
     return plan
 
 
-def _take(value, index: torch.Tensor, count: int, dim: int = 1):
-    """`value` restricted to the tokens `index` along `dim` where it is per token (length `count`), else as is."""
-    if torch.is_tensor(value) and value.dim() > dim and value.shape[dim] == count:
+PER_TOKEN = ("timestep", "sigma", "video_keyframes_mask", "perturbation_mask")  # video inputs that may be per token
+
+
+def _take(name: str, value, index: torch.Tensor, count: int, dim: int = 1):
+    """A video input restricted to the tokens `index` along `dim` where it is per token (length `count`), else
+    as is (the sound's and the text's inputs are never cut, whatever their lengths)."""
+    if name in PER_TOKEN and torch.is_tensor(value) and value.dim() > dim and value.shape[dim] == count:
         return value.index_select(dim, index.to(value.device))
     return value
 
 
 @contextlib.contextmanager
-def tiled(transformer, frames: int, height: int, width: int) -> Iterator[int]:
+def tiled(transformer, frames: int, height: int, width: int, step_cache=None) -> Iterator[int]:
     """Run `transformer`'s forward in spatial tiles over a (frames, height, width) latent grid while the block
-    runs (its hooks, which hold tokens and record inputs, still see the whole canvas). Yields the tile count."""
+    runs (its hooks, which hold tokens and record inputs, still see the whole canvas). Yields the tile count.
+    A step cache (`step_cache`: its diffusers config) would compare one tile's blocks with another's: it is
+    off while the block runs, and on again after."""
     plan = tile_plan(frames, height, width)
     if len(plan) == 1:
         yield 1
         return
+    cached = step_cache is not None and getattr(transformer, "is_cache_enabled", False)
+    if cached:
+        transformer.disable_cache()
     whole = transformer.forward  # (whatever it is now: the class's, or an offload hook's wrapper)
 
     def forward(hidden_states, *args, **kwargs):
@@ -97,7 +106,7 @@ def tiled(transformer, frames: int, height: int, width: int) -> Iterator[int]:
         video, sound = torch.zeros_like(hidden_states, dtype=torch.float32), None
         for index, weight in plan:
             tokens = torch.cat([index, extra])
-            part = {key: _take(value, tokens, count) for key, value in kwargs.items()}
+            part = {key: _take(key, value, tokens, count) for key, value in kwargs.items()}
             part["video_coords"] = coords.index_select(2, tokens.to(coords.device))
             mask = kwargs.get("video_self_attention_mask")
             if torch.is_tensor(mask) and mask.shape[-1] == count:
@@ -124,3 +133,5 @@ def tiled(transformer, frames: int, height: int, width: int) -> Iterator[int]:
             del transformer.forward  # the class's own again
         else:
             transformer.forward = own
+        if cached:
+            transformer.enable_cache(step_cache)

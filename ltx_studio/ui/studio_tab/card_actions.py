@@ -61,16 +61,16 @@ def build_action_panel() -> ActionPanel:
 
 def pass_fields(studio: Studio, name: str | None) -> list:
     """The Finish panel's fields for the chosen pass: what it is for, x2/x4 where it has them, EXR for HDR,
-    and the prompt's label (a clean plate needs one)."""
+    and the prompt box's label as keywords (a clean plate needs one)."""
     one = studio.model_set.passes.get(name or "")
     if one is None:
-        return [gr.update(value=""), gr.update(visible=False), gr.update(visible=False), gr.update()]
+        return [gr.update(value=""), gr.update(visible=False), gr.update(visible=False), {}]
     needs = {"required": "The scene without what it removes (needed)", "none": "Prompt (this pass needs none)"}
     return [
         gr.update(value=one.about),
         gr.update(visible=one.kind == "temporal"),
         gr.update(visible=one.kind == "hdr"),
-        gr.update(label=needs.get(one.prompt, "What the clip shows (empty: the take's prompt)")),
+        {"label": needs.get(one.prompt, "What the clip shows (empty: the take's prompt)")},
     ]
 
 
@@ -102,8 +102,8 @@ def open_panel(studio: Studio, action: str, take: Take) -> list:
         gr.update(maximum=seconds, value=round(seconds / 3, 2)),
         gr.update(maximum=seconds, value=round(2 * seconds / 3, 2)),
         gr.update(choices=choices, value=choices[0][1]),
-        prompt_label
-        if action == "finish"
+        gr.update(value="", label=prompt_label["label"])
+        if action == "finish" and "label" in prompt_label
         else gr.update(
             value="",
             label="What it should sound like (empty: the take's prompt)"
@@ -212,7 +212,7 @@ def wire_card_actions(studio: Studio, shared: Shared, tab: StudioTab) -> None:
     )
     panel.close_btn.click(lambda: gr.update(visible=False), None, [panel.group], queue=False, api_visibility="private")
     panel.finish_pass.change(
-        lambda name: pass_fields(studio, name), [panel.finish_pass],
+        lambda name: [*pass_fields(studio, name)[:3], gr.update(**pass_fields(studio, name)[3])], [panel.finish_pass],
         [panel.finish_about, panel.finish_factor, panel.finish_exr, panel.prompt], **common,
     )  # fmt: skip
 
