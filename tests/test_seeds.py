@@ -67,3 +67,18 @@ def test_a_stop_ends_the_call_and_the_takes_written_stay_whole(studio, monkeypat
     assert sorted(t.seed for t in studio.takes() if t.prompt == "a lighthouse") == [7, 8]  # nothing of the second
     for take in landed:  # whole: every frame, the latents
         assert media.probe_mp4(take.path("video"))["frames"] == 9 and load_latents(take).video.shape[0] == 1
+
+
+def test_a_batched_call_previews_every_seed_side_by_side(studio):
+    from ltx_studio.core.events import Preview
+
+    plans = [studio.renderer.plan(RenderRequest(prompt="a kite", frames=9, width=192, height=128, seed=s))
+             for s in (1, 2, 3)]  # fmt: skip
+    seen = []
+    seeds.render_seeds(studio.renderer, plans, [TakeSpec() for _ in plans], on_event=seen.append)
+    previews = [event for event in seen if isinstance(event, Preview)]
+    single = []
+    studio.renderer.run(plans[0], TakeSpec(), on_event=single.append)
+    one = next(event for event in single if isinstance(event, Preview)).image
+    assert previews and all(p.image.shape == (one.shape[0], 3 * one.shape[1], 3) for p in previews)
+    assert (previews[0].image[:, : one.shape[1]] != previews[0].image[:, one.shape[1] : 2 * one.shape[1]]).any()

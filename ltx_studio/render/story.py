@@ -344,7 +344,8 @@ def _run_stage(stage: _Stage, latents, manager, generator, on_x0, on_step, lock=
         lock=lock,
     )
     shape = sizing.latent_shape(stage.plan.width, stage.plan.height, stage.plan.frames)
-    capture = family.capture_denoised(stage.pipe, *shape, on_x0) if on_x0 is not None else nullcontext()
+    items = len(generator) if isinstance(generator, list) else 1  # seeds in one call (render/seeds.py)
+    capture = family.capture_denoised(stage.pipe, *shape, on_x0, items=items) if on_x0 else nullcontext()
     plan, policy, transformer = stage.plan, manager.policy, stage.pipe.transformer
     tiles = policy.denoise_tiles_for(plan.width, plan.height, plan.frames, guided=stage.guidance > 1)
     cache = step_cache_config(policy.step_cache) if policy.step_cache else None

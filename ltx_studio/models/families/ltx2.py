@@ -443,9 +443,16 @@ class LTX2Family:
 
     @contextlib.contextmanager
     def capture_denoised(
-        self, pipe, latent_frames: int, latent_height: int, latent_width: int, on_x0: Callable[[torch.Tensor], None]
+        self,
+        pipe,
+        latent_frames: int,
+        latent_height: int,
+        latent_width: int,
+        on_x0: Callable[[torch.Tensor], None],
+        items: int = 1,
     ) -> Iterator[None]:
-        """Call `on_x0(x0)` once per step with the denoised estimate of the video's middle latent frame.
+        """Call `on_x0(x0)` once per step with the denoised estimate of the video's middle latent frame
+        (`items` seeds in one call: each one's, side by side).
 
         x0 = x_t - sigma * v, v the transformer's video prediction and sigma each token's timestep /
         1000 (a conditioned first frame has 0). The main sequence comes first (keyframe tokens are
@@ -459,7 +466,7 @@ class LTX2Family:
         def extra_guidance(kwargs) -> bool:  # STG and modality-isolation passes
             return bool(kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"))
 
-        with capture_x0(pipe, slice(start, stop), latent_height, latent_width, on_x0, extra_guidance):
+        with capture_x0(pipe, slice(start, stop), latent_height, latent_width, on_x0, extra_guidance, items):
             yield
 
     encode_images = LTXVFamily.encode_images  # the same VAE encode call (for preview calibration)

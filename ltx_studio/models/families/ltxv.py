@@ -245,9 +245,16 @@ class LTXVFamily:
 
     @contextlib.contextmanager
     def capture_denoised(
-        self, pipe, latent_frames: int, latent_height: int, latent_width: int, on_x0: Callable[[torch.Tensor], None]
+        self,
+        pipe,
+        latent_frames: int,
+        latent_height: int,
+        latent_width: int,
+        on_x0: Callable[[torch.Tensor], None],
+        items: int = 1,
     ) -> Iterator[None]:
-        """Call `on_x0(x0)` after each transformer forward with the denoised estimate of the middle frame.
+        """Call `on_x0(x0)` after each transformer forward with the denoised estimate of the middle frame
+        (`items` rows of a batch, side by side).
 
         x_t alone is mostly noise for distilled schedules, so we show x0 = x_t - sigma * v, with v the
         transformer's output and sigma each token's timestep / 1000 (conditioned tokens have 0).
@@ -259,7 +266,7 @@ class LTXVFamily:
         start = -(latent_frames - middle) * frame_tokens
         stop = start + frame_tokens or None
 
-        with capture_x0(pipe, slice(start, stop), latent_height, latent_width, on_x0):
+        with capture_x0(pipe, slice(start, stop), latent_height, latent_width, on_x0, items=items):
             yield
 
     @torch.no_grad()
@@ -287,22 +294,32 @@ class LTXVFamily:
 @torch.no_grad()
 @contextlib.contextmanager
 def capture_x0(
-    pipe, tokens: slice, latent_height: int, latent_width: int, on_x0, skip: Callable[[dict], bool] | None = None
+    pipe,
+    tokens: slice,
+    latent_height: int,
+    latent_width: int,
+    on_x0,
+    skip: Callable[[dict], bool] | None = None,
+    items: int = 1,
 ) -> Iterator[None]:
     """Hand `on_x0` the denoised estimate of one latent frame's tokens after each transformer call
     (both families): x0 = x_t - sigma * v, sigma each token's timestep / 1000 (a conditioned token has
-    0), from the last row of the batch (the conditional pass). `skip(kwargs)` passes over extra
+    0), from the last row of the batch (the conditional pass); with `items` seeds in one call, the last
+    `items` rows side by side (each seed's own preview, one strip). `skip(kwargs)` passes over extra
     guidance calls. The transformer sees normalised latents; the preview map is fitted on those."""
 
     def hook(module, args, kwargs, output):
         if skip is not None and skip(kwargs):
             return
-        hidden = kwargs["hidden_states"][-1, tokens].float()
-        velocity = output[0][-1, tokens].float()
-        timestep = kwargs["timestep"][-1].float()
-        sigma = (timestep[tokens] if timestep.numel() > 1 else timestep) / 1000.0
-        x0 = hidden - sigma.reshape(-1, 1) * velocity
-        previews.push(x0.reshape(latent_height, latent_width, -1))
+        strip = []
+        for row in range(-items, 0):
+            hidden = kwargs["hidden_states"][row, tokens].float()
+            velocity = output[0][row, tokens].float()
+            timestep = kwargs["timestep"][row].float()
+            sigma = (timestep[tokens] if timestep.numel() > 1 else timestep) / 1000.0
+            x0 = hidden - sigma.reshape(-1, 1) * velocity
+            strip.append(x0.reshape(latent_height, latent_width, -1))
+        previews.push(strip[0] if items == 1 else torch.cat(strip, dim=1))
 
     previews = StepPreviews(on_x0)  # on a GPU: no device sync per step
     handle = pipe.transformer.register_forward_hook(hook, with_kwargs=True)
