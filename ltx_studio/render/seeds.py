@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import torch
@@ -101,25 +102,50 @@ def render_seeds(
         generators = [torch.Generator("cpu").manual_seed(plan.seed) for plan in plans]
         run.generator = generators  # one per item: each draws the noise its single render draws
         latents = run.denoise(stages, TakeSpec(), to_rgb)
-        shared, takes = dict(run.timings), []
-        for i, (plan, spec) in enumerate(zip(plans, specs, strict=True)):
-            if i in written:
-                takes.append(written[i])
-                continue
-            run.generator, run.timings, run.started = generators[i], dict(shared), time.perf_counter()
-            mine = Latents(latents.video[i : i + 1], latents.audio[i : i + 1] if latents.audio is not None else None)
-            record = {**(spec.record or {}), "seeds_call": {"seeds": [p.seed for p in plans], "index": i}}
-            try:
-                decoded = run.decode(plan, stages, spec, mine)
-                take = run.store(plan, stages, replace(spec, record=record), decoded, mine, renderer.store)
-            except StudioError as exc:
-                if on_failure is None:
-                    raise
-                on_failure(i, exc)
-                continue
-            run.emit(TakeDone(take))
-            written[i] = take
-            takes.append(take)
-        return takes
+        shared, pending = dict(run.timings), []
+        # Item i's files are written (H.264 and AAC encoding, on the CPU) while item i + 1 decodes: one writer
+        # thread, so takes land in order; each item's write keeps a clock of its own.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seeds-write")
+        try:
+            for i, (plan, spec) in enumerate(zip(plans, specs, strict=True)):
+                if i in written:
+                    continue
+                run.generator, run.timings, run.started = generators[i], dict(shared), time.perf_counter()
+                mine = Latents(
+                    latents.video[i : i + 1], latents.audio[i : i + 1] if latents.audio is not None else None
+                )
+                spec = replace(spec, record={**(spec.record or {}), "seeds_call": {"seeds": seeds, "index": i}})
+                try:
+                    decoded = run.decode(plan, stages, spec, mine)
+                except StudioError as exc:
+                    failed(i, exc)
+                    continue
+                store = _Run(manager, run.emit, None, dict(run.timings))
+                pending.append((i, writer.submit(_write, store, plan, stages, spec, decoded, mine)))
+        finally:  # every write handed over ends, and each that landed is kept, whatever stopped the loop
+            writer.shutdown(wait=True)
+            troubles = []
+            for i, done in pending:
+                if done.exception() is None:
+                    written[i] = done.result()
+                    run.emit(TakeDone(written[i]))
+                else:
+                    troubles.append((i, done.exception()))
+        for i, exc in troubles:
+            if not isinstance(exc, StudioError):
+                raise exc
+            failed(i, exc)
+        return [written[i] for i in sorted(written)]
+
+    def failed(index: int, exc: StudioError) -> None:
+        if on_failure is None:
+            raise exc
+        on_failure(index, exc)
+
+    def _write(store: _Run, plan, stages, spec, decoded, mine) -> Take:
+        store.started = time.perf_counter()
+        return store.store(plan, stages, spec, decoded, mine, renderer.store)
+
+    seeds = [p.seed for p in plans]
 
     return renderer.run_work(first, on_event, cancel, work)
