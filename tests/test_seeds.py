@@ -82,3 +82,16 @@ def test_a_batched_call_previews_every_seed_side_by_side(studio):
     one = next(event for event in single if isinstance(event, Preview)).image
     assert previews and all(p.image.shape == (one.shape[0], 3 * one.shape[1], 3) for p in previews)
     assert (previews[0].image[:, : one.shape[1]] != previews[0].image[:, one.shape[1] : 2 * one.shape[1]]).any()
+
+
+def test_takes_of_a_batched_call_belong_to_the_jobs_owner(studio):
+    """Each item is written on a writer thread: it still gets the owner of the job that ran the call (a
+    take without one offers nobody Approve or Delete in the page)."""
+    from ltx_studio.library.takes import taken_by
+
+    plans = [
+        studio.renderer.plan(RenderRequest(prompt="a pier", frames=9, width=96, height=64, seed=s)) for s in (1, 2)
+    ]
+    with taken_by("browser:someone"):
+        batched = seeds.render_seeds(studio.renderer, plans, [TakeSpec() for _ in plans], preview=False)
+    assert [studio.take(t.id).owner for t in batched] == ["browser:someone"] * 2

@@ -10,6 +10,7 @@ frame, keyframes, a source or reference video, a soundtrack, an automatic length
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -121,7 +122,9 @@ def render_seeds(
                     failed(i, exc)
                     continue
                 store = _Run(manager, run.emit, None, dict(run.timings))
-                pending.append((i, writer.submit(_write, store, plan, stages, spec, decoded, mine)))
+                # In this thread's context: a job's owner (library/takes.taken_by) is a context variable.
+                here = contextvars.copy_context()
+                pending.append((i, writer.submit(here.run, _write, store, plan, stages, spec, decoded, mine)))
         finally:  # every write handed over ends, and each that landed is kept, whatever stopped the loop
             writer.shutdown(wait=True)
             troubles = []
