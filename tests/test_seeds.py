@@ -95,3 +95,52 @@ def test_takes_of_a_batched_call_belong_to_the_jobs_owner(studio):
     with taken_by("browser:someone"):
         batched = seeds.render_seeds(studio.renderer, plans, [TakeSpec() for _ in plans], preview=False)
     assert [studio.take(t.id).owner for t in batched] == ["browser:someone"] * 2
+
+
+def test_a_calls_items_decode_together_as_each_alone(studio, monkeypatch):
+    """One VAE call and one vocoder call for each chunk of a call's items (two: seeds.DECODE_CHUNK): the same
+    pictures and sound as each item's own decode (within rounding), and the call really decodes them so."""
+    from ltx_studio.models.families.base import Latents
+
+    plans = [studio.renderer.plan(RenderRequest(prompt="a kite", frames=9, width=192, height=128, seed=s))
+             for s in (1, 2, 3, 4)]  # fmt: skip
+    family, calls = studio.manager.family, []
+    decode_batch = family.decode_batch
+
+    def spy(pipe, latents, *args, **kwargs):
+        calls.append(latents.video.shape[0])
+        return decode_batch(pipe, latents, *args, **kwargs)
+
+    monkeypatch.setattr(family, "decode_batch", spy)
+    batched = seeds.render_seeds(studio.renderer, plans, [TakeSpec() for _ in plans], preview=False)
+    assert calls == [2, 2]
+    pipe, sampling = studio.manager.get(plans[0].variant.name), plans[0].variant.sampling
+    together = [load_latents(t) for t in batched]
+    both = Latents(torch.cat([x.video for x in together]), torch.cat([x.audio for x in together]))
+    many = decode_batch(pipe, both, sampling, [torch.Generator().manual_seed(p.seed) for p in plans])
+    for one, latents, plan in zip(many, together, plans, strict=True):
+        alone = family.decode(pipe, latents, sampling, torch.Generator().manual_seed(plan.seed))
+        assert one.frames.shape == alone.frames.shape
+        assert abs(one.frames.astype(int) - alone.frames.astype(int)).max() <= 1  # uint8 rounding
+        assert abs(one.audio - alone.audio).max() < 1e-4 and one.sample_rate == alone.sample_rate
+    assert (many[0].frames != many[1].frames).any()
+
+
+def test_a_decode_in_tiles_or_past_the_room_takes_fewer_clips_at_once():
+    from ltx_studio.models.policy import GIB, MemoryPolicy
+
+    plain = MemoryPolicy("cuda", torch.bfloat16, "none", False, GIB)
+    assert plain.decodes_together(768, 512, 121, 4) == 4  # not planned: all
+    assert replace_policy(plain, vae_tiling=True).decodes_together(768, 512, 121, 4) == 1
+    assert plain.decodes_together(1920, 1080, 121, 4) == 1  # 1080p decodes in tiles
+    assert plain.decodes_together(768, 512, 121, 1) == 1
+    tight = replace_policy(plain, room_bytes=1)
+    assert tight.decodes_together(768, 512, 121, 4) == 1
+    roomy = replace_policy(plain, room_bytes=80 * GIB)
+    assert 1 < roomy.decodes_together(768, 512, 121, 8) <= 8
+
+
+def replace_policy(policy, **changes):
+    from dataclasses import replace
+
+    return replace(policy, **changes)

@@ -70,7 +70,7 @@ def join_mp4(
             media.encode_sound(out, sound, samples, int(sample_rate))
     finally:
         out.close()
-    written = media.probe_mp4(tmp)["frames"]
+    written = media.written_frames(tmp)
     if written != total:
         tmp.unlink(missing_ok=True)
         raise OSError(f"joining wrote {written} of {total} frames")

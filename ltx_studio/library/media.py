@@ -84,12 +84,21 @@ def write_mp4(
         container.close()
     # Make sure the file holds every frame before it gets its final name.
     try:
-        written = probe_mp4(tmp)["frames"]
+        written = written_frames(tmp)
     except (OSError, ValueError) as exc:
         raise OSError(f"the video writer left an unreadable file ({exc})") from None
     if written != len(frames):
         raise OSError(f"the video writer wrote {written} of {len(frames)} frames")
     return commit(tmp, path)
+
+
+def written_frames(path: Path) -> int:
+    """The video frames an mp4 just written holds, by its packets (one a frame in H.264 mp4; a
+    demux reads the container without decoding, a tenth of probe_mp4's time on a draft)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
 
 
 def add_aac_stream(container, rate: int):

@@ -119,6 +119,15 @@ class MemoryPolicy:
                 return tiles
         return 0
 
+    def decodes_together(self, width: int, height: int, frames: int, count: int) -> int:
+        """How many clips of this size one VAE call decodes (seeds of one call, render/seeds.py): all `count`
+        unless the decode goes in tiles (then one at a time) or more would pass the room for activations."""
+        if count <= 1 or self.tiling_for(width, height):
+            return 1
+        if self.room_bytes is None:
+            return count
+        return int(max(1, min(count, self.room_bytes // max(1, DECODE_PER_PIXEL * width * height * frames))))
+
     def max_frames(self, width: int, height: int, *, guided: bool = False) -> int | None:
         """The most frames (8k+1) a render of this size fits under this plan: 0 if none, None if not planned."""
         if self.room_bytes is None:
@@ -178,7 +187,7 @@ def activation_bytes(
     """Device bytes a render of this size needs beside the weights: the denoise or the decode, whichever
     is larger (estimates, see DENOISE_BASE). `tiled`: the decode goes through the VAE in tiles; `tiles` 4:
     the denoise runs the transformer over one spatial tile at a time (families/tiles.py); `batch`: seeds
-    denoised in one call (render/seeds.py; each decoded alone)."""
+    denoised in one call (render/seeds.py; decoded together only as `decodes_together` allows)."""
     latent_frames, latent_height, latent_width = latent_shape(width, height, frames)
     if tiles > 1:
         latent_height, latent_width = largest_tile(latent_height, latent_width)

@@ -205,6 +205,17 @@ class _Run:
         self.check()
         return decoded
 
+    def decode_batch(self, plan: RenderPlan, stages: list[_Stage], latents: Latents, generators: list) -> list[Decoded]:
+        """Seeds of one call (render/seeds.py) decoded together, item i with `generators[i]`."""
+        self.emit(Progress("decode", 0.0, "Decoding"))
+        faults.inject("decode")
+        self.manager.prepare_decode(plan.width, plan.height)
+        make_sound = plan.audio and plan.soundtrack is None
+        decoded = self.family.decode_batch(stages[-1].pipe, latents, plan.variant.sampling, generators, make_sound)
+        self.clock("decode")
+        self.check()
+        return decoded
+
     def store(self, plan, stages, spec: TakeSpec, decoded: Decoded, latents: Latents, store: TakeStore) -> Take:
         self.emit(Progress("write", 0.0, "Writing the video"))
         take = _take(plan, stages, spec, decoded, self.manager.model_set.name)

@@ -351,6 +351,14 @@ def decode_frames(
     latents still need the VAE's statistics applied. `unit`: float16 0..1 instead (an HDR pass reads
     more than 8 bits of its LogC3 picture).
     """
+    return decode_frames_batch(pipe, latents, sampling, [generator], normalised=normalised, unit=unit)[0]
+
+
+def decode_frames_batch(
+    pipe, latents: torch.Tensor, sampling: Sampling, generators: list, *, normalised: bool, unit: bool = False
+) -> list[np.ndarray]:
+    """`decode_frames` of a batch of clips in one VAE call: item i's frames, its decode noise (a VAE with
+    timestep conditioning) drawn from `generators[i]` as its own decode draws it."""
     from diffusers.utils.torch_utils import randn_tensor
 
     vae = pipe.vae
@@ -361,13 +369,18 @@ def decode_frames(
     latents = latents.to(vae.dtype)
     timestep = None
     if vae.config.timestep_conditioning:
-        noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=latents.dtype)
+        one = latents.shape[1:]
+        noise = torch.cat(
+            [randn_tensor((1, *one), generator=g, device=device, dtype=latents.dtype) for g in generators]
+        )
         scale = sampling.decode_noise_scale
         scale = sampling.decode_timestep if scale is None else scale
         latents = (1 - scale) * latents + scale * noise
-        timestep = torch.tensor([sampling.decode_timestep], device=device, dtype=latents.dtype)
+        timestep = torch.tensor([sampling.decode_timestep] * len(latents), device=device, dtype=latents.dtype)
     video = vae.decode(latents, timestep, return_dict=False)[0]
     if unit:
-        return ((video[0].float().clamp(-1, 1) + 1) / 2).half().permute(1, 2, 3, 0).cpu().numpy()
-    video = (video[0].float().clamp(-1, 1) + 1) * 127.5  # [C, F, H, W] in 0..255
-    return video.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        return [((clip.float().clamp(-1, 1) + 1) / 2).half().permute(1, 2, 3, 0).cpu().numpy() for clip in video]
+    return [
+        ((clip.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        for clip in video  # [C, F, H, W] in 0..255
+    ]
