@@ -15,6 +15,7 @@ arguments take back.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -540,6 +541,20 @@ def _in_context(pipe):
         cached.set_progress_bar_config(disable=True)
         pipe._in_context_pipe = cached
     return cached
+
+
+class _GeneratorPerSeed(logging.Filter):
+    """diffusers' LTX-2 pipelines warn that a list of generators is not supported and "the first will be used
+    for all", yet they draw each seed's noise from its own (randn_tensor takes the list; tests/test_seeds.py:
+    every seed's latents equal its single render's); only a condition's encode takes the first, and a seeds
+    call has no conditions. The warning would mislead whoever reads the log, so it is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "does not support using a list of generators" not in record.getMessage()
+
+
+for _module in ("pipeline_ltx2_condition", "pipeline_ltx2_ic_lora"):
+    logging.getLogger(f"diffusers.pipelines.ltx2.{_module}").addFilter(_GeneratorPerSeed())
 
 
 def seeds_basics(job: DenoiseJob) -> dict:
