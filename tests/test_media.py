@@ -34,12 +34,15 @@ def test_write_mp4_carries_the_sound_as_given(tmp_path, channels, rate):
     assert media.probe_mp4(path)["frames"] == count
 
 
-def test_written_frames_counts_what_a_decoder_gets_and_a_cut_file_comes_up_short(tmp_path):
-    """write_mp4 checks its file by its packets (no decode): as many as the frames a decoder returns, and
-    fewer in a file cut short (the writer refuses it then)."""
+def test_written_frames_counts_what_a_decoder_gets_and_refuses_a_file_cut_short(tmp_path):
+    """write_mp4 checks its file by its packets (no decode): as many as the frames a decoder returns; a file
+    cut short, in its picture or only in its sound's last packets, is refused (the writer keeps none such)."""
     frames = np.random.default_rng(1).integers(0, 255, (9, 64, 96, 3), dtype=np.uint8)
     path = media.write_mp4(tmp_path / "clip.mp4", frames, 24, None, tone(1, 48000, 9 / 24), 48000)
     assert media.written_frames(path) == media.probe_mp4(path)["frames"] == 9
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    assert media.written_frames(cut) < 9
+    whole = path.read_bytes()
+    for cut in (1, 2000, len(whole) // 2):  # the sound's packets come last; then the picture's too
+        short = tmp_path / f"cut-{cut}.mp4"
+        short.write_bytes(whole[: len(whole) - cut])
+        with pytest.raises(OSError):
+            media.written_frames(short)

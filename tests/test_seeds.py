@@ -144,3 +144,23 @@ def replace_policy(policy, **changes):
     from dataclasses import replace
 
     return replace(policy, **changes)
+
+
+def test_a_chunk_out_of_memory_decodes_one_at_a_time_without_stepping_down(studio, monkeypatch):
+    """Two at once ran out of memory (the first decode of the process, injected): the chunk's items decode
+    one at a time, all four land, in the seeds' order, and the memory plan is not stepped down for it."""
+    from ltx_studio.core import faults
+
+    faults.reset()
+    monkeypatch.setenv("LTX_STUDIO_FAULTS", "oom@decode:1")
+    policy = studio.manager.policy
+    plans = [studio.renderer.plan(RenderRequest(prompt="a dune", frames=9, width=96, height=64, seed=s))
+             for s in (11, 12, 13, 14)]  # fmt: skip
+    try:
+        batched = seeds.render_seeds(studio.renderer, plans, [TakeSpec() for _ in plans], preview=False)
+    finally:
+        faults.reset()
+    assert [t.seed for t in batched] == [11, 12, 13, 14] and studio.manager.policy == policy
+    listed = [t.seed for t in studio.takes() if t.prompt == "a dune"]  # newest first, by creation time
+    assert listed == [14, 13, 12, 11]
+    assert all(a.created < b.created for a, b in zip(batched, batched[1:], strict=False))

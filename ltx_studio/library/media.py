@@ -93,12 +93,26 @@ def write_mp4(
 
 
 def written_frames(path: Path) -> int:
-    """The video frames an mp4 just written holds, by its packets (one a frame in H.264 mp4; a
-    demux reads the container without decoding, a tenth of probe_mp4's time on a draft)."""
+    """The video frames an mp4 just written holds, read from its packets (one a frame in H.264 mp4): a
+    demux reads the container without decoding (a tenth of probe_mp4's time on a draft). A file whose
+    streams hold fewer packets than its index lists (cut short), or a damaged packet, is an OSError."""
     import av
 
-    with av.open(str(path)) as container:
-        return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
+    try:
+        with av.open(str(path)) as container:
+            counts = dict.fromkeys(container.streams, 0)
+            for packet in container.demux():
+                if packet.stream in counts and packet.size:
+                    if packet.is_corrupt:
+                        raise OSError(f"a damaged {packet.stream.type} packet")
+                    counts[packet.stream] += 1
+            video = container.streams.video[0]
+            short = [f"{s.type} {n} of {s.frames}" for s, n in counts.items() if s.frames and n != s.frames]
+    except av.error.FFmpegError as exc:
+        raise OSError(str(exc)) from None
+    if short:
+        raise OSError(f"packets missing ({', '.join(short)})")
+    return counts[video]
 
 
 def add_aac_stream(container, rate: int):

@@ -117,6 +117,11 @@ def taken_by(owner: str):
         _taken_by.reset(token)
 
 
+def created_at(when: datetime | None = None) -> str:
+    """A take's `created`: UTC, to the millisecond (now, unless given)."""
+    return (when or datetime.now(UTC)).isoformat(timespec="milliseconds")
+
+
 def owner_now() -> str:
     """The owner takes added now get (`taken_by`); "" outside a job."""
     return _taken_by.get()
@@ -203,8 +208,7 @@ class TakeStore:
 
     def add(self, take: Take, staged: Path) -> Take:
         """Move a staged folder into place under the take's id and index it."""
-        if not take.created:
-            take.created = datetime.now(UTC).isoformat(timespec="milliseconds")
+        take.created = take.created or created_at()
         take.worker = take.worker or self.worker
         take.owner = take.owner or owner_now()
         folder = self.takes_dir / check_take_id(take.id)

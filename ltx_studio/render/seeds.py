@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import torch
 
 from ..core.errors import StudioError
 from ..core.events import CancelToken, EventSink, TakeDone
-from ..library.takes import Take
+from ..library.takes import Take, created_at
 from ..models.families.base import Latents
 from .plan import RenderPlan
 from .renderer import Renderer
@@ -94,9 +95,9 @@ def render_seeds(
     on_failure: Callable[[int, StudioError], None] | None = None,
 ) -> list[Take]:
     """Render plans that differ only by seed as one denoise call; each becomes its own take (its spec's
-    record added). Cancelling stops the whole call: nothing of it is written. An item that cannot be
-    decoded or written (a full disk) goes to `on_failure` (its index) and the others are still written;
-    without `on_failure` it is raised."""
+    record added). Cancelling stops the call: the items already handed to the writers land whole, no
+    others. An item that cannot be decoded or written (a full disk) goes to `on_failure` (its index) and
+    the others are still written; without `on_failure` it is raised."""
     if len(plans) == 1:
         return [renderer.run(plans[0], specs[0], on_event=on_event, cancel=cancel, preview=preview)]
     first, manager = plans[0], renderer.manager
@@ -121,22 +122,18 @@ def render_seeds(
         )
         writer = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="seeds-write")
         try:
+            stamp = None  # each take's creation time, in the seeds' order (two writers index them in any order)
             for chunk in (todo[k : k + together] for k in range(0, len(todo), together)):
                 run.timings, run.started = dict(shared), time.perf_counter()
-                try:
-                    decoded = decode_chunk(run, stages, plans, specs, latents, generators, chunk)
-                except StudioError as exc:
-                    for i in chunk:
-                        failed(i, exc)
-                    continue
-                for i, item in zip(chunk, decoded, strict=True):
+                for i, item in decode_items(run, stages, plans, specs, latents, generators, chunk, failed):
                     spec = replace(
                         specs[i], record={**(specs[i].record or {}), "seeds_call": {"seeds": seeds, "index": i}}
                     )
+                    stamp = _after(stamp)
                     store = _Run(manager, run.emit, None, dict(run.timings))
                     # In this thread's context: a job's owner (library/takes.taken_by) is a context variable.
                     here = contextvars.copy_context()
-                    write = here.run, _write, store, plans[i], stages, spec, item, _item(latents, i)
+                    write = here.run, _write, store, plans[i], stages, spec, item, _item(latents, i), stamp
                     pending.append((i, writer.submit(*write)))
         finally:  # every write handed over ends, and each that landed is kept, whatever stopped the loop
             writer.shutdown(wait=True)
@@ -158,9 +155,9 @@ def render_seeds(
             raise exc
         on_failure(index, exc)
 
-    def _write(store: _Run, plan, stages, spec, decoded, mine) -> Take:
+    def _write(store: _Run, plan, stages, spec, decoded, mine, created: datetime) -> Take:
         store.started = time.perf_counter()
-        return store.store(plan, stages, spec, decoded, mine, renderer.store)
+        return store.store(plan, stages, spec, decoded, mine, renderer.store, created=created_at(created))
 
     seeds = [p.seed for p in plans]
 
@@ -172,16 +169,36 @@ def per_decode(manager, plan: RenderPlan, count: int) -> int:
     return manager.policy.decodes_together(plan.width, plan.height, plan.frames, count)
 
 
-def decode_chunk(run: _Run, stages, plans, specs, latents: Latents, generators, chunk: list[int]) -> list:
-    """The chunk's items decoded: one alone as its single render decodes it, more in one call."""
-    if len(chunk) == 1:
-        i = chunk[0]
+def decode_items(run: _Run, stages, plans, specs, latents: Latents, generators, chunk: list[int], failed):
+    """(index, Decoded) for the chunk's items: together in one call, or one at a time, each as its single
+    render decodes it, when the chunk is one item or failed together (an item's error; out of memory for
+    the chunk: nothing is stepped down for what one at a time still holds). Failures go to `failed`."""
+    if len(chunk) > 1:
+        audio = latents.audio[chunk] if latents.audio is not None else None
+        together = Latents(latents.video[chunk], audio)
+        try:
+            decoded = run.decode_batch(plans[chunk[0]], stages, together, [generators[i] for i in chunk])
+            return list(zip(chunk, decoded, strict=True))
+        except StudioError:
+            pass
+        except torch.OutOfMemoryError:
+            pass  # leave the except block first: its traceback still holds the chunk's activations
+        run.manager.free_memory()
+    found = []
+    for i in chunk:
         run.generator = generators[i]
-        return [run.decode(plans[i], stages, specs[i], _item(latents, i))]
-    audio = latents.audio[chunk] if latents.audio is not None else None
-    return run.decode_batch(
-        plans[chunk[0]], stages, Latents(latents.video[chunk], audio), [generators[i] for i in chunk]
-    )
+        run.timings.pop("decode", None)  # each item's own decode time
+        try:
+            found.append((i, run.decode(plans[i], stages, specs[i], _item(latents, i))))
+        except StudioError as exc:
+            failed(i, exc)
+    return found
+
+
+def _after(stamp: datetime | None) -> datetime:
+    """Now, or a millisecond after `stamp` if now is not later (a take's `created` has milliseconds)."""
+    now = datetime.now(UTC)
+    return now if stamp is None or now - stamp >= timedelta(milliseconds=1) else stamp + timedelta(milliseconds=1)
 
 
 def _item(latents: Latents, i: int) -> Latents:

@@ -216,9 +216,13 @@ class _Run:
         self.check()
         return decoded
 
-    def store(self, plan, stages, spec: TakeSpec, decoded: Decoded, latents: Latents, store: TakeStore) -> Take:
+    def store(
+        self, plan, stages, spec: TakeSpec, decoded: Decoded, latents: Latents, store: TakeStore, created: str = ""
+    ) -> Take:
+        """The take's files staged and added to the store (`created`: its creation time, else when it is added)."""
         self.emit(Progress("write", 0.0, "Writing the video"))
         take = _take(plan, stages, spec, decoded, self.manager.model_set.name)
+        take.created = created
         staged = None
         try:
             staged = store.stage()

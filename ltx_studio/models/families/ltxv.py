@@ -361,6 +361,8 @@ def decode_frames_batch(
     timestep conditioning) drawn from `generators[i]` as its own decode draws it."""
     from diffusers.utils.torch_utils import randn_tensor
 
+    if len(generators) != len(latents):
+        raise ValueError(f"{len(latents)} clips to decode with {len(generators)} generators")
     vae = pipe.vae
     device = pipe._execution_device
     latents = latents.to(device)
