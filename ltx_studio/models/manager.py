@@ -24,7 +24,6 @@ import torch
 from ..core.errors import BadInput, StudioError, WeightsMissing
 from . import loras, tiny
 from .families import get_family
-from .families.base import PromptEmbeds
 from .levers import torchao_fp8_here, with_levers
 from .placement import apply_step_cache, place_shared, place_transformer, set_vae_tiling
 from .policy import MemoryPolicy, choose_policy, detect_device, detect_host_memory
@@ -297,9 +296,7 @@ class PipelineManager:
         embeds = store.get(on_disk) if store is not None else None
         cached = embeds is not None
         if cached:  # written by an earlier process (or worker) on these outputs
-            device = pipe._execution_device
-            parts = (embeds.embeds, embeds.mask, embeds.negative_embeds, embeds.negative_mask)
-            embeds = PromptEmbeds(*(t.to(device) if t is not None else None for t in parts))
+            embeds = embeds.to(pipe._execution_device)
             self.prompt_sources["disk"] += 1
         else:
             with self.text_encoder_on_device():

@@ -56,7 +56,7 @@ def same_but_seed(a: RenderPlan, b: RenderPlan) -> bool:
 def per_call(renderer: Renderer, plan: RenderPlan) -> int:
     """How many seeds of `plan` one call holds whole under the memory plan (not in tiles: a tiled denoise
     runs one call's tiles one after another), at least 1, at most MAX_PER_CALL; LTX-2 sets only (the family
-    that repeats the prompt per seed: families/ltx2.py `seeds_basics`)."""
+    that repeats the prompt per seed: families/ltx2_seeds.py `seeds_basics`)."""
     if renderer.model_set.family != "ltx2":
         return 1
     policy, guided = renderer.manager.policy, plan.guidance > 1

@@ -20,7 +20,6 @@ from ..core import faults, sizing
 from ..core.errors import Cancelled, StudioError
 from ..core.events import CancelToken, EventSink, Preview, Progress, TakeDone
 from ..library import media, sound
-from ..library.join import join_mp4
 from ..library.takes import Take, TakeStore, new_take_id
 from ..models.families.base import Decoded, DenoiseJob, Latents
 from ..models.families.text_kv import text_kv_cache
@@ -30,7 +29,8 @@ from ..models.placement import step_cache_config
 from ..models.preview import calibration_for
 from ..models.variants import ModelSet, Sampling, Variant
 from .hold import Hold
-from .plan import SOUNDTRACK_FILE, RenderPlan
+from .plan import RenderPlan
+from .take_files import write_take_files
 
 
 @dataclass
@@ -227,7 +227,7 @@ class _Run:
         try:
             staged = store.stage()
             take.folder = str(staged)
-            _write_files(take, decoded, latents, plan, spec.copy)
+            write_take_files(take, decoded, latents, plan, spec.copy)
             if spec.extras is not None:
                 take.settings["files"] = spec.extras(staged, decoded)
             self.clock("write")
@@ -396,47 +396,6 @@ def denoise_job(plan: RenderPlan, embeds, generator: torch.Generator, **options)
     if values.get("refine"):
         values["steps"] = None  # a refine pass runs its own schedule
     return DenoiseJob(**values)
-
-
-def _write_files(take: Take, decoded: Decoded, latents: Latents, plan: RenderPlan, copy=None) -> None:
-    from safetensors.torch import save_file
-
-    metadata = {
-        k: getattr(take, k)
-        for k in ("id", "prompt", "seed", "model_set", "variant", "width", "height", "frames", "fps")
-    }
-    if copy is None:
-        media.write_mp4(take.path("video"), decoded.frames, take.fps, metadata, decoded.audio, decoded.sample_rate)
-    else:
-        _write_joined(take, decoded, copy, metadata)
-    faults.inject("write")
-    media.write_png(take.path("poster"), decoded.frames[len(decoded.frames) // 2])
-    tensors = {"latents": latents.video.float().cpu().contiguous()}
-    if latents.audio is not None:  # kept for upscale, which refines the sound too
-        tensors["audio_latents"] = latents.audio.float().cpu().contiguous()
-    tmp = take.path("latents").with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"take": take.id})
-    media.commit(tmp, take.path("latents"))
-    if plan.source_image is not None:
-        media.write_png(take.path("image"), plan.source_image)
-    if plan.soundtrack is not None and decoded.audio is not None:  # kept, so an upscale follows it too
-        sound.write_wav(Path(take.folder) / SOUNDTRACK_FILE, decoded.audio, decoded.sample_rate)
-    for i, keyframe in enumerate(plan.keyframes):  # kept, so a Pro re-render passes through them too
-        media.write_png(Path(take.folder) / f"keyframe-{i}.png", keyframe.image)
-
-
-def _write_joined(take: Take, decoded: Decoded, copy: tuple[Path, int, bool], metadata: dict) -> None:
-    """The take's mp4 as a file's packets (its frames, unchanged) joined to the new frames, encoded once;
-    the whole sound encoded once over both."""
-    source, kept, first = copy
-    fresh = decoded.frames[kept:] if first else decoded.frames[: len(decoded.frames) - kept]
-    part = Path(take.folder) / ".new-frames.mp4"
-    media.write_mp4(part, fresh, take.fps)
-    try:
-        parts = [Path(source), part] if first else [part, Path(source)]
-        join_mp4(parts, take.path("video"), audio=decoded.audio, sample_rate=decoded.sample_rate, metadata=metadata)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def load_latents(take: Take) -> Latents:

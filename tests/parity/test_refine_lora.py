@@ -142,7 +142,7 @@ def test_a_23_distilled_lora_in_lightricks_layout_is_live_and_computes_ltx_cores
 def test_diffusers_lora_converter_renames_ltx23_prompt_adaln_itself():
     """diffusers 0.42.1 maps a Lightricks-layout LoRA's `prompt_adaln_single` to its `prompt_adaln` (unlike its
     single-file transformer converter), so the studio renames nothing for LoRAs. The day it stops, this fails
-    first: then `loras._parts` needs the rename `LTX2Family._load_single_file` does for the transformer."""
+    first: then `loras._parts` needs the rename `ltx2_transformer_file.load_transformer_file` does for the transformer."""
     from diffusers import LTX2ConditionPipeline
 
     tensors = {

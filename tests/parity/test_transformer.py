@@ -63,7 +63,7 @@ def test_one_single_file_loads_whole_in_both(version, checkpoints, models):
 def test_diffusers_converter_still_needs_our_ltx23_rename(checkpoints, reference_code):
     """diffusers 0.42.1's single-file converter keeps LTX-2.3's `prompt_adaln_single` names (which its model
     calls `prompt_adaln`); our loader renames them first. The day diffusers renames them itself this fails:
-    then the rename in `LTX2Family._load_single_file` can go."""
+    then the rename in `ltx2_transformer_file.load_transformer_file` can go."""
     from diffusers.loaders.single_file_utils import convert_ltx2_transformer_to_diffusers
     from safetensors.torch import load_file
 

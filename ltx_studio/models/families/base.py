@@ -41,6 +41,11 @@ class PromptEmbeds:
     negative_embeds: Any = None
     negative_mask: Any = None
 
+    def to(self, device) -> PromptEmbeds:
+        """The same tensors on `device` (e.g. embeddings read from disk, onto the pipeline's device)."""
+        parts = (self.embeds, self.mask, self.negative_embeds, self.negative_mask)
+        return PromptEmbeds(*(t.to(device) if t is not None else None for t in parts))
+
 
 @dataclass
 class DenoiseJob:

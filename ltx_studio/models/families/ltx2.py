@@ -15,7 +15,6 @@ arguments take back.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -27,7 +26,9 @@ from .cross_timestep import ZERO_HELD_SIGMA, call_flag, cross_timestep_rule
 from .diffusion_decoder import diffusion_decode, diffusion_decodes_here
 from .lock import hold_ltx2, packed_ltx2
 from .ltx2_reference import perturbable, plain_schedule, schedule
-from .ltxv import LTXVFamily, capture_x0, decode_frames, decode_frames_batch, encode_clip
+from .ltx2_seeds import decode_seeds, seeds_basics
+from .ltx2_transformer_file import load_transformer_file
+from .ltxv import LTXVFamily, capture_x0, decode_frames, encode_clip
 from .per_token import per_token_sigmas
 
 MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default; a tokenizer with a shorter limit caps it
@@ -101,7 +102,7 @@ class LTX2Family:
                     f"LTX-2 single files load as a transformer or video VAE (or a latent upsampler); the {kind} "
                     "loads from a diffusers folder"
                 )
-            return perturbable(self._load_single_file(cls, location, file, config, dtype))
+            return perturbable(load_transformer_file(cls, location, file, config, dtype))
         if kind in ("tokenizer", "processor"):
             return cls.from_pretrained(location, subfolder=subfolder or "", **common)
         if kind == "scheduler":
@@ -110,48 +111,6 @@ class LTX2Family:
             return self._load_vocoder(location, subfolder, dtype)
         model = cls.from_pretrained(location, subfolder=subfolder, dtype=dtype, use_safetensors=True, **common)
         return perturbable(model) if kind == "transformer" else model
-
-    def _load_single_file(self, cls, location: str, file: str, config: str | None, dtype):
-        """The transformer of a Lightricks checkpoint that holds the whole model (the transformer under
-        `model.diffusion_model.`, the VAEs, vocoder and text projection beside it): only the transformer's
-        tensors are read, then diffusers' own conversion (`from_single_file`) maps them."""
-        from pathlib import Path
-
-        from huggingface_hub import hf_hub_download
-        from safetensors import safe_open
-
-        if not config:
-            raise ValueError(
-                f"{file} needs a config: the diffusers repo or folder whose transformer/config.json it follows"
-            )
-        path = Path(location) / file
-        if not path.exists():
-            path = Path(hf_hub_download(location, file, local_files_only=True))
-        folder = Path(config).expanduser()
-        if (folder / "transformer" / "config.json").exists():
-            config = str(folder)
-        else:
-            try:  # a Hub id: its transformer config must be in the HF cache (never downloaded here)
-                hf_hub_download(config, "transformer/config.json", local_files_only=True)
-            except Exception:
-                raise ValueError(
-                    f"the architecture of {file} is {config}'s transformer/config.json, which is not on this "
-                    f"machine: hf download {config} transformer/config.json"
-                ) from None
-        prefix = "model.diffusion_model."
-        with safe_open(str(path), framework="pt") as checkpoint:
-            names = [key for key in checkpoint.keys() if key.startswith(prefix)]  # noqa: SIM118 (not a dict)
-            tensors = {key: checkpoint.get_tensor(key) for key in names}
-        if not tensors:
-            raise ValueError(f"{file} holds no transformer weights (no {prefix}* tensors)")
-        # LTX-2.3 files call the prompt cross-attention AdaLN `(audio_)prompt_adaln_single`, diffusers' model
-        # `(audio_)prompt_adaln`; its single-file converter (0.42.1) renames only `adaln_single`, so it would
-        # leave those weights unused (and the model on the meta device). Renamed here, as diffusers' own
-        # convert_ltx2_to_diffusers.py does for 2.3; LTX-2.0 files have no such keys.
-        stale = (f"{prefix}prompt_adaln_single.", f"{prefix}audio_prompt_adaln_single.")
-        for key in [key for key in tensors if key.startswith(stale)]:
-            tensors[key.replace("prompt_adaln_single.", "prompt_adaln.", 1)] = tensors.pop(key)
-        return cls.from_single_file(tensors, config=config, subfolder="transformer", dtype=dtype, local_files_only=True)
 
     def _load_vocoder(self, location: str, subfolder: str | None, dtype):
         """LTX-2.3 ships a vocoder with bandwidth extension (`LTX2VocoderWithBWE`): the config names its class."""
@@ -381,26 +340,9 @@ class LTX2Family:
         waveform = pipe.vocoder(mel.to(pipe.vocoder.dtype))[0].float().clamp(-1, 1).cpu().numpy()
         return Decoded(frames, waveform, int(pipe.vocoder.config.output_sampling_rate), decoder, fine)
 
-    @torch.no_grad()
-    def decode_batch(
-        self, pipe, latents: Latents, sampling: Sampling, generators: list, audio: bool = True
-    ) -> list[Decoded]:
-        """`decode` of seeds denoised in one call (render/seeds.py), item i with `generators[i]`: the picture
-        and the sound each in one call over the batch (on the CPU half the time of one call per item). A
-        diffusion decoder decodes item by item, as its single renders do."""
-        if sampling.decoder == "diffusion":
-            return [
-                self.decode(pipe, Latents(latents.video[i : i + 1], _item(latents.audio, i)), sampling, g, audio)
-                for i, g in enumerate(generators)
-            ]
-        frames = decode_frames_batch(pipe, latents.video, sampling, generators, normalised=False)
-        if not audio or latents.audio is None:
-            return [Decoded(clip) for clip in frames]
-        audio_vae = pipe.audio_vae
-        mel = audio_vae.decode(latents.audio.to(pipe._execution_device, audio_vae.dtype), return_dict=False)[0]
-        waves = pipe.vocoder(mel.to(pipe.vocoder.dtype)).float().clamp(-1, 1).cpu().numpy()
-        rate = int(pipe.vocoder.config.output_sampling_rate)
-        return [Decoded(clip, wave, rate) for clip, wave in zip(frames, waves, strict=True)]
+    def decode_batch(self, pipe, latents: Latents, sampling: Sampling, generators: list, audio: bool = True):
+        """`decode` of seeds denoised in one call, item i with `generators[i]` (ltx2_seeds.decode_seeds)."""
+        return decode_seeds(pipe, latents, sampling, generators, audio, self.decode)
 
     @torch.no_grad()
     def upsample(self, up_pipe, latents: Latents, adain_factor: float, tone_map: float, generator) -> Latents:
@@ -541,31 +483,3 @@ def _in_context(pipe):
         cached.set_progress_bar_config(disable=True)
         pipe._in_context_pipe = cached
     return cached
-
-
-class _GeneratorPerSeed(logging.Filter):
-    """diffusers' LTX-2 pipelines warn that a list of generators is not supported and "the first will be used
-    for all", yet they draw each seed's noise from its own (randn_tensor takes the list; tests/test_seeds.py:
-    every seed's latents equal its single render's); only a condition's encode takes the first, and a seeds
-    call has no conditions. The warning would mislead whoever reads the log, so it is dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "does not support using a list of generators" not in record.getMessage()
-
-
-for _module in ("pipeline_ltx2_condition", "pipeline_ltx2_ic_lora"):
-    logging.getLogger(f"diffusers.pipelines.ltx2.{_module}").addFilter(_GeneratorPerSeed())
-
-
-def seeds_basics(job: DenoiseJob) -> dict:
-    """The call's basics; with a generator per seed (render/seeds.py), the prompt once per seed (a batch)."""
-    basics = job.call_basics()
-    count = len(job.generator) if isinstance(job.generator, list) else 1
-    for key in ("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask"):
-        if count > 1 and basics[key] is not None:
-            basics[key] = basics[key].repeat(count, *([1] * (basics[key].dim() - 1)))
-    return basics
-
-
-def _item(tensor: torch.Tensor | None, index: int) -> torch.Tensor | None:
-    return None if tensor is None else tensor[index : index + 1]
