@@ -99,6 +99,20 @@ def test_a_page_session_stops_every_job_it_follows(studio):
     assert all("Stopped" in outcome[job.id] for job in jobs)
 
 
+def test_a_stop_pressed_before_the_page_draws_the_queued_card_reaches_the_job(studio):
+    """A handler follows its job before it first yields (the page draws the card): a Stop that comes in
+    that gap (a busy server resumes the handler late) must still cancel it. Fails when a session learns
+    of the job only at its first event."""
+    sessions = Sessions()
+    with studio.renderer.device_lock:
+        job = studio.submit(Draft(RenderRequest("a gap", frames=9, **SMALL)))
+        events = sessions.relay(job, "page-1", lambda *args, **kwargs: None, raise_failure=False)  # not iterated
+        sessions.stop("page-1")
+        wait_for(lambda: studio.job(job.id).state == "cancelled", 30, "the job cancelled by Stop")
+    assert [kind for kind, _ in events] == ["stopped"]  # the handler, resumed, draws it as stopped
+    assert sessions.jobs == {}
+
+
 def test_every_edit_names_the_model_set_a_take_was_made_with(studio, tmp_path):
     from ltx_studio.studio import Studio
 

@@ -110,9 +110,10 @@ def wire_resume(studio: Studio, shared: Shared, load_event, feed: gr.HTML, promp
         if newest is not None and not (typed or "").strip():
             request_ = newest.params.get("request") or {}
             prompt_now = request_.get("prompt") or gr.skip()
+        followed = [shared.follow(job, session) for job in studio.resume_all(who)]  # Stop reaches them all
         yield shared.feed_html(who, session), prompt_now
-        for job in studio.resume_all(who):  # in the order they run: each one's preview reaches its card
-            for _ in shared.follow(job, session):
+        for events in followed:  # in the order they run: each one's preview reaches its card
+            for _ in events:
                 yield shared.feed_html(who, session), gr.skip()
 
     load_event.then(

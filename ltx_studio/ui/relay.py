@@ -92,9 +92,15 @@ class Sessions:
 
         Kinds: "preview" (a Preview), "take" (a stored Take), "stopped" (a message: the job was
         cancelled), "error" (a message, yielded once before the gr.Error). Progress goes to `progress`.
+
+        The job is the session's from this call on, not from the first event drawn: a handler calls it
+        before it first yields, so a Stop pressed while the page is still drawing the queued card reaches it.
         """
         with self.lock:
             self.jobs.setdefault(session, set()).add(job)
+        return self._relayed(job, session, progress, raise_failure)
+
+    def _relayed(self, job: Job, session: str, progress: Callable[..., Any], raise_failure: bool):
         try:
             for event in job.events():
                 if isinstance(event, Progress):
@@ -165,9 +171,13 @@ class Shared:
 
     def follow(self, job, session: str) -> Iterator[str]:
         """Follow a job this page started to its end, keeping its previews for its card; yields the kind
-        of each event worth drawing again ("preview", "take", "stopped", "error"). Stop reaches it."""
+        of each event worth drawing again ("preview", "take", "stopped", "error"). Stop reaches it from
+        this call on (`Sessions.relay`): call it before the handler first yields."""
         ignore = lambda *args, **kwargs: None  # noqa: E731 - progress is on the job's row, drawn by its card
-        for kind, value in self.sessions.relay(job, session, ignore, raise_failure=False):
+        return self._drawn(job, self.sessions.relay(job, session, ignore, raise_failure=False))
+
+    def _drawn(self, job, events: Iterator[tuple[str, Any]]) -> Iterator[str]:
+        for kind, value in events:
             if kind == "preview":
                 self.board.preview(job.id, value.image)
             yield kind

@@ -219,8 +219,9 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
             except StudioError as exc:
                 yield refused(exc)
                 return
+            events = shared.follow(job, request.session_hash)  # Stop reaches it from here
             yield shown(viewer, film_id, picked, "Rendering: queued")
-            for kind in shared.follow(job, request.session_hash):
+            for kind in events:
                 record = studio.job(job.id)
                 said = f"Rendering: {record.stage or record.state}"
                 if kind == "preview":  # a step: the line alone (the strip changes when a shot lands)
@@ -246,8 +247,9 @@ def _wire(studio: Studio, shared: Shared, t: Timeline) -> None:
             except StudioError as exc:
                 yield refused(exc)
                 return
+            events = shared.follow(job, request.session_hash)  # Stop reaches it from here
             yield shown(viewer, film_id, picked, f"{action}: queued")
-            for kind in shared.follow(job, request.session_hash):
+            for kind in events:
                 said = f"{action}: {studio.job(job.id).stage or kind}"
                 yield [gr.skip()] * 4 + [_line(said)] + [gr.skip()] * 7
             record = studio.job(job.id)

@@ -55,8 +55,9 @@ def wire_batch_panel(studio: Studio, shared: Shared, tab: StudioTab, request_of)
         said = f"{len(requests)} renders queued: each lands in the feed."
         if problems:
             said += " Skipped: " + "; ".join(problems)[:300]
+        events = shared.follow(job, session)  # Stop reaches it from here
         yield gr.update(value=said, visible=True), shared.feed_html(who, session)
-        for _ in shared.follow(job, session):
+        for _ in events:
             yield gr.skip(), shared.feed_html(who, session)
 
     panel.run_btn.click(

@@ -158,10 +158,10 @@ def wire_card_actions(studio: Studio, shared: Shared, tab: StudioTab) -> None:
         except StudioError as exc:
             board.note(session, key, str(exc))
             job = None
+        events = shared.follow(job, session) if job is not None else ()  # Stop reaches it from here
         yield [*hidden, shared.feed_html(who, session)]
-        if job is not None:
-            for _ in shared.follow(job, session):
-                yield [*hidden, shared.feed_html(who, session)]
+        for _ in events:
+            yield [*hidden, shared.feed_html(who, session)]
 
     outputs = [*panel.shown, tab.feed]
     common = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
@@ -186,8 +186,9 @@ def wire_card_actions(studio: Studio, shared: Shared, tab: StudioTab) -> None:
             board.note(session, take_id or "", str(exc) if isinstance(exc, StudioError) else "Pick a take first.")
             yield [gr.skip(), shared.feed_html(who, session)]
             return
+        events = shared.follow(job, session)  # Stop reaches it from here, before the page draws its card
         yield [gr.update(visible=False), shared.feed_html(who, session)]
-        for _ in shared.follow(job, session):
+        for _ in events:
             yield [gr.skip(), shared.feed_html(who, session)]
 
     panel.run_btn.click(

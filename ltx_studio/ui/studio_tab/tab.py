@@ -225,8 +225,9 @@ def _wire_draft(studio: Studio, shared: Shared, tab: StudioTab) -> None:
             return
         studio.cancel_live(session)  # a deliberate Draft replaces the live draft (its take stays in Takes)
         shared.board.set_live(session, None)
+        events = shared.follow(job, session)  # Stop reaches it from here
         yield [*notes(), shared.feed_html(who, session)]
-        for _ in shared.follow(job, session):
+        for _ in events:
             yield [*[gr.skip()] * len(NOTES), shared.feed_html(who, session)]
 
     tab.draft_btn.click(
