@@ -28,10 +28,13 @@ def test_batched_takes_equal_their_single_renders_seed_by_seed(studio, variant):
     for plan, take in zip(plans, batched, strict=True):
         single = load_latents(studio.renderer.run(plan, TakeSpec(), preview=False))
         mine = load_latents(take)
-        assert take.seed == plan.seed and take.settings["seeds_call"] == {
-            "seeds": [4, 5, 6],
-            "index": plans.index(plan),
-        }
+        said = take.settings["seeds_call"]
+        assert take.seed == plan.seed and (said["seeds"], said["index"]) == ([4, 5, 6], plans.index(plan))
+        call = said["call_seconds"]  # the call's shared stages; the take carries a third of each
+        assert {"load", "text", "denoise"} <= set(call) and all(
+            abs(take.timings[stage] - call[stage] / 3) <= 1e-4 for stage in call
+        )
+        assert take.timings["total"] == pytest.approx(sum(v for k, v in take.timings.items() if k != "total"), abs=1e-3)
         assert torch.allclose(mine.video, single.video, atol=ATOL) and torch.allclose(
             mine.audio, single.audio, atol=ATOL
         )

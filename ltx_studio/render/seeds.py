@@ -110,7 +110,10 @@ def render_seeds(
         generators = [torch.Generator("cpu").manual_seed(plan.seed) for plan in plans]
         run.generator = generators  # one per item: each draws the noise its single render draws
         latents = run.denoise(stages, TakeSpec(), to_rgb)
-        shared, pending = dict(run.timings), []
+        # Each take's timings are its share of the call: the shared stages (load, text, denoise) and its
+        # chunk's decode split evenly, its own write whole; the call's own seconds are in its record.
+        call = dict(run.timings)
+        shared, pending = {stage: round(seconds / len(plans), 4) for stage, seconds in call.items()}, []
         # Items are decoded in chunks (one VAE call and one vocoder call each; DECODE_CHUNK), and each item's
         # files are written (H.264 and AAC encoding, on the CPU) by the writers while the next chunk decodes;
         # each write has its clock, and the takes are announced in order once all are written.
@@ -125,12 +128,11 @@ def render_seeds(
             stamp = None  # each take's creation time, in the seeds' order (two writers index them in any order)
             for chunk in (todo[k : k + together] for k in range(0, len(todo), together)):
                 run.timings, run.started = dict(shared), time.perf_counter()
-                for i, item in decode_items(run, stages, plans, specs, latents, generators, chunk, failed):
-                    spec = replace(
-                        specs[i], record={**(specs[i].record or {}), "seeds_call": {"seeds": seeds, "index": i}}
-                    )
+                for i, item, decoding in decode_items(run, stages, plans, specs, latents, generators, chunk, failed):
+                    said = {"seeds": seeds, "index": i, "call_seconds": call}
+                    spec = replace(specs[i], record={**(specs[i].record or {}), "seeds_call": said})
                     stamp = _after(stamp)
-                    store = _Run(manager, run.emit, None, dict(run.timings))
+                    store = _Run(manager, run.emit, None, {**shared, "decode": decoding})
                     # In this thread's context: a job's owner (library/takes.taken_by) is a context variable.
                     here = contextvars.copy_context()
                     write = here.run, _write, store, plans[i], stages, spec, item, _item(latents, i), stamp
@@ -170,15 +172,18 @@ def per_decode(manager, plan: RenderPlan, count: int) -> int:
 
 
 def decode_items(run: _Run, stages, plans, specs, latents: Latents, generators, chunk: list[int], failed):
-    """(index, Decoded) for the chunk's items: together in one call, or one at a time, each as its single
-    render decodes it, when the chunk is one item or failed together (an item's error; out of memory for
-    the chunk: nothing is stepped down for what one at a time still holds). Failures go to `failed`."""
+    """(index, Decoded, its decode's seconds) for the chunk's items: together in one call (each its share of
+    it), or one at a time, each as its single render decodes it, when the chunk is one item or failed
+    together (an item's error; out of memory for the chunk: nothing is stepped down for what one at a time
+    still holds). Failures go to `failed`."""
     if len(chunk) > 1:
         audio = latents.audio[chunk] if latents.audio is not None else None
         together = Latents(latents.video[chunk], audio)
         try:
+            run.timings.pop("decode", None)
             decoded = run.decode_batch(plans[chunk[0]], stages, together, [generators[i] for i in chunk])
-            return list(zip(chunk, decoded, strict=True))
+            share = round(run.timings["decode"] / len(chunk), 4)
+            return [(i, item, share) for i, item in zip(chunk, decoded, strict=True)]
         except StudioError:
             pass
         except torch.OutOfMemoryError:
@@ -189,7 +194,8 @@ def decode_items(run: _Run, stages, plans, specs, latents: Latents, generators, 
         run.generator = generators[i]
         run.timings.pop("decode", None)  # each item's own decode time
         try:
-            found.append((i, run.decode(plans[i], stages, specs[i], _item(latents, i))))
+            decoded = run.decode(plans[i], stages, specs[i], _item(latents, i))
+            found.append((i, decoded, run.timings["decode"]))
         except StudioError as exc:
             failed(i, exc)
     return found
