@@ -18,6 +18,8 @@ interleaved A/B in one run, every run kept, reported as min/median/max per side 
 - text kv cache   a render with the text K/V cache vs without; "equal": bit-identical latents
 - restart         the first draft's text stage after a restart (the in-memory cache empty) with the prompt
                   embedding on disk vs encoded (the model loads are the same on both sides, left out)
+- embedding write what a first draft waits while an LTX-2-sized prompt embedding (0.39 GB) goes to disk:
+                  handed to the store's writer thread vs written before the render goes on
 - cost vs frames  the same draft at 25, 49, 97 and 121 frames: seconds per frame at 121 vs at 25, and each
                   length's seconds per frame (`per_frame`), so the curve's growth shows
 """
@@ -45,14 +47,14 @@ from .baseline import (
 )
 from .measure import interleaved, machine_info
 from .rows import Row, StudioSetup
-from .throughput import frames_row, restart_row, seeds_row, text_kv_row
+from .throughput import embedding_write_row, frames_row, restart_row, seeds_row, text_kv_row
 
 if TYPE_CHECKING:
     pass
 
 CASES = (
     "overhead", "overhead e2e", "plain diffusers", "switch", "prompt cache", "preview", "batch of 8", "batch of 4",
-    "text kv cache", "restart", "cost vs frames",
+    "text kv cache", "restart", "embedding write", "cost vs frames",
 )  # fmt: skip
 BATCH = 8
 
@@ -74,6 +76,7 @@ def studio_bench(args: argparse.Namespace) -> dict:
             "batch of 4": seeds_row,
             "text kv cache": text_kv_row,
             "restart": restart_row,
+            "embedding write": embedding_write_row,
             "cost vs frames": frames_row,
         }
         rows = [builders[case](setup) for case in cases]

@@ -5,7 +5,11 @@ One safetensors file per entry, named by a hash of its key (model set, text enco
 or none, and FORMAT); the key itself is in the file's metadata and must match, so a file is never taken for
 another prompt's. Written to a temporary name and renamed: a reader sees a whole file or none. A file that
 cannot be read whole (truncated, corrupted, another format) is a miss: it is removed and written again,
-never a crash or a wrong embedding. Bounded in bytes: oldest used out first (a hit touches its file)."""
+never a crash or a wrong embedding. Bounded in bytes: oldest used out first (a hit touches its file).
+
+A write is hashed and saved by a writer thread while the render goes on (LTX-2's ~0.4 GB entry took
+~2 s on a 2-core CPU, all of it time a first draft waited); until it lands, `get` serves it from memory.
+The thread is not a daemon: a process that ends normally leaves the entry whole. `flush` waits for it."""
 
 from __future__ import annotations
 
@@ -36,6 +40,9 @@ class EmbeddingStore:
         env = os.environ.get("LTX_STUDIO_EMBED_CACHE_MB")
         self.max_bytes = max_bytes if max_bytes is not None else (int(env) * 1024**2 if env else DEFAULT_BYTES)
         self._lock = threading.Lock()
+        self._queue = threading.Condition()  # guards _pending and _writer
+        self._pending: dict[str, tuple[tuple, dict]] = {}  # key text -> (key, the tensors being written)
+        self._writer: threading.Thread | None = None
         self.reads = self.writes = self.misses = 0
 
     def path(self, key: tuple) -> Path:
@@ -45,6 +52,11 @@ class EmbeddingStore:
         """The entry for `key`, or None (absent, or unreadable: then removed)."""
         from safetensors import safe_open
 
+        with self._queue:
+            _, pending = self._pending.get(_text(key), (None, None))
+        if pending is not None:  # still being written: what was encoded, from memory
+            self.reads += 1
+            return PromptEmbeds(**{name: pending.get(name) for name in FIELDS})
         path = self.path(key)
         if not path.exists():
             self.misses += 1
@@ -71,9 +83,8 @@ class EmbeddingStore:
         return embeds
 
     def put(self, key: tuple, embeds: PromptEmbeds) -> None:
-        """Keep `embeds` for `key` (whole or not at all), then trim the oldest past the bound."""
-        from safetensors.torch import save_file
-
+        """Keep `embeds` for `key` (whole or not at all), then trim the oldest past the bound. Returns once
+        the tensors are copied to the host; the writer thread hashes and saves them."""
         tensors = {
             name: value.detach().to("cpu").contiguous()
             for name in FIELDS
@@ -81,6 +92,36 @@ class EmbeddingStore:
         }
         if sum(t.numel() * t.element_size() for t in tensors.values()) > self.max_bytes:
             return  # larger than the whole cache may be
+        with self._queue:
+            self._pending[_text(key)] = (key, tensors)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_pending, name="embed-store", daemon=False)
+                self._writer.start()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every entry put so far is on disk (or given up); False if `timeout` s passed first."""
+        with self._queue:
+            return self._queue.wait_for(lambda: self._writer is None, timeout)
+
+    def _write_pending(self) -> None:
+        while True:
+            with self._queue:
+                if not self._pending:
+                    self._writer = None
+                    self._queue.notify_all()
+                    return
+                text, entry = next(iter(self._pending.items()))
+            try:
+                self._write(*entry)
+            except Exception:  # noqa: BLE001 - the cache is lost, never the render nor the writer
+                log.exception("prompt embedding not kept on disk")
+            with self._queue:
+                if self._pending.get(text) is entry:  # (not put again meanwhile: then written again)
+                    del self._pending[text]
+
+    def _write(self, key: tuple, tensors: dict) -> None:
+        from safetensors.torch import save_file
+
         path = self.path(key)
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
