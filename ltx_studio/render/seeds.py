@@ -121,13 +121,13 @@ def render_seeds(
         together = (
             1
             if any(s.join is not None or s.unit for s in specs)
-            else per_decode(manager, first, min(DECODE_CHUNK, len(todo)))
+            else manager.policy.decodes_together(first.width, first.height, first.frames, min(DECODE_CHUNK, len(todo)))
         )
         writer = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="seeds-write")
         try:
             stamp = None  # each take's creation time, in the seeds' order (two writers index them in any order)
             for chunk in (todo[k : k + together] for k in range(0, len(todo), together)):
-                run.timings, run.started = dict(shared), time.perf_counter()
+                run.started = time.perf_counter()  # (each item's timings: `shared` and its decode's seconds)
                 for i, item, decoding in decode_items(run, stages, plans, specs, latents, generators, chunk, failed):
                     said = {"seeds": seeds, "index": i, "call_seconds": call}
                     spec = replace(specs[i], record={**(specs[i].record or {}), "seeds_call": said})
@@ -135,7 +135,7 @@ def render_seeds(
                     store = _Run(manager, run.emit, None, {**shared, "decode": decoding})
                     # In this thread's context: a job's owner (library/takes.taken_by) is a context variable.
                     here = contextvars.copy_context()
-                    write = here.run, _write, store, plans[i], stages, spec, item, _item(latents, i), stamp
+                    write = here.run, _write, store, plans[i], stages, spec, item, latents.item(i), stamp
                     pending.append((i, writer.submit(*write)))
         finally:  # every write handed over ends, and each that landed is kept, whatever stopped the loop
             writer.shutdown(wait=True)
@@ -166,11 +166,6 @@ def render_seeds(
     return renderer.run_work(first, on_event, cancel, work)
 
 
-def per_decode(manager, plan: RenderPlan, count: int) -> int:
-    """How many of a call's items one decode takes (the memory plan's `decodes_together`)."""
-    return manager.policy.decodes_together(plan.width, plan.height, plan.frames, count)
-
-
 def decode_items(run: _Run, stages, plans, specs, latents: Latents, generators, chunk: list[int], failed):
     """(index, Decoded, its decode's seconds) for the chunk's items: together in one call (each its share of
     it), or one at a time, each as its single render decodes it, when the chunk is one item or failed
@@ -194,7 +189,7 @@ def decode_items(run: _Run, stages, plans, specs, latents: Latents, generators, 
         run.generator = generators[i]
         run.timings.pop("decode", None)  # each item's own decode time
         try:
-            decoded = run.decode(plans[i], stages, specs[i], _item(latents, i))
+            decoded = run.decode(plans[i], stages, specs[i], latents.item(i))
             found.append((i, decoded, run.timings["decode"]))
         except StudioError as exc:
             failed(i, exc)
@@ -205,7 +200,3 @@ def _after(stamp: datetime | None) -> datetime:
     """Now, or a millisecond after `stamp` if now is not later (a take's `created` has milliseconds)."""
     now = datetime.now(UTC)
     return now if stamp is None or now - stamp >= timedelta(milliseconds=1) else stamp + timedelta(milliseconds=1)
-
-
-def _item(latents: Latents, i: int) -> Latents:
-    return Latents(latents.video[i : i + 1], latents.audio[i : i + 1] if latents.audio is not None else None)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -193,25 +194,27 @@ class _Run:
         return latents
 
     def decode(self, plan: RenderPlan, stages: list[_Stage], spec: TakeSpec, latents: Latents) -> Decoded:
-        self.emit(Progress("decode", 0.0, "Decoding"))
-        faults.inject("decode")
-        self.manager.prepare_decode(plan.width, plan.height)  # VAE tiling for large outputs
-        make_sound = plan.audio and plan.soundtrack is None  # a given soundtrack is not decoded again
         sampling, unit = plan.variant.sampling, {"unit": True} if spec.unit else {}
-        decoded = self.family.decode(stages[-1].pipe, latents, sampling, self.generator, audio=make_sound, **unit)
-        if spec.join is not None:
-            decoded = replace(spec.join(decoded), decoder=decoded.decoder)  # (a join makes a new clip)
-        self.clock("decode")
-        self.check()
-        return decoded
+
+        def one(make_sound: bool) -> Decoded:
+            decoded = self.family.decode(stages[-1].pipe, latents, sampling, self.generator, audio=make_sound, **unit)
+            if spec.join is not None:
+                decoded = replace(spec.join(decoded), decoder=decoded.decoder)  # (a join makes a new clip)
+            return decoded
+
+        return self._decoding(plan, one)
 
     def decode_batch(self, plan: RenderPlan, stages: list[_Stage], latents: Latents, generators: list) -> list[Decoded]:
         """Seeds of one call (render/seeds.py) decoded together, item i with `generators[i]`."""
+        pipe, sampling = stages[-1].pipe, plan.variant.sampling
+        return self._decoding(plan, lambda sound: self.family.decode_batch(pipe, latents, sampling, generators, sound))
+
+    def _decoding(self, plan: RenderPlan, decode: Callable[[bool], Any]) -> Any:
+        """The decode stage around `decode(make_sound)`: its progress, VAE tiling for large outputs, its clock."""
         self.emit(Progress("decode", 0.0, "Decoding"))
         faults.inject("decode")
         self.manager.prepare_decode(plan.width, plan.height)
-        make_sound = plan.audio and plan.soundtrack is None
-        decoded = self.family.decode_batch(stages[-1].pipe, latents, plan.variant.sampling, generators, make_sound)
+        decoded = decode(plan.audio and plan.soundtrack is None)  # a given soundtrack is not decoded again
         self.clock("decode")
         self.check()
         return decoded

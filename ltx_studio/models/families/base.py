@@ -20,6 +20,11 @@ class Latents:
     video: Any  # torch tensor [1, C, F', H', W']
     audio: Any = None  # torch tensor [1, C, L, M] (LTX-2), or None
 
+    def item(self, index: int) -> Latents:
+        """Item `index` of a batch (seeds denoised in one call), as a batch of one."""
+        audio = None if self.audio is None else self.audio[index : index + 1]
+        return Latents(self.video[index : index + 1], audio)
+
 
 @dataclass
 class Decoded:

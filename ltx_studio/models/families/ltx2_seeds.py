@@ -45,10 +45,7 @@ def decode_seeds(
     sound each in one call over the batch (on the CPU a VAE call of two costs about what one of one does).
     A diffusion decoder decodes item by item (`decode_one`), as its single renders do."""
     if sampling.decoder == "diffusion":
-        return [
-            decode_one(pipe, Latents(latents.video[i : i + 1], _item(latents.audio, i)), sampling, g, audio)
-            for i, g in enumerate(generators)
-        ]
+        return [decode_one(pipe, latents.item(i), sampling, g, audio) for i, g in enumerate(generators)]
     frames = decode_frames_batch(pipe, latents.video, sampling, generators, normalised=False)
     if not audio or latents.audio is None:
         return [Decoded(clip) for clip in frames]
@@ -57,7 +54,3 @@ def decode_seeds(
     waves = pipe.vocoder(mel.to(pipe.vocoder.dtype)).float().clamp(-1, 1).cpu().numpy()
     rate = int(pipe.vocoder.config.output_sampling_rate)
     return [Decoded(clip, wave, rate) for clip, wave in zip(frames, waves, strict=True)]
-
-
-def _item(tensor: torch.Tensor | None, index: int) -> torch.Tensor | None:
-    return None if tensor is None else tensor[index : index + 1]
